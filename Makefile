@@ -1,0 +1,33 @@
+# bandit: PGXS build. Every src/*.c is compiled, every src/*.sql is part of
+# the install script, every sql/*.sql is a regression test.
+EXTENSION = bandit
+EXTVERSION = $(shell grep default_version $(EXTENSION).control | sed -e "s/default_version[[:space:]]*=[[:space:]]*'\([^']*\)'/\1/")
+
+MODULE_big = bandit
+OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
+
+# The install script is generated from the per-capability SQL in src/,
+# the common part first.
+SQL_SOURCES = src/bandit.sql $(filter-out src/bandit.sql,$(sort $(wildcard src/*.sql)))
+DATA_built = $(EXTENSION)--$(EXTVERSION).sql
+DATA = $(filter-out $(DATA_built),$(wildcard $(EXTENSION)--*--*.sql))
+
+REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
+REGRESS_OPTS = --load-extension=$(EXTENSION)
+
+SHLIB_LINK += -lgsl -lgslcblas -lm
+PG_CFLAGS += -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
+ifdef WERROR
+PG_CFLAGS += -Werror
+endif
+
+EXTRA_CLEAN = $(DATA_built)
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+$(EXTENSION)--$(EXTVERSION).sql: $(SQL_SOURCES)
+	( echo '-- generated from src/*.sql by make; do not edit'; \
+	  echo '\echo Use "CREATE EXTENSION $(EXTENSION)" to load this file. \quit'; \
+	  for f in $(SQL_SOURCES); do echo; echo "-- $$f"; cat $$f; done ) > $@

@@ -1,0 +1,89 @@
+/*
+ * src/bandit.c
+ *
+ * Module initialization and the argument checks shared by every capability.
+ */
+#include "bandit.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+
+#include <gsl/gsl_errno.h>
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+/*
+ * GSL's default error handler calls abort(), which would take the whole
+ * server down; every GSL status is checked by the caller instead.
+ */
+void
+_PG_init(void)
+{
+	gsl_set_error_handler_off();
+}
+
+/* 'two-sided', 'less' or 'greater', as scipy spells them. */
+Alternative
+ParseAlternative(text *alternative)
+{
+	char	   *s = text_to_cstring(alternative);
+
+	if (strcmp(s, "two-sided") == 0)
+		return ALT_TWO_SIDED;
+	if (strcmp(s, "less") == 0)
+		return ALT_LESS;
+	if (strcmp(s, "greater") == 0)
+		return ALT_GREATER;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("alternative must be 'two-sided', 'less' or 'greater', got '%s'", s)));
+	pg_unreachable();
+}
+
+/*
+ * The elements of a one-dimensional float8 array without NULLs; NULL
+ * elements are 22004, other shapes 2202E.
+ */
+double *
+CheckFloat8Array(ArrayType *array, const char *name, int *length)
+{
+	if (ARR_NDIM(array) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("%s must be a one-dimensional array", name)));
+	if (ARR_ELEMTYPE(array) != FLOAT8OID)
+		elog(ERROR, "%s: expected a float8 array", name);
+	if (array_contains_nulls(array))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not contain NULL elements", name)));
+	*length = ARR_NDIM(array) == 0 ? 0 : ARR_DIMS(array)[0];
+	return (double *) ARR_DATA_PTR(array);
+}
+
+/* Turns a failed GSL computation into an error instead of a wrong number. */
+void
+CheckGsl(int status, const char *what)
+{
+	if (status != GSL_SUCCESS)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("%s could not be computed: %s", what, gsl_strerror(status))));
+}
+
+/* Builds the composite result a function with OUT parameters returns. */
+Datum
+MakeResultTuple(FunctionCallInfo fcinfo, Datum *values, bool *nulls)
+{
+	TupleDesc	tupdesc;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "function returning a record called in a context that cannot accept it");
+	tupdesc = BlessTupleDesc(tupdesc);
+	return HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls));
+}

@@ -1,0 +1,93 @@
+/*
+ * src/bandit.h
+ *
+ * Shared vocabulary of the bandit extension: argument checks that raise
+ * errors with a specific SQLSTATE, the per-backend random generator, and
+ * helpers for composite results.  Version differences live here too.
+ */
+#ifndef BANDIT_H
+#define BANDIT_H
+
+#include "postgres.h"
+
+#include <math.h>
+
+#include "fmgr.h"
+#include "utils/array.h"
+
+#include <gsl/gsl_rng.h>
+
+#if PG_VERSION_NUM < 130000
+#error "bandit requires PostgreSQL 13 or later"
+#endif
+
+/* The three alternatives of scipy.stats, by their scipy names. */
+typedef enum Alternative
+{
+	ALT_TWO_SIDED,
+	ALT_LESS,
+	ALT_GREATER
+} Alternative;
+
+/* Non-finite numbers are rejected with 22003, naming the argument. */
+static inline double
+CheckFinite(double value, const char *name)
+{
+	if (!isfinite(value))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("%s must be a finite number, got %g", name, value)));
+	return value;
+}
+
+/* A strictly positive finite number (Beta parameters, sizes). */
+static inline double
+CheckPositive(double value, const char *name)
+{
+	if (!isfinite(value) || value <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("%s must be a positive finite number, got %g", name, value)));
+	return value;
+}
+
+/* A number in the closed interval [lower, upper]. */
+static inline double
+CheckRange(double value, double lower, double upper, const char *name)
+{
+	if (!(value >= lower && value <= upper))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("%s must be between %g and %g, got %g", name, lower, upper, value)));
+	return value;
+}
+
+/* A number strictly inside (lower, upper): levels, powers, alphas. */
+static inline double
+CheckOpenRange(double value, double lower, double upper, const char *name)
+{
+	if (!(value > lower && value < upper))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("%s must be strictly between %g and %g, got %g", name, lower, upper, value)));
+	return value;
+}
+
+/* A count of observations: zero or more. */
+static inline int64
+CheckCount(int64 value, const char *name)
+{
+	if (value < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("%s must not be negative, got " INT64_FORMAT, name, value)));
+	return value;
+}
+
+extern Alternative ParseAlternative(text *alternative);
+extern double *CheckFloat8Array(ArrayType *array, const char *name, int *length);
+extern void CheckGsl(int status, const char *what);
+extern gsl_rng *BanditRng(void);
+extern Datum MakeResultTuple(FunctionCallInfo fcinfo, Datum *values, bool *nulls);
+
+#endif							/* BANDIT_H */
