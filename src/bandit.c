@@ -27,21 +27,26 @@ _PG_init(void)
 	gsl_set_error_handler_off();
 }
 
-/* 'two-sided', 'less' or 'greater', as scipy spells them. */
+/*
+ * 'two-sided', 'less' or 'greater', as scipy spells them.  Compares in
+ * place, without copying, because aggregates call it once per row.
+ */
 Alternative
 ParseAlternative(text *alternative)
 {
-	char	   *s = text_to_cstring(alternative);
+	const char *s = VARDATA_ANY(alternative);
+	int			len = VARSIZE_ANY_EXHDR(alternative);
 
-	if (strcmp(s, "two-sided") == 0)
+	if (len == 9 && memcmp(s, "two-sided", 9) == 0)
 		return ALT_TWO_SIDED;
-	if (strcmp(s, "less") == 0)
+	if (len == 4 && memcmp(s, "less", 4) == 0)
 		return ALT_LESS;
-	if (strcmp(s, "greater") == 0)
+	if (len == 7 && memcmp(s, "greater", 7) == 0)
 		return ALT_GREATER;
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("alternative must be 'two-sided', 'less' or 'greater', got '%s'", s)));
+			 errmsg("alternative must be 'two-sided', 'less' or 'greater', got '%s'",
+					text_to_cstring(alternative))));
 	pg_unreachable();
 }
 
