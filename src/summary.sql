@@ -1,0 +1,158 @@
+-- Mergeable summaries and t-tests (src/summary.c).
+
+CREATE TYPE bandit.summary;
+
+CREATE FUNCTION bandit.summary_in(cstring) RETURNS bandit.summary
+    AS 'MODULE_PATHNAME', 'bandit_summary_in' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION bandit.summary_out(bandit.summary) RETURNS cstring
+    AS 'MODULE_PATHNAME', 'bandit_summary_out' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION bandit.summary_recv(internal) RETURNS bandit.summary
+    AS 'MODULE_PATHNAME', 'bandit_summary_recv' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION bandit.summary_send(bandit.summary) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'bandit_summary_send' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE TYPE bandit.summary (
+    INTERNALLENGTH = 24,
+    INPUT = bandit.summary_in,
+    OUTPUT = bandit.summary_out,
+    RECEIVE = bandit.summary_recv,
+    SEND = bandit.summary_send,
+    ALIGNMENT = double
+);
+COMMENT ON TYPE bandit.summary IS
+    'Sufficient statistics of a sample: (count,mean,m2), m2 the sum of squared deviations; merged exactly with Chan''s formula';
+COMMENT ON FUNCTION bandit.summary_in(cstring) IS 'Text input of bandit.summary: (count,mean,m2)';
+COMMENT ON FUNCTION bandit.summary_out(bandit.summary) IS 'Text output of bandit.summary, shortest exact decimals';
+COMMENT ON FUNCTION bandit.summary_recv(internal) IS 'Binary input of bandit.summary, validated';
+COMMENT ON FUNCTION bandit.summary_send(bandit.summary) IS 'Binary output of bandit.summary';
+
+CREATE FUNCTION bandit.summary_accum(bandit.summary, float8) RETURNS bandit.summary
+    AS 'MODULE_PATHNAME', 'bandit_summary_accum' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION bandit.summary_accum(bandit.summary, float8) IS
+    'Transition of bandit.summarize: adds one finite value (Welford)';
+CREATE FUNCTION bandit.summary_combine(bandit.summary, bandit.summary) RETURNS bandit.summary
+    AS 'MODULE_PATHNAME', 'bandit_summary_combine' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION bandit.summary_combine(bandit.summary, bandit.summary) IS
+    'Merges two summaries (Chan et al.); combine function of bandit.summarize and bandit.merge';
+
+CREATE AGGREGATE bandit.summarize(value float8) (
+    SFUNC = bandit.summary_accum,
+    STYPE = bandit.summary,
+    COMBINEFUNC = bandit.summary_combine,
+    INITCOND = '(0,0,0)',
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE bandit.summarize(float8) IS
+    'Summary (count, mean, m2) of the non-NULL values; NaN and infinities are rejected';
+
+CREATE AGGREGATE bandit.merge(s bandit.summary) (
+    SFUNC = bandit.summary_combine,
+    STYPE = bandit.summary,
+    COMBINEFUNC = bandit.summary_combine,
+    INITCOND = '(0,0,0)',
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE bandit.merge(bandit.summary) IS
+    'Merges summaries computed elsewhere (shards, nodes, days) into one';
+
+CREATE FUNCTION bandit.make_summary(n bigint, mean float8, stddev float8) RETURNS bandit.summary
+    AS 'MODULE_PATHNAME', 'bandit_make_summary' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION bandit.make_summary(bigint, float8, float8) IS
+    'A summary from published statistics: count, mean and sample standard deviation (n - 1)';
+
+CREATE FUNCTION bandit.n(bandit.summary) RETURNS bigint
+    AS 'MODULE_PATHNAME', 'bandit_summary_n' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION bandit.n(bandit.summary) IS 'Number of values in the summary';
+CREATE FUNCTION bandit.mean(bandit.summary) RETURNS float8
+    AS 'MODULE_PATHNAME', 'bandit_summary_mean' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION bandit.mean(bandit.summary) IS 'Mean of the summary; NULL when it is empty';
+CREATE FUNCTION bandit.variance(bandit.summary) RETURNS float8
+    AS 'MODULE_PATHNAME', 'bandit_summary_variance' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION bandit.variance(bandit.summary) IS 'Sample variance (n - 1); NULL below 2 values';
+CREATE FUNCTION bandit.stddev(bandit.summary) RETURNS float8
+    AS 'MODULE_PATHNAME', 'bandit_summary_stddev' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION bandit.stddev(bandit.summary) IS 'Sample standard deviation (n - 1); NULL below 2 values';
+
+CREATE FUNCTION bandit.t_test(n1 float8, mean1 float8, sd1 float8, n2 float8, mean2 float8, sd2 float8,
+                              equal_var boolean DEFAULT false, alternative text DEFAULT 'two-sided',
+                              level float8 DEFAULT 0.95,
+                              OUT statistic float8, OUT df float8, OUT p_value float8, OUT mean_diff float8,
+                              OUT ci_lower float8, OUT ci_upper float8, OUT cohens_d float8)
+    AS 'MODULE_PATHNAME', 'bandit_t_test_stats' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION bandit.t_test(float8, float8, float8, float8, float8, float8, boolean, text, float8) IS
+    'Two-sample t-test of group 1 minus group 2 from n, mean and sd (Welch unless equal_var), as scipy.stats.ttest_ind_from_stats; confidence interval at level (one-sided for one-sided alternatives); Cohen''s d with the pooled sd';
+
+CREATE FUNCTION bandit.t_test(s1 bandit.summary, s2 bandit.summary, equal_var boolean DEFAULT false,
+                              alternative text DEFAULT 'two-sided', level float8 DEFAULT 0.95)
+    RETURNS bandit.t_test_result
+    AS 'MODULE_PATHNAME', 'bandit_t_test_summaries' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION bandit.t_test(bandit.summary, bandit.summary, boolean, text, float8) IS
+    'Two-sample t-test of s1 minus s2 from two summaries (Welch unless equal_var)';
+
+CREATE FUNCTION bandit.t_test_one_sample(s bandit.summary, mu float8 DEFAULT 0,
+                                         alternative text DEFAULT 'two-sided', level float8 DEFAULT 0.95)
+    RETURNS bandit.t_test_result
+    AS 'MODULE_PATHNAME', 'bandit_t_test_one_sample' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION bandit.t_test_one_sample(bandit.summary, float8, text, float8) IS
+    'One-sample t-test of mean - mu, as scipy.stats.ttest_1samp; mean_diff and its interval are of mean - mu, cohens_d = (mean - mu) / sd';
+
+-- The paired test summarizes the differences and tests their mean against 0.
+CREATE FUNCTION bandit.summary_diff_accum(bandit.summary, float8, float8) RETURNS bandit.summary
+    AS 'MODULE_PATHNAME', 'bandit_summary_diff_accum' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION bandit.summary_diff_accum(bandit.summary, float8, float8) IS
+    'Transition of bandit.t_test_paired: adds the difference x - y';
+CREATE FUNCTION bandit.t_test_paired_final(bandit.summary) RETURNS bandit.t_test_result
+    AS 'MODULE_PATHNAME', 'bandit_t_test_paired_final' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION bandit.t_test_paired_final(bandit.summary) IS
+    'Final of bandit.t_test_paired: two-sided one-sample test of the differences, 95 % interval';
+CREATE AGGREGATE bandit.t_test_paired(x float8, y float8) (
+    SFUNC = bandit.summary_diff_accum,
+    STYPE = bandit.summary,
+    FINALFUNC = bandit.t_test_paired_final,
+    COMBINEFUNC = bandit.summary_combine,
+    INITCOND = '(0,0,0)',
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE bandit.t_test_paired(float8, float8) IS
+    'Paired t-test of x - y over rows, as scipy.stats.ttest_rel (two-sided, 95 % interval); NULL below 2 pairs or with constant differences. Other alternatives: bandit.t_test_one_sample(bandit.summarize(x - y), 0, alternative, level)';
+
+-- Two-sample t-test over raw rows; its state carries both groups and the options.
+CREATE FUNCTION bandit.t_test_accum(float8[], float8, boolean) RETURNS float8[]
+    AS 'MODULE_PATHNAME', 'bandit_t_test_accum' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION bandit.t_test_accum(float8[], float8, boolean, boolean) RETURNS float8[]
+    AS 'MODULE_PATHNAME', 'bandit_t_test_accum' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION bandit.t_test_accum(float8[], float8, boolean, boolean, text) RETURNS float8[]
+    AS 'MODULE_PATHNAME', 'bandit_t_test_accum' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION bandit.t_test_accum(float8[], float8, boolean, boolean, text, float8) RETURNS float8[]
+    AS 'MODULE_PATHNAME', 'bandit_t_test_accum' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION bandit.t_test_accum(float8[], float8, boolean) IS 'Transition of the raw-row bandit.t_test';
+COMMENT ON FUNCTION bandit.t_test_accum(float8[], float8, boolean, boolean) IS 'Transition of the raw-row bandit.t_test';
+COMMENT ON FUNCTION bandit.t_test_accum(float8[], float8, boolean, boolean, text) IS 'Transition of the raw-row bandit.t_test';
+COMMENT ON FUNCTION bandit.t_test_accum(float8[], float8, boolean, boolean, text, float8) IS 'Transition of the raw-row bandit.t_test';
+CREATE FUNCTION bandit.t_test_combine(float8[], float8[]) RETURNS float8[]
+    AS 'MODULE_PATHNAME', 'bandit_t_test_combine' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION bandit.t_test_combine(float8[], float8[]) IS 'Combine of the raw-row bandit.t_test (Chan''s merge per group)';
+CREATE FUNCTION bandit.t_test_final(float8[]) RETURNS bandit.t_test_result
+    AS 'MODULE_PATHNAME', 'bandit_t_test_final' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION bandit.t_test_final(float8[]) IS 'Final of the raw-row bandit.t_test; NULL when a group has < 2 rows or there is no variance';
+
+CREATE AGGREGATE bandit.t_test(value float8, group2 boolean) (
+    SFUNC = bandit.t_test_accum, STYPE = float8[], FINALFUNC = bandit.t_test_final,
+    COMBINEFUNC = bandit.t_test_combine, INITCOND = '{0,0,0,0,0,0,-1,-1,-1}', PARALLEL = SAFE);
+CREATE AGGREGATE bandit.t_test(value float8, group2 boolean, equal_var boolean) (
+    SFUNC = bandit.t_test_accum, STYPE = float8[], FINALFUNC = bandit.t_test_final,
+    COMBINEFUNC = bandit.t_test_combine, INITCOND = '{0,0,0,0,0,0,-1,-1,-1}', PARALLEL = SAFE);
+CREATE AGGREGATE bandit.t_test(value float8, group2 boolean, equal_var boolean, alternative text) (
+    SFUNC = bandit.t_test_accum, STYPE = float8[], FINALFUNC = bandit.t_test_final,
+    COMBINEFUNC = bandit.t_test_combine, INITCOND = '{0,0,0,0,0,0,-1,-1,-1}', PARALLEL = SAFE);
+CREATE AGGREGATE bandit.t_test(value float8, group2 boolean, equal_var boolean, alternative text, level float8) (
+    SFUNC = bandit.t_test_accum, STYPE = float8[], FINALFUNC = bandit.t_test_final,
+    COMBINEFUNC = bandit.t_test_combine, INITCOND = '{0,0,0,0,0,0,-1,-1,-1}', PARALLEL = SAFE);
+COMMENT ON AGGREGATE bandit.t_test(float8, boolean) IS
+    'Welch t-test over raw rows: group 1 (group2 false) minus group 2 (group2 true), two-sided, 95 % interval; NULL when a group has < 2 rows';
+COMMENT ON AGGREGATE bandit.t_test(float8, boolean, boolean) IS
+    'Two-sample t-test over raw rows, Student''s when equal_var, else Welch''s; group 1 (group2 false) minus group 2';
+COMMENT ON AGGREGATE bandit.t_test(float8, boolean, boolean, text) IS
+    'Two-sample t-test over raw rows with an alternative (the same on every row)';
+COMMENT ON AGGREGATE bandit.t_test(float8, boolean, boolean, text, float8) IS
+    'Two-sample t-test over raw rows with an alternative and confidence level (the same on every row)';
