@@ -1,0 +1,835 @@
+/*
+ * src/beta.c
+ *
+ * The Beta distribution: draws, quantiles, credible intervals, posteriors,
+ * and the Bayesian comparison of arms (probability to be best, expected loss).
+ *
+ * Quantiles and comparisons integrate Beta densities in logit space,
+ * t = log(x / (1 - x)), where every Beta density is smooth, unimodal and has
+ * exponential tails, whatever its parameters.  The line is cut into panels
+ * that resolve each arm's core and tails; on each panel, Chebyshev points
+ * carry both the densities and, through a spectral integration matrix,
+ * their cumulative distribution functions.  So every arm's CDF comes from
+ * the same quadrature as the integrals that use it.  GSL's incomplete beta
+ * function cannot serve here: its continued fraction loses accuracy and
+ * stops converging for parameters near 1e7.
+ */
+#include "bandit.h"
+
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "catalog/pg_type.h"
+
+#include <float.h>
+
+#include <gsl/gsl_randist.h>
+#include <gsl/gsl_sf_gamma.h>
+#include <gsl/gsl_sf_psi.h>
+
+#define CHEB_DEGREE 16
+#define CHEB_POINTS (CHEB_DEGREE + 1)
+
+/*
+ * Chebyshev points of degree 16 on [-1, 1] in ascending order, the matrix
+ * that maps values at them to the integral from -1 up to each of them, and
+ * the Clenshaw-Curtis weights of the nested degree-8 rule (every other
+ * point), whose disagreement with degree 16 estimates the error.
+ */
+static double cheb_node[CHEB_POINTS];
+static double cheb_cumulative[CHEB_POINTS][CHEB_POINTS];
+static double cheb_coarse_weight[CHEB_DEGREE / 2 + 1];
+static bool cheb_ready = false;
+
+/* Tail mass left outside the integration domain, per arm. */
+#define LOG_TAIL_MASS (-41.0)
+
+/* Tolerance on each arm's total mass before we trust the panels. */
+/*
+ * Quadrature error allowed per panel: absolute (masses are 1), or relative
+ * to the CDF for tail quantiles.  Densities with parameters near 1e7 carry
+ * ~1e-11 relative rounding, which sets the floor.
+ */
+#define PANEL_TOLERANCE 1e-10
+#define PANEL_RELATIVE_TOLERANCE 1e-10
+#define MAX_REFINEMENTS 12
+
+/*
+ * Fills matrix[m][l] with the weight of the value at point l in the integral
+ * from -1 to point m of the degree-n interpolant: values to Chebyshev
+ * coefficients (DCT-I), coefficients to their antiderivatives at the points.
+ */
+static void
+ChebyshevIntegrationMatrix(int n, double *matrix)
+{
+	for (int m = 0; m <= n; m++)
+	{
+		double		x = -cos(M_PI * m / n);
+		double		theta_m = M_PI * (n - m) / n;
+
+		for (int l = 0; l <= n; l++)
+		{
+			double		theta_l = M_PI * (n - l) / n;
+			double		sum = 0;
+
+			for (int k = 0; k <= n; k++)
+			{
+				double		coef = (2.0 / n) * cos(k * theta_l);
+				double		antiderivative;
+
+				if (l == 0 || l == n)
+					coef /= 2;
+				if (k == 0 || k == n)
+					coef /= 2;
+				if (k == 0)
+					antiderivative = x + 1;
+				else if (k == 1)
+					antiderivative = (x * x - 1) / 2;
+				else
+				{
+					/* T_j(-1) = (-1)^j, the same for j = k + 1 and k - 1 */
+					double		at_minus1 = (k + 1) % 2 == 0 ? 1 : -1;
+
+					antiderivative = (cos((k + 1) * theta_m) - at_minus1) / (2.0 * (k + 1))
+						- (cos((k - 1) * theta_m) - at_minus1) / (2.0 * (k - 1));
+				}
+				sum += coef * antiderivative;
+			}
+			matrix[m * (n + 1) + l] = sum;
+		}
+	}
+}
+
+static void
+ChebyshevSetup(void)
+{
+	double		coarse[(CHEB_DEGREE / 2 + 1) * (CHEB_DEGREE / 2 + 1)];
+
+	if (cheb_ready)
+		return;
+	for (int m = 0; m <= CHEB_DEGREE; m++)
+		cheb_node[m] = -cos(M_PI * m / CHEB_DEGREE);
+	ChebyshevIntegrationMatrix(CHEB_DEGREE, &cheb_cumulative[0][0]);
+	ChebyshevIntegrationMatrix(CHEB_DEGREE / 2, coarse);
+	for (int l = 0; l <= CHEB_DEGREE / 2; l++)
+		cheb_coarse_weight[l] = coarse[(CHEB_DEGREE / 2) * (CHEB_DEGREE / 2 + 1) + l];
+	cheb_ready = true;
+}
+
+/* One Beta distribution, prepared for evaluation in logit space. */
+typedef struct Arm
+{
+	double		a,
+				b;
+	double		mode;			/* of the logit density: log(a / b) */
+	double		scale;			/* its standard deviation */
+	double		log_m,			/* log of the mean a / (a + b) */
+				log_1m;			/* log of 1 - mean */
+	double		m;
+	double		log_peak;		/* log density at the mode */
+	double		lo,
+				hi;				/* where the tails hold less than the tail mass */
+	double		log_shift;		/* densities are scaled by e^log_shift */
+	double		mass;			/* total integrated (scaled) mass, normalized away */
+} Arm;
+
+/* 1 / (1 + e^-t), accurately at both ends. */
+static inline double
+Logistic(double t)
+{
+	return t >= 0 ? 1 / (1 + exp(-t)) : exp(t) / (1 + exp(t));
+}
+
+/* log(exp(u) + exp(v)) */
+static inline double
+LogAddExp(double u, double v)
+{
+	double		hi = Max(u, v);
+
+	return hi + log1p(exp(Min(u, v) - hi));
+}
+
+/*
+ * Log density of logit(theta), theta ~ Beta(a, b), at d = t - mode, written
+ * around the mode so that a and b near 1e7 lose no precision:
+ * log f = log_peak - a log((1-m) e^-d + m) - b log(m e^d + 1 - m).
+ */
+static inline double
+ArmLogDensity(const Arm *arm, double d)
+{
+	double		up,
+				down;
+
+	if (fabs(d) <= 1)
+	{
+		up = log1p(arm->m * expm1(d));
+		down = log1p((1 - arm->m) * expm1(-d));
+	}
+	else
+	{
+		up = LogAddExp(arm->log_m + d, arm->log_1m);
+		down = LogAddExp(arm->log_1m - d, arm->log_m);
+	}
+	return arm->log_peak - arm->a * down - arm->b * up;
+}
+
+/*
+ * Bound on the log of the mass beyond d (direction -1: below, +1: above).
+ * The logit density is log-concave, so the mass beyond a point is at most
+ * the density there over the absolute slope of the log density, which is
+ * a - (a + b) x, x = 1 / (1 + e^-t).
+ */
+static double
+LogTailBound(const Arm *arm, double d, int direction)
+{
+	double		t = arm->mode + d;
+	double		slope = arm->a * Logistic(-t) - arm->b * Logistic(t);
+
+	return ArmLogDensity(arm, d) - log(fabs(slope));
+}
+
+/* How far from the mode the tail holds less than exp(log_tail). */
+static double
+TailDistance(const Arm *arm, double log_tail, int direction)
+{
+	double		inside = 0,
+				outside = direction * arm->scale;
+
+	while (LogTailBound(arm, outside, direction) >= log_tail)
+	{
+		inside = outside;
+		outside *= 2;
+		if (!isfinite(outside))
+			elog(ERROR, "Beta(%g, %g): no tail bound", arm->a, arm->b);
+	}
+	for (int i = 0; i < 30; i++)
+	{
+		double		d = (inside + outside) / 2;
+
+		if (LogTailBound(arm, d, direction) >= log_tail)
+			inside = d;
+		else
+			outside = d;
+	}
+	return outside;
+}
+
+static void
+ArmInit(Arm *arm, double a, double b, double log_tail, double log_shift)
+{
+	double		lbeta,
+				psi_a,
+				psi_b;
+
+	arm->a = a;
+	arm->b = b;
+	arm->mode = log(a) - log(b);
+	arm->m = a / (a + b);
+	arm->log_m = log(a) - log(a + b);
+	arm->log_1m = log(b) - log(a + b);
+	lbeta = gsl_sf_lnbeta(a, b);
+	psi_a = gsl_sf_psi_1(a);
+	psi_b = gsl_sf_psi_1(b);
+	if (!isfinite(lbeta) || !isfinite(psi_a) || !isfinite(psi_b))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("Beta(%g, %g) is outside the range that can be computed", a, b)));
+	arm->log_peak = a * arm->log_m + b * arm->log_1m - lbeta;
+	arm->scale = sqrt(psi_a + psi_b);
+
+	arm->lo = arm->mode + TailDistance(arm, log_tail, -1);
+	arm->hi = arm->mode + TailDistance(arm, log_tail, 1);
+	arm->log_shift = log_shift;
+	arm->mass = 1;
+}
+
+static int
+CompareDoubles(const void *a, const void *b)
+{
+	double		x = *(const double *) a,
+				y = *(const double *) b;
+
+	return (x > y) - (x < y);
+}
+
+/* Sorted, deduplicated panel edges covering every arm's [lo, hi]. */
+static double *
+PanelEdges(const Arm *arms, int narms, int *npanels)
+{
+	static const double core[] = {0, 1.5, 3.5, 6, 10, 16, 28};
+	/* Where (1 + e^t) bends: the structure of densities with small parameters. */
+	static const double fixed[] = {0, 0.5, 1, 2, 3, 5, 8, 12, 20, 35, 60};
+	int			ncore = lengthof(core),
+				nfixed = lengthof(fixed);
+	int			capacity = narms * (4 * ncore + 2) + 2 * nfixed;
+	double	   *edges = palloc(sizeof(double) * capacity);
+	int			n = 0,
+				kept;
+	double		lo = INFINITY,
+				hi = -INFINITY;
+
+	for (int j = 0; j < narms; j++)
+	{
+		lo = Min(lo, arms[j].lo);
+		hi = Max(hi, arms[j].hi);
+	}
+	for (int j = 0; j < narms; j++)
+	{
+		edges[n++] = arms[j].lo;
+		edges[n++] = arms[j].hi;
+		for (int k = 0; k < ncore; k++)
+			for (int sign = -1; sign <= 1; sign += 2)
+			{
+				double		t = arms[j].mode + sign * core[k] * arms[j].scale;
+
+				if (t > arms[j].lo && t < arms[j].hi)
+					edges[n++] = t;
+			}
+	}
+	for (int k = 0; k < nfixed; k++)
+		for (int sign = -1; sign <= 1; sign += 2)
+			if (sign * fixed[k] > lo && sign * fixed[k] < hi)
+				edges[n++] = sign * fixed[k];
+	qsort(edges, n, sizeof(double), CompareDoubles);
+
+	/* Drop edges closer than rounding can tell apart. */
+	kept = 1;
+	for (int i = 1; i < n; i++)
+		if (edges[i] - edges[kept - 1] > 1e-13 * Max(1.0, fabs(edges[i])))
+			edges[kept++] = edges[i];
+
+	*npanels = kept - 1;
+	return edges;
+}
+
+/* A left-to-right pass over the panels, carrying every arm's CDF. */
+typedef struct Sweep
+{
+	Arm		   *arms;
+	int			narms;
+	double	   *edges;
+	int			npanels;
+	double	   *cdf_start;		/* per arm, at the current panel's left edge */
+	double	   *density;		/* narms x CHEB_POINTS, normalized, per unit t */
+	double	   *cdf;			/* narms x CHEB_POINTS */
+	double		t[CHEB_POINTS];
+	double		half;			/* half the panel's width */
+	bool		relative;		/* error relative to the CDF so far (tail quantiles) */
+	int			refinements;	/* passes that had to refine */
+} Sweep;
+
+static void
+SweepInit(Sweep *sweep, Arm *arms, int narms, bool relative)
+{
+	sweep->relative = relative;
+	sweep->refinements = 0;
+	ChebyshevSetup();
+	sweep->arms = arms;
+	sweep->narms = narms;
+	sweep->edges = PanelEdges(arms, narms, &sweep->npanels);
+	sweep->cdf_start = palloc0(sizeof(double) * narms);
+	sweep->density = palloc(sizeof(double) * narms * CHEB_POINTS);
+	sweep->cdf = palloc(sizeof(double) * narms * CHEB_POINTS);
+}
+
+static void
+SweepRestart(Sweep *sweep)
+{
+	memset(sweep->cdf_start, 0, sizeof(double) * sweep->narms);
+}
+
+/*
+ * Evaluates panel p: densities at its points, CDFs there, and the estimated
+ * error of the panel's integral (largest over the arms; relative to the
+ * CDF at the panel's end when the sweep asks for relative accuracy).
+ */
+static double
+SweepPanel(Sweep *sweep, int p)
+{
+	double		t0 = sweep->edges[p],
+				t1 = sweep->edges[p + 1];
+	double		mid = (t0 + t1) / 2;
+	double		error = 0;
+
+	sweep->half = (t1 - t0) / 2;
+	for (int m = 0; m < CHEB_POINTS; m++)
+		sweep->t[m] = mid + sweep->half * cheb_node[m];
+	for (int j = 0; j < sweep->narms; j++)
+	{
+		Arm		   *arm = &sweep->arms[j];
+		double	   *density = &sweep->density[j * CHEB_POINTS];
+		double	   *cdf = &sweep->cdf[j * CHEB_POINTS];
+		double		coarse = 0;
+
+		if (t1 <= arm->lo || t0 >= arm->hi)
+		{
+			for (int m = 0; m < CHEB_POINTS; m++)
+			{
+				density[m] = 0;
+				cdf[m] = sweep->cdf_start[j];
+			}
+			continue;
+		}
+		for (int m = 0; m < CHEB_POINTS; m++)
+			density[m] = exp(ArmLogDensity(arm, sweep->t[m] - arm->mode) + arm->log_shift) / arm->mass;
+		for (int m = 0; m < CHEB_POINTS; m++)
+		{
+			double		sum = 0;
+
+			for (int l = 0; l < CHEB_POINTS; l++)
+				sum += cheb_cumulative[m][l] * density[l];
+			cdf[m] = sweep->cdf_start[j] + sweep->half * sum;
+		}
+		for (int l = 0; l <= CHEB_DEGREE / 2; l++)
+			coarse += cheb_coarse_weight[l] * density[2 * l];
+		{
+			double		increment = cdf[CHEB_DEGREE] - sweep->cdf_start[j];
+			double		arm_error = fabs(increment - sweep->half * coarse);
+
+			if (sweep->relative)
+				arm_error *= PANEL_TOLERANCE / PANEL_RELATIVE_TOLERANCE /
+					(cdf[CHEB_DEGREE] > 0 ? cdf[CHEB_DEGREE] : 1);
+			error = Max(error, arm_error);
+		}
+		sweep->cdf_start[j] = cdf[CHEB_DEGREE];
+	}
+	return error;
+}
+
+/*
+ * One pass over the panels, calling visit (if any) after each.  Returns true
+ * when every panel met the tolerance; otherwise halves the panels that did
+ * not, for the caller to pass again.
+ */
+static bool
+SweepPass(Sweep *sweep, void (*visit) (Sweep *sweep, void *arg), void *arg)
+{
+	double	   *finer = palloc(sizeof(double) * (2 * sweep->npanels + 1));
+	int			n = 0;
+
+	SweepRestart(sweep);
+	for (int p = 0; p < sweep->npanels; p++)
+	{
+		double		error = SweepPanel(sweep, p);
+
+		if (visit)
+			visit(sweep, arg);
+		finer[n++] = sweep->edges[p];
+		if (error > PANEL_TOLERANCE)
+			finer[n++] = (sweep->edges[p] + sweep->edges[p + 1]) / 2;
+		CHECK_FOR_INTERRUPTS();
+	}
+	finer[n++] = sweep->edges[sweep->npanels];
+	if (n == sweep->npanels + 1)
+	{
+		pfree(finer);
+		return true;
+	}
+	if (++sweep->refinements > MAX_REFINEMENTS)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("Beta quadrature did not converge for these parameters")));
+	pfree(sweep->edges);
+	sweep->edges = finer;
+	sweep->npanels = n - 1;
+	return false;
+}
+
+/*
+ * Checks each arm's mass after a complete pass: the tails cut off hold
+ * ~1e-18, so anything far from 1 is a bug, not rounding.  Returns it.
+ */
+static double
+SweepMass(const Sweep *sweep, int j)
+{
+	const Arm  *arm = &sweep->arms[j];
+	double		mass = sweep->cdf_start[j] * exp(-arm->log_shift);
+
+	if (!(fabs(mass - 1) < 1e-6))
+		elog(ERROR, "Beta(%g, %g) integrates to %.17g", arm->a, arm->b, mass);
+	return mass;
+}
+
+/*
+ * Refines the panels until they meet the tolerance, then normalizes each
+ * arm's mass to 1, which removes the rounding in its normalizing constant.
+ */
+static void
+SweepSettle(Sweep *sweep)
+{
+	while (!SweepPass(sweep, NULL, NULL))
+		;
+	for (int j = 0; j < sweep->narms; j++)
+		sweep->arms[j].mass = SweepMass(sweep, j);
+	SweepRestart(sweep);
+}
+
+/* Running sums of the arm comparison over the panels. */
+typedef struct Comparison
+{
+	double	   *prob;			/* integral of f_i prod_{j != i} F_j */
+	double	   *expected_max;	/* the same with x(t) inside */
+	double	   *prefix;			/* scratch: prod_{j < i} F_j */
+} Comparison;
+
+static void
+AccumulateComparison(Sweep *sweep, void *arg)
+{
+	Comparison *c = (Comparison *) arg;
+	int			narms = sweep->narms;
+
+	for (int m = 0; m < CHEB_POINTS; m++)
+	{
+		double		weight = sweep->half * cheb_cumulative[CHEB_DEGREE][m];
+		double		x = Logistic(sweep->t[m]);
+		double		suffix = 1;
+
+		/* prod_{j != i} F_j as prefix times suffix: no division by a zero CDF */
+		c->prefix[0] = 1;
+		for (int j = 0; j < narms; j++)
+			c->prefix[j + 1] = c->prefix[j] * sweep->cdf[j * CHEB_POINTS + m];
+		for (int i = narms - 1; i >= 0; i--)
+		{
+			double		part = weight * sweep->density[i * CHEB_POINTS + m] * c->prefix[i] * suffix;
+
+			c->prob[i] += part;
+			c->expected_max[i] += part * x;
+			suffix *= sweep->cdf[i * CHEB_POINTS + m];
+		}
+	}
+}
+
+/*
+ * P(theta_i is the largest) and E[max_j theta_j] - E[theta_i] for independent
+ * theta_i ~ Beta(alpha_i, beta_i):
+ *   P_i = integral of f_i(t) prod_{j != i} F_j(t) dt, and
+ *   E[max] = sum_i integral of x(t) f_i(t) prod_{j != i} F_j(t) dt.
+ * One pass serves when the panels need no refinement.  The densities are
+ * not normalized: each P_i carries the same factor, the product of the
+ * arms' masses, which dividing by sum P_i removes.
+ */
+static void
+CompareArms(const double *alpha, const double *beta, int narms, double *prob, double *loss)
+{
+	Arm		   *arms = palloc(sizeof(Arm) * narms);
+	Sweep		sweep;
+	Comparison	c;
+	double		total = 0,
+				expected_max = 0;
+
+	for (int j = 0; j < narms; j++)
+		ArmInit(&arms[j], alpha[j], beta[j], LOG_TAIL_MASS, 0);
+	c.prob = prob;
+	c.expected_max = palloc(sizeof(double) * narms);
+	c.prefix = palloc(sizeof(double) * (narms + 1));
+	SweepInit(&sweep, arms, narms, false);
+	do
+	{
+		memset(c.prob, 0, sizeof(double) * narms);
+		memset(c.expected_max, 0, sizeof(double) * narms);
+	} while (!SweepPass(&sweep, AccumulateComparison, &c));
+	for (int i = 0; i < narms; i++)
+	{
+		SweepMass(&sweep, i);
+		total += prob[i];
+		expected_max += c.expected_max[i];
+	}
+	for (int i = 0; i < narms; i++)
+	{
+		prob[i] /= total;
+		loss[i] = Max(0.0, expected_max / total - arms[i].a / (arms[i].a + arms[i].b));
+	}
+}
+
+/* The CDF at t inside the current panel, by barycentric interpolation. */
+static double
+PanelCdfAt(const Sweep *sweep, double t)
+{
+	double		numerator = 0,
+				denominator = 0;
+
+	for (int m = 0; m < CHEB_POINTS; m++)
+	{
+		double		w = (m % 2 == 0 ? 1.0 : -1.0) * ((m == 0 || m == CHEB_DEGREE) ? 0.5 : 1.0);
+		double		diff = t - sweep->t[m];
+
+		if (diff == 0)
+			return sweep->cdf[m];
+		numerator += w / diff * sweep->cdf[m];
+		denominator += w / diff;
+	}
+	return numerator / denominator;
+}
+
+/* The p-quantile of logit(theta), theta ~ Beta(a, b), for 0 < p <= 1/2. */
+static double
+LogitBetaLowerQuantile(double a, double b, double p)
+{
+	Arm			arm;
+	Sweep		sweep;
+
+	/*
+	 * Leave far less than p outside, so that the CDF is relative-accurate at
+	 * p; below p = 1e-260 scale the densities up, away from subnormals.
+	 */
+	double		log_shift = Max(0.0, -log(p) - 600);
+	double		target = exp(log(p) + log_shift);
+
+	ArmInit(&arm, a, b, Min(LOG_TAIL_MASS, log(p) - 40), log_shift);
+	SweepInit(&sweep, &arm, 1, true);
+	SweepSettle(&sweep);
+	for (int panel = 0; panel < sweep.npanels; panel++)
+	{
+		double		lo,
+					hi;
+
+		SweepPanel(&sweep, panel);
+		if (sweep.cdf[CHEB_DEGREE] < target && panel < sweep.npanels - 1)
+			continue;
+		/* The CDF is increasing: bisect its interpolant down to rounding. */
+		lo = sweep.edges[panel];
+		hi = sweep.edges[panel + 1];
+		for (int i = 0; i < 200 && hi - lo > 4 * DBL_EPSILON * Max(1.0, fabs(lo)); i++)
+		{
+			double		t = (lo + hi) / 2;
+
+			if (PanelCdfAt(&sweep, t) < target)
+				lo = t;
+			else
+				hi = t;
+		}
+		return (lo + hi) / 2;
+	}
+	elog(ERROR, "Beta quantile: no panel holds p = %g", p);
+	pg_unreachable();
+}
+
+/* The p-quantile of Beta(a, b); the upper half through the mirror image Beta(b, a). */
+static double
+BetaQuantile(double a, double b, double p)
+{
+	if (p == 0)
+		return 0;
+	if (p == 1)
+		return 1;
+	if (p <= 0.5)
+		return Logistic(LogitBetaLowerQuantile(a, b, p));
+	return Logistic(-LogitBetaLowerQuantile(b, a, 1 - p));
+}
+
+PG_FUNCTION_INFO_V1(bandit_beta_quantile);
+
+/* beta_quantile(alpha, beta, p) = scipy.stats.beta.ppf(p, alpha, beta) */
+Datum
+bandit_beta_quantile(PG_FUNCTION_ARGS)
+{
+	double		a = CheckPositive(PG_GETARG_FLOAT8(0), "alpha");
+	double		b = CheckPositive(PG_GETARG_FLOAT8(1), "beta");
+	double		p = CheckRange(PG_GETARG_FLOAT8(2), 0, 1, "p");
+
+	PG_RETURN_FLOAT8(BetaQuantile(a, b, p));
+}
+
+PG_FUNCTION_INFO_V1(bandit_beta_interval);
+
+/* Equal-tailed credible interval: the (1-level)/2 and (1+level)/2 quantiles. */
+Datum
+bandit_beta_interval(PG_FUNCTION_ARGS)
+{
+	double		a = CheckPositive(PG_GETARG_FLOAT8(0), "alpha");
+	double		b = CheckPositive(PG_GETARG_FLOAT8(1), "beta");
+	double		level = CheckOpenRange(PG_GETARG_FLOAT8(2), 0, 1, "level");
+	double		tail = (1 - level) / 2;
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+
+	values[0] = Float8GetDatum(Logistic(LogitBetaLowerQuantile(a, b, tail)));
+	values[1] = Float8GetDatum(Logistic(-LogitBetaLowerQuantile(b, a, tail)));
+	return MakeResultTuple(fcinfo, values, nulls);
+}
+
+PG_FUNCTION_INFO_V1(bandit_beta_sample);
+
+/* One draw from Beta(alpha, beta) with this session's generator. */
+Datum
+bandit_beta_sample(PG_FUNCTION_ARGS)
+{
+	double		a = CheckPositive(PG_GETARG_FLOAT8(0), "alpha");
+	double		b = CheckPositive(PG_GETARG_FLOAT8(1), "beta");
+	double		x = gsl_ran_beta(BanditRng(), a, b);
+
+	if (!(x >= 0 && x <= 1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("could not draw from Beta(%g, %g)", a, b)));
+	PG_RETURN_FLOAT8(x);
+}
+
+/* The parameter arrays of prob_best and expected_loss, checked. */
+static int
+ArmArrays(FunctionCallInfo fcinfo, double **alpha, double **beta)
+{
+	int			n_alpha,
+				n_beta;
+
+	*alpha = CheckFloat8Array(PG_GETARG_ARRAYTYPE_P(0), "alpha", &n_alpha);
+	*beta = CheckFloat8Array(PG_GETARG_ARRAYTYPE_P(1), "beta", &n_beta);
+	if (n_alpha != n_beta)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("alpha and beta must have the same length, got %d and %d", n_alpha, n_beta)));
+	for (int i = 0; i < n_alpha; i++)
+	{
+		CheckPositive((*alpha)[i], "every alpha");
+		CheckPositive((*beta)[i], "every beta");
+	}
+	return n_alpha;
+}
+
+static Datum
+Float8ArrayDatum(const double *values, int n)
+{
+	Datum	   *datums = palloc(sizeof(Datum) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+		datums[i] = Float8GetDatum(values[i]);
+	return PointerGetDatum(construct_array(datums, n, FLOAT8OID, sizeof(float8),
+										   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+PG_FUNCTION_INFO_V1(bandit_prob_best);
+
+/* prob_best(alpha[], beta[]): P(theta_i is the largest), by quadrature. */
+Datum
+bandit_prob_best(PG_FUNCTION_ARGS)
+{
+	double	   *alpha,
+			   *beta;
+	int			n = ArmArrays(fcinfo, &alpha, &beta);
+	double	   *prob = palloc(sizeof(double) * Max(n, 1));
+	double	   *loss = palloc(sizeof(double) * Max(n, 1));
+
+	if (n > 0)
+		CompareArms(alpha, beta, n, prob, loss);
+	return Float8ArrayDatum(prob, n);
+}
+
+PG_FUNCTION_INFO_V1(bandit_expected_loss);
+
+/* expected_loss(alpha[], beta[]): E[max_j theta_j - theta_i], by quadrature. */
+Datum
+bandit_expected_loss(PG_FUNCTION_ARGS)
+{
+	double	   *alpha,
+			   *beta;
+	int			n = ArmArrays(fcinfo, &alpha, &beta);
+	double	   *prob = palloc(sizeof(double) * Max(n, 1));
+	double	   *loss = palloc(sizeof(double) * Max(n, 1));
+
+	if (n > 0)
+		CompareArms(alpha, beta, n, prob, loss);
+	return Float8ArrayDatum(loss, n);
+}
+
+/*
+ * State of beta_posterior: {prior alpha, prior beta, successes, failures}.
+ * The prior is kept apart so that combining partial states counts it once.
+ */
+enum
+{
+	BP_PRIOR_ALPHA, BP_PRIOR_BETA, BP_SUCCESSES, BP_FAILURES, BP_LENGTH
+};
+#define BP_UNSET (-1.0)
+
+static double *
+PosteriorState(ArrayType *array)
+{
+	if (ARR_NDIM(array) != 1 || ARR_DIMS(array)[0] != BP_LENGTH ||
+		ARR_HASNULL(array) || ARR_ELEMTYPE(array) != FLOAT8OID)
+		elog(ERROR, "beta_posterior: corrupt aggregate state");
+	return (double *) ARR_DATA_PTR(array);
+}
+
+static ArrayType *
+WritablePosteriorState(FunctionCallInfo fcinfo)
+{
+	if (AggCheckCallContext(fcinfo, NULL))
+		return PG_GETARG_ARRAYTYPE_P(0);
+	return PG_GETARG_ARRAYTYPE_P_COPY(0);
+}
+
+static void
+SetPrior(double *state, int slot, double value, const char *name)
+{
+	if (state[slot] == BP_UNSET)
+		state[slot] = value;
+	else if (state[slot] != value)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("beta_posterior: %s must be the same on every row", name)));
+}
+
+PG_FUNCTION_INFO_V1(bandit_beta_posterior_bool_accum);
+
+/* Transition of beta_posterior(success boolean). */
+Datum
+bandit_beta_posterior_bool_accum(PG_FUNCTION_ARGS)
+{
+	ArrayType  *array = WritablePosteriorState(fcinfo);
+	double	   *state = PosteriorState(array);
+
+	state[PG_GETARG_BOOL(1) ? BP_SUCCESSES : BP_FAILURES] += 1;
+	PG_RETURN_ARRAYTYPE_P(array);
+}
+
+PG_FUNCTION_INFO_V1(bandit_beta_posterior_accum);
+
+/* Transition of beta_posterior(reward, prior_alpha, prior_beta): r counts as r successes and 1 - r failures. */
+Datum
+bandit_beta_posterior_accum(PG_FUNCTION_ARGS)
+{
+	ArrayType  *array = WritablePosteriorState(fcinfo);
+	double	   *state = PosteriorState(array);
+	double		reward = CheckRange(PG_GETARG_FLOAT8(1), 0, 1, "reward");
+
+	SetPrior(state, BP_PRIOR_ALPHA, CheckPositive(PG_GETARG_FLOAT8(2), "prior_alpha"), "prior_alpha");
+	SetPrior(state, BP_PRIOR_BETA, CheckPositive(PG_GETARG_FLOAT8(3), "prior_beta"), "prior_beta");
+	state[BP_SUCCESSES] += reward;
+	state[BP_FAILURES] += 1 - reward;
+	PG_RETURN_ARRAYTYPE_P(array);
+}
+
+PG_FUNCTION_INFO_V1(bandit_beta_posterior_combine);
+
+Datum
+bandit_beta_posterior_combine(PG_FUNCTION_ARGS)
+{
+	ArrayType  *array = WritablePosteriorState(fcinfo);
+	double	   *a = PosteriorState(array);
+	double	   *b = PosteriorState(PG_GETARG_ARRAYTYPE_P(1));
+
+	if (b[BP_PRIOR_ALPHA] != BP_UNSET)
+		SetPrior(a, BP_PRIOR_ALPHA, b[BP_PRIOR_ALPHA], "prior_alpha");
+	if (b[BP_PRIOR_BETA] != BP_UNSET)
+		SetPrior(a, BP_PRIOR_BETA, b[BP_PRIOR_BETA], "prior_beta");
+	a[BP_SUCCESSES] += b[BP_SUCCESSES];
+	a[BP_FAILURES] += b[BP_FAILURES];
+	PG_RETURN_ARRAYTYPE_P(array);
+}
+
+PG_FUNCTION_INFO_V1(bandit_beta_posterior_final);
+
+/* (alpha, beta) of the posterior; NULL when no row gave the prior. */
+Datum
+bandit_beta_posterior_final(PG_FUNCTION_ARGS)
+{
+	double	   *state = PosteriorState(PG_GETARG_ARRAYTYPE_P(0));
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+
+	if (state[BP_PRIOR_ALPHA] == BP_UNSET)
+		PG_RETURN_NULL();
+	values[0] = Float8GetDatum(state[BP_PRIOR_ALPHA] + state[BP_SUCCESSES]);
+	values[1] = Float8GetDatum(state[BP_PRIOR_BETA] + state[BP_FAILURES]);
+	return MakeResultTuple(fcinfo, values, nulls);
+}
