@@ -27,7 +27,7 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-$(EXTENSION)--$(EXTVERSION).sql: $(SQL_SOURCES)
+$(EXTENSION)--$(EXTVERSION).sql: $(SQL_SOURCES) Makefile
 	( echo '-- generated from src/*.sql by make; do not edit'; \
-	  echo '\echo Use "CREATE EXTENSION $(EXTENSION)" to load this file. \quit'; \
+	  printf '%s\n' '\echo Use "CREATE EXTENSION $(EXTENSION)" to load this file. \quit'; \
 	  for f in $(SQL_SOURCES); do echo; echo "-- $$f"; cat $$f; done ) > $@
