@@ -7,8 +7,6 @@
  */
 #include "bandit.h"
 
-#include <float.h>
-
 #include "catalog/pg_type.h"
 #include "common/int.h"
 #include "miscadmin.h"
