@@ -71,6 +71,40 @@ CheckFloat8Array(ArrayType *array, const char *name, int *length)
 	return (double *) ARR_DATA_PTR(array);
 }
 
+/*
+ * The transition value to update: inside an aggregate it is ours to modify
+ * in place (as float8_accum does), elsewhere a copy.
+ */
+ArrayType *
+WritableFloat8State(FunctionCallInfo fcinfo)
+{
+	if (AggCheckCallContext(fcinfo, NULL))
+		return PG_GETARG_ARRAYTYPE_P(0);
+	return PG_GETARG_ARRAYTYPE_P_COPY(0);
+}
+
+/* The elements of an aggregate state, after checking its shape. */
+double *
+Float8State(ArrayType *array, int length, const char *aggregate)
+{
+	if (ARR_NDIM(array) != 1 || ARR_DIMS(array)[0] != length ||
+		ARR_HASNULL(array) || ARR_ELEMTYPE(array) != FLOAT8OID)
+		elog(ERROR, "%s: corrupt aggregate state", aggregate);
+	return (double *) ARR_DATA_PTR(array);
+}
+
+/* Records a per-row constant, or checks that it is the one earlier rows gave. */
+void
+SetRowConstant(double *state, int slot, double value, const char *aggregate, const char *argument)
+{
+	if (state[slot] == STATE_UNSET)
+		state[slot] = value;
+	else if (state[slot] != value)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s: %s must be the same on every row", aggregate, argument)));
+}
+
 /* Turns a failed GSL computation into an error instead of a wrong number. */
 void
 CheckGsl(int status, const char *what)

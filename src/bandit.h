@@ -84,6 +84,18 @@ CheckCount(int64 value, const char *name)
 	return value;
 }
 
+/*
+ * Aggregate states kept as float8 arrays of a fixed length (no serialization
+ * needed for parallel plans).  Slots holding per-row constants start at
+ * STATE_UNSET and take the first row's value.
+ */
+#define STATE_UNSET (-1.0)
+
+extern ArrayType *WritableFloat8State(FunctionCallInfo fcinfo);
+extern double *Float8State(ArrayType *array, int length, const char *aggregate);
+extern void SetRowConstant(double *state, int slot, double value,
+						   const char *aggregate, const char *argument);
+
 extern Alternative ParseAlternative(text *alternative);
 extern double *CheckFloat8Array(ArrayType *array, const char *name, int *length);
 extern void CheckGsl(int status, const char *what);

@@ -697,11 +697,9 @@ Float8ArrayDatum(const double *values, int n)
 										   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 }
 
-PG_FUNCTION_INFO_V1(bandit_prob_best);
-
-/* prob_best(alpha[], beta[]): P(theta_i is the largest), by quadrature. */
-Datum
-bandit_prob_best(PG_FUNCTION_ARGS)
+/* prob_best and expected_loss: one comparison, either half of its answer. */
+static Datum
+CompareArmsDatum(FunctionCallInfo fcinfo, bool want_loss)
 {
 	double	   *alpha,
 			   *beta;
@@ -711,7 +709,16 @@ bandit_prob_best(PG_FUNCTION_ARGS)
 
 	if (n > 0)
 		CompareArms(alpha, beta, n, prob, loss);
-	return Float8ArrayDatum(prob, n);
+	return Float8ArrayDatum(want_loss ? loss : prob, n);
+}
+
+PG_FUNCTION_INFO_V1(bandit_prob_best);
+
+/* prob_best(alpha[], beta[]): P(theta_i is the largest), by quadrature. */
+Datum
+bandit_prob_best(PG_FUNCTION_ARGS)
+{
+	return CompareArmsDatum(fcinfo, false);
 }
 
 PG_FUNCTION_INFO_V1(bandit_expected_loss);
@@ -720,15 +727,7 @@ PG_FUNCTION_INFO_V1(bandit_expected_loss);
 Datum
 bandit_expected_loss(PG_FUNCTION_ARGS)
 {
-	double	   *alpha,
-			   *beta;
-	int			n = ArmArrays(fcinfo, &alpha, &beta);
-	double	   *prob = palloc(sizeof(double) * Max(n, 1));
-	double	   *loss = palloc(sizeof(double) * Max(n, 1));
-
-	if (n > 0)
-		CompareArms(alpha, beta, n, prob, loss);
-	return Float8ArrayDatum(loss, n);
+	return CompareArmsDatum(fcinfo, true);
 }
 
 /*
@@ -739,35 +738,8 @@ enum
 {
 	BP_PRIOR_ALPHA, BP_PRIOR_BETA, BP_SUCCESSES, BP_FAILURES, BP_LENGTH
 };
-#define BP_UNSET (-1.0)
 
-static double *
-PosteriorState(ArrayType *array)
-{
-	if (ARR_NDIM(array) != 1 || ARR_DIMS(array)[0] != BP_LENGTH ||
-		ARR_HASNULL(array) || ARR_ELEMTYPE(array) != FLOAT8OID)
-		elog(ERROR, "beta_posterior: corrupt aggregate state");
-	return (double *) ARR_DATA_PTR(array);
-}
-
-static ArrayType *
-WritablePosteriorState(FunctionCallInfo fcinfo)
-{
-	if (AggCheckCallContext(fcinfo, NULL))
-		return PG_GETARG_ARRAYTYPE_P(0);
-	return PG_GETARG_ARRAYTYPE_P_COPY(0);
-}
-
-static void
-SetPrior(double *state, int slot, double value, const char *name)
-{
-	if (state[slot] == BP_UNSET)
-		state[slot] = value;
-	else if (state[slot] != value)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("beta_posterior: %s must be the same on every row", name)));
-}
+#define PosteriorState(array) Float8State(array, BP_LENGTH, "beta_posterior")
 
 PG_FUNCTION_INFO_V1(bandit_beta_posterior_bool_accum);
 
@@ -775,7 +747,7 @@ PG_FUNCTION_INFO_V1(bandit_beta_posterior_bool_accum);
 Datum
 bandit_beta_posterior_bool_accum(PG_FUNCTION_ARGS)
 {
-	ArrayType  *array = WritablePosteriorState(fcinfo);
+	ArrayType  *array = WritableFloat8State(fcinfo);
 	double	   *state = PosteriorState(array);
 
 	state[PG_GETARG_BOOL(1) ? BP_SUCCESSES : BP_FAILURES] += 1;
@@ -788,12 +760,12 @@ PG_FUNCTION_INFO_V1(bandit_beta_posterior_accum);
 Datum
 bandit_beta_posterior_accum(PG_FUNCTION_ARGS)
 {
-	ArrayType  *array = WritablePosteriorState(fcinfo);
+	ArrayType  *array = WritableFloat8State(fcinfo);
 	double	   *state = PosteriorState(array);
 	double		reward = CheckRange(PG_GETARG_FLOAT8(1), 0, 1, "reward");
 
-	SetPrior(state, BP_PRIOR_ALPHA, CheckPositive(PG_GETARG_FLOAT8(2), "prior_alpha"), "prior_alpha");
-	SetPrior(state, BP_PRIOR_BETA, CheckPositive(PG_GETARG_FLOAT8(3), "prior_beta"), "prior_beta");
+	SetRowConstant(state, BP_PRIOR_ALPHA, CheckPositive(PG_GETARG_FLOAT8(2), "prior_alpha"), "beta_posterior", "prior_alpha");
+	SetRowConstant(state, BP_PRIOR_BETA, CheckPositive(PG_GETARG_FLOAT8(3), "prior_beta"), "beta_posterior", "prior_beta");
 	state[BP_SUCCESSES] += reward;
 	state[BP_FAILURES] += 1 - reward;
 	PG_RETURN_ARRAYTYPE_P(array);
@@ -804,14 +776,14 @@ PG_FUNCTION_INFO_V1(bandit_beta_posterior_combine);
 Datum
 bandit_beta_posterior_combine(PG_FUNCTION_ARGS)
 {
-	ArrayType  *array = WritablePosteriorState(fcinfo);
+	ArrayType  *array = WritableFloat8State(fcinfo);
 	double	   *a = PosteriorState(array);
 	double	   *b = PosteriorState(PG_GETARG_ARRAYTYPE_P(1));
 
-	if (b[BP_PRIOR_ALPHA] != BP_UNSET)
-		SetPrior(a, BP_PRIOR_ALPHA, b[BP_PRIOR_ALPHA], "prior_alpha");
-	if (b[BP_PRIOR_BETA] != BP_UNSET)
-		SetPrior(a, BP_PRIOR_BETA, b[BP_PRIOR_BETA], "prior_beta");
+	if (b[BP_PRIOR_ALPHA] != STATE_UNSET)
+		SetRowConstant(a, BP_PRIOR_ALPHA, b[BP_PRIOR_ALPHA], "beta_posterior", "prior_alpha");
+	if (b[BP_PRIOR_BETA] != STATE_UNSET)
+		SetRowConstant(a, BP_PRIOR_BETA, b[BP_PRIOR_BETA], "beta_posterior", "prior_beta");
 	a[BP_SUCCESSES] += b[BP_SUCCESSES];
 	a[BP_FAILURES] += b[BP_FAILURES];
 	PG_RETURN_ARRAYTYPE_P(array);
@@ -827,7 +799,7 @@ bandit_beta_posterior_final(PG_FUNCTION_ARGS)
 	Datum		values[2];
 	bool		nulls[2] = {false, false};
 
-	if (state[BP_PRIOR_ALPHA] == BP_UNSET)
+	if (state[BP_PRIOR_ALPHA] == STATE_UNSET)
 		PG_RETURN_NULL();
 	values[0] = Float8GetDatum(state[BP_PRIOR_ALPHA] + state[BP_SUCCESSES]);
 	values[1] = Float8GetDatum(state[BP_PRIOR_BETA] + state[BP_FAILURES]);

@@ -518,36 +518,8 @@ enum
 	TS_EQUAL_VAR, TS_ALTERNATIVE, TS_LEVEL,
 	TS_LENGTH
 };
-#define TS_UNSET (-1.0)
 
-static double *
-TwoSampleState(ArrayType *array)
-{
-	if (ARR_NDIM(array) != 1 || ARR_DIMS(array)[0] != TS_LENGTH ||
-		ARR_HASNULL(array) || ARR_ELEMTYPE(array) != FLOAT8OID)
-		elog(ERROR, "t_test: corrupt aggregate state");
-	return (double *) ARR_DATA_PTR(array);
-}
-
-static ArrayType *
-WritableTwoSampleState(FunctionCallInfo fcinfo)
-{
-	if (AggCheckCallContext(fcinfo, NULL))
-		return PG_GETARG_ARRAYTYPE_P(0);
-	return PG_GETARG_ARRAYTYPE_P_COPY(0);
-}
-
-/* Records an option, or checks that it is the one earlier rows gave. */
-static void
-SetOption(double *state, int slot, double value, const char *name)
-{
-	if (state[slot] == TS_UNSET)
-		state[slot] = value;
-	else if (state[slot] != value)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("t_test: %s must be the same on every row", name)));
-}
+#define TwoSampleState(array) Float8State(array, TS_LENGTH, "t_test")
 
 PG_FUNCTION_INFO_V1(bandit_t_test_accum);
 
@@ -555,18 +527,18 @@ PG_FUNCTION_INFO_V1(bandit_t_test_accum);
 Datum
 bandit_t_test_accum(PG_FUNCTION_ARGS)
 {
-	ArrayType  *array = WritableTwoSampleState(fcinfo);
+	ArrayType  *array = WritableFloat8State(fcinfo);
 	double	   *state = TwoSampleState(array);
 	double		x = CheckFinite(PG_GETARG_FLOAT8(1), "value");
 	Summary		group;
 	int			base = PG_GETARG_BOOL(2) ? TS_N2 : TS_N1;
 
-	SetOption(state, TS_EQUAL_VAR, PG_NARGS() > 3 ? (double) PG_GETARG_BOOL(3) : 0, "equal_var");
-	SetOption(state, TS_ALTERNATIVE,
+	SetRowConstant(state, TS_EQUAL_VAR, PG_NARGS() > 3 ? (double) PG_GETARG_BOOL(3) : 0, "t_test", "equal_var");
+	SetRowConstant(state, TS_ALTERNATIVE,
 			  PG_NARGS() > 4 ? (double) ParseAlternative(PG_GETARG_TEXT_PP(4)) : ALT_TWO_SIDED,
-			  "alternative");
-	SetOption(state, TS_LEVEL,
-			  PG_NARGS() > 5 ? CheckOpenRange(PG_GETARG_FLOAT8(5), 0, 1, "level") : 0.95, "level");
+			  "t_test", "alternative");
+	SetRowConstant(state, TS_LEVEL,
+			  PG_NARGS() > 5 ? CheckOpenRange(PG_GETARG_FLOAT8(5), 0, 1, "level") : 0.95, "t_test", "level");
 
 	group.n = (int64) state[base];
 	group.mean = state[base + 1];
@@ -584,14 +556,14 @@ PG_FUNCTION_INFO_V1(bandit_t_test_combine);
 Datum
 bandit_t_test_combine(PG_FUNCTION_ARGS)
 {
-	ArrayType  *array = WritableTwoSampleState(fcinfo);
+	ArrayType  *array = WritableFloat8State(fcinfo);
 	double	   *a = TwoSampleState(array);
 	double	   *b = TwoSampleState(PG_GETARG_ARRAYTYPE_P(1));
 	static const char *const names[] = {"equal_var", "alternative", "level"};
 
 	for (int slot = TS_EQUAL_VAR; slot < TS_LENGTH; slot++)
-		if (b[slot] != TS_UNSET)
-			SetOption(a, slot, b[slot], names[slot - TS_EQUAL_VAR]);
+		if (b[slot] != STATE_UNSET)
+			SetRowConstant(a, slot, b[slot], "t_test", names[slot - TS_EQUAL_VAR]);
 	for (int base = TS_N1; base <= TS_N2; base += TS_N2 - TS_N1)
 	{
 		Summary		sa = {(int64) a[base], a[base + 1], a[base + 2]};
