@@ -80,6 +80,12 @@ FROM bandit.t_test_one_sample((SELECT bandit.summarize(extra) FROM sleep WHERE g
 SELECT round(p_value::numeric, 10) AS p    -- scipy 'greater': 0.3344933118
 FROM bandit.t_test_one_sample((SELECT bandit.summarize(extra) FROM sleep WHERE grp = 1), 0.5, 'greater');
 
+-- extremes, scipy.stats.ttest_ind_from_stats: 1e9 per group: t = 2.2360679775, p = 0.0253473188;
+-- a tiny p-value: 1.4719479757288813e-63
+SELECT round(statistic::numeric, 10) AS t, round(p_value::numeric, 10) AS p
+FROM bandit.t_test(1e9, 0.0001, 1, 1e9, 0, 1);
+SELECT abs(p_value / 1.4719479757288813e-63 - 1) < 1e-9 AS tiny_p FROM bandit.t_test(1000, 1, 1, 1000, 0, 1.5);
+
 -- too little data in an aggregate: NULL, as var_samp()
 SELECT bandit.t_test(x, g) IS NULL AS one_row_group FROM (VALUES (1.0, false), (2.0, true), (3.0, true)) t(x, g);
 SELECT bandit.t_test_paired(x, y) IS NULL AS one_pair FROM (VALUES (1.0, 2.0)) t(x, y);
