@@ -154,6 +154,7 @@ NormalMixtureProb(double a, double b, double nu, double *result)
 				left,
 				right,
 				err,
+				epsrel,
 				i1 = 0,
 				i2 = 0;
 	gsl_sf_result gammastar;
@@ -226,18 +227,27 @@ NormalMixtureProb(double a, double b, double nu, double *result)
 		if (i > 64)
 			return GSL_EMAXITER;
 
+	/* beyond the smallest double; the integral is at most left + right */
+	if (lmax + log(left + right) < -750)
+	{
+		*result = 0;
+		return GSL_SUCCESS;
+	}
+	/* log-space rounding limits the precision to about eps |lmax| */
+	epsrel = fmax(2e-14, 1e-15 * fabs(lmax));
+
 	ws = gsl_integration_workspace_alloc(1000);
 	if (ws == NULL)
 		return GSL_ENOMEM;
 	f.function = MixtureIntegrand;
 	f.params = &m;
-	status = gsl_integration_qag(&f, mode - left, mode, 0, 2e-14, 1000,
+	status = gsl_integration_qag(&f, mode - left, mode, 0, epsrel, 1000,
 								 GSL_INTEG_GAUSS61, ws, &i1, &err);
 	if (status == GSL_SUCCESS)
-		status = gsl_integration_qag(&f, mode, mode + right, 0, 2e-14, 1000,
+		status = gsl_integration_qag(&f, mode, mode + right, 0, epsrel, 1000,
 									 GSL_INTEG_GAUSS61, ws, &i2, &err);
 	if (status == GSL_SUCCESS)
-		*result = exp(lmax + log(i1 + i2));
+		*result = fmin(1.0, exp(lmax + log(i1 + i2)));
 	gsl_integration_workspace_free(ws);
 	return status;
 }
