@@ -267,7 +267,7 @@ NctTail(double x, double df, double nc, bool upper)
 	return result;
 }
 
-/* log of the density of Student's t. */
+/* log of the density of Student's t (only steers Newton's steps below). */
 static double
 TLogPdf(double x, double df)
 {
@@ -276,8 +276,12 @@ TLogPdf(double x, double df)
 	/* log1p(q) for q beyond the range of doubles */
 	double		logq1 = isfinite(q) ? log1p(q) : 2 * log(fabs(x)) - log(df);
 
-	return gsl_sf_lngamma((df + 1) / 2) - gsl_sf_lngamma(df / 2)
-		- 0.5 * log(df * M_PI) - (df + 1) / 2 * logq1;
+	/* log Gamma(a + 1/2) / Gamma(a), asymptotically for large a */
+	double		a = df / 2;
+	double		lnratio = a < 100 ? gsl_sf_lngamma(a + 0.5) - gsl_sf_lngamma(a)
+		: 0.5 * log(a) + log1p(-1 / (8 * a) + 1 / (128 * a * a));
+
+	return lnratio - 0.5 * log(df * M_PI) - (df + 1) / 2 * logq1;
 }
 
 /*
@@ -293,7 +297,8 @@ TQuantileUpper(double p, double df)
 
 	if (p > 0.5)
 		return -TQuantileUpper(1 - p, df);
-	x = gsl_cdf_tdist_Qinv(p, df);
+	/* GSL's inverse fails for df in the quadrillions, where t is normal */
+	x = df > 1e10 ? gsl_cdf_ugaussian_Qinv(p) : gsl_cdf_tdist_Qinv(p, df);
 	for (i = 0; i < 50 && isfinite(x); i++)
 	{
 		double		q = NctTail(x, df, 0, true);
@@ -307,7 +312,7 @@ TQuantileUpper(double p, double df)
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 				 errmsg("the critical value of the t-test with %g degrees of freedom is not representable", df),
-				 errhint("Use a larger n_per_group.")));
+				 df < 1 ? errhint("Use a larger n_per_group.") : 0));
 	return x;
 }
 
