@@ -97,6 +97,7 @@ extern void SetRowConstant(double *state, int slot, double value,
 						   const char *aggregate, const char *argument);
 
 extern Alternative ParseAlternative(text *alternative);
+extern void BetaProbBest(const double *alpha, const double *beta, int n, double *prob);
 extern double *CheckFloat8Array(ArrayType *array, const char *name, int *length);
 extern void CheckGsl(int status, const char *what);
 extern gsl_rng *BanditRng(void);

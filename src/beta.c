@@ -697,6 +697,17 @@ Float8ArrayDatum(const double *values, int n)
 										   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 }
 
+/* P(theta_i is the largest) for other modules (policies' propensities). */
+void
+BetaProbBest(const double *alpha, const double *beta, int n, double *prob)
+{
+	double	   *loss = palloc(sizeof(double) * Max(n, 1));
+
+	if (n > 0)
+		CompareArms(alpha, beta, n, prob, loss);
+	pfree(loss);
+}
+
 /* prob_best and expected_loss: one comparison, either half of its answer. */
 static Datum
 CompareArmsDatum(FunctionCallInfo fcinfo, bool want_loss)
