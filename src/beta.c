@@ -130,6 +130,8 @@ typedef struct Arm
 	double		lo,
 				hi;				/* where the tails hold less than the tail mass */
 	double		log_shift;		/* densities are scaled by e^log_shift */
+	bool		direct;			/* small enough for log f = a log x + b log(1-x) - log B */
+	double		log_beta;
 	double		mass;			/* total integrated (scaled) mass, normalized away */
 } Arm;
 
@@ -235,6 +237,14 @@ ArmInit(Arm *arm, double a, double b, double log_tail, double log_shift)
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 				 errmsg("Beta(%g, %g) is outside the range that can be computed", a, b)));
 	arm->log_peak = a * arm->log_m + b * arm->log_1m - lbeta;
+	arm->log_beta = lbeta;
+
+	/*
+	 * Below a + b = 1e5 the direct form loses at most ~1e-11 to cancellation
+	 * and shares log x and log(1 - x) across arms; above, the form centered
+	 * at the mode keeps full precision.
+	 */
+	arm->direct = a + b <= 1e5;
 	arm->scale = sqrt(psi_a + psi_b);
 
 	arm->lo = arm->mode + TailDistance(arm, log_tail, -1);
@@ -292,11 +302,26 @@ PanelEdges(const Arm *arms, int narms, int *npanels)
 				edges[n++] = sign * fixed[k];
 	qsort(edges, n, sizeof(double), CompareDoubles);
 
-	/* Drop edges closer than rounding can tell apart. */
+	/*
+	 * Similar arms interleave their edges into panels far narrower than any
+	 * of them needs: keep an edge only if it is a good part of the smallest
+	 * scale of the arms that matter there away from the last one kept (the
+	 * refinement pass splits whatever turns out too wide).  The domain's
+	 * ends always stay.
+	 */
 	kept = 1;
 	for (int i = 1; i < n; i++)
-		if (edges[i] - edges[kept - 1] > 1e-13 * Max(1.0, fabs(edges[i])))
+	{
+		double		local_scale = INFINITY;
+
+		for (int j = 0; j < narms; j++)
+			if (fabs(edges[i] - arms[j].mode) <= 8 * arms[j].scale)
+				local_scale = Min(local_scale, arms[j].scale);
+		if (edges[i] - edges[kept - 1] > Max(0.75 * local_scale, 1e-13 * Max(1.0, fabs(edges[i]))) ||
+			(i == n - 1 && edges[i] > edges[kept - 1]))
 			edges[kept++] = edges[i];
+	}
+	edges[kept - 1] = edges[n - 1];
 
 	*npanels = kept - 1;
 	return edges;
@@ -313,6 +338,8 @@ typedef struct Sweep
 	double	   *density;		/* narms x CHEB_POINTS, normalized, per unit t */
 	double	   *cdf;			/* narms x CHEB_POINTS */
 	double		t[CHEB_POINTS];
+	double		log_x[CHEB_POINTS];	/* log x(t) and log(1 - x(t)) at the points */
+	double		log_1mx[CHEB_POINTS];
 	double		half;			/* half the panel's width */
 	bool		relative;		/* error relative to the CDF so far (tail quantiles) */
 	int			refinements;	/* passes that had to refine */
@@ -353,7 +380,14 @@ SweepPanel(Sweep *sweep, int p)
 
 	sweep->half = (t1 - t0) / 2;
 	for (int m = 0; m < CHEB_POINTS; m++)
-		sweep->t[m] = mid + sweep->half * cheb_node[m];
+	{
+		double		t = mid + sweep->half * cheb_node[m];
+
+		sweep->t[m] = t;
+		/* log(1 / (1 + e^-t)) and log(1 / (1 + e^t)), without overflow */
+		sweep->log_x[m] = t >= 0 ? -log1p(exp(-t)) : t - log1p(exp(t));
+		sweep->log_1mx[m] = sweep->log_x[m] - t;
+	}
 	for (int j = 0; j < sweep->narms; j++)
 	{
 		Arm		   *arm = &sweep->arms[j];
@@ -370,8 +404,13 @@ SweepPanel(Sweep *sweep, int p)
 			}
 			continue;
 		}
-		for (int m = 0; m < CHEB_POINTS; m++)
-			density[m] = exp(ArmLogDensity(arm, sweep->t[m] - arm->mode) + arm->log_shift) / arm->mass;
+		if (arm->direct)
+			for (int m = 0; m < CHEB_POINTS; m++)
+				density[m] = exp(arm->a * sweep->log_x[m] + arm->b * sweep->log_1mx[m] - arm->log_beta
+								 + arm->log_shift) / arm->mass;
+		else
+			for (int m = 0; m < CHEB_POINTS; m++)
+				density[m] = exp(ArmLogDensity(arm, sweep->t[m] - arm->mode) + arm->log_shift) / arm->mass;
 		for (int m = 0; m < CHEB_POINTS; m++)
 		{
 			double		sum = 0;
@@ -536,7 +575,8 @@ CompareArms(const double *alpha, const double *beta, int narms, double *prob, do
 	}
 	for (int i = 0; i < narms; i++)
 	{
-		prob[i] /= total;
+		/* interpolation ringing can leave -1e-20 where the answer is 0 */
+		prob[i] = Max(0.0, prob[i] / total);
 		loss[i] = Max(0.0, expected_max / total - arms[i].a / (arms[i].a + arms[i].b));
 	}
 }
