@@ -15,6 +15,10 @@ DATA = $(filter-out $(DATA_built),$(wildcard $(EXTENSION)--*--*.sql))
 REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 
+# Isolation specs: test/specs/<name>.spec, expected output test/expected/<name>.out.
+ISOLATION = $(patsubst test/specs/%.spec,%,$(sort $(wildcard test/specs/*.spec)))
+ISOLATION_OPTS = --inputdir=test --outputdir=output_iso --load-extension=$(EXTENSION)
+
 SHLIB_LINK += -lgsl -lgslcblas -lm
 PG_CFLAGS += -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
 ifdef WERROR
