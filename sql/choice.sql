@@ -46,6 +46,13 @@ FROM arms, generate_series(1, 2) g GROUP BY 1 ORDER BY 1;
 SELECT arm, bandit.ucb1_choice(arm, pulls, mean, 0) OVER (ORDER BY arm) AS running_best
 FROM arms ORDER BY arm;
 
+-- many rows: UCB1 keeps them all (c = 0: the largest mean; c = 1: sqrt(2 ln(2e10) / 1) = 6.87
+-- puts the once-pulled arm first), the others keep one
+SELECT bandit.ucb1_choice('arm' || i, i, i / 200000.0, 0) AS ucb1_greedy,
+       bandit.ucb1_choice('arm' || i, i, i / 200000.0) AS ucb1,
+       bandit.thompson_choice('arm' || i, CASE WHEN i = 123456 THEN 1e7 ELSE 1 END, 1e3) AS thompson
+FROM generate_series(1, 200000) i;
+
 -- NULLs: rows with a NULL are skipped; no rows, or only skipped rows, give NULL
 SELECT bandit.thompson_choice(arm, alpha, beta) IS NULL AS no_rows FROM arms WHERE false;
 SELECT bandit.ucb1_choice(arm, pulls, mean) IS NULL AS no_rows FROM arms WHERE false;
