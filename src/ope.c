@@ -1,0 +1,265 @@
+/*
+ * src/ope.c
+ *
+ * Off-policy evaluation: the value of a target policy estimated from logs
+ * of another (IPS, self-normalized IPS, doubly robust), with a standard
+ * error and a normal 95% confidence interval.  States are float8 arrays of
+ * mergeable moments (Welford updates, Chan merges), so the aggregates run
+ * in parallel and the states can be shipped.
+ */
+#include "bandit.h"
+
+#include "utils/array.h"
+
+#define Z_95 1.959963984540054	/* scipy.stats.norm.ppf(0.975) */
+
+/* IPS and DR: count, mean and sum of squared deviations of the per-row term. */
+#define MOMENTS_N 0
+#define MOMENTS_MEAN 1
+#define MOMENTS_M2 2
+#define MOMENTS_LENGTH 3
+
+/*
+ * SNIPS: count; sum of w and the w-weighted mean of r (V = that mean); sum
+ * of w^2, the w^2-weighted mean of r and the w^2-weighted squared deviations
+ * from it.  Then sum w^2 (r - V)^2 = m2 + (sum w^2) (mean_w2 - V)^2, a sum
+ * of non-negative terms: no cancellation, unlike expanding the square into
+ * sum w^2 r^2 - 2 V sum w^2 r + V^2 sum w^2.
+ */
+#define SNIPS_N 0
+#define SNIPS_W 1
+#define SNIPS_V 2
+#define SNIPS_W2 3
+#define SNIPS_MEAN_W2 4
+#define SNIPS_M2_W2 5
+#define SNIPS_LENGTH 6
+
+/* The importance weight target / logging, checked. */
+static double
+ImportanceWeight(double target, double logging)
+{
+	double		w;
+
+	CheckRange(target, 0, 1, "target_propensity");
+	if (!(logging > 0 && logging <= 1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("logging_propensity must be greater than 0 and at most 1, got %g", logging)));
+	w = target / logging;
+	if (!isfinite(w))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("importance weight target_propensity / logging_propensity overflows: %g / %g",
+						target, logging)));
+	return w;
+}
+
+/* A per-row term that overflowed is an error, not an infinite estimate. */
+static double
+CheckTerm(double x, const char *what)
+{
+	if (!isfinite(x))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("%s overflows", what)));
+	return x;
+}
+
+/* Adds x to count, mean and squared deviations (Welford). */
+static void
+MomentsAdd(double *state, double x)
+{
+	double		delta = x - state[MOMENTS_MEAN];
+
+	state[MOMENTS_N] += 1;
+	state[MOMENTS_MEAN] += delta / state[MOMENTS_N];
+	state[MOMENTS_M2] += delta * (x - state[MOMENTS_MEAN]);
+}
+
+/* Adds r with weight u to a weighted mean and squared deviations (West). */
+static void
+WeightedAdd(double *sum, double *mean, double *m2, double r, double u)
+{
+	double		delta;
+
+	if (u == 0)
+		return;
+	*sum += u;
+	delta = r - *mean;
+	*mean += delta * (u / *sum);
+	if (m2 != NULL)
+		*m2 += u * delta * (r - *mean);
+}
+
+/* Merges one weighted mean and squared deviations into another (Chan). */
+static void
+WeightedMerge(double *sum, double *mean, double *m2, double sum_b, double mean_b, double m2_b)
+{
+	double		total = *sum + sum_b,
+				delta;
+
+	if (sum_b == 0)
+		return;
+	if (*sum == 0)
+	{
+		*sum = sum_b;
+		*mean = mean_b;
+		if (m2 != NULL)
+			*m2 = m2_b;
+		return;
+	}
+	delta = mean_b - *mean;
+	*mean += delta * (sum_b / total);
+	if (m2 != NULL)
+		*m2 += m2_b + delta * delta * (*sum / total) * sum_b;
+	*sum = total;
+}
+
+/* The composite result; a NULL standard error leaves the interval NULL too. */
+static Datum
+EstimateTuple(FunctionCallInfo fcinfo, double estimate, double se, bool has_se, double n)
+{
+	Datum		values[5];
+	bool		nulls[5] = {false, false, false, false, false};
+
+	if (has_se && !isfinite(estimate + Z_95 * se))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("the estimate or its standard error overflows")));
+	values[0] = Float8GetDatum(estimate);
+	values[1] = Float8GetDatum(se);
+	values[2] = Float8GetDatum(estimate - Z_95 * se);
+	values[3] = Float8GetDatum(estimate + Z_95 * se);
+	nulls[1] = nulls[2] = nulls[3] = !has_se;
+	values[4] = Int64GetDatum((int64) n);
+	return MakeResultTuple(fcinfo, values, nulls);
+}
+
+PG_FUNCTION_INFO_V1(bandit_ips_accum);
+
+/* Transition of ips: the term w r. */
+Datum
+bandit_ips_accum(PG_FUNCTION_ARGS)
+{
+	ArrayType  *array = WritableFloat8State(fcinfo);
+	double	   *state = Float8State(array, MOMENTS_LENGTH, "ips");
+	double		reward = CheckFinite(PG_GETARG_FLOAT8(1), "reward");
+	double		w = ImportanceWeight(PG_GETARG_FLOAT8(2), PG_GETARG_FLOAT8(3));
+
+	MomentsAdd(state, CheckTerm(w * reward, "ips: the term w * reward"));
+	PG_RETURN_ARRAYTYPE_P(array);
+}
+
+PG_FUNCTION_INFO_V1(bandit_dr_accum);
+
+/* Transition of dr: the term r_hat_target + w (r - r_hat_logged). */
+Datum
+bandit_dr_accum(PG_FUNCTION_ARGS)
+{
+	ArrayType  *array = WritableFloat8State(fcinfo);
+	double	   *state = Float8State(array, MOMENTS_LENGTH, "dr");
+	double		reward = CheckFinite(PG_GETARG_FLOAT8(1), "reward");
+	double		w = ImportanceWeight(PG_GETARG_FLOAT8(2), PG_GETARG_FLOAT8(3));
+	double		hat_logged = CheckFinite(PG_GETARG_FLOAT8(4), "reward_hat_logged");
+	double		hat_target = CheckFinite(PG_GETARG_FLOAT8(5), "reward_hat_target");
+
+	MomentsAdd(state, CheckTerm(hat_target + w * (reward - hat_logged),
+						"dr: the term reward_hat_target + w * (reward - reward_hat_logged)"));
+	PG_RETURN_ARRAYTYPE_P(array);
+}
+
+PG_FUNCTION_INFO_V1(bandit_ope_moments_combine);
+
+/* Combine of ips and dr: merges counts, means and squared deviations. */
+Datum
+bandit_ope_moments_combine(PG_FUNCTION_ARGS)
+{
+	ArrayType  *array = WritableFloat8State(fcinfo);
+	double	   *a = Float8State(array, MOMENTS_LENGTH, "ope");
+	double	   *b = Float8State(PG_GETARG_ARRAYTYPE_P(1), MOMENTS_LENGTH, "ope");
+
+	WeightedMerge(&a[MOMENTS_N], &a[MOMENTS_MEAN], &a[MOMENTS_M2],
+				  b[MOMENTS_N], b[MOMENTS_MEAN], b[MOMENTS_M2]);
+	PG_RETURN_ARRAYTYPE_P(array);
+}
+
+PG_FUNCTION_INFO_V1(bandit_ope_moments_final);
+
+/* Final of ips and dr: the mean of the terms, se = sd / sqrt(n); NULL over no rows. */
+Datum
+bandit_ope_moments_final(PG_FUNCTION_ARGS)
+{
+	double	   *state = Float8State(PG_GETARG_ARRAYTYPE_P(0), MOMENTS_LENGTH, "ope");
+	double		n = state[MOMENTS_N];
+
+	if (n == 0)
+		PG_RETURN_NULL();
+	return EstimateTuple(fcinfo, state[MOMENTS_MEAN],
+						 sqrt(state[MOMENTS_M2] / (n - 1) / n), n >= 2, n);
+}
+
+PG_FUNCTION_INFO_V1(bandit_snips_accum);
+
+/* Transition of snips. */
+Datum
+bandit_snips_accum(PG_FUNCTION_ARGS)
+{
+	ArrayType  *array = WritableFloat8State(fcinfo);
+	double	   *state = Float8State(array, SNIPS_LENGTH, "snips");
+	double		reward = CheckFinite(PG_GETARG_FLOAT8(1), "reward");
+	double		w = ImportanceWeight(PG_GETARG_FLOAT8(2), PG_GETARG_FLOAT8(3));
+
+	if (!isfinite(w * w))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("snips: the square of the importance weight %g overflows", w)));
+	state[SNIPS_N] += 1;
+	WeightedAdd(&state[SNIPS_W], &state[SNIPS_V], NULL, reward, w);
+	WeightedAdd(&state[SNIPS_W2], &state[SNIPS_MEAN_W2], &state[SNIPS_M2_W2], reward, w * w);
+	PG_RETURN_ARRAYTYPE_P(array);
+}
+
+PG_FUNCTION_INFO_V1(bandit_snips_combine);
+
+/* Combine of snips. */
+Datum
+bandit_snips_combine(PG_FUNCTION_ARGS)
+{
+	ArrayType  *array = WritableFloat8State(fcinfo);
+	double	   *a = Float8State(array, SNIPS_LENGTH, "snips");
+	double	   *b = Float8State(PG_GETARG_ARRAYTYPE_P(1), SNIPS_LENGTH, "snips");
+
+	a[SNIPS_N] += b[SNIPS_N];
+	WeightedMerge(&a[SNIPS_W], &a[SNIPS_V], NULL, b[SNIPS_W], b[SNIPS_V], 0);
+	WeightedMerge(&a[SNIPS_W2], &a[SNIPS_MEAN_W2], &a[SNIPS_M2_W2],
+				  b[SNIPS_W2], b[SNIPS_MEAN_W2], b[SNIPS_M2_W2]);
+	PG_RETURN_ARRAYTYPE_P(array);
+}
+
+PG_FUNCTION_INFO_V1(bandit_snips_final);
+
+/*
+ * Final of snips: V = sum w r / sum w, se = sqrt(sum w^2 (r - V)^2) / sum w.
+ * NULL over no rows; estimate and se NULL when every weight is 0.
+ */
+Datum
+bandit_snips_final(PG_FUNCTION_ARGS)
+{
+	double	   *state = Float8State(PG_GETARG_ARRAYTYPE_P(0), SNIPS_LENGTH, "snips");
+	double		n = state[SNIPS_N],
+				v = state[SNIPS_V],
+				deviation = state[SNIPS_MEAN_W2] - v;
+
+	if (n == 0)
+		PG_RETURN_NULL();
+	if (state[SNIPS_W] == 0)
+	{
+		Datum		values[5] = {0, 0, 0, 0, Int64GetDatum((int64) n)};
+		bool		nulls[5] = {true, true, true, true, false};
+
+		return MakeResultTuple(fcinfo, values, nulls);
+	}
+	return EstimateTuple(fcinfo, v,
+						 sqrt(state[SNIPS_M2_W2] + state[SNIPS_W2] * deviation * deviation) / state[SNIPS_W],
+						 n >= 2, n);
+}
