@@ -1,0 +1,129 @@
+#!/usr/bin/python3
+"""Concurrency test of the policy layer under pgbench: many clients choose and
+reward at once, on one shared policy and on a policy each, and nothing is
+lost or counted twice: the rewards credited to the arms (pulls, alpha, beta,
+weight, mean) equal the committed transactions pgbench reports and the
+rewarded decisions in the log.  Run inside a cluster (test/run, which sets
+PGHOST etc.); prints "N passed, N failed"."""
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+
+import psycopg2
+
+DB = 'bandit_concurrency_test'
+CLIENTS = 8
+SECONDS = 5
+PGBENCH = shutil.which('pgbench') or '/usr/lib/postgresql/15/bin/pgbench'
+passed = failed = 0
+
+
+def ok(what, condition, detail=''):
+    global passed, failed
+    if condition:
+        passed += 1
+    else:
+        failed += 1
+        print('FAIL %s %s' % (what, detail))
+
+
+admin = psycopg2.connect(dbname='postgres')
+admin.autocommit = True
+admin.cursor().execute('DROP DATABASE IF EXISTS ' + DB)
+admin.cursor().execute('CREATE DATABASE ' + DB)
+conn = psycopg2.connect(dbname=DB)
+conn.autocommit = True
+cur = conn.cursor()
+cur.execute('CREATE EXTENSION bandit')
+
+
+def q(sql, *args):
+    cur.execute(sql, args)
+    return cur.fetchall()
+
+
+def pgbench(what, script):
+    """Runs the script with CLIENTS clients for SECONDS; the committed transaction count, or None."""
+    with tempfile.NamedTemporaryFile('w', suffix='.sql', delete=False) as f:
+        f.write(script)
+    try:
+        run = subprocess.run([PGBENCH, '-n', '-c', str(CLIENTS), '-j', str(CLIENTS), '-T', str(SECONDS),
+                              '-f', f.name, DB], capture_output=True, text=True)
+    finally:
+        os.unlink(f.name)
+    done = re.search(r'number of transactions actually processed: (\d+)', run.stdout)
+    failures = re.search(r'number of failed transactions: (\d+)', run.stdout)
+    ok('%s: pgbench succeeds' % what, run.returncode == 0 and done is not None,
+       'exit %d\n%s\n%s' % (run.returncode, run.stdout[-2000:], run.stderr[-2000:]))
+    ok('%s: no failed transactions' % what, failures is None or failures.group(1) == '0',
+       run.stdout[-1000:] + run.stderr[-2000:])
+    if done is None:
+        return None
+    tps = re.search(r'tps = ([0-9.]+)', run.stdout)
+    print('%s: %s transactions, %s tps' % (what, done.group(1), tps.group(1) if tps else '?'))
+    return int(done.group(1))
+
+
+def check_policies(what, policies, committed, per_transaction=1):
+    """Arms against the decision log, and both against pgbench's committed count."""
+    total = q('''SELECT coalesce(sum(pulls), 0) FROM bandit.arm WHERE policy = ANY (%s)''', policies)[0][0]
+    rewarded, logged = q('''SELECT count(reward), count(*) FROM bandit.decision WHERE policy = ANY (%s)''',
+                         policies)[0]
+    ok('%s: sum(pulls) = committed transactions' % what, committed is not None
+       and total == committed * per_transaction, 'pulls %s, committed %s' % (total, committed))
+    ok('%s: rewarded decisions = committed transactions' % what, committed is not None
+       and rewarded == committed * per_transaction, 'rewarded %s, committed %s' % (rewarded, committed))
+    ok('%s: every logged decision is rewarded' % what, rewarded == logged, '%s of %s' % (rewarded, logged))
+    ok('%s: something ran on every policy' % what,
+       q('SELECT count(DISTINCT policy) FROM bandit.decision WHERE policy = ANY (%s)', policies)[0][0]
+       == len(policies))
+    bad = q('''SELECT a.policy, a.arm, a.pulls, a.alpha, a.beta, a.weight, a.mean_reward, d.n, d.s
+               FROM bandit.arm a
+               LEFT JOIN (SELECT policy, arm, count(*) n, sum(reward) s FROM bandit.decision
+                          WHERE reward IS NOT NULL GROUP BY 1, 2) d USING (policy, arm)
+               WHERE a.policy = ANY (%s)
+                 AND NOT (a.pulls = coalesce(d.n, 0)
+                          AND a.alpha + a.beta - 2 = a.pulls
+                          AND a.alpha - 1 = coalesce(d.s, 0)
+                          AND a.weight = a.pulls
+                          AND abs(a.mean_reward - coalesce(d.s / d.n, 0)) <= 1e-12)''', policies)
+    ok('%s: per arm, pulls = alpha + beta - 2 = rewarded decisions, alpha - 1 = their rewards' % what,
+       not bad, repr(bad))
+
+
+# 8 clients on one Thompson policy with 2 arms
+cur.execute("SELECT bandit.create_policy('p', 'thompson', ARRAY['a', 'b'])")
+n = pgbench('shared policy', "SELECT bandit.reward(decision_id, (random() < 0.3)::int) FROM bandit.choose('p');\n")
+check_policies('shared policy', ['p'], n)
+
+# 8 clients, each on its own policy
+names = ['q%d' % i for i in range(CLIENTS)]
+for name in names:
+    cur.execute("SELECT bandit.create_policy(%s, 'thompson', ARRAY['a', 'b'])", (name,))
+n = pgbench('policy per client',
+            "SELECT bandit.reward(decision_id, (random() < 0.3)::int) FROM bandit.choose('q' || :client_id);\n")
+check_policies('policy per client', names, n)
+
+# mixed: decisions rewarded one by one, in batches, and arms credited directly, in explicit transactions
+cur.execute("SELECT bandit.create_policy('m', 'thompson', ARRAY['a', 'b', 'c'])")
+script = '''BEGIN;
+SELECT bandit.reward(decision_id, (random() < 0.5)::int) FROM bandit.choose('m');
+SELECT bandit.reward(array_agg(decision_id), array_agg((random() < 0.5)::int::float8))
+  FROM generate_series(1, 3) g, LATERAL bandit.choose(CASE WHEN g > 0 THEN 'm' END);
+END;
+'''
+n = pgbench('mixed single and batch rewards', script)
+check_policies('mixed single and batch rewards', ['m'], n, per_transaction=4)
+
+# direct arm rewards from all clients at once: nothing lost
+cur.execute("SELECT bandit.create_policy('r', 'ucb1', ARRAY['a', 'b'])")
+n = pgbench('arm rewards', "SELECT bandit.reward('r', 'a', 1);\nSELECT bandit.reward('r', 'b', 0.5);\n")
+rows = dict((a, (p, w, m)) for a, p, w, m in q("SELECT arm, pulls, weight, mean_reward FROM bandit.arm WHERE policy = 'r'"))
+ok('arm rewards: every reward counted', n is not None and rows['a'][0] == n and rows['b'][0] == n
+   and rows['a'][1] == n and rows['a'][2] == 1 and rows['b'][2] == 0.5, '%r, committed %r' % (rows, n))
+
+conn.close()
+admin.cursor().execute('DROP DATABASE ' + DB)
+print('%d passed, %d failed' % (passed, failed))
