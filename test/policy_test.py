@@ -48,19 +48,19 @@ cur.execute('SELECT setseed(0.25)')
 
 
 def q(sql, *args):
-    cur.execute(sql, args)
+    cur.execute(sql, args or None)
     return cur.fetchall()
 
 
 def q1(sql, *args):
-    cur.execute(sql, args)
+    cur.execute(sql, args or None)
     return cur.fetchone()[0]
 
 
 def sqlstate(sql, *args):
     """The SQLSTATE of a statement expected to fail (None if it succeeds)."""
     try:
-        cur.execute(sql, args)
+        cur.execute(sql, args or None)
     except psycopg2.Error as e:
         return e.pgcode
     return None
@@ -227,7 +227,7 @@ for t in range(200):
     total = sum(n.values())
     score = {a: math.inf if n[a] == 0 else s[a] / n[a] + math.sqrt(2 * math.log(total) / n[a]) for a in n}
     best = max(score.values())
-    winners = [a for a in score if score[a] == best or abs(score[a] - best) <= 1e-12 * abs(best)]
+    winners = [a for a in score if score[a] == best or (math.isfinite(best) and abs(score[a] - best) <= 1e-12 * best)]
     if mismatch is None and (arm not in winners or abs(propensity - 1 / len(winners)) > 1e-12):
         mismatch = (t, arm, propensity, score)
     r = true_reward[arm]

@@ -1,0 +1,201 @@
+#!/usr/bin/env bash
+# Benchmarks of the policy layer, run by hand (not by the suite):
+#   (a) one choose + reward round, Thompson over 10 arms, 1 client: bandit
+#       against the same policy in PL/pgSQL (Beta draws by Marsaglia-Tsang
+#       Gamma draws) and against bare SQL statements in one transaction;
+#   (b) 8 clients on one 2-arm policy against 8 clients on a policy each;
+#   (c) LinUCB with dim 64 and 10 arms: ms per choose (and per reward).
+# Figures are best of 3 runs, ratios measured in the same run.  Starts its own
+# throwaway cluster unless $PGDATABASE is set.  BENCH_SECONDS (10) sets the
+# length of each pgbench run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ -z "${PGDATABASE:-}" ]; then
+    exec pg_virtualenv -t -v "${PG_MAJOR:-15}" bash "$0" "$@"
+fi
+SECONDS_PER_RUN=${BENCH_SECONDS:-10}
+PGBENCH=$(command -v pgbench || echo /usr/lib/postgresql/15/bin/pgbench)
+DB=bandit_bench
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+
+psql -qX -v ON_ERROR_STOP=1 -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
+psql -qX -v ON_ERROR_STOP=1 -d "$DB" <<'SQL'
+CREATE EXTENSION bandit;
+SELECT bandit.create_policy('bench10', 'thompson', array_agg('a' || i ORDER BY i)) FROM generate_series(0, 9) i;
+SELECT bandit.create_policy('shared', 'thompson', ARRAY['a', 'b']);
+SELECT bandit.create_policy('own' || i, 'thompson', ARRAY['a', 'b']) FROM generate_series(0, 7) i;
+
+-- Thompson sampling the way a user writes it in PL/pgSQL
+CREATE TABLE plpg_arm (policy text, arm text, alpha float8 NOT NULL, beta float8 NOT NULL,
+                       pulls bigint NOT NULL DEFAULT 0, PRIMARY KEY (policy, arm)) WITH (fillfactor = 50);
+CREATE TABLE plpg_decision (id bigserial PRIMARY KEY, policy text NOT NULL, arm text NOT NULL,
+                            created_at timestamptz NOT NULL DEFAULT now(), reward float8, rewarded_at timestamptz);
+CREATE INDEX ON plpg_decision (policy, created_at);
+INSERT INTO plpg_arm SELECT 'bench10', 'a' || i, 1, 1 FROM generate_series(0, 9) i;
+
+-- Gamma(shape, 1) by Marsaglia and Tsang; shape < 1 through Gamma(shape + 1) U^(1/shape)
+CREATE FUNCTION plpg_gamma(shape float8) RETURNS float8 LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    d float8;
+    c float8;
+    x float8;
+    v float8;
+    u float8;
+BEGIN
+    IF shape < 1 THEN
+        RETURN plpg_gamma(shape + 1) * power(1 - random(), 1 / shape);
+    END IF;
+    d := shape - 1.0 / 3;
+    c := 1 / sqrt(9 * d);
+    LOOP
+        LOOP
+            x := sqrt(-2 * ln(1 - random())) * cos(2 * pi() * random());
+            v := 1 + c * x;
+            EXIT WHEN v > 0;
+        END LOOP;
+        v := v * v * v;
+        u := 1 - random();
+        IF u < 1 - 0.0331 * x ^ 4 OR ln(u) < 0.5 * x * x + d * (1 - v + ln(v)) THEN
+            RETURN d * v;
+        END IF;
+    END LOOP;
+END $$;
+
+CREATE FUNCTION plpg_beta(a float8, b float8) RETURNS float8 LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    x float8 := plpg_gamma(a);
+BEGIN
+    RETURN x / (x + plpg_gamma(b));
+END $$;
+
+CREATE FUNCTION plpg_choose(p text, OUT d_id bigint, OUT d_arm text) LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    r record;
+    draw float8;
+    best float8 := -1;
+BEGIN
+    FOR r IN SELECT a.arm, a.alpha, a.beta FROM plpg_arm a WHERE a.policy = p LOOP
+        draw := plpg_beta(r.alpha, r.beta);
+        IF draw > best THEN
+            best := draw;
+            d_arm := r.arm;
+        END IF;
+    END LOOP;
+    INSERT INTO plpg_decision (policy, arm) VALUES (p, d_arm) RETURNING id INTO d_id;
+END $$;
+
+CREATE FUNCTION plpg_reward(decision bigint, r float8) RETURNS void LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    p text;
+    a text;
+BEGIN
+    UPDATE plpg_decision SET reward = r, rewarded_at = now() WHERE id = decision AND reward IS NULL
+    RETURNING policy, arm INTO p, a;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'decision % unknown or already rewarded', decision;
+    END IF;
+    UPDATE plpg_arm SET alpha = alpha + r, beta = beta + 1 - r, pulls = pulls + 1 WHERE policy = p AND arm = a;
+END $$;
+
+-- bare SQL: the same tables, statements sent one by one
+CREATE TABLE bare_arm (LIKE plpg_arm INCLUDING ALL) WITH (fillfactor = 50);
+CREATE TABLE bare_decision (LIKE plpg_decision INCLUDING ALL);
+INSERT INTO bare_arm SELECT * FROM plpg_arm;
+
+-- LinUCB, dim 64, 10 arms, a little trained
+SELECT bandit.create_policy('lin64', 'linucb', array_agg('a' || i ORDER BY i), '{"dim": 64}') FROM generate_series(0, 9) i;
+SQL
+
+cat > "$WORK/bandit.sql" <<'EOF'
+SELECT bandit.reward(decision_id, (random() < 0.3)::int) FROM bandit.choose('bench10');
+EOF
+cat > "$WORK/plpgsql.sql" <<'EOF'
+SELECT plpg_reward(d_id, (random() < 0.3)::int) FROM plpg_choose('bench10');
+EOF
+cat > "$WORK/bare.sql" <<'EOF'
+\set k random(0, 9)
+\set r random(0, 9) / 7
+BEGIN;
+SELECT arm, alpha, beta FROM bare_arm WHERE policy = 'bench10';
+INSERT INTO bare_decision (policy, arm) VALUES ('bench10', 'a' || :k) RETURNING id \gset
+UPDATE bare_decision SET reward = :r, rewarded_at = now() WHERE id = :id AND reward IS NULL;
+UPDATE bare_arm SET alpha = alpha + :r, beta = beta + 1 - :r, pulls = pulls + 1 WHERE policy = 'bench10' AND arm = 'a' || :k;
+END;
+EOF
+cat > "$WORK/shared.sql" <<'EOF'
+SELECT bandit.reward(decision_id, (random() < 0.3)::int) FROM bandit.choose('shared');
+EOF
+cat > "$WORK/own.sql" <<'EOF'
+SELECT bandit.reward(decision_id, (random() < 0.3)::int) FROM bandit.choose('own' || :client_id);
+EOF
+
+tps() {   # tps of one pgbench run: script, clients
+    "$PGBENCH" -n -c "$2" -j "$2" -T "$SECONDS_PER_RUN" -f "$WORK/$1.sql" "$DB" 2>&1 |
+        sed -n 's/^tps = \([0-9.]*\).*/\1/p'
+}
+
+best_tps() {   # best of 3
+    local best=0 t
+    for _ in 1 2 3; do
+        t=$(tps "$1" "$2")
+        [ -n "$t" ] || { echo "pgbench $1 failed" >&2; exit 1; }
+        best=$(awk -v a="$best" -v b="$t" 'BEGIN { print (b > a ? b : a) }')
+    done
+    echo "$best"
+}
+
+verdict() {   # ratio target
+    awk -v r="$1" -v t="$2" 'BEGIN { print (r >= t ? "ok" : "BELOW TARGET") }'
+}
+
+echo "(a) choose + reward, Thompson, 10 arms, 1 client, ${SECONDS_PER_RUN} s runs, best of 3"
+bandit=$(best_tps bandit 1)
+plpgsql=$(best_tps plpgsql 1)
+bare=$(best_tps bare 1)
+r1=$(awk -v a="$bandit" -v b="$plpgsql" 'BEGIN { printf "%.2f", a / b }')
+r2=$(awk -v a="$bandit" -v b="$bare" 'BEGIN { printf "%.2f", a / b }')
+printf '    bandit   %10.1f tps  (%.3f ms per round)\n' "$bandit" "$(awk -v t="$bandit" 'BEGIN { print 1000 / t }')"
+printf '    plpgsql  %10.1f tps\n' "$plpgsql"
+printf '    bare SQL %10.1f tps\n' "$bare"
+echo "    bandit / PL/pgSQL = $r1 (target >= 5): $(verdict "$r1" 5)"
+echo "    bandit / bare SQL = $r2 (target >= 0.7): $(verdict "$r2" 0.7)"
+
+echo "(b) 8 clients, ${SECONDS_PER_RUN} s runs, best of 3"
+shared=$(best_tps shared 8)
+own=$(best_tps own 8)
+r3=$(awk -v a="$shared" -v b="$own" 'BEGIN { printf "%.2f", a / b }')
+printf '    one shared 2-arm policy %10.1f tps\n' "$shared"
+printf '    a policy per client     %10.1f tps\n' "$own"
+echo "    shared / own = $r3 (should not collapse; target >= 0.5): $(verdict "$r3" 0.5)"
+
+echo "(c) LinUCB, dim 64, 10 arms: best of 3 loops of 500"
+psql -qX -v ON_ERROR_STOP=1 -d "$DB" <<'SQL'
+-- some learning first, so that A^-1 is a full matrix
+SELECT count(bandit.reward(c.decision_id, random()))
+FROM generate_series(1, 200) g, LATERAL bandit.choose(CASE WHEN g > 0 THEN 'lin64' END,
+    (SELECT jsonb_build_object('features', jsonb_agg(random() + g * 0)) FROM generate_series(1, 64))) c \gset
+CREATE TEMP TABLE ctx AS
+SELECT g, (SELECT jsonb_build_object('features', jsonb_agg(random() + g * 0)) FROM generate_series(1, 64)) AS context
+FROM generate_series(1, 500) g;
+CREATE TEMP TABLE timing (what text, ms float8);
+DO $$
+DECLARE
+    t0 timestamptz;
+    ids bigint[];
+BEGIN
+    FOR run IN 1..3 LOOP
+        t0 := clock_timestamp();
+        SELECT array_agg(c.decision_id) INTO ids FROM ctx, LATERAL bandit.choose(CASE WHEN g > 0 THEN 'lin64' END, context) c;
+        INSERT INTO timing VALUES ('choose', extract(epoch FROM clock_timestamp() - t0) * 1000 / 500);
+        t0 := clock_timestamp();
+        PERFORM bandit.reward(id, 0.5) FROM unnest(ids) id;
+        INSERT INTO timing VALUES ('reward', extract(epoch FROM clock_timestamp() - t0) * 1000 / 500);
+    END LOOP;
+END $$;
+SELECT format('    %s: %s ms per call (best of 3)%s', what, round(min(ms)::numeric, 3),
+              CASE WHEN what = 'choose' THEN CASE WHEN min(ms) < 0.5 THEN ' (target < 0.5): ok'
+                                                  ELSE ' (target < 0.5): BELOW TARGET' END ELSE '' END)
+FROM timing GROUP BY what ORDER BY what \g (format=unaligned tuples_only)
+SQL
+psql -qX -d postgres -c "DROP DATABASE $DB"
