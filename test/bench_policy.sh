@@ -20,9 +20,10 @@ WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
 psql -qX -v ON_ERROR_STOP=1 -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
-psql -qX -v ON_ERROR_STOP=1 -d "$DB" <<'SQL'
+psql -qX -o /dev/null -v ON_ERROR_STOP=1 -d "$DB" <<'SQL'
 CREATE EXTENSION bandit;
 SELECT bandit.create_policy('bench10', 'thompson', array_agg('a' || i ORDER BY i)) FROM generate_series(0, 9) i;
+SELECT bandit.create_policy('bench10e', 'epsilon_greedy', array_agg('a' || i ORDER BY i)) FROM generate_series(0, 9) i;
 SELECT bandit.create_policy('shared', 'thompson', ARRAY['a', 'b']);
 SELECT bandit.create_policy('own' || i, 'thompson', ARRAY['a', 'b']) FROM generate_series(0, 7) i;
 
@@ -107,8 +108,19 @@ INSERT INTO bare_arm SELECT * FROM plpg_arm;
 SELECT bandit.create_policy('lin64', 'linucb', array_agg('a' || i ORDER BY i), '{"dim": 64}') FROM generate_series(0, 9) i;
 SQL
 
+# the PL/pgSQL sampler must be right for the comparison to mean anything: Beta(2, 3) and Beta(0.5, 0.5)
+psql -qXAt -d "$DB" -c "SELECT format('    PL/pgSQL Beta sampler check: mean %s (0.4), variance %s (0.04); mean %s (0.5), variance %s (0.125)',
+    round(avg(x)::numeric, 3), round(var_samp(x)::numeric, 4), round(avg(y)::numeric, 3), round(var_samp(y)::numeric, 4))
+    FROM (SELECT plpg_beta(2, 3) x, plpg_beta(0.5, 0.5) y FROM generate_series(1, 20000)) s"
+
 cat > "$WORK/bandit.sql" <<'EOF'
 SELECT bandit.reward(decision_id, (random() < 0.3)::int) FROM bandit.choose('bench10');
+EOF
+cat > "$WORK/bandit_eps.sql" <<'EOF'
+SELECT bandit.reward(decision_id, (random() < 0.3)::int) FROM bandit.choose('bench10e');
+EOF
+cat > "$WORK/prob_best.sql" <<'EOF'
+SELECT bandit.prob_best(alpha, beta) FROM (SELECT array_agg(alpha) alpha, array_agg(beta) beta FROM bandit.arm WHERE policy = 'bench10') a;
 EOF
 cat > "$WORK/plpgsql.sql" <<'EOF'
 SELECT plpg_reward(d_id, (random() < 0.3)::int) FROM plpg_choose('bench10');
@@ -158,6 +170,9 @@ r2=$(awk -v a="$bandit" -v b="$bare" 'BEGIN { printf "%.2f", a / b }')
 printf '    bandit   %10.1f tps  (%.3f ms per round)\n' "$bandit" "$(awk -v t="$bandit" 'BEGIN { print 1000 / t }')"
 printf '    plpgsql  %10.1f tps\n' "$plpgsql"
 printf '    bare SQL %10.1f tps\n' "$bare"
+eps=$(best_tps bandit_eps 1)
+pb=$(best_tps prob_best 1)
+printf '    for reference: bandit epsilon-greedy round %.1f tps; prob_best of the 10 arms alone %.1f tps\n' "$eps" "$pb"
 echo "    bandit / PL/pgSQL = $r1 (target >= 5): $(verdict "$r1" 5)"
 echo "    bandit / bare SQL = $r2 (target >= 0.7): $(verdict "$r2" 0.7)"
 
@@ -171,13 +186,12 @@ echo "    shared / own = $r3 (should not collapse; target >= 0.5): $(verdict "$r
 
 echo "(c) LinUCB, dim 64, 10 arms: best of 3 loops of 500"
 psql -qX -v ON_ERROR_STOP=1 -d "$DB" <<'SQL'
--- some learning first, so that A^-1 is a full matrix
-SELECT count(bandit.reward(c.decision_id, random()))
-FROM generate_series(1, 200) g, LATERAL bandit.choose(CASE WHEN g > 0 THEN 'lin64' END,
-    (SELECT jsonb_build_object('features', jsonb_agg(random() + g * 0)) FROM generate_series(1, 64))) c \gset
 CREATE TEMP TABLE ctx AS
-SELECT g, (SELECT jsonb_build_object('features', jsonb_agg(random() + g * 0)) FROM generate_series(1, 64)) AS context
-FROM generate_series(1, 500) g;
+SELECT g, (SELECT jsonb_build_object('features', jsonb_agg(random() + g * 0 + i * 0)) FROM generate_series(1, 64) i) AS context
+FROM generate_series(1, 700) g;
+-- some learning first, so that A^-1 is a full matrix
+SELECT count(bandit.reward(c.decision_id, random())) AS trained
+FROM ctx, LATERAL bandit.choose('lin64', context) c WHERE g > 500 \gset
 CREATE TEMP TABLE timing (what text, ms float8);
 DO $$
 DECLARE
@@ -186,7 +200,7 @@ DECLARE
 BEGIN
     FOR run IN 1..3 LOOP
         t0 := clock_timestamp();
-        SELECT array_agg(c.decision_id) INTO ids FROM ctx, LATERAL bandit.choose(CASE WHEN g > 0 THEN 'lin64' END, context) c;
+        SELECT array_agg(c.decision_id) INTO ids FROM ctx, LATERAL bandit.choose('lin64', context) c WHERE g <= 500;
         INSERT INTO timing VALUES ('choose', extract(epoch FROM clock_timestamp() - t0) * 1000 / 500);
         t0 := clock_timestamp();
         PERFORM bandit.reward(id, 0.5) FROM unnest(ids) id;
