@@ -14,7 +14,7 @@ PG_MAJOR=${PG_MAJOR:-15}
 
 if [ -z "${PGDATABASE:-}" ]; then
     # pg_virtualenv sets PGDATABASE, so the second pass runs the benchmarks.
-    exec pg_virtualenv -v "$PG_MAJOR" -o shared_buffers=1GB -o max_worker_processes=8 \
+    exec pg_virtualenv -t -v "$PG_MAJOR" -o shared_buffers=1GB -o max_worker_processes=8 \
         -o max_parallel_workers=8 bash "$0" "$@"
 fi
 
@@ -33,18 +33,28 @@ parallel() {
           SET max_parallel_workers = $1;"
 }
 
-# Runs "$2" (a query) 1 + RUNS times in one session after the settings "$1";
-# sets BEST to the fastest of the RUNS timed runs (ms) and LAUNCHED to the
-# number of parallel workers the last run launched.
+# Runs the queries "$2" and (if given) "$3" alternately, 1 + RUNS times each,
+# in one session after the settings "$1", so that both see the same load.
+# Sets BEST[j] to the fastest timed run of query j (ms; the first round is a
+# warm-up) and LAUNCHED[j] to the parallel workers its last run launched.
 measure() {
-    local out
+    local k=$(($# - 1)) q out
     out=$({ echo "$COMMON $1"
             for ((r = 0; r <= RUNS; r++)); do
-                echo "EXPLAIN (ANALYZE, TIMING OFF, COSTS OFF) $2;"
+                for q in "${@:2}"; do
+                    echo "EXPLAIN (ANALYZE, TIMING OFF, COSTS OFF) $q;"
+                done
             done; } | "${PSQL[@]}")
-    BEST=$(echo "$out" | sed -n 's/^Execution Time: \([0-9.]*\) ms$/\1/p' | tail -n +2 | sort -g | head -n 1)
-    LAUNCHED=$(echo "$out" | sed -n 's/^ *Workers Launched: \([0-9]*\)$/\1/p' | tail -n 1)
-    LAUNCHED=${LAUNCHED:-0}
+    BEST=() LAUNCHED=()
+    for ((j = 1; j <= k; j++)); do
+        # Each EXPLAIN ends with its Execution Time line; number them n = 1, 2, ...
+        BEST[j]=$(echo "$out" | awk -v k="$k" -v j="$j" '
+            /^Execution Time:/ { n++; if (n > k && (n - j) % k == 0) print $3 }' | sort -g | head -n 1)
+        LAUNCHED[j]=$(echo "$out" | awk -v k="$k" -v j="$j" '
+            /Workers Launched:/ { w = $3 }
+            /^Execution Time:/ { n++; if ((n - j) % k == 0) last = w; w = 0 }
+            END { print last + 0 }')
+    done
 }
 
 div() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
@@ -89,15 +99,13 @@ row "benchmark" "bandit ms" "native ms" "ratio" "target"
 row "---------" "---------" "---------" "-----" "------"
 
 # a) summarize against count/avg/var_samp, serial and parallel.
-measure "$SERIAL" "$SUMMARIZE"; s_serial=$BEST
-measure "$SERIAL" "$NATIVE"; n_serial=$BEST
+measure "$SERIAL" "$SUMMARIZE" "$NATIVE"; s_serial=${BEST[1]}; n_serial=${BEST[2]}
 row "a) summarize(x), serial" "$s_serial" "$n_serial" "$(div "$s_serial" "$n_serial")" "<= 1.30"
 declare -A s_par n_par
 for w in 0 1 2; do
-    measure "$(parallel $w)" "$SUMMARIZE"; s_par[$w]=$BEST; sl=$LAUNCHED
-    measure "$(parallel $w)" "$NATIVE"; n_par[$w]=$BEST; nl=$LAUNCHED
-    row "   parallel plan, $w worker(s) (launched $sl/$nl)" "${s_par[$w]}" "${n_par[$w]}" \
-        "$(div "${s_par[$w]}" "${n_par[$w]}")" ""
+    measure "$(parallel $w)" "$SUMMARIZE" "$NATIVE"; s_par[$w]=${BEST[1]}; n_par[$w]=${BEST[2]}
+    row "   parallel plan, $w worker(s) (launched ${LAUNCHED[1]}/${LAUNCHED[2]})" \
+        "${s_par[$w]}" "${n_par[$w]}" "$(div "${s_par[$w]}" "${n_par[$w]}")" ""
 done
 for w in 1 2; do
     row "   speedup, $w worker(s) vs serial" "$(div "$s_serial" "${s_par[$w]}")x" \
@@ -107,12 +115,11 @@ done
 # d) the raw-row t-test aggregate against the native per-group statistics.
 TTEST="SELECT bandit.t_test(x, g) FROM $T"
 GROUPED="SELECT g, count(x), avg(x), var_samp(x) FROM $T GROUP BY g"
-measure "$SERIAL" "$TTEST"; t_serial=$BEST
-measure "$SERIAL" "$GROUPED"; g_serial=$BEST
-row "d) t_test(x, g), serial" "$t_serial" "$g_serial" "$(div "$t_serial" "$g_serial")" ""
-measure "$(parallel 2)" "$TTEST"; t_par=$BEST; tl=$LAUNCHED
-measure "$(parallel 2)" "$GROUPED"; g_par=$BEST; gl=$LAUNCHED
-row "   parallel plan, 2 workers (launched $tl/$gl)" "$t_par" "$g_par" "$(div "$t_par" "$g_par")" ""
+measure "$SERIAL" "$TTEST" "$GROUPED"
+row "d) t_test(x, g), serial" "${BEST[1]}" "${BEST[2]}" "$(div "${BEST[1]}" "${BEST[2]}")" ""
+measure "$(parallel 2)" "$TTEST" "$GROUPED"
+row "   parallel plan, 2 worker(s) (launched ${LAUNCHED[1]}/${LAUNCHED[2]})" \
+    "${BEST[1]}" "${BEST[2]}" "$(div "${BEST[1]}" "${BEST[2]}")" ""
 echo
 
 row "per call" "bandit ms" "baseline ms" "" "target"
@@ -120,19 +127,19 @@ row "--------" "---------" "-----------" "" "------"
 
 # b) prob_best and expected_loss, ms per call.
 for k in 10 50; do
-    measure "$SERIAL" "SELECT sum((bandit.prob_best(a, b))[1]) FROM bandit_bench.arms$k"
-    row "b) prob_best, $k arms" "$(per "$BEST" "$PB_CALLS")" "" "" "$([ $k = 10 ] && echo '< 5')"
-    measure "$SERIAL" "SELECT sum((bandit.expected_loss(a, b))[1]) FROM bandit_bench.arms$k"
-    row "   expected_loss, $k arms" "$(per "$BEST" "$PB_CALLS")" "" "" ""
+    measure "$SERIAL" "SELECT sum((bandit.prob_best(a, b))[1]) FROM bandit_bench.arms$k" \
+        "SELECT sum((bandit.expected_loss(a, b))[1]) FROM bandit_bench.arms$k"
+    row "b) prob_best, $k arms" "$(per "${BEST[1]}" "$PB_CALLS")" "" "" "$([ $k = 10 ] && echo '< 5')"
+    row "   expected_loss, $k arms" "$(per "${BEST[2]}" "$PB_CALLS")" "" "" ""
 done
 
 # c) fisher_exact with cells near 10^6 (and 10^7), ms per call, against an
 #    empty SQL function called with the same arguments.
 for scale in 1000000 10000000; do
     cells="$scale + (37 * i) % 2000, $scale - (53 * i) % 3000, $scale - 1000 + (11 * i) % 2500, $scale + 500 - (29 * i) % 1500"
-    measure "$SERIAL" "SELECT sum((bandit.fisher_exact($cells)).p_value) FROM generate_series(1, $FISHER_CALLS) AS i"
-    f=$BEST
-    measure "$SERIAL" "SELECT sum(bandit_bench.empty($cells)) FROM generate_series(1, $FISHER_CALLS) AS i"
-    row "c) fisher_exact, cells near $scale" "$(per "$f" "$FISHER_CALLS")" \
-        "$(per "$BEST" "$FISHER_CALLS")" "" "$([ $scale = 1000000 ] && echo '< 1')"
+    measure "$SERIAL" \
+        "SELECT sum((bandit.fisher_exact($cells)).p_value) FROM generate_series(1, $FISHER_CALLS) AS i" \
+        "SELECT sum(bandit_bench.empty($cells)) FROM generate_series(1, $FISHER_CALLS) AS i"
+    row "c) fisher_exact, cells near $scale" "$(per "${BEST[1]}" "$FISHER_CALLS")" \
+        "$(per "${BEST[2]}" "$FISHER_CALLS")" "" "$([ $scale = 1000000 ] && echo '< 1')"
 done
