@@ -7,7 +7,8 @@
 # drops.  Each figure is the best of BENCH_RUNS runs (default 3) after one
 # warm-up run, as the server's own "Execution Time" of EXPLAIN (ANALYZE,
 # TIMING OFF).  JIT is off so that compile time does not blur the figures.
-# BENCH_ROWS (default 10 million) sets the size of the table benchmarks.
+# BENCH_ROWS (default 10 million) sets the size of the table benchmarks;
+# BENCH_PB_CALLS (200) and BENCH_FISHER_CALLS (1000) the per-call loops.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PG_MAJOR=${PG_MAJOR:-15}
