@@ -13,7 +13,7 @@ ORDER BY 1;
 -- the extension is not relocatable and lives in schema bandit
 SELECT extrelocatable, extnamespace::regnamespace FROM pg_extension WHERE extname = 'bandit';
 
--- contract signatures: name(argument types) -> volatility, parallel safety, strictness
+-- contract signatures (sections 1-5): name(argument types) -> volatility, parallel safety, strictness
 SELECT p.oid::regprocedure AS function, p.provolatile, p.proparallel, p.proisstrict, p.prokind
 FROM pg_proc p
 WHERE p.pronamespace = 'bandit'::regnamespace
@@ -37,7 +37,22 @@ WHERE p.pronamespace = 'bandit'::regnamespace
     'bandit.fisher_exact(bigint,bigint,bigint,bigint,text)',
     'bandit.power_t_test(double precision,double precision,double precision,text)',
     'bandit.sample_size_t_test(double precision,double precision,double precision,text)',
-    'bandit.sample_size_proportions(double precision,double precision,double precision,double precision)')
+    'bandit.sample_size_proportions(double precision,double precision,double precision,double precision)',
+    'bandit.thompson_choice(text,double precision,double precision)',
+    'bandit.ucb1_choice(text,bigint,double precision)',
+    'bandit.ucb1_choice(text,bigint,double precision,double precision)',
+    'bandit.epsilon_greedy_choice(text,double precision,double precision)',
+    'bandit.softmax_choice(text,double precision,double precision)',
+    'bandit.create_policy(text,text,text[],jsonb)',
+    'bandit.choose(text,jsonb)',
+    'bandit.reward(bigint,double precision)',
+    'bandit.reward(text,text,double precision)',
+    'bandit.arm_stats(text)',
+    'bandit.snapshot(text,text)',
+    'bandit.restore(bigint)',
+    'bandit.ips(double precision,double precision,double precision)',
+    'bandit.snips(double precision,double precision,double precision)',
+    'bandit.dr(double precision,double precision,double precision,double precision,double precision)')
 ORDER BY 1::text;
 
 -- OUT columns of the record-returning functions
@@ -48,7 +63,9 @@ WHERE p.pronamespace = 'bandit'::regnamespace
   AND p.prokind = 'f'
 ORDER BY 1, 2;
 
--- aggregates are parallel safe and have a combine function; none keeps an internal state
+-- aggregates are parallel safe and have a combine function, with a non-internal state;
+-- the exceptions are the random selection aggregates, which must not run in
+-- parallel workers (PARALLEL RESTRICTED: the generator and set_seed are per backend)
 SELECT a.aggfnoid::regprocedure AS aggregate, a.aggcombinefn <> 0 AS has_combine,
        p.proparallel, a.aggtranstype::regtype AS state
 FROM pg_aggregate a JOIN pg_proc p ON p.oid = a.aggfnoid

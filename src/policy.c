@@ -5,9 +5,10 @@
  * credit rewards, rank arms, and LinUCB's linear algebra.  Everything else
  * about policies (creation, arms, modes, snapshots) is SQL in policy.sql.
  *
- * Statements run through SPI with plans prepared once per backend under a
- * fixed search_path (pg_catalog), so a caller's search_path cannot change
- * what they mean.
+ * Statements run through SPI with plans prepared once per backend.  Each
+ * entry point runs them under search_path = pg_catalog, pg_temp, as a SET
+ * clause would: the plan cache re-analyzes a saved plan under the current
+ * search_path, so a caller's must never be in force.
  */
 #include "bandit.h"
 
@@ -86,20 +87,37 @@ static SPIPlanPtr plan_policy,
 			plan_lock_linucb_arm,
 			plan_update_linucb_arm;
 
+static void PreparePlans(void);
+
 /*
- * Prepares and keeps a plan, analyzed with search_path = pg_catalog, pg_temp:
- * the plan cache re-analyzes with the search_path of preparation.
+ * Connects to SPI under search_path = pg_catalog, pg_temp (undone by
+ * SpiEnd, or by the transaction's abort on error), with the plans ready.
  */
-static SPIPlanPtr
-PrepareSafely(const char *sql, int nargs, Oid *types)
+static int
+SpiBegin(void)
 {
 	int			nest = NewGUCNestLevel();
-	SPIPlanPtr	plan;
 
 	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
-	plan = SPI_prepare(sql, nargs, types);
+	SPI_connect();
+	PreparePlans();
+	return nest;
+}
+
+static void
+SpiEnd(int nest)
+{
+	SPI_finish();
 	AtEOXact_GUC(true, nest);
+}
+
+/* Prepares and keeps a plan. */
+static SPIPlanPtr
+PrepareSafely(const char *sql, int nargs, Oid *types)
+{
+	SPIPlanPtr	plan = SPI_prepare(sql, nargs, types);
+
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql, SPI_result_code_string(SPI_result));
 	if (SPI_keepplan(plan) != 0)
@@ -661,6 +679,7 @@ PG_FUNCTION_INFO_V1(bandit_choose);
 Datum
 bandit_choose(PG_FUNCTION_ARGS)
 {
+	int			nest;
 	char	   *name;
 	Jsonb	   *json = PG_ARGISNULL(1) ? NULL : PG_GETARG_JSONB_P(1);
 	Policy		policy;
@@ -681,8 +700,7 @@ bandit_choose(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("policy must not be NULL")));
 	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	SPI_connect();
-	PreparePlans();
+	nest = SpiBegin();
 	LoadPolicy(name, &policy);
 	ParseContext(json, &policy, &context);
 	served = policy.default_arm;
@@ -719,7 +737,7 @@ bandit_choose(PG_FUNCTION_ARGS)
 	if (SPI_execute_plan(plan_insert_decision, args, arg_nulls, false, 1) != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "logging the decision failed");
 	decision_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	SPI_finish();
+	SpiEnd(nest);
 
 	values[0] = Int64GetDatum(decision_id);
 	values[1] = CStringGetTextDatum(served);
@@ -877,10 +895,10 @@ PG_FUNCTION_INFO_V1(bandit_reward_decision);
 Datum
 bandit_reward_decision(PG_FUNCTION_ARGS)
 {
-	SPI_connect();
-	PreparePlans();
+	int			nest;
+	nest = SpiBegin();
 	RewardDecision(PG_GETARG_INT64(0), PG_GETARG_FLOAT8(1));
-	SPI_finish();
+	SpiEnd(nest);
 	PG_RETURN_VOID();
 }
 
@@ -890,15 +908,15 @@ PG_FUNCTION_INFO_V1(bandit_reward_arm);
 Datum
 bandit_reward_arm(PG_FUNCTION_ARGS)
 {
+	int			nest;
 	Policy		policy;
 	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	char	   *arm = text_to_cstring(PG_GETARG_TEXT_PP(1));
 
-	SPI_connect();
-	PreparePlans();
+	nest = SpiBegin();
 	LoadPolicy(name, &policy);
 	LearnReward(&policy, arm, PG_GETARG_FLOAT8(2), NULL);
-	SPI_finish();
+	SpiEnd(nest);
 	PG_RETURN_VOID();
 }
 
@@ -934,6 +952,7 @@ PG_FUNCTION_INFO_V1(bandit_reward_batch);
 Datum
 bandit_reward_batch(PG_FUNCTION_ARGS)
 {
+	int			nest;
 	ArrayType  *ids = PG_GETARG_ARRAYTYPE_P(0);
 	int			n_rewards,
 				n_ids;
@@ -963,8 +982,7 @@ bandit_reward_batch(PG_FUNCTION_ARGS)
 		pending[i].reward = rewards[i];
 	}
 	qsort(pending, n_ids, sizeof(PendingReward), CompareDecisionIds);
-	SPI_connect();
-	PreparePlans();
+	nest = SpiBegin();
 
 	/*
 	 * Credit in (policy, arm) order, so that concurrent batches lock arm rows
@@ -994,7 +1012,7 @@ bandit_reward_batch(PG_FUNCTION_ARGS)
 		RewardDecision(pending[i].decision_id, pending[i].reward);
 		CHECK_FOR_INTERRUPTS();
 	}
-	SPI_finish();
+	SpiEnd(nest);
 	PG_RETURN_INT32(n_ids);
 }
 
@@ -1027,6 +1045,7 @@ PG_FUNCTION_INFO_V1(bandit_recommend);
 Datum
 bandit_recommend(PG_FUNCTION_ARGS)
 {
+	int			nest;
 	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	int32		k = PG_GETARG_INT32(1);
 	Jsonb	   *json = PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2);
@@ -1043,8 +1062,7 @@ bandit_recommend(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 				 errmsg("k must be at least 1, got %d", k)));
-	SPI_connect();
-	PreparePlans();
+	nest = SpiBegin();
 	LoadPolicy(name, &policy);
 	ParseContext(json, &policy, &context);
 	arms = LoadArms(&policy, &context, &n);
@@ -1096,6 +1114,6 @@ bandit_recommend(PG_FUNCTION_ARGS)
 		values[3 * i + 1] = Float8GetDatum(ranked[i].score);
 		values[3 * i + 2] = Int32GetDatum(i + 1);
 	}
-	SPI_finish();
+	SpiEnd(nest);
 	return ReturnRows(fcinfo, n, 3, values, nulls);
 }

@@ -435,3 +435,7 @@ CREATE FUNCTION bandit.hash_features(context jsonb, dim integer) RETURNS float8[
 AS 'MODULE_PATHNAME', 'bandit_hash_features' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION bandit.hash_features(jsonb, integer) IS
     'The hashing trick on a flat JSON object: each numeric or boolean key, and each key=value string, adds its value with a hashed sign to one of dim features';
+
+COMMENT ON SEQUENCE bandit.decision_id_seq IS 'Ids of bandit.decision';
+COMMENT ON SEQUENCE bandit.snapshot_id_seq IS 'Ids of bandit.snapshot';
+COMMENT ON SEQUENCE bandit.audit_id_seq IS 'Ids of bandit.audit';

@@ -1,0 +1,111 @@
+-- A tour of bandit 0.1.0: the statistics behind a bandit or an A/B test,
+-- computed where the data already is.  Every statement below is plain SQL;
+-- run it with  psql -f test/demo.sql  (test/demo does it for you).
+
+CREATE EXTENSION IF NOT EXISTS bandit;
+
+-- Two versions of a "Buy" button, A and B.  Each row is one visitor and
+-- whether they clicked: A got 12 clicks from 100 visitors, B 20 from 100.
+CREATE TEMP TABLE visits AS
+    SELECT 'A' AS arm, i <= 12 AS clicked FROM generate_series(1, 100) AS i
+    UNION ALL
+    SELECT 'B', i <= 20 FROM generate_series(1, 100) AS i;
+
+-- 1. Beta posteriors.  Starting from a uniform Beta(1, 1) prior, each click
+--    adds one to alpha and each non-click one to beta.
+CREATE TEMP TABLE posterior AS
+    SELECT arm, (p).alpha, (p).beta
+    FROM (SELECT arm, bandit.beta_posterior(clicked) AS p
+          FROM visits GROUP BY arm) AS s;
+SELECT * FROM posterior ORDER BY arm;
+
+-- The same posterior from a handful of raw outcomes written inline:
+SELECT bandit.beta_posterior(clicked)
+FROM (VALUES (true), (false), (false), (true), (false)) AS v(clicked);
+
+-- 2. Where the true click rate probably lies: 95 % equal-tailed credible
+--    intervals (the Beta quantiles at 2.5 % and 97.5 %).
+SELECT arm,
+       round((alpha / (alpha + beta))::numeric, 4) AS posterior_mean,
+       round(ci.lower::numeric, 4) AS lower,
+       round(ci.upper::numeric, 4) AS upper
+FROM posterior, bandit.beta_interval(alpha, beta, 0.95) AS ci
+ORDER BY arm;
+
+-- 3. Which button is better?  prob_best is the probability that each arm
+--    has the highest click rate; expected_loss is how much click rate we
+--    would give up, on average, by shipping that arm.  Both are computed by
+--    deterministic quadrature, not by simulation: run it twice, same answer.
+WITH arms AS (
+    SELECT array_agg(arm ORDER BY arm) AS arm,
+           array_agg(alpha ORDER BY arm) AS alpha,
+           array_agg(beta ORDER BY arm) AS beta
+    FROM posterior)
+SELECT u.arm,
+       round(u.prob_best::numeric, 4) AS prob_best,
+       round(u.expected_loss::numeric, 5) AS expected_loss
+FROM arms,
+     unnest(arms.arm,
+            bandit.prob_best(arms.alpha, arms.beta),
+            bandit.expected_loss(arms.alpha, arms.beta))
+         AS u(arm, prob_best, expected_loss);
+
+-- Thompson sampling in one line: draw from each posterior, take the largest.
+-- set_seed makes the draws reproducible.
+SELECT bandit.set_seed(42);
+SELECT arm, round(bandit.beta_sample(alpha, beta)::numeric, 4) AS draw
+FROM posterior ORDER BY draw DESC;
+
+-- 4. A continuous metric: seconds to complete checkout on the old page (A)
+--    and the new one (B).
+CREATE TEMP TABLE checkout (arm text, seconds float8);
+INSERT INTO checkout VALUES
+    ('A', 31.2), ('A', 28.4), ('A', 35.9), ('A', 30.1), ('A', 27.8), ('A', 33.5),
+    ('A', 29.9), ('A', 36.2), ('A', 32.7), ('A', 30.8), ('A', 34.1), ('A', 29.3),
+    ('B', 27.1), ('B', 25.9), ('B', 30.4), ('B', 24.8), ('B', 28.6), ('B', 26.2),
+    ('B', 31.0), ('B', 23.9), ('B', 27.7), ('B', 29.3), ('B', 25.4), ('B', 26.8);
+
+-- A summary keeps count, mean and spread of a sample; it is what a parallel
+-- scan, a shard or yesterday's batch hands over, and summaries merge exactly.
+SELECT arm, bandit.summarize(seconds) AS summary,
+       bandit.n(bandit.summarize(seconds)) AS n,
+       round(bandit.mean(bandit.summarize(seconds))::numeric, 3) AS mean,
+       round(bandit.stddev(bandit.summarize(seconds))::numeric, 3) AS sd
+FROM checkout GROUP BY arm ORDER BY arm;
+
+-- Welch's t-test straight from the rows: group2 is true for B's rows, so
+-- the difference is A minus B.  (scipy.stats.ttest_ind(A, B,
+-- equal_var=False) gives t = 4.2633, p = 0.00035.)
+SELECT round((r).statistic::numeric, 4) AS t, round((r).df::numeric, 2) AS df,
+       round((r).p_value::numeric, 6) AS p_value,
+       round((r).mean_diff::numeric, 3) AS a_minus_b,
+       round((r).ci_lower::numeric, 3) AS ci_lower,
+       round((r).ci_upper::numeric, 3) AS ci_upper,
+       round((r).cohens_d::numeric, 3) AS cohens_d
+FROM (SELECT bandit.t_test(seconds, arm = 'B') AS r FROM checkout) AS t;
+
+-- The same test from two summaries, e.g. stored per day and merged:
+SELECT round(t.statistic::numeric, 4) AS t, round(t.p_value::numeric, 6) AS p_value
+FROM (SELECT bandit.summarize(seconds) FILTER (WHERE arm = 'A') AS a,
+             bandit.summarize(seconds) FILTER (WHERE arm = 'B') AS b
+      FROM checkout) AS s,
+     bandit.t_test(s.a, s.b) AS t;
+
+-- Or from published statistics alone (n, mean, sd of each group); here a
+-- one-sided question: is group 1 greater?
+SELECT round(statistic::numeric, 4) AS t, round(p_value::numeric, 6) AS p_value,
+       round(ci_lower::numeric, 4) AS ci_lower, ci_upper
+FROM bandit.t_test(40, 5.2, 1.1, 45, 4.6, 1.3, alternative => 'greater');
+
+-- 5. Fisher's exact test on Fisher's own tea-tasting experiment: the lady
+--    named 3 of 4 milk-first cups correctly.  Odds ratio 9, but p = 0.4857:
+--    four cups each way cannot tell skill from luck.
+SELECT * FROM bandit.fisher_exact(3, 1, 1, 3);
+
+-- 6. Planning the next test.  Visitors per group to detect a medium effect
+--    (Cohen's d = 0.5) with 80 % power at alpha = 0.05:
+SELECT ceil(bandit.sample_size_t_test(0.5)) AS n_per_group;
+-- ... and to detect a click rate of 15 % against 12 %:
+SELECT ceil(bandit.sample_size_proportions(0.12, 0.15)) AS n_per_group;
+
+-- Every function documents itself:  \df+ bandit.*   and   \dT+ bandit.*
