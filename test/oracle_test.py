@@ -889,32 +889,51 @@ def run_fisher_exact(o, rng):
 def solve_tight(f, x0):
     """Root of the increasing f near x0 (statsmodels' solve_power stops at ~1e-8 relative)."""
     lo, hi = x0 * (1 - 1e-5), x0 * (1 + 1e-5)
-    for _ in range(60):
+    for _ in range(200):
         if f(lo) <= 0 <= f(hi):
             break
-        lo, hi = lo - (hi - lo), hi + (hi - lo)
-        lo = max(lo, 1.0000001) if x0 > 1 else lo
-    return optimize.brentq(f, lo, hi, xtol=1e-300, rtol=4e-16, maxiter=500)
+        if f(lo) > 0:
+            lo = max(1.0 + 1e-9, lo - 2 * (hi - lo))
+        if f(hi) < 0:
+            hi = hi + 2 * (hi - lo)
+    return optimize.brentq(f, lo, hi, xtol=1e-300, rtol=1e-15, maxiter=500)
+
+
+def ref_power_t(d, n, alpha, alt):
+    """statsmodels' TTestIndPower().power(d, n, alpha, ratio=1), with its noncentral t
+    tails from oracle_lib.nct_tail: scipy's nct, which statsmodels calls, is wrong by up to
+    1e-8 relative already near 1e-8 and by orders of magnitude further out."""
+    df = 2 * n - 2
+    nc = d * math.sqrt(n / 2)
+    alpha_ = alpha / 2 if alt == "two-sided" else alpha
+    power = 0.0
+    if alt in ("two-sided", "greater"):
+        power += oracle_lib.nct_tail(float(stats.t.isf(alpha_, df)), df, nc, True)
+    if alt in ("two-sided", "less"):
+        power += oracle_lib.nct_tail(float(stats.t.ppf(alpha_, df)), df, nc, False)
+    sm = float(TTestIndPower().power(d, nobs1=n, alpha=alpha, ratio=1, alternative=SM_ALTERNATIVE[alt]))
+    if power > 1e-4 and abs(sm - power) > 1e-10 * power:   # a mistake in this function
+        raise AssertionError("ref_power_t(%r, %r, %r, %r) = %r but statsmodels %r" % (d, n, alpha, alt, power, sm))
+    return power
 
 
 def run_power_t_test(o, rng):
-    tp = TTestIndPower()
     cases = [(0.5, 64.0, 0.05, "two-sided"), (0.2, 100.0, 0.05, "greater"), (-0.3, 50.0, 0.01, "less")]
     for _ in range(70):
         n = float(loguniform(rng, 2, 1e5)) if rng.random() < 0.7 else float(int(loguniform(rng, 2, 1e5)))
         alt = str(rng.choice(ALTERNATIVES))
         d = float(loguniform(rng, 1e-3, 3) * (1 if rng.random() < 0.85 else -1))
-        d = min(d, 12 / math.sqrt(n / 2))   # keep the power away from its 1e-300s
+        d = min(d, 20 / math.sqrt(n / 2))   # keep the power away from its 1e-300s
         if alt == "less":
             d = -d
         alpha = float(rng.choice([0.001, 0.01, 0.05, 0.1])) if rng.random() < 0.7 else float(rng.uniform(0.001, 0.2))
         cases.append((d, n, alpha, alt))
     for d, n, alpha, alt in cases:
-        ref = float(tp.power(d, nobs1=n, alpha=alpha, ratio=1, alternative=SM_ALTERNATIVE[alt]))
+        ref = ref_power_t(d, n, alpha, alt)
         o.case("effect_size=%r, n_per_group=%r, alpha=%r, %s" % (d, n, alpha, alt),
                "SELECT bandit.power_t_test(%s, %s, %s, %s)", (d, n, alpha, alt),
                lambda row: [("power", row[0], ref, cmp_rel(row[0], ref))])
-    ref = float(tp.power(0.5, nobs1=20, alpha=0.05, ratio=1))
+    ref = ref_power_t(0.5, 20.0, 0.05, "two-sided")
     o.case("effect_size=0.5, n_per_group=20 (defaults)", "SELECT bandit.power_t_test(0.5, 20)", None,
            lambda row: [("power", row[0], ref, cmp_rel(row[0], ref))])
 
@@ -941,11 +960,10 @@ def run_sample_size_t_test(o, rng):
         o.case("effect_size=%r, power=%r, alpha=%r, %s" % (d, power, alpha, alt),
                "SELECT bandit.sample_size_t_test(%s, %s, %s, %s)", (d, power, alpha, alt),
                lambda row: [("n", row[0], ref, cmp_rel(row[0], ref))])
-    ref = ref_sample_size_t(0.5, 0.8, 0.05, "two-sided")   # R power.t.test: n = 63.76576
+    # (R's power.t.test gives 63.76576 here: it ignores the far tail, statsmodels does not)
+    ref = ref_sample_size_t(0.5, 0.8, 0.05, "two-sided")
     o.case("effect_size=0.5 (defaults)", "SELECT bandit.sample_size_t_test(0.5)", None,
-           lambda row: [("n", row[0], ref, cmp_rel(row[0], ref)),
-                        ("n (published R power.t.test)", row[0], "63.76576",
-                         cmp_abs(row[0], *published("63.76576")))])
+           lambda row: [("n", row[0], ref, cmp_rel(row[0], ref))])
 
 
 def ref_sample_size_prop(p1, p2, power, alpha):
@@ -984,8 +1002,11 @@ def run_nct(o, rng):
         nc = float(rng.normal(0, 5)) if rng.random() < 0.8 else float(rng.uniform(-30, 30))
         x = nc + float(rng.normal(0, 3)) if rng.random() < 0.7 else float(rng.uniform(-40, 40))
         cases.append((x, df, nc))
+    # The reference is oracle_lib.nct_tail, not scipy.stats.nct: scipy 1.10's (Boost) is off by
+    # 1e-8 relative already near 1e-8 and by orders of magnitude further out; nct_tail agrees
+    # with scipy to 1e-11 where scipy is right and with 40-digit mpmath integrals elsewhere.
     for x, df, nc in cases:
-        cdf, sf = float(stats.nct.cdf(x, df, nc)), float(stats.nct.sf(x, df, nc))
+        cdf, sf = oracle_lib.nct_tail(x, df, nc, False), oracle_lib.nct_tail(x, df, nc, True)
         o.case("nct_cdf x=%r, df=%r, nc=%r" % (x, df, nc),
                "SELECT bandit.nct_cdf(%s, %s, %s)", (x, df, nc),
                lambda row: [("cdf", row[0], cdf, cmp_p(row[0], cdf))])
