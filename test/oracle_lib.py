@@ -113,7 +113,8 @@ def _logit_quantile(q, a, b, lbeta):
         return (math.log(q) + math.log(a) + lbeta) / a    # invert x^a / (a B)
     y = stats.beta.isf(q, b, a)   # 1 - x, accurately
     if y <= 0 or math.log(y) < TINY_LOG:
-        return -((math.log1p(-q) + math.log(b) + lbeta) / b) if q > 0.5 else 0.0
+        # 1 - q = P(1 - X <= y) = y^b / (b B(a, b)); x = 1 to double precision
+        return -((math.log1p(-q) + math.log(b) + lbeta) / b)
     return math.log(x) - math.log(y)
 
 
@@ -146,7 +147,6 @@ def prob_best_loss(alpha, beta, epsabs=1e-13):
     def integrand(t):
         t = t[:, None]
         logx = -np.logaddexp(0.0, -t)
-        logy = -np.logaddexp(0.0, t)
         logdens = _log_density_logit(t, A, B, LB)
         lf = np.maximum(_log_cdf_logit(t, A, B, LB), -1e5)   # keeps s - lf finite
         s = lf.sum(axis=1, keepdims=True)

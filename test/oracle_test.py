@@ -22,7 +22,6 @@ from fractions import Fraction
 
 import numpy as np
 import psycopg2
-import psycopg2.extras
 from scipy import optimize, special, stats
 from statsmodels.stats.power import NormalIndPower, TTestIndPower
 from statsmodels.stats.proportion import proportion_effectsize
