@@ -55,6 +55,9 @@ def integrate_vec(f, edges, epsabs=1e-13, max_rounds=60):
         nodes = mid[:, None] + half[:, None] * _XK[None, :]
         vals = f(nodes.ravel())
         vals = vals.reshape(lo.size, 15, -1)
+        if not np.all(np.isfinite(vals)):
+            raise RuntimeError("integrate_vec: non-finite integrand near %r"
+                               % float(nodes.ravel()[~np.isfinite(vals).all(axis=2).ravel()][0]))
         k15 = half[:, None] * np.einsum("k,pkc->pc", _WK, vals)
         g7 = half[:, None] * np.einsum("k,pkc->pc", _WG, vals)
         err = np.abs(k15 - g7).max(axis=1)
@@ -65,6 +68,8 @@ def integrate_vec(f, edges, epsabs=1e-13, max_rounds=60):
         npanels += int(ok.sum())
         lo, mid, hi = lo[~ok], mid[~ok], hi[~ok]
         lo, hi = np.concatenate([lo, mid]), np.concatenate([mid, hi])
+        if lo.size > 20000:
+            raise RuntimeError("integrate_vec: more than 20000 unfinished panels")
     else:
         raise RuntimeError("integrate_vec: no convergence")
     return total, npanels

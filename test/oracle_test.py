@@ -306,10 +306,10 @@ def arm_cases(rng, n_random):
         if kind == "loguniform":
             a, b = loguniform(rng, 0.01, 1e7, k), loguniform(rng, 0.01, 1e7, k)
         elif kind == "near":                # nearly identical arms
-            base = float(loguniform(rng, 1e2, 1e7))
+            base = float(loguniform(rng, 1e3, 1e7))
             ratio = float(rng.uniform(0.05, 0.95))
-            spread = math.sqrt(base) * rng.normal(0, 1, k)
-            a = base * ratio + spread
+            m = base * ratio                # >= 50
+            a = np.maximum(m + 0.3 * math.sqrt(m) * rng.normal(0, 1, k), 0.1 * m)
             b = np.full(k, base * (1 - ratio))
         elif kind == "ab":                  # conversion counts from a test
             n = np.floor(loguniform(rng, 10, 1e6, k))
