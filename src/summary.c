@@ -325,15 +325,18 @@ bandit_summary_stddev(PG_FUNCTION_ARGS)
 /*
  * P(T > t) for Student's t with df degrees of freedom.  GSL's tdist uses a
  * Cornish-Fisher expansion for moderate df that is off by ~1e-7 in the
- * tails (df 44, p 1e-20); below df = 1e4 the incomplete beta
- * P(T > t) = I_x(df/2, 1/2) / 2, x = df / (df + t^2), is good to ~1e-14, and
- * above, GSL's expansion is.
+ * tails (df 44, p 1e-20); below df = 1e4 the incomplete beta is good to
+ * ~1e-14, and above, GSL's expansion is.  With y = t^2 / (df + t^2):
+ * P(T > t) = I_{1-y}(df/2, 1/2) / 2 in the tail, and 1/2 - I_y(1/2, df/2) / 2
+ * for t < 1 (where P > 0.15, so the subtraction is harmless and y, unlike
+ * 1 - y, keeps its digits).
  */
 static double
 TUpperTail(double t, double df)
 {
 	gsl_sf_result result;
 	int			status;
+	double		t2 = t * t;
 
 	if (t == 0)
 		return 0.5;
@@ -341,7 +344,12 @@ TUpperTail(double t, double df)
 		return 1 - TUpperTail(-t, df);
 	if (df >= 1e4)
 		return gsl_cdf_tdist_Q(t, df);
-	status = gsl_sf_beta_inc_e(df / 2, 0.5, 1 / (1 + t / df * t), &result);
+	if (t < 1)
+	{
+		CheckGsl(gsl_sf_beta_inc_e(0.5, df / 2, t2 / (df + t2), &result), "the t distribution");
+		return 0.5 - result.val / 2;
+	}
+	status = gsl_sf_beta_inc_e(df / 2, 0.5, df / (df + t2), &result);
 	if (status == GSL_EUNDRFLW)
 		return 0;
 	CheckGsl(status, "the t distribution");
