@@ -14,14 +14,37 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 
-#include <gsl/gsl_cdf.h>
+#include <float.h>
 
+#include <gsl/gsl_cdf.h>
+#include <gsl/gsl_randist.h>
+#include <gsl/gsl_sf_gamma.h>
+
+/*
+ * The mean is kept as an unevaluated sum mean + mean_low (double-double):
+ * near 1e9 a double's rounding of the running mean (1e-7) would otherwise
+ * leak into m2 at 1e-8 relative.  mean alone is the correctly rounded mean.
+ */
 typedef struct Summary
 {
 	int64		n;
 	double		mean;
 	double		m2;				/* sum of squared deviations from the mean */
+	double		mean_low;
 } Summary;
+
+/* (hi, lo) += q, renormalized so that |lo| <= ulp(hi) / 2 (TwoSum). */
+static inline void
+DoubleDoubleAdd(double *hi, double *lo, double q)
+{
+	double		sum = *hi + q;
+	double		virtual_q = sum - *hi;
+	double		error = (*hi - (sum - virtual_q)) + (q - virtual_q);
+	double		low = *lo + error;
+
+	*hi = sum + low;
+	*lo = low - (*hi - sum);
+}
 
 #define PG_GETARG_SUMMARY_P(n) ((Summary *) PG_GETARG_POINTER(n))
 
@@ -29,11 +52,11 @@ typedef struct Summary
 static inline void
 SummaryAdd(Summary *s, double x)
 {
-	double		delta = x - s->mean;
+	double		delta = (x - s->mean) - s->mean_low;
 
 	s->n++;
-	s->mean += delta / s->n;
-	s->m2 += delta * (x - s->mean);
+	DoubleDoubleAdd(&s->mean, &s->mean_low, delta / s->n);
+	s->m2 += delta * ((x - s->mean) - s->mean_low);
 }
 
 /* Merges b into a (Chan et al.). */
@@ -51,8 +74,8 @@ SummaryMerge(Summary *a, const Summary *b)
 		return;
 	}
 	n = (double) a->n + (double) b->n;
-	delta = b->mean - a->mean;
-	a->mean += delta * ((double) b->n / n);
+	delta = (b->mean - a->mean) + (b->mean_low - a->mean_low);
+	DoubleDoubleAdd(&a->mean, &a->mean_low, delta * ((double) b->n / n));
 	a->m2 += b->m2 + delta * delta * ((double) a->n * (double) b->n / n);
 	a->n += b->n;
 }
@@ -62,6 +85,7 @@ static void
 CheckSummary(const Summary *s)
 {
 	if (s->n < 0 || !isfinite(s->mean) || !isfinite(s->m2) || s->m2 < 0 ||
+		!isfinite(s->mean_low) || fabs(s->mean_low) > fabs(s->mean) * DBL_EPSILON ||
 		(s->n == 0 && (s->mean != 0 || s->m2 != 0)) || (s->n == 1 && s->m2 != 0))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -76,7 +100,7 @@ SummaryVariance(const Summary *s)
 
 PG_FUNCTION_INFO_V1(bandit_summary_in);
 
-/* Text form: (count,mean,m2). */
+/* Text form: (count,mean,m2); the mean's low part is not written (it rounds away). */
 Datum
 bandit_summary_in(PG_FUNCTION_ARGS)
 {
@@ -103,6 +127,7 @@ bandit_summary_in(PG_FUNCTION_ARGS)
 	s->m2 = strtod(p, &end);
 	if (end == p || *end != ')')
 		goto bad;
+	s->mean_low = 0;
 	p = end + 1;
 	while (isspace((unsigned char) *p))
 		p++;
@@ -146,6 +171,7 @@ bandit_summary_send(PG_FUNCTION_ARGS)
 	pq_sendint64(&buf, s->n);
 	pq_sendfloat8(&buf, s->mean);
 	pq_sendfloat8(&buf, s->m2);
+	pq_sendfloat8(&buf, s->mean_low);
 	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
 }
 
@@ -161,6 +187,7 @@ bandit_summary_recv(PG_FUNCTION_ARGS)
 	s->n = pq_getmsgint64(buf);
 	s->mean = pq_getmsgfloat8(buf);
 	s->m2 = pq_getmsgfloat8(buf);
+	s->mean_low = pq_getmsgfloat8(buf);
 	CheckSummary(s);
 	PG_RETURN_POINTER(s);
 }
@@ -241,6 +268,7 @@ bandit_make_summary(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("an empty summary (n = 0) must have mean 0")));
 	s->m2 = s->n > 1 ? sd * sd * (double) (s->n - 1) : 0;
+	s->mean_low = 0;
 	if (s->n <= 1 && sd != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -294,6 +322,57 @@ bandit_summary_stddev(PG_FUNCTION_ARGS)
 	PG_RETURN_FLOAT8(sqrt(SummaryVariance(s)));
 }
 
+/*
+ * P(T > t) for Student's t with df degrees of freedom.  GSL's tdist uses a
+ * Cornish-Fisher expansion for moderate df that is off by ~1e-7 in the
+ * tails (df 44, p 1e-20); below df = 1e4 the incomplete beta is good to
+ * ~1e-14, and above, GSL's expansion is.  With y = t^2 / (df + t^2):
+ * P(T > t) = I_{1-y}(df/2, 1/2) / 2 in the tail, and 1/2 - I_y(1/2, df/2) / 2
+ * for t < 1 (where P > 0.15, so the subtraction is harmless and y, unlike
+ * 1 - y, keeps its digits).
+ */
+static double
+TUpperTail(double t, double df)
+{
+	gsl_sf_result result;
+	int			status;
+	double		t2 = t * t;
+
+	if (t == 0)
+		return 0.5;
+	if (t < 0)
+		return 1 - TUpperTail(-t, df);
+	if (df >= 1e4)
+		return gsl_cdf_tdist_Q(t, df);
+	if (t < 1)
+	{
+		CheckGsl(gsl_sf_beta_inc_e(0.5, df / 2, t2 / (df + t2), &result), "the t distribution");
+		return 0.5 - result.val / 2;
+	}
+	status = gsl_sf_beta_inc_e(df / 2, 0.5, df / (df + t2), &result);
+	if (status == GSL_EUNDRFLW)
+		return 0;
+	CheckGsl(status, "the t distribution");
+	return result.val / 2;
+}
+
+/* The t with P(T > t) = q: GSL's inverse polished by Newton steps on TUpperTail. */
+static double
+TUpperQuantile(double q, double df)
+{
+	double		t = gsl_cdf_tdist_Qinv(q, df);
+
+	for (int i = 0; i < 4 && isfinite(t); i++)
+	{
+		double		step = (TUpperTail(t, df) - q) / gsl_ran_tdist_pdf(t, df);
+
+		t += step;
+		if (fabs(step) <= 1e-15 * fabs(t))
+			break;
+	}
+	return t;
+}
+
 /* What a t-test reports; the columns of bandit.t_test_result. */
 typedef struct TTest
 {
@@ -326,8 +405,8 @@ TTestFromMoments(double mean_diff, double se, double df, double d_scale,
 	{
 		case ALT_TWO_SIDED:
 			{
-				double		q = gsl_cdf_tdist_Q(fabs(t), df);
-				double		half_width = gsl_cdf_tdist_Qinv((1 - level) / 2, df) * se;
+				double		q = TUpperTail(fabs(t), df);
+				double		half_width = TUpperQuantile((1 - level) / 2, df) * se;
 
 				r.p_value = Min(1.0, 2 * q);
 				r.ci_lower = mean_diff - half_width;
@@ -335,13 +414,13 @@ TTestFromMoments(double mean_diff, double se, double df, double d_scale,
 				break;
 			}
 		case ALT_LESS:
-			r.p_value = gsl_cdf_tdist_P(t, df);
+			r.p_value = TUpperTail(-t, df);
 			r.ci_lower = -INFINITY;
-			r.ci_upper = mean_diff + gsl_cdf_tdist_Qinv(1 - level, df) * se;
+			r.ci_upper = mean_diff + TUpperQuantile(1 - level, df) * se;
 			break;
 		case ALT_GREATER:
-			r.p_value = gsl_cdf_tdist_Q(t, df);
-			r.ci_lower = mean_diff - gsl_cdf_tdist_Qinv(1 - level, df) * se;
+			r.p_value = TUpperTail(t, df);
+			r.ci_lower = mean_diff - TUpperQuantile(1 - level, df) * se;
 			r.ci_upper = INFINITY;
 			break;
 	}
@@ -514,10 +593,28 @@ bandit_t_test_paired_final(PG_FUNCTION_ARGS)
  */
 enum
 {
-	TS_N1, TS_MEAN1, TS_M2_1, TS_N2, TS_MEAN2, TS_M2_2,
+	TS_N1, TS_MEAN1, TS_M2_1, TS_LOW1, TS_N2, TS_MEAN2, TS_M2_2, TS_LOW2,
 	TS_EQUAL_VAR, TS_ALTERNATIVE, TS_LEVEL,
 	TS_LENGTH
 };
+
+/* A group's summary inside the raw-row t_test state, and back. */
+static inline Summary
+GroupSummary(const double *state, int base)
+{
+	Summary		s = {(int64) state[base], state[base + 1], state[base + 2], state[base + 3]};
+
+	return s;
+}
+
+static inline void
+StoreGroup(double *state, int base, const Summary *s)
+{
+	state[base] = (double) s->n;
+	state[base + 1] = s->mean;
+	state[base + 2] = s->m2;
+	state[base + 3] = s->mean_low;
+}
 
 #define TwoSampleState(array) Float8State(array, TS_LENGTH, "t_test")
 
@@ -530,8 +627,8 @@ bandit_t_test_accum(PG_FUNCTION_ARGS)
 	ArrayType  *array = WritableFloat8State(fcinfo);
 	double	   *state = TwoSampleState(array);
 	double		x = CheckFinite(PG_GETARG_FLOAT8(1), "value");
-	Summary		group;
 	int			base = PG_GETARG_BOOL(2) ? TS_N2 : TS_N1;
+	Summary		group = GroupSummary(state, base);
 
 	SetRowConstant(state, TS_EQUAL_VAR, PG_NARGS() > 3 ? (double) PG_GETARG_BOOL(3) : 0, "t_test", "equal_var");
 	SetRowConstant(state, TS_ALTERNATIVE,
@@ -540,13 +637,8 @@ bandit_t_test_accum(PG_FUNCTION_ARGS)
 	SetRowConstant(state, TS_LEVEL,
 			  PG_NARGS() > 5 ? CheckOpenRange(PG_GETARG_FLOAT8(5), 0, 1, "level") : 0.95, "t_test", "level");
 
-	group.n = (int64) state[base];
-	group.mean = state[base + 1];
-	group.m2 = state[base + 2];
 	SummaryAdd(&group, x);
-	state[base] = (double) group.n;
-	state[base + 1] = group.mean;
-	state[base + 2] = group.m2;
+	StoreGroup(state, base, &group);
 	PG_RETURN_ARRAYTYPE_P(array);
 }
 
@@ -566,13 +658,11 @@ bandit_t_test_combine(PG_FUNCTION_ARGS)
 			SetRowConstant(a, slot, b[slot], "t_test", names[slot - TS_EQUAL_VAR]);
 	for (int base = TS_N1; base <= TS_N2; base += TS_N2 - TS_N1)
 	{
-		Summary		sa = {(int64) a[base], a[base + 1], a[base + 2]};
-		Summary		sb = {(int64) b[base], b[base + 1], b[base + 2]};
+		Summary		sa = GroupSummary(a, base);
+		Summary		sb = GroupSummary(b, base);
 
 		SummaryMerge(&sa, &sb);
-		a[base] = (double) sa.n;
-		a[base + 1] = sa.mean;
-		a[base + 2] = sa.m2;
+		StoreGroup(a, base, &sa);
 	}
 	PG_RETURN_ARRAYTYPE_P(array);
 }

@@ -12,7 +12,7 @@ CREATE FUNCTION bandit.summary_send(bandit.summary) RETURNS bytea
     AS 'MODULE_PATHNAME', 'bandit_summary_send' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
 CREATE TYPE bandit.summary (
-    INTERNALLENGTH = 24,
+    INTERNALLENGTH = 32,
     INPUT = bandit.summary_in,
     OUTPUT = bandit.summary_out,
     RECEIVE = bandit.summary_recv,
@@ -138,16 +138,16 @@ COMMENT ON FUNCTION bandit.t_test_final(float8[]) IS 'Final of the raw-row bandi
 
 CREATE AGGREGATE bandit.t_test(value float8, group2 boolean) (
     SFUNC = bandit.t_test_accum, STYPE = float8[], FINALFUNC = bandit.t_test_final,
-    COMBINEFUNC = bandit.t_test_combine, INITCOND = '{0,0,0,0,0,0,-1,-1,-1}', PARALLEL = SAFE);
+    COMBINEFUNC = bandit.t_test_combine, INITCOND = '{0,0,0,0,0,0,0,0,-1,-1,-1}', PARALLEL = SAFE);
 CREATE AGGREGATE bandit.t_test(value float8, group2 boolean, equal_var boolean) (
     SFUNC = bandit.t_test_accum, STYPE = float8[], FINALFUNC = bandit.t_test_final,
-    COMBINEFUNC = bandit.t_test_combine, INITCOND = '{0,0,0,0,0,0,-1,-1,-1}', PARALLEL = SAFE);
+    COMBINEFUNC = bandit.t_test_combine, INITCOND = '{0,0,0,0,0,0,0,0,-1,-1,-1}', PARALLEL = SAFE);
 CREATE AGGREGATE bandit.t_test(value float8, group2 boolean, equal_var boolean, alternative text) (
     SFUNC = bandit.t_test_accum, STYPE = float8[], FINALFUNC = bandit.t_test_final,
-    COMBINEFUNC = bandit.t_test_combine, INITCOND = '{0,0,0,0,0,0,-1,-1,-1}', PARALLEL = SAFE);
+    COMBINEFUNC = bandit.t_test_combine, INITCOND = '{0,0,0,0,0,0,0,0,-1,-1,-1}', PARALLEL = SAFE);
 CREATE AGGREGATE bandit.t_test(value float8, group2 boolean, equal_var boolean, alternative text, level float8) (
     SFUNC = bandit.t_test_accum, STYPE = float8[], FINALFUNC = bandit.t_test_final,
-    COMBINEFUNC = bandit.t_test_combine, INITCOND = '{0,0,0,0,0,0,-1,-1,-1}', PARALLEL = SAFE);
+    COMBINEFUNC = bandit.t_test_combine, INITCOND = '{0,0,0,0,0,0,0,0,-1,-1,-1}', PARALLEL = SAFE);
 COMMENT ON AGGREGATE bandit.t_test(float8, boolean) IS
     'Welch t-test over raw rows: group 1 (group2 false) minus group 2 (group2 true), two-sided, 95 % interval; NULL when a group has < 2 rows';
 COMMENT ON AGGREGATE bandit.t_test(float8, boolean, boolean) IS
