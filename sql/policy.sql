@@ -166,6 +166,7 @@ SELECT bandit.create_policy('x8', 'ucb1', '{x}', '{"dim": 4}');
 SELECT bandit.create_policy('x9', 'ucb1', '{x}', '{"discount": 0}');
 SELECT bandit.create_policy('x10', 'ucb1', '{x}', '{"mode": "loud"}');
 SELECT bandit.create_policy('x11', 'ucb1', '{x}', '{"c": "big"}');
+SELECT bandit.create_policy('x12', 'linucb', '{x}', '{"dim": 2, "discount": 0.5}');
 SELECT bandit.create_policy(NULL, 'ucb1', '{x}');
 SELECT count(*) AS policies_after FROM bandit.policy;
 SELECT * FROM bandit.choose('nope');

@@ -52,6 +52,7 @@ typedef struct Policy
 				discount,
 				alpha;
 	int			dim;
+	int64		decisions;		/* made before this one (epsilon decay) */
 } Policy;
 
 /* An arm as choose and recommend see it. */
@@ -84,6 +85,7 @@ static SPIPlanPtr plan_policy,
 			plan_decision_state,
 			plan_update_arm,
 			plan_decision_order,
+			plan_count_decision,
 			plan_lock_linucb_arm,
 			plan_update_linucb_arm;
 
@@ -152,6 +154,8 @@ PreparePlans(void)
 		" WHERE id = $1 AND reward IS NULL RETURNING policy, arm, context", 2, reward_types);
 	plan_decision_order = PrepareSafely(
 		"SELECT id FROM bandit.decision WHERE id = ANY ($1) ORDER BY policy, arm, id", 1, int8_array);
+	plan_count_decision = PrepareSafely(
+		"UPDATE bandit.policy SET decisions = decisions + 1 WHERE name = $1 RETURNING decisions - 1", 1, text1);
 	plan_decision_state = PrepareSafely(
 		"SELECT reward FROM bandit.decision WHERE id = $1", 1, int8_1);
 
@@ -277,6 +281,24 @@ LoadPolicy(const char *name, Policy *policy)
 	policy->discount = ParamOrDefault(params, "discount", 1);
 	policy->alpha = ParamOrDefault(params, "alpha", 1);
 	policy->dim = (int) ParamOrDefault(params, "dim", 0);
+	policy->decisions = 0;
+}
+
+/*
+ * Counts a decision of an epsilon-greedy policy whose epsilon decays, and
+ * returns how many came before.  Only such policies pay for this update of
+ * their policy row, which serializes their concurrent chooses at commit.
+ */
+static void
+CountDecision(Policy *policy)
+{
+	Datum		arg = CStringGetTextDatum(policy->name);
+	bool		isnull;
+
+	if (SPI_execute_plan(plan_count_decision, &arg, NULL, false, 1) != SPI_OK_UPDATE_RETURNING ||
+		SPI_processed != 1)
+		elog(ERROR, "counting a decision of policy \"%s\" failed", policy->name);
+	policy->decisions = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }
 
 /* A float8[] column of exactly `length` elements, copied out of SPI. */
@@ -567,16 +589,12 @@ ChooseArm(const Policy *policy, const Arm *arms, int n, const Context *context, 
 {
 	gsl_rng    *rng = BanditRng();
 	double	   *score = palloc(sizeof(double) * n);
-	double		total_weight = 0,
-				total_pulls = 0;
+	double		total_weight = 0;
 	int			chosen,
 				ties;
 
 	for (int i = 0; i < n; i++)
-	{
 		total_weight += arms[i].weight;
-		total_pulls += arms[i].pulls;
-	}
 
 	switch (policy->algorithm)
 	{
@@ -601,7 +619,7 @@ ChooseArm(const Policy *policy, const Arm *arms, int n, const Context *context, 
 		case ALG_EPSILON_GREEDY:
 			{
 				double		epsilon = Max(policy->min_epsilon,
-										  policy->epsilon * pow(policy->epsilon_decay, total_pulls));
+										  policy->epsilon * pow(policy->epsilon_decay, (double) policy->decisions));
 				int			greedy;
 
 				for (int i = 0; i < n; i++)
@@ -712,7 +730,11 @@ bandit_choose(PG_FUNCTION_ARGS)
 		/* when no arm fits the budget, the default arm is served */
 		if (n > 0)
 		{
-			int			chosen = ChooseArm(&policy, arms, n, &context, &policy_propensity);
+			int			chosen;
+
+			if (policy.algorithm == ALG_EPSILON_GREEDY && policy.epsilon_decay != 1)
+				CountDecision(&policy);
+			chosen = ChooseArm(&policy, arms, n, &context, &policy_propensity);
 
 			policy_arm = arms[chosen].name;
 			if (policy.mode == MODE_ACTIVE)

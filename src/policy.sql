@@ -15,11 +15,12 @@ CREATE TABLE bandit.policy (
     params jsonb NOT NULL,
     mode text NOT NULL DEFAULT 'active' CHECK (mode IN ('active', 'shadow', 'off')),
     default_arm text NOT NULL,
+    decisions bigint NOT NULL DEFAULT 0,
     created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
     updated_at timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
 COMMENT ON TABLE bandit.policy IS
-    'Bandit policies: algorithm, parameters (all keys, defaults filled in), mode and default arm';
+    'Bandit policies: algorithm, parameters (all keys, defaults filled in), mode, default arm, and decisions made (counted when epsilon decays per decision)';
 
 CREATE TABLE bandit.arm (
     policy text NOT NULL REFERENCES bandit.policy (name) ON DELETE CASCADE,
@@ -150,6 +151,11 @@ BEGIN
         END IF;
         IF (result->>'dim')::float8 <> trunc((result->>'dim')::float8) OR (result->>'dim')::float8 NOT BETWEEN 1 AND 1024 THEN
             RAISE EXCEPTION 'dim must be an integer from 1 to 1024, got %', result->>'dim' USING ERRCODE = '22003';
+        END IF;
+        IF (result->>'discount')::float8 <> 1 THEN
+            RAISE EXCEPTION 'discount applies to thompson, ucb1, epsilon_greedy and softmax, not linucb'
+                USING ERRCODE = '22023',
+                      HINT = 'Discounting A would also decay its identity prior, and A^-1 would blow up in unseen directions.';
         END IF;
     ELSIF result->'dim' <> 'null' THEN
         RAISE EXCEPTION 'dim applies to linucb only' USING ERRCODE = '22023';
@@ -364,10 +370,20 @@ BEGIN
         RAISE EXCEPTION 'policy "%" of snapshot % no longer exists', p.name, snapshot_id USING ERRCODE = '42704';
     END IF;
     UPDATE bandit.policy SET algorithm = p.algorithm, params = p.params, mode = p.mode,
-                             default_arm = p.default_arm, updated_at = now()
+                             default_arm = p.default_arm, decisions = p.decisions, updated_at = now()
     WHERE name = p.name;
-    DELETE FROM bandit.arm WHERE policy = p.name;
-    INSERT INTO bandit.arm SELECT * FROM jsonb_populate_recordset(NULL::bandit.arm, s.arms);
+    -- update arms in place, so that a reward waiting on an arm's row lock
+    -- follows the row and lands on the restored state
+    UPDATE bandit.arm a SET alpha = r.alpha, beta = r.beta, pulls = r.pulls, weight = r.weight,
+           mean_reward = r.mean_reward, m2 = r.m2, cost = r.cost, latency_ms = r.latency_ms,
+           a_inv = r.a_inv, b = r.b, retired = r.retired, added_at = r.added_at, last_update = r.last_update
+    FROM jsonb_populate_recordset(NULL::bandit.arm, s.arms) r
+    WHERE a.policy = p.name AND a.arm = r.arm;
+    DELETE FROM bandit.arm a WHERE a.policy = p.name
+       AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(s.arms) e WHERE e->>'arm' = a.arm);
+    INSERT INTO bandit.arm
+    SELECT r.* FROM jsonb_populate_recordset(NULL::bandit.arm, s.arms) r
+    WHERE NOT EXISTS (SELECT 1 FROM bandit.arm a WHERE a.policy = p.name AND a.arm = r.arm);
     INSERT INTO bandit.audit (policy, action, detail)
     VALUES (p.name, 'restore', jsonb_build_object('snapshot_id', snapshot_id, 'label', s.label, 'taken_at', s.taken_at));
 END
