@@ -241,6 +241,19 @@ $$;
 COMMENT ON FUNCTION bandit.create_policy(text, text, text[], jsonb) IS
     'Creates a policy over arms; algorithm thompson, ucb1, epsilon_greedy, softmax or linucb; params prior_alpha, prior_beta (1, 1), epsilon (0.1), epsilon_decay (1), min_epsilon (0), c (1), temperature (0.1), discount (1), alpha and dim (LinUCB), mode (active), default_arm (the first arm); unknown keys are an error';
 
+CREATE FUNCTION bandit.check_budget(cost float8, latency_ms float8) RETURNS void
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF cost < 0 OR latency_ms < 0 OR cost = 'NaN' OR latency_ms = 'NaN' OR cost = 'Infinity' OR latency_ms = 'Infinity' THEN
+        RAISE EXCEPTION 'cost and latency_ms must be finite and not negative' USING ERRCODE = '22003';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION bandit.check_budget(float8, float8) IS
+    'Checks an arm''s cost and latency estimates (NULL: unknown); used by bandit.add_arm and bandit.set_arm_budget';
+
 CREATE FUNCTION bandit.add_arm(policy text, arm text, cost float8 DEFAULT NULL, latency_ms float8 DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
@@ -253,9 +266,7 @@ BEGIN
     IF arm IS NULL THEN
         RAISE EXCEPTION 'arm must not be NULL' USING ERRCODE = '22004';
     END IF;
-    IF cost < 0 OR latency_ms < 0 OR cost = 'NaN' OR latency_ms = 'NaN' OR cost = 'Infinity' OR latency_ms = 'Infinity' THEN
-        RAISE EXCEPTION 'cost and latency_ms must be finite and not negative' USING ERRCODE = '22003';
-    END IF;
+    PERFORM bandit.check_budget(cost, latency_ms);
     a := bandit.new_arm(p, arm);
     a.cost := cost;
     a.latency_ms := latency_ms;
@@ -277,9 +288,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     PERFORM bandit.policy_row(policy);
-    IF cost < 0 OR latency_ms < 0 OR cost = 'NaN' OR latency_ms = 'NaN' OR cost = 'Infinity' OR latency_ms = 'Infinity' THEN
-        RAISE EXCEPTION 'cost and latency_ms must be finite and not negative' USING ERRCODE = '22003';
-    END IF;
+    PERFORM bandit.check_budget(cost, latency_ms);
     UPDATE bandit.arm a SET cost = set_arm_budget.cost, latency_ms = set_arm_budget.latency_ms
     WHERE a.policy = set_arm_budget.policy AND a.arm = set_arm_budget.arm;
     IF NOT FOUND THEN

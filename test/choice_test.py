@@ -7,39 +7,22 @@ Off-policy estimates: against the formulas computed with numpy on random
 logs.  Run inside a cluster (test/run); prints "N passed, N failed"."""
 import math
 import random
+import sys
 import warnings
 
 import numpy as np
-import psycopg2
 from scipy import special, stats
+
+from testlib import close, fresh_database, ok, report
 
 warnings.simplefilter('ignore')
 Z = 1.959963984540054
-passed = failed = 0
 
 
-def ok(what, condition, detail=''):
-    global passed, failed
-    if condition:
-        passed += 1
-    else:
-        failed += 1
-        print('FAIL %s %s' % (what, detail))
 
 
-def close(what, got, want, rtol, atol=0.0):
-    ok(what, got is not None and abs(got - want) <= rtol * abs(want) + atol,  # False for NaN
-       'got %r, want %r' % (got, want))
-
-
-admin = psycopg2.connect(dbname='postgres')
-admin.autocommit = True
-admin.cursor().execute('DROP DATABASE IF EXISTS bandit_choice_test')
-admin.cursor().execute('CREATE DATABASE bandit_choice_test')
-conn = psycopg2.connect(dbname='bandit_choice_test')
-conn.autocommit = True
+admin, conn = fresh_database('bandit_choice_test')
 cur = conn.cursor()
-cur.execute('CREATE EXTENSION bandit')
 rng = random.Random(20240612)
 
 
@@ -242,4 +225,4 @@ cur.execute('RESET ALL')
 
 conn.close()
 admin.cursor().execute('DROP DATABASE bandit_choice_test')
-print('%d passed, %d failed' % (passed, failed))
+sys.exit(report())

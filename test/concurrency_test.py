@@ -9,34 +9,21 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 
-import psycopg2
+
+from testlib import fresh_database, ok, report
 
 DB = 'bandit_concurrency_test'
 CLIENTS = 8
 SECONDS = 5
 PGBENCH = shutil.which('pgbench') or '/usr/lib/postgresql/15/bin/pgbench'
-passed = failed = 0
 
 
-def ok(what, condition, detail=''):
-    global passed, failed
-    if condition:
-        passed += 1
-    else:
-        failed += 1
-        print('FAIL %s %s' % (what, detail))
 
-
-admin = psycopg2.connect(dbname='postgres')
-admin.autocommit = True
-admin.cursor().execute('DROP DATABASE IF EXISTS ' + DB)
-admin.cursor().execute('CREATE DATABASE ' + DB)
-conn = psycopg2.connect(dbname=DB)
-conn.autocommit = True
+admin, conn = fresh_database(DB)
 cur = conn.cursor()
-cur.execute('CREATE EXTENSION bandit')
 
 
 def q(sql, *args):
@@ -136,4 +123,4 @@ ok('arm rewards: every reward counted', n is not None and rows['a'][0] == n and 
 
 conn.close()
 admin.cursor().execute('DROP DATABASE ' + DB)
-print('%d passed, %d failed' % (passed, failed))
+sys.exit(report())

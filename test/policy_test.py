@@ -9,6 +9,7 @@ off modes, budgets, snapshot / restore, discounting.  Run inside a cluster
 (test/run); prints "N passed, N failed"."""
 import json
 import math
+import sys
 import time
 import warnings
 
@@ -16,33 +17,16 @@ import numpy as np
 import psycopg2
 from scipy import integrate, stats
 
+from testlib import close, fresh_database, ok, report
+
 warnings.simplefilter('ignore')
-passed = failed = 0
 started = time.time()
 
 
-def ok(what, condition, detail=''):
-    global passed, failed
-    if condition:
-        passed += 1
-    else:
-        failed += 1
-        print('FAIL %s %s' % (what, detail))
 
 
-def close(what, got, want, rtol, atol=0.0):
-    ok(what, got is not None and abs(got - want) <= rtol * abs(want) + atol,  # False for NaN
-       'got %r, want %r' % (got, want))
-
-
-admin = psycopg2.connect(dbname='postgres')
-admin.autocommit = True
-admin.cursor().execute('DROP DATABASE IF EXISTS bandit_policy_test')
-admin.cursor().execute('CREATE DATABASE bandit_policy_test')
-conn = psycopg2.connect(dbname='bandit_policy_test')
-conn.autocommit = True
+admin, conn = fresh_database('bandit_policy_test')
 cur = conn.cursor()
-cur.execute('CREATE EXTENSION bandit')
 cur.execute('SELECT bandit.set_seed(20240613)')
 cur.execute('SELECT setseed(0.25)')
 
@@ -483,4 +467,4 @@ ok('set_seed makes choose reproducible', seeded(99) == seeded(99))
 print('elapsed %.1f s' % (time.time() - started))
 conn.close()
 admin.cursor().execute('DROP DATABASE bandit_policy_test')
-print('%d passed, %d failed' % (passed, failed))
+sys.exit(report())

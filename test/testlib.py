@@ -1,0 +1,38 @@
+"""Shared by the test/*_test.py scripts: a tally of checks that ends in the
+suite's "N passed, N failed" line, and a fresh database with the extension."""
+import psycopg2
+
+_tally = {'passed': 0, 'failed': 0}
+
+
+def ok(what, condition, detail=''):
+    """Counts one check; prints a FAIL line with the detail when it fails."""
+    if condition:
+        _tally['passed'] += 1
+    else:
+        _tally['failed'] += 1
+        print('FAIL %s %s' % (what, detail))
+
+
+def close(what, got, want, rtol, atol=0.0):
+    """ok() for |got - want| <= rtol |want| + atol; false for NaN and None."""
+    ok(what, got is not None and abs(got - want) <= rtol * abs(want) + atol,
+       'got %r, want %r' % (got, want))
+
+
+def fresh_database(name):
+    """Drops and creates database `name` with the extension; returns (admin, conn)."""
+    admin = psycopg2.connect(dbname='postgres')
+    admin.autocommit = True
+    admin.cursor().execute('DROP DATABASE IF EXISTS ' + name)
+    admin.cursor().execute('CREATE DATABASE ' + name)
+    conn = psycopg2.connect(dbname=name)
+    conn.autocommit = True
+    conn.cursor().execute('CREATE EXTENSION bandit')
+    return admin, conn
+
+
+def report():
+    """The closing line; the exit status says whether anything failed."""
+    print('%d passed, %d failed' % (_tally['passed'], _tally['failed']))
+    return 1 if _tally['failed'] else 0
