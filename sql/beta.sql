@@ -7,6 +7,11 @@ SELECT round(bandit.beta_quantile(2.5, 7.5, 0.3)::numeric, 12) AS q;            
 SELECT abs(bandit.beta_quantile(1e7, 2e7, 0.3) / 0.33328819743787697 - 1) < 1e-10 AS huge_params;
 SELECT abs(bandit.beta_quantile(0.5, 100, 1e-12) / 7.873641070203257e-27 - 1) < 1e-10 AS tiny_p;
 SELECT abs(bandit.beta_quantile(0.01, 5, 0.975) / 0.010386887238859577 - 1) < 1e-10 AS tiny_alpha;
+-- tiny alpha, huge beta: references by mpmath at 50 digits
+SELECT abs(bandit.beta_quantile(0.015869457536474407, 8872698.299480205, 0.016442422011528852)
+           / 2.4407933211466001e-120 - 1) < 1e-10 AS tiny_alpha_huge_beta;
+SELECT abs(lower / 2.7357825168923331e-47 - 1) < 1e-10 AS lower_ok, abs(upper / 8.9990852983106821e-15 - 1) < 1e-10 AS upper_ok
+  FROM bandit.beta_interval(0.01639002391008954, 9762561.64982668, 0.5466483010078631);
 -- closed forms: Beta(a, 1) has quantile p^(1/a); Beta(1, b) has 1 - (1-p)^(1/b)
 SELECT abs(bandit.beta_quantile(1e7, 1, 0.5) / power(0.5::float8, 1e-7) - 1) < 1e-12 AS a_huge_b_one,
        abs(bandit.beta_quantile(0.01, 1, 0.5) / power(0.5::float8, 100) - 1) < 1e-10 AS a_tiny_b_one,

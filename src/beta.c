@@ -13,6 +13,11 @@
  * the same quadrature as the integrals that use it.  GSL's incomplete beta
  * function cannot serve here: its continued fraction loses accuracy and
  * stops converging for parameters near 1e7.
+ *
+ * The quadrature's CDF carries ~1e-10 relative error, which a quantile where
+ * the CDF grows like x^a with a small parameter a amplifies by 1/a.  There,
+ * near 0 (or 1), a power series gives the CDF to rounding, and a few Newton
+ * steps on it polish the quantile.
  */
 #include "bandit.h"
 
@@ -601,9 +606,12 @@ PanelCdfAt(const Sweep *sweep, double t)
 	return numerator / denominator;
 }
 
-/* The p-quantile of logit(theta), theta ~ Beta(a, b), for 0 < p <= 1/2. */
+/*
+ * The p-quantile of logit(theta), theta ~ Beta(a, b), for 0 < p <= 1/2,
+ * and in [*lo, *hi] the panels around it, a bracket for polishing.
+ */
 static double
-LogitBetaLowerQuantile(double a, double b, double p)
+LogitBetaLowerQuantile(double a, double b, double p, double *lo, double *hi)
 {
 	Arm			arm;
 	Sweep		sweep;
@@ -620,41 +628,130 @@ LogitBetaLowerQuantile(double a, double b, double p)
 	SweepSettle(&sweep);
 	for (int panel = 0; panel < sweep.npanels; panel++)
 	{
-		double		lo,
-					hi;
+		double		left,
+					right;
 
 		SweepPanel(&sweep, panel);
 		if (sweep.cdf[CHEB_DEGREE] < target && panel < sweep.npanels - 1)
 			continue;
 		/* The CDF is increasing: bisect its interpolant down to rounding. */
-		lo = sweep.edges[panel];
-		hi = sweep.edges[panel + 1];
-		for (int i = 0; i < 200 && hi - lo > 4 * DBL_EPSILON * Max(1.0, fabs(lo)); i++)
+		left = sweep.edges[panel];
+		right = sweep.edges[panel + 1];
+		for (int i = 0; i < 200 && right - left > 4 * DBL_EPSILON * Max(1.0, fabs(left)); i++)
 		{
-			double		t = (lo + hi) / 2;
+			double		t = (left + right) / 2;
 
 			if (PanelCdfAt(&sweep, t) < target)
-				lo = t;
+				left = t;
 			else
-				hi = t;
+				right = t;
 		}
-		return (lo + hi) / 2;
+		/* the quadrature's error may put the true quantile a panel over */
+		*lo = sweep.edges[Max(panel - 1, 0)];
+		*hi = sweep.edges[Min(panel + 2, sweep.npanels)];
+		return (left + right) / 2;
 	}
 	elog(ERROR, "Beta quantile: no panel holds p = %g", p);
 	pg_unreachable();
 }
 
-/* The p-quantile of Beta(a, b); the upper half through the mirror image Beta(b, a). */
+/* Below this x (a + b), the series of BetaLogCdfSeries needs some 100 terms at most. */
+#define SERIES_LIMIT 10
+
+/*
+ * log I_x(a, b) for x <= 1/2, x (a + b) < SERIES_LIMIT, from
+ *   I_x(a, b) = x^a (1-x)^b / (a B(a, b)) sum_k (a+b)_k / (a+1)_k x^k,
+ * whose terms shrink by at most max(x, x (a + b) / (a + 1)) each; the sum
+ * goes to *series.  gsl_sf_lnbeta keeps log B(a, b) within ~1e-15 of it
+ * even for a ~ 0.01, b ~ 1e7 (lgamma(a) - lnpoch(b, a) loses 1e-8 there).
+ */
 static double
-BetaQuantile(double a, double b, double p)
+BetaLogCdfSeries(double a, double b, double x, double *series)
 {
-	if (p == 0)
+	gsl_sf_result lbeta;
+	double		term = 1,
+				sum = 1;
+
+	CheckGsl(gsl_sf_lnbeta_e(a, b, &lbeta), "lnbeta");
+	for (int k = 0; k < 200 && term > DBL_EPSILON / 4 * sum; k++)
+	{
+		term *= (a + b + k) / (a + 1 + k) * x;
+		sum += term;
+	}
+	*series = sum;
+	return a * log(x) + b * log1p(-x) - log(a) - lbeta.val + log(sum);
+}
+
+/*
+ * Polishes x, a quantile of Beta(a, b) whose CDF there is exp(log_p) with
+ * 1 - exp(log_p) not tiny, by Newton steps in log x on log I_x(a, b) - log_p,
+ * whose slope is a / ((1 - x) series).  Keeps x if the steps leave [lo, hi].
+ */
+static double
+PolishQuantile(double a, double b, double log_p, double x, double lo, double hi)
+{
+	double		y = x,
+				step = INFINITY;
+
+	for (int i = 0; i < 4 && fabs(step) >= 1e-15; i++)
+	{
+		double		series;
+		double		log_cdf;
+
+		if (!(y > 0 && y <= 0.5 && y * (a + b) < SERIES_LIMIT))
+			return x;
+		log_cdf = BetaLogCdfSeries(a, b, y, &series);
+		step = (log_cdf - log_p) * (1 - y) * series / a;
+		y *= exp(-step);
+	}
+	return (fabs(step) < 1e-10 && y >= lo && y <= hi) ? y : x;
+}
+
+/*
+ * The quantile of Beta(a, b) with probability p below it, or above it when
+ * upper.  The quadrature answers in logit space; where the CDF (or, near 1,
+ * the mirror image's) has the series, Newton steps polish it, unless the
+ * probability on the far side is too small for its log to carry it.
+ */
+static double
+BetaQuantile(double a, double b, double p, bool upper)
+{
+	double		t,
+				lo,
+				hi,
+				x;
+	double		below = upper ? 1 - p : p,
+				above = upper ? p : 1 - p;
+
+	if (below == 0)
 		return 0;
-	if (p == 1)
+	if (above == 0)
 		return 1;
-	if (p <= 0.5)
-		return Logistic(LogitBetaLowerQuantile(a, b, p));
-	return Logistic(-LogitBetaLowerQuantile(b, a, 1 - p));
+	if (below <= 0.5)
+		t = LogitBetaLowerQuantile(a, b, below, &lo, &hi);
+	else
+	{
+		double		mirror_lo,
+					mirror_hi;
+
+		t = -LogitBetaLowerQuantile(b, a, above, &mirror_lo, &mirror_hi);
+		lo = -mirror_hi;
+		hi = -mirror_lo;
+	}
+	x = Logistic(t);
+	if (x <= 0.5)
+	{
+		if (x * (a + b) < SERIES_LIMIT && above >= 1e-6)
+			x = PolishQuantile(a, b, upper ? log1p(-p) : log(p), x, Logistic(lo), Logistic(hi));
+	}
+	else
+	{
+		double		y = Logistic(-t);
+
+		if (y * (a + b) < SERIES_LIMIT && below >= 1e-6)
+			x = 1 - PolishQuantile(b, a, upper ? log(p) : log1p(-p), y, Logistic(-hi), Logistic(-lo));
+	}
+	return x;
 }
 
 PG_FUNCTION_INFO_V1(bandit_beta_quantile);
@@ -667,7 +764,7 @@ bandit_beta_quantile(PG_FUNCTION_ARGS)
 	double		b = CheckPositive(PG_GETARG_FLOAT8(1), "beta");
 	double		p = CheckRange(PG_GETARG_FLOAT8(2), 0, 1, "p");
 
-	PG_RETURN_FLOAT8(BetaQuantile(a, b, p));
+	PG_RETURN_FLOAT8(BetaQuantile(a, b, p, false));
 }
 
 PG_FUNCTION_INFO_V1(bandit_beta_interval);
@@ -683,8 +780,8 @@ bandit_beta_interval(PG_FUNCTION_ARGS)
 	Datum		values[2];
 	bool		nulls[2] = {false, false};
 
-	values[0] = Float8GetDatum(Logistic(LogitBetaLowerQuantile(a, b, tail)));
-	values[1] = Float8GetDatum(Logistic(-LogitBetaLowerQuantile(b, a, tail)));
+	values[0] = Float8GetDatum(BetaQuantile(a, b, tail, false));
+	values[1] = Float8GetDatum(BetaQuantile(a, b, tail, true));
 	return MakeResultTuple(fcinfo, values, nulls);
 }
 
