@@ -57,7 +57,7 @@ static bool cheb_ready = false;
  */
 #define PANEL_TOLERANCE 1e-10
 #define PANEL_RELATIVE_TOLERANCE 1e-10
-#define MAX_REFINEMENTS 12
+#define MAX_REFINEMENTS 24
 
 /*
  * Fills matrix[m][l] with the weight of the value at point l in the integral
@@ -319,8 +319,9 @@ PanelEdges(const Arm *arms, int narms, int *npanels)
 	{
 		double		local_scale = INFINITY;
 
+		/* every arm that has mass there, its tail bounds included */
 		for (int j = 0; j < narms; j++)
-			if (fabs(edges[i] - arms[j].mode) <= 8 * arms[j].scale)
+			if (edges[i] >= arms[j].lo && edges[i] <= arms[j].hi)
 				local_scale = Min(local_scale, arms[j].scale);
 		if (edges[i] - edges[kept - 1] > Max(0.75 * local_scale, 1e-13 * Max(1.0, fabs(edges[i]))) ||
 			(i == n - 1 && edges[i] > edges[kept - 1]))
