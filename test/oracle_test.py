@@ -1055,15 +1055,17 @@ def run_nct(o, rng):
 # ---------------------------------------------------------------------------
 
 def rounded_pit(draws, a, b, rng):
-    """Randomized probability integral transform of correctly rounded Beta(a, b) draws.
+    """Randomized probability integral transform of Beta(a, b) draws correct to 1 ulp.
 
-    A double v stands for the true draws in [v - half the gap below, v + half the gap
-    above], so u is uniform on F of that interval: exactly uniform for correct draws,
-    even where small parameters put a third of the mass on 1.0 or 0.0 exactly."""
+    A double v stands for the true draws in [v - the gap below, v + the gap above],
+    so u is uniform on F of that interval.  Small parameters put two thirds of the
+    mass on 1.0 (or 0.0) exactly and most of the rest within a few ulps of it; a
+    sampler's X / (X + Y) is not correctly rounded there, and judging each draw to
+    half an ulp would fail correct draws that are one ulp off."""
     u = []
     for v in draws:
-        below = (v - np.nextafter(v, -1.0)) / 2 if v > 0 else 0.0
-        above = (np.nextafter(v, 2.0) - v) / 2 if v < 1 else 0.0
+        below = v - np.nextafter(v, -1.0) if v > 0 else 0.0
+        above = np.nextafter(v, 2.0) - v if v < 1 else 0.0
         if v < 0.5:
             lo = stats.beta.cdf(max(v - below, 0.0), a, b)
             hi = stats.beta.cdf(v + above, a, b) if v > 0 else stats.beta.cdf(5e-324, a, b)
