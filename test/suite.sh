@@ -37,5 +37,5 @@ for t in test/*_test.py; do
     [ $status -ne 0 ] && ! grep -qE '^[0-9]+ passed, [1-9][0-9]* failed' "log/$(basename "$t").log" && failed=$((failed + 1))
 done
 
-echo "$passed passed, $failed failed"
+echo "$passed passed, $failed failed" | tee log/summary
 [ "$failed" -eq 0 ]
