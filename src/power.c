@@ -430,9 +430,9 @@ BrentRoot(gsl_function *f, double lo, double hi, double epsrel)
 	return root;
 }
 
-/* bandit.nct_cdf(x, df, nc): P(T <= x), as scipy.stats.nct.cdf. */
-Datum
-bandit_nct_cdf(PG_FUNCTION_ARGS)
+/* nct_cdf and nct_sf: one tail or the other, each computed directly. */
+static Datum
+NctTailDatum(FunctionCallInfo fcinfo, bool upper)
 {
 	double		x = PG_GETARG_FLOAT8(0);
 	double		df = CheckPositive(PG_GETARG_FLOAT8(1), "df");
@@ -440,20 +440,21 @@ bandit_nct_cdf(PG_FUNCTION_ARGS)
 
 	if (isnan(x))
 		CheckFinite(x, "x");
-	PG_RETURN_FLOAT8(NctTail(x, df, nc, false));
+	PG_RETURN_FLOAT8(NctTail(x, df, nc, upper));
+}
+
+/* bandit.nct_cdf(x, df, nc): P(T <= x), as scipy.stats.nct.cdf. */
+Datum
+bandit_nct_cdf(PG_FUNCTION_ARGS)
+{
+	return NctTailDatum(fcinfo, false);
 }
 
 /* bandit.nct_sf(x, df, nc): P(T > x), computed directly, not as 1 - cdf. */
 Datum
 bandit_nct_sf(PG_FUNCTION_ARGS)
 {
-	double		x = PG_GETARG_FLOAT8(0);
-	double		df = CheckPositive(PG_GETARG_FLOAT8(1), "df");
-	double		nc = CheckFinite(PG_GETARG_FLOAT8(2), "nc");
-
-	if (isnan(x))
-		CheckFinite(x, "x");
-	PG_RETURN_FLOAT8(NctTail(x, df, nc, true));
+	return NctTailDatum(fcinfo, true);
 }
 
 /* bandit.power_t_test: power of the pooled two-sample t-test. */
