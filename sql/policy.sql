@@ -146,6 +146,16 @@ SELECT * FROM bandit.choose('l', '{"features": [1, "x", 2]}');
 SELECT count(*) FROM bandit.choose('l', '{"country": "de", "age": 31, "mobile": true}');
 SELECT bandit.reward('l', 'p', 1);
 
+-- LinUCB state is cached per row version: a rolled-back reward leaves the scores as they were
+CREATE TEMP TABLE l_before AS SELECT arm, score FROM bandit.recommend('l', 2, '{"features": [0, 1, 0]}');
+BEGIN;
+SELECT count(bandit.reward(decision_id, 1)) FROM bandit.choose('l', '{"features": [0, 1, 0]}');
+SELECT count(*) AS changed FROM bandit.recommend('l', 2, '{"features": [0, 1, 0]}') r JOIN l_before USING (arm)
+WHERE r.score <> l_before.score;
+ROLLBACK;
+SELECT count(*) AS changed FROM bandit.recommend('l', 2, '{"features": [0, 1, 0]}') r JOIN l_before USING (arm)
+WHERE r.score <> l_before.score;
+
 -- the hashing trick is deterministic and sums to the signed values
 SELECT bandit.hash_features('{"a": 1.5, "b": "x", "c": true}', 8) = bandit.hash_features('{"c": true, "b": "x", "a": 1.5}', 8) AS stable,
        (SELECT sum(abs(v)) FROM unnest(bandit.hash_features('{"a": 1.5}', 8)) v) AS one_feature;

@@ -57,7 +57,7 @@ static bool cheb_ready = false;
  */
 #define PANEL_TOLERANCE 1e-10
 #define PANEL_RELATIVE_TOLERANCE 1e-10
-#define MAX_REFINEMENTS 24
+#define MAX_HALVINGS 24
 
 /*
  * Fills matrix[m][l] with the weight of the value at point l in the integral
@@ -181,44 +181,35 @@ ArmLogDensity(const Arm *arm, double d)
 }
 
 /*
- * Bound on the log of the mass beyond d (direction -1: below, +1: above).
- * The logit density is log-concave, so the mass beyond a point is at most
- * the density there over the absolute slope of the log density, which is
- * a - (a + b) x, x = 1 / (1 + e^-t).
+ * How far from the mode (direction -1: below, +1: above) the tail holds less
+ * than exp(log_tail).  The logit density is log-concave, so the mass beyond
+ * a point is at most the density there over the absolute slope of the log
+ * density, a - (a + b) x with x = 1 / (1 + e^-t).  Newton steps on the log
+ * of that bound, from the normal approximation's answer, take its slope to
+ * be the log density's: concavity keeps them on the safe side of the
+ * answer, and they stop within 0.1 of it in log mass.  No step crosses the
+ * mode.
  */
-static double
-LogTailBound(const Arm *arm, double d, int direction)
-{
-	double		t = arm->mode + d;
-	double		slope = arm->a * Logistic(-t) - arm->b * Logistic(t);
-
-	return ArmLogDensity(arm, d) - log(fabs(slope));
-}
-
-/* How far from the mode the tail holds less than exp(log_tail). */
 static double
 TailDistance(const Arm *arm, double log_tail, int direction)
 {
-	double		inside = 0,
-				outside = direction * arm->scale;
+	double		d = direction * arm->scale * sqrt(-2 * log_tail);
 
-	while (LogTailBound(arm, outside, direction) >= log_tail)
+	for (int i = 0; i < 100; i++)
 	{
-		inside = outside;
-		outside *= 2;
-		if (!isfinite(outside))
-			elog(ERROR, "Beta(%g, %g): no tail bound", arm->a, arm->b);
-	}
-	for (int i = 0; i < 30; i++)
-	{
-		double		d = (inside + outside) / 2;
+		double		t = arm->mode + d;
+		double		slope = arm->a * Logistic(-t) - arm->b * Logistic(t);
+		double		excess = ArmLogDensity(arm, d) - log(fabs(slope)) - log_tail;
+		double		next = d - excess / slope;
 
-		if (LogTailBound(arm, d, direction) >= log_tail)
-			inside = d;
-		else
-			outside = d;
+		if (excess <= 0 && excess > -0.1)
+			return d;
+		d = direction * next > 0 ? next : d / 2;
+		if (!isfinite(d))
+			break;
 	}
-	return outside;
+	elog(ERROR, "Beta(%g, %g): no tail bound", arm->a, arm->b);
+	return 0;
 }
 
 static void
@@ -311,7 +302,7 @@ PanelEdges(const Arm *arms, int narms, int *npanels)
 	 * Similar arms interleave their edges into panels far narrower than any
 	 * of them needs: keep an edge only if it is a good part of the smallest
 	 * scale of the arms that matter there away from the last one kept (the
-	 * refinement pass splits whatever turns out too wide).  The domain's
+	 * pass halves whatever turns out too wide).  The domain's
 	 * ends always stay.
 	 */
 	kept = 1;
@@ -339,7 +330,9 @@ typedef struct Sweep
 	Arm		   *arms;
 	int			narms;
 	double	   *edges;
+	int		   *depth;			/* per panel: how many halvings made it */
 	int			npanels;
+	int			capacity;		/* of edges and depth */
 	double	   *cdf_start;		/* per arm, at the current panel's left edge */
 	double	   *density;		/* narms x CHEB_POINTS, normalized, per unit t */
 	double	   *cdf;			/* narms x CHEB_POINTS */
@@ -348,18 +341,18 @@ typedef struct Sweep
 	double		log_1mx[CHEB_POINTS];
 	double		half;			/* half the panel's width */
 	bool		relative;		/* error relative to the CDF so far (tail quantiles) */
-	int			refinements;	/* passes that had to refine */
 } Sweep;
 
 static void
 SweepInit(Sweep *sweep, Arm *arms, int narms, bool relative)
 {
 	sweep->relative = relative;
-	sweep->refinements = 0;
 	ChebyshevSetup();
 	sweep->arms = arms;
 	sweep->narms = narms;
 	sweep->edges = PanelEdges(arms, narms, &sweep->npanels);
+	sweep->capacity = sweep->npanels + 1;
+	sweep->depth = palloc0(sizeof(int) * sweep->capacity);
 	sweep->cdf_start = palloc0(sizeof(double) * narms);
 	sweep->density = palloc(sizeof(double) * narms * CHEB_POINTS);
 	sweep->cdf = palloc(sizeof(double) * narms * CHEB_POINTS);
@@ -441,43 +434,55 @@ SweepPanel(Sweep *sweep, int p)
 	return error;
 }
 
+/* Halves panel p in place: the panels after it move up one. */
+static void
+SweepSplit(Sweep *sweep, int p)
+{
+	int			moved = sweep->npanels - p;
+
+	if (sweep->depth[p] >= MAX_HALVINGS)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("Beta quadrature did not converge for these parameters")));
+	if (sweep->npanels + 2 > sweep->capacity)
+	{
+		sweep->capacity *= 2;
+		sweep->edges = repalloc(sweep->edges, sizeof(double) * sweep->capacity);
+		sweep->depth = repalloc(sweep->depth, sizeof(int) * sweep->capacity);
+	}
+	memmove(&sweep->edges[p + 2], &sweep->edges[p + 1], sizeof(double) * moved);
+	memmove(&sweep->depth[p + 1], &sweep->depth[p], sizeof(int) * moved);
+	sweep->edges[p + 1] = (sweep->edges[p] + sweep->edges[p + 2]) / 2;
+	sweep->depth[p]++;
+	sweep->depth[p + 1]++;
+	sweep->npanels++;
+}
+
 /*
- * One pass over the panels, calling visit (if any) after each.  Returns true
- * when every panel met the tolerance; otherwise halves the panels that did
- * not, for the caller to pass again.
+ * One pass over the panels, calling visit (if any) after each.  A panel that
+ * misses the tolerance is halved on the spot and its left half evaluated
+ * from the same starting CDFs, so one pass meets the tolerance everywhere
+ * and evaluates each accepted panel once.
  */
-static bool
+static void
 SweepPass(Sweep *sweep, void (*visit) (Sweep *sweep, void *arg), void *arg)
 {
-	double	   *finer = palloc(sizeof(double) * (2 * sweep->npanels + 1));
-	int			n = 0;
+	double	   *start = palloc(sizeof(double) * sweep->narms);
 
 	SweepRestart(sweep);
 	for (int p = 0; p < sweep->npanels; p++)
 	{
-		double		error = SweepPanel(sweep, p);
-
+		memcpy(start, sweep->cdf_start, sizeof(double) * sweep->narms);
+		while (SweepPanel(sweep, p) > PANEL_TOLERANCE)
+		{
+			memcpy(sweep->cdf_start, start, sizeof(double) * sweep->narms);
+			SweepSplit(sweep, p);
+			CHECK_FOR_INTERRUPTS();
+		}
 		if (visit)
 			visit(sweep, arg);
-		finer[n++] = sweep->edges[p];
-		if (error > PANEL_TOLERANCE)
-			finer[n++] = (sweep->edges[p] + sweep->edges[p + 1]) / 2;
-		CHECK_FOR_INTERRUPTS();
 	}
-	finer[n++] = sweep->edges[sweep->npanels];
-	if (n == sweep->npanels + 1)
-	{
-		pfree(finer);
-		return true;
-	}
-	if (++sweep->refinements > MAX_REFINEMENTS)
-		ereport(ERROR,
-				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("Beta quadrature did not converge for these parameters")));
-	pfree(sweep->edges);
-	sweep->edges = finer;
-	sweep->npanels = n - 1;
-	return false;
+	pfree(start);
 }
 
 /*
@@ -496,14 +501,13 @@ SweepMass(const Sweep *sweep, int j)
 }
 
 /*
- * Refines the panels until they meet the tolerance, then normalizes each
- * arm's mass to 1, which removes the rounding in its normalizing constant.
+ * Refines the panels to the tolerance, then normalizes each arm's mass to
+ * 1, which removes the rounding in its normalizing constant.
  */
 static void
 SweepSettle(Sweep *sweep)
 {
-	while (!SweepPass(sweep, NULL, NULL))
-		;
+	SweepPass(sweep, NULL, NULL);
 	for (int j = 0; j < sweep->narms; j++)
 		sweep->arms[j].mass = SweepMass(sweep, j);
 	SweepRestart(sweep);
@@ -549,7 +553,7 @@ AccumulateComparison(Sweep *sweep, void *arg)
  * theta_i ~ Beta(alpha_i, beta_i):
  *   P_i = integral of f_i(t) prod_{j != i} F_j(t) dt, and
  *   E[max] = sum_i integral of x(t) f_i(t) prod_{j != i} F_j(t) dt.
- * One pass serves when the panels need no refinement.  The densities are
+ * One pass computes them all.  The densities are
  * not normalized: each P_i carries the same factor, the product of the
  * arms' masses, which dividing by sum P_i removes.
  */
@@ -565,14 +569,11 @@ CompareArms(const double *alpha, const double *beta, int narms, double *prob, do
 	for (int j = 0; j < narms; j++)
 		ArmInit(&arms[j], alpha[j], beta[j], LOG_TAIL_MASS, 0);
 	c.prob = prob;
-	c.expected_max = palloc(sizeof(double) * narms);
+	c.expected_max = palloc0(sizeof(double) * narms);
 	c.prefix = palloc(sizeof(double) * (narms + 1));
+	memset(c.prob, 0, sizeof(double) * narms);
 	SweepInit(&sweep, arms, narms, false);
-	do
-	{
-		memset(c.prob, 0, sizeof(double) * narms);
-		memset(c.expected_max, 0, sizeof(double) * narms);
-	} while (!SweepPass(&sweep, AccumulateComparison, &c));
+	SweepPass(&sweep, AccumulateComparison, &c);
 	for (int i = 0; i < narms; i++)
 	{
 		SweepMass(&sweep, i);
@@ -835,15 +836,40 @@ Float8ArrayDatum(const double *values, int n)
 										   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 }
 
+/*
+ * The last answer of BetaProbBest, for the next call: a policy's arms change
+ * only when rewarded, and between rewards every choose asks again.
+ */
+#define MEMO_ARMS 64
+static int	memo_arms = 0;
+static double memo_alpha[MEMO_ARMS],
+			memo_beta[MEMO_ARMS],
+			memo_prob[MEMO_ARMS];
+
 /* P(theta_i is the largest) for other modules (policies' propensities). */
 void
 BetaProbBest(const double *alpha, const double *beta, int n, double *prob)
 {
-	double	   *loss = palloc(sizeof(double) * Max(n, 1));
+	size_t		size = sizeof(double) * n;
+	double	   *loss;
 
-	if (n > 0)
-		CompareArms(alpha, beta, n, prob, loss);
+	if (n == memo_arms && memcmp(alpha, memo_alpha, size) == 0 && memcmp(beta, memo_beta, size) == 0)
+	{
+		memcpy(prob, memo_prob, size);
+		return;
+	}
+	if (n == 0)
+		return;
+	loss = palloc(size);
+	CompareArms(alpha, beta, n, prob, loss);
 	pfree(loss);
+	if (n <= MEMO_ARMS)
+	{
+		memcpy(memo_alpha, alpha, size);
+		memcpy(memo_beta, beta, size);
+		memcpy(memo_prob, prob, size);
+		memo_arms = n;
+	}
 }
 
 /* prob_best and expected_loss: one comparison, either half of its answer. */

@@ -20,8 +20,10 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/hsearch.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 
 #include <gsl/gsl_randist.h>
 
@@ -144,7 +146,7 @@ PreparePlans(void)
 	plan_policy = PrepareSafely(
 		"SELECT algorithm, params, mode, default_arm FROM bandit.policy WHERE name = $1", 1, text1);
 	plan_arms = PrepareSafely(
-		"SELECT arm, alpha, beta, pulls, weight, mean_reward, cost, latency_ms, a_inv, b"
+		"SELECT arm, alpha, beta, pulls, weight, mean_reward, cost, latency_ms, a_inv, b, tableoid, xmin, ctid"
 		"  FROM bandit.arm WHERE policy = $1 AND NOT retired ORDER BY arm", 1, text1);
 	plan_insert_decision = PrepareSafely(
 		"INSERT INTO bandit.decision (policy, arm, propensity, policy_arm, policy_propensity, mode, context)"
@@ -175,7 +177,7 @@ PreparePlans(void)
 		"  last_update = now()"
 		" WHERE policy = $1 AND arm = $2", 7, update_types);
 	plan_lock_linucb_arm = PrepareSafely(
-		"SELECT a_inv, b, weight, mean_reward, m2 FROM bandit.arm WHERE policy = $1 AND arm = $2 FOR UPDATE",
+		"SELECT a_inv, b, tableoid, xmin, ctid FROM bandit.arm WHERE policy = $1 AND arm = $2 FOR UPDATE",
 		2, text2);
 	plan_update_linucb_arm = PrepareSafely(
 		"UPDATE bandit.arm SET a_inv = $5, b = $6, pulls = pulls + 1,"
@@ -183,7 +185,7 @@ PreparePlans(void)
 		"  mean_reward = mean_reward + ($4 - mean_reward) / ($3 * weight + 1),"
 		"  m2 = $3 * m2 + ($4 - mean_reward) * ($4 - mean_reward - ($4 - mean_reward) / ($3 * weight + 1)),"
 		"  last_update = now()"
-		" WHERE policy = $1 AND arm = $2", 6, linucb_types);
+		" WHERE policy = $1 AND arm = $2 RETURNING tableoid, xmin, ctid", 6, linucb_types);
 }
 
 /* A numeric member of a JSON object; false when absent or null. */
@@ -323,6 +325,97 @@ TupleVector(HeapTuple tuple, TupleDesc desc, int column, int length, const char 
 	return copy;
 }
 
+/*
+ * LinUCB state (A^-1 and b) as this backend last read or wrote it, so that
+ * choose does not detoast dim^2 doubles per arm per call.  An entry belongs
+ * to one version of an arm row, named by its (tableoid, xmin, ctid): a row
+ * version never changes, and no other carries the same three short of xid
+ * wraparound.  Versions that rewards left behind are dropped all at once
+ * when the cache outgrows its budget.
+ */
+#define LINUCB_CACHE_BYTES (16 * 1024 * 1024)
+
+typedef struct RowVersion
+{
+	Oid			relid;
+	TransactionId xmin;
+	ItemPointerData ctid;
+} RowVersion;
+
+typedef struct LinUcbState
+{
+	RowVersion	version;		/* hash key */
+	int			dim;
+	double	   *a_inv,
+			   *b;
+} LinUcbState;
+
+static MemoryContext linucb_cache_context = NULL;
+static HTAB *linucb_cache = NULL;
+static Size linucb_cache_bytes = 0;
+
+/* The version of the row whose tableoid, xmin and ctid start at column. */
+static RowVersion
+TupleRowVersion(HeapTuple tuple, TupleDesc desc, int column)
+{
+	RowVersion	version;
+	bool		isnull;
+
+	memset(&version, 0, sizeof(version));	/* the key is hashed as bytes */
+	version.relid = DatumGetObjectId(SPI_getbinval(tuple, desc, column, &isnull));
+	version.xmin = DatumGetTransactionId(SPI_getbinval(tuple, desc, column + 1, &isnull));
+	ItemPointerCopy((ItemPointer) DatumGetPointer(SPI_getbinval(tuple, desc, column + 2, &isnull)), &version.ctid);
+	return version;
+}
+
+/*
+ * Empties the cache when it is over budget.  Called only where no pointer
+ * into it is held, never between a lookup and the use of its answer.
+ */
+static void
+LinUcbCacheTrim(void)
+{
+	HASHCTL		ctl;
+
+	if (linucb_cache != NULL && linucb_cache_bytes <= LINUCB_CACHE_BYTES)
+		return;
+	if (linucb_cache_context == NULL)
+		linucb_cache_context = AllocSetContextCreate(TopMemoryContext, "bandit LinUCB state",
+													 ALLOCSET_DEFAULT_SIZES);
+	MemoryContextReset(linucb_cache_context);
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(RowVersion);
+	ctl.entrysize = sizeof(LinUcbState);
+	ctl.hcxt = linucb_cache_context;
+	linucb_cache = hash_create("bandit LinUCB state", 256, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	linucb_cache_bytes = 0;
+}
+
+/* The cached state of a row version, or NULL. */
+static const LinUcbState *
+LinUcbCacheLookup(const RowVersion *version, int dim)
+{
+	LinUcbState *state = hash_search(linucb_cache, version, HASH_FIND, NULL);
+
+	return state != NULL && state->dim == dim ? state : NULL;
+}
+
+static void
+LinUcbCacheRemember(const RowVersion *version, int dim, const double *a_inv, const double *b)
+{
+	bool		found;
+	LinUcbState *state = hash_search(linucb_cache, version, HASH_ENTER, &found);
+
+	if (found)
+		return;
+	state->dim = dim;
+	state->a_inv = MemoryContextAlloc(linucb_cache_context, sizeof(double) * dim * dim);
+	state->b = MemoryContextAlloc(linucb_cache_context, sizeof(double) * dim);
+	memcpy(state->a_inv, a_inv, sizeof(double) * dim * dim);
+	memcpy(state->b, b, sizeof(double) * dim);
+	linucb_cache_bytes += sizeof(LinUcbState) + sizeof(double) * (dim * dim + dim);
+}
+
 /* The active arms that fit the context's budget (inside SPI). */
 static Arm *
 LoadArms(const Policy *policy, const Context *context, int *count)
@@ -331,6 +424,8 @@ LoadArms(const Policy *policy, const Context *context, int *count)
 	Arm		   *arms;
 	int			n = 0;
 
+	if (policy->algorithm == ALG_LINUCB)
+		LinUcbCacheTrim();
 	if (SPI_execute_plan(plan_arms, &arg, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "reading the arms of policy \"%s\" failed", policy->name);
 	arms = palloc(sizeof(Arm) * Max(SPI_processed, 1));
@@ -358,8 +453,21 @@ LoadArms(const Policy *policy, const Context *context, int *count)
 		arm->a_inv = arm->b = NULL;
 		if (policy->algorithm == ALG_LINUCB)
 		{
-			arm->a_inv = TupleVector(tuple, desc, 9, policy->dim * policy->dim, "a_inv");
-			arm->b = TupleVector(tuple, desc, 10, policy->dim, "b");
+			RowVersion	version = TupleRowVersion(tuple, desc, 11);
+			const LinUcbState *cached = LinUcbCacheLookup(&version, policy->dim);
+
+			if (cached != NULL)
+			{
+				/* read-only: scores never write to it */
+				arm->a_inv = cached->a_inv;
+				arm->b = cached->b;
+			}
+			else
+			{
+				arm->a_inv = TupleVector(tuple, desc, 9, policy->dim * policy->dim, "a_inv");
+				arm->b = TupleVector(tuple, desc, 10, policy->dim, "b");
+				LinUcbCacheRemember(&version, policy->dim, arm->a_inv, arm->b);
+			}
 		}
 		n++;
 	}
@@ -795,15 +903,30 @@ LinUcbLearn(const Policy *policy, const char *arm, double reward, const double *
 	double		denominator = 1;
 	Datum	   *a_datums = palloc(sizeof(Datum) * d * d);
 	Datum	   *b_datums = palloc(sizeof(Datum) * d);
+	RowVersion	version;
+	const LinUcbState *cached;
 
+	LinUcbCacheTrim();
 	if (SPI_execute_plan(plan_lock_linucb_arm, key, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "reading a LinUCB arm failed");
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("arm \"%s\" does not exist in policy \"%s\"", arm, policy->name)));
-	a_inv = TupleVector(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, d * d, "a_inv");
-	b = TupleVector(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, d, "b");
+	version = TupleRowVersion(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+	cached = LinUcbCacheLookup(&version, d);
+	if (cached != NULL)
+	{
+		a_inv = palloc(sizeof(double) * d * d);
+		b = palloc(sizeof(double) * d);
+		memcpy(a_inv, cached->a_inv, sizeof(double) * d * d);
+		memcpy(b, cached->b, sizeof(double) * d);
+	}
+	else
+	{
+		a_inv = TupleVector(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, d * d, "a_inv");
+		b = TupleVector(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, d, "b");
+	}
 	for (int i = 0; i < d * d; i++)
 		a_inv[i] /= policy->discount;
 	for (int i = 0; i < d; i++)
@@ -834,8 +957,12 @@ LinUcbLearn(const Policy *policy, const char *arm, double reward, const double *
 											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	args[5] = PointerGetDatum(construct_array(b_datums, d, FLOAT8OID, sizeof(float8),
 											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	if (SPI_execute_plan(plan_update_linucb_arm, args, NULL, false, 1) != SPI_OK_UPDATE)
+	if (SPI_execute_plan(plan_update_linucb_arm, args, NULL, false, 1) != SPI_OK_UPDATE_RETURNING ||
+		SPI_processed != 1)
 		elog(ERROR, "updating a LinUCB arm failed");
+	/* the next choose reads the new version from here */
+	version = TupleRowVersion(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	LinUcbCacheRemember(&version, d, a_inv, b);
 }
 
 /* Credits one reward to one arm of a loaded policy (inside SPI). */

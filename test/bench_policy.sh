@@ -2,9 +2,14 @@
 # Benchmarks of the policy layer, run by hand (not by the suite):
 #   (a) one choose + reward round, Thompson over 10 arms, 1 client: bandit
 #       against the same policy in PL/pgSQL (Beta draws by Marsaglia-Tsang
-#       Gamma draws) and against bare SQL statements in one transaction;
+#       Gamma draws; the propensity of the choice, which bandit logs exactly,
+#       estimated from 1000 more Thompson draws), against that PL/pgSQL
+#       without any propensity, and against bare SQL statements in one
+#       transaction; SELECT 1 shows the floor of any round;
 #   (b) 8 clients on one 2-arm policy against 8 clients on a policy each;
-#   (c) LinUCB with dim 64 and 10 arms: ms per choose (and per reward).
+#   (c) LinUCB with dim 64 and 10 arms: ms per choose (and per reward), and a
+#       choose whose arms' state is not in the backend's cache (a new
+#       connection per call, less a new connection per SELECT 1).
 # Figures are best of 3 runs, ratios measured in the same run.  Starts its own
 # throwaway cluster unless $PGDATABASE is set.  BENCH_SECONDS (10) sets the
 # length of each pgbench run.
@@ -30,7 +35,7 @@ SELECT bandit.create_policy('own' || i, 'thompson', ARRAY['a', 'b']) FROM genera
 -- Thompson sampling the way a user writes it in PL/pgSQL
 CREATE TABLE plpg_arm (policy text, arm text, alpha float8 NOT NULL, beta float8 NOT NULL,
                        pulls bigint NOT NULL DEFAULT 0, PRIMARY KEY (policy, arm)) WITH (fillfactor = 50);
-CREATE TABLE plpg_decision (id bigserial PRIMARY KEY, policy text NOT NULL, arm text NOT NULL,
+CREATE TABLE plpg_decision (id bigserial PRIMARY KEY, policy text NOT NULL, arm text NOT NULL, propensity float8,
                             created_at timestamptz NOT NULL DEFAULT now(), reward float8, rewarded_at timestamptz);
 CREATE INDEX ON plpg_decision (policy, created_at);
 INSERT INTO plpg_arm SELECT 'bench10', 'a' || i, 1, 1 FROM generate_series(0, 9) i;
@@ -70,20 +75,44 @@ BEGIN
     RETURN x / (x + plpg_gamma(b));
 END $$;
 
-CREATE FUNCTION plpg_choose(p text, OUT d_id bigint, OUT d_arm text) LANGUAGE plpgsql VOLATILE AS $$
+-- one Thompson draw: the arm whose Beta draw is largest
+CREATE FUNCTION plpg_draw(p text) RETURNS text LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     r record;
     draw float8;
     best float8 := -1;
+    winner text;
 BEGIN
     FOR r IN SELECT a.arm, a.alpha, a.beta FROM plpg_arm a WHERE a.policy = p LOOP
         draw := plpg_beta(r.alpha, r.beta);
         IF draw > best THEN
             best := draw;
-            d_arm := r.arm;
+            winner := r.arm;
         END IF;
     END LOOP;
+    RETURN winner;
+END $$;
+
+CREATE FUNCTION plpg_choose(p text, OUT d_id bigint, OUT d_arm text) LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    d_arm := plpg_draw(p);
     INSERT INTO plpg_decision (policy, arm) VALUES (p, d_arm) RETURNING id INTO d_id;
+END $$;
+
+-- the same policy as bandit's, which logs the propensity of each choice:
+-- here the share of 1000 more Thompson draws that the chosen arm wins
+-- (standard error <= 0.016; an IPS weight of an arm at 5 % is off by 14 %)
+CREATE FUNCTION plpg_choose_propensity(p text, OUT d_id bigint, OUT d_arm text) LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    wins int := 0;
+BEGIN
+    d_arm := plpg_draw(p);
+    FOR i IN 1..1000 LOOP
+        IF plpg_draw(p) = d_arm THEN
+            wins := wins + 1;
+        END IF;
+    END LOOP;
+    INSERT INTO plpg_decision (policy, arm, propensity) VALUES (p, d_arm, wins / 1000.0) RETURNING id INTO d_id;
 END $$;
 
 CREATE FUNCTION plpg_reward(decision bigint, r float8) RETURNS void LANGUAGE plpgsql VOLATILE AS $$
@@ -125,6 +154,12 @@ EOF
 cat > "$WORK/plpgsql.sql" <<'EOF'
 SELECT plpg_reward(d_id, (random() < 0.3)::int) FROM plpg_choose('bench10');
 EOF
+cat > "$WORK/plpgsql_propensity.sql" <<'EOF'
+SELECT plpg_reward(d_id, (random() < 0.3)::int) FROM plpg_choose_propensity('bench10');
+EOF
+cat > "$WORK/select1.sql" <<'EOF'
+SELECT 1;
+EOF
 cat > "$WORK/bare.sql" <<'EOF'
 \set k random(0, 9)
 \set r random(0, 9) / 7
@@ -142,15 +177,15 @@ cat > "$WORK/own.sql" <<'EOF'
 SELECT bandit.reward(decision_id, (random() < 0.3)::int) FROM bandit.choose('own' || :client_id);
 EOF
 
-tps() {   # tps of one pgbench run: script, clients
-    "$PGBENCH" -n -c "$2" -j "$2" -T "$SECONDS_PER_RUN" -f "$WORK/$1.sql" "$DB" 2>&1 |
+tps() {   # tps of one pgbench run: script, clients, more pgbench options
+    "$PGBENCH" -n -c "$2" -j "$2" -T "$SECONDS_PER_RUN" ${3:-} -f "$WORK/$1.sql" "$DB" 2>&1 |
         sed -n 's/^tps = \([0-9.]*\).*/\1/p'
 }
 
 best_tps() {   # best of 3
     local best=0 t
     for _ in 1 2 3; do
-        t=$(tps "$1" "$2")
+        t=$(tps "$1" "$2" "${3:-}")
         [ -n "$t" ] || { echo "pgbench $1 failed" >&2; exit 1; }
         best=$(awk -v a="$best" -v b="$t" 'BEGIN { print (b > a ? b : a) }')
     done
@@ -163,17 +198,23 @@ verdict() {   # ratio target
 
 echo "(a) choose + reward, Thompson, 10 arms, 1 client, ${SECONDS_PER_RUN} s runs, best of 3"
 bandit=$(best_tps bandit 1)
+plpgsql_propensity=$(best_tps plpgsql_propensity 1)
 plpgsql=$(best_tps plpgsql 1)
 bare=$(best_tps bare 1)
-r1=$(awk -v a="$bandit" -v b="$plpgsql" 'BEGIN { printf "%.2f", a / b }')
+select1=$(best_tps select1 1)
+r1=$(awk -v a="$bandit" -v b="$plpgsql_propensity" 'BEGIN { printf "%.1f", a / b }')
+r1n=$(awk -v a="$bandit" -v b="$plpgsql" 'BEGIN { printf "%.2f", a / b }')
 r2=$(awk -v a="$bandit" -v b="$bare" 'BEGIN { printf "%.2f", a / b }')
-printf '    bandit   %10.1f tps  (%.3f ms per round)\n' "$bandit" "$(awk -v t="$bandit" 'BEGIN { print 1000 / t }')"
-printf '    plpgsql  %10.1f tps\n' "$plpgsql"
-printf '    bare SQL %10.1f tps\n' "$bare"
+printf '    bandit                           %10.1f tps  (%.3f ms per round)\n' "$bandit" "$(awk -v t="$bandit" 'BEGIN { print 1000 / t }')"
+printf '    PL/pgSQL, Monte Carlo propensity %10.1f tps\n' "$plpgsql_propensity"
+printf '    PL/pgSQL, no propensity          %10.1f tps\n' "$plpgsql"
+printf '    bare SQL                         %10.1f tps\n' "$bare"
+printf '    SELECT 1                         %10.1f tps (a round trip and nothing else)\n' "$select1"
 eps=$(best_tps bandit_eps 1)
 pb=$(best_tps prob_best 1)
 printf '    for reference: bandit epsilon-greedy round %.1f tps; prob_best of the 10 arms alone %.1f tps\n' "$eps" "$pb"
-echo "    bandit / PL/pgSQL = $r1 (target >= 5): $(verdict "$r1" 5)"
+echo "    bandit / PL/pgSQL with propensity = $r1 (target >= 5): $(verdict "$r1" 5)"
+echo "    bandit / PL/pgSQL without propensity = $r1n (a lesser policy: its log cannot serve off-policy evaluation)"
 echo "    bandit / bare SQL = $r2 (target >= 0.7): $(verdict "$r2" 0.7)"
 
 echo "(b) 8 clients, ${SECONDS_PER_RUN} s runs, best of 3"
@@ -196,6 +237,7 @@ CREATE TEMP TABLE timing (what text, ms float8);
 DO $$
 DECLARE
     t0 timestamptz;
+    t1 timestamptz;
     ids bigint[];
 BEGIN
     FOR run IN 1..3 LOOP
@@ -205,6 +247,18 @@ BEGIN
         t0 := clock_timestamp();
         PERFORM bandit.reward(id, 0.5) FROM unnest(ids) id;
         INSERT INTO timing VALUES ('reward', extract(epoch FROM clock_timestamp() - t0) * 1000 / 500);
+        -- a choose after every arm changed elsewhere: new row versions, nothing
+        -- cached, every A^-1 detoasted; less the cost of making the versions
+        t0 := clock_timestamp();
+        FOR i IN 1..200 LOOP
+            UPDATE bandit.arm SET last_update = last_update WHERE policy = 'lin64';
+            PERFORM bandit.choose('lin64', context) FROM ctx WHERE g = i;
+        END LOOP;
+        t1 := clock_timestamp();
+        FOR i IN 1..200 LOOP
+            UPDATE bandit.arm SET last_update = last_update WHERE policy = 'lin64';
+        END LOOP;
+        INSERT INTO timing VALUES ('choose, no state cached', extract(epoch FROM (t1 - t0) - (clock_timestamp() - t1)) * 1000 / 200);
     END LOOP;
 END $$;
 SELECT format('    %s: %s ms per call (best of 3)%s', what, round(min(ms)::numeric, 3),
