@@ -53,7 +53,7 @@ WHERE p.pronamespace = 'bandit'::regnamespace
     'bandit.ips(double precision,double precision,double precision)',
     'bandit.snips(double precision,double precision,double precision)',
     'bandit.dr(double precision,double precision,double precision,double precision,double precision)')
-ORDER BY 1::text;
+ORDER BY p.oid::regprocedure::text;
 
 -- OUT columns of the record-returning functions
 SELECT p.proname, p.proargnames
@@ -70,7 +70,7 @@ SELECT a.aggfnoid::regprocedure AS aggregate, a.aggcombinefn <> 0 AS has_combine
        p.proparallel, a.aggtranstype::regtype AS state
 FROM pg_aggregate a JOIN pg_proc p ON p.oid = a.aggfnoid
 WHERE p.pronamespace = 'bandit'::regnamespace
-ORDER BY 1::text;
+ORDER BY a.aggfnoid::regprocedure::text;
 
 -- a hostile search_path does not change what the functions do
 CREATE SCHEMA hostile;
