@@ -635,9 +635,13 @@ BEGIN
         IF is_binary AND ns[i] > 0 THEN
             SELECT w.lower, w.upper INTO result.ci_lower, result.ci_upper
             FROM bandit.proportion_interval(round(means[i] * ns[i]), ns[i], 1 - alpha) w;
-        ELSIF ns[i] >= 2 THEN
+        ELSIF stddevs[i] > 0 THEN
             SELECT t.ci_lower, t.ci_upper INTO result.ci_lower, result.ci_upper
             FROM bandit.t_test_one_sample(summaries[i], 0, 'two-sided', 1 - alpha) t;
+        ELSIF stddevs[i] = 0 THEN
+            -- every value the same: nothing to be uncertain about
+            result.ci_lower := means[i];
+            result.ci_upper := means[i];
         END IF;
         RETURN NEXT result;
     END LOOP;
@@ -717,6 +721,21 @@ $$;
 COMMENT ON FUNCTION bandit.analyze(text, text, text) IS
     'analyze with a pre-period covariate (CUPED), for continuous metrics: per unit Y = mean of the metric''s values and X = mean of the covariate''s (units without one get the mean X of those with one); theta = cov(X, Y) / var(X) over all units; each variant''s Y - theta (X - mean X) then compared as analyze does (Welch). Means are of the adjusted values';
 
+-- Numbers for people: four significant digits, scientific notation when tiny.
+CREATE FUNCTION bandit.format_number(x float8) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE
+        WHEN x IS NULL OR x = 'NaN' THEN 'n/a'
+        WHEN x = 0 OR x IN ('Infinity', '-Infinity') THEN x::text
+        WHEN abs(x) < 1e-4 OR abs(x) >= 1e9 THEN btrim(to_char(x, '9.999EEEE'))
+        ELSE round(x::numeric, greatest(0, 3 - floor(log(abs(x)::numeric))::int))::text
+    END
+$$;
+COMMENT ON FUNCTION bandit.format_number(float8) IS
+    'A number as reports print it: four significant digits, scientific notation below 1e-4 and from 1e9; n/a for NULL';
+
 -- Decisions
 
 CREATE FUNCTION bandit.decide(experiment text, metric text)
@@ -764,10 +783,10 @@ BEGIN
     IF FOUND THEN
         RETURN QUERY SELECT 'stop_success', best.variant,
             format('%s beats %s by %s (%s relative) with %s p = %s (Holm-adjusted) < %s%s',
-                   best.variant, control.variant, best.diff,
-                   coalesce(round((100 * best.relative_lift)::numeric, 2) || ' %', 'no'),
+                   best.variant, control.variant, bandit.format_number(best.diff),
+                   coalesce(bandit.format_number(100 * best.relative_lift) || ' %', 'no'),
                    CASE WHEN sequential THEN 'always-valid' ELSE best.test END,
-                   best.adjusted_p_value, threshold,
+                   bandit.format_number(best.adjusted_p_value), threshold,
                    CASE WHEN min_effect > 0 THEN format(', at least the minimum effect %s', min_effect) ELSE '' END);
         RETURN;
     END IF;
@@ -795,7 +814,7 @@ BEGIN
             RETURN QUERY SELECT 'stop_futility', NULL::text,
                 format('at the planned %s observations per variant the power to detect %s is at most %s, below 0.2',
                        max_n, CASE WHEN min_effect > 0 THEN 'the minimum effect ' || min_effect ELSE 'the observed effect' END,
-                       round(largest_power::numeric, 3));
+                       bandit.format_number(largest_power));
             RETURN;
         END IF;
         IF (SELECT min(d.n) FROM unnest(rows) d) >= max_n THEN
@@ -805,7 +824,7 @@ BEGIN
         END IF;
     END IF;
     RETURN QUERY SELECT 'continue', NULL::text,
-        format('no significant difference yet: smallest Holm-adjusted p = %s, needs < %s', coalesce(round(smallest_p::numeric, 6)::text, 'none'), threshold);
+        format('no significant difference yet: smallest Holm-adjusted p = %s, needs < %s', coalesce(bandit.format_number(smallest_p), 'none'), threshold);
 END
 $$;
 COMMENT ON FUNCTION bandit.decide(text, text) IS
@@ -852,21 +871,21 @@ BEGIN
             bar := repeat(' ', first - 1) || repeat('━', last - first + 1) || repeat(' ', width - last);
             bar := overlay(bar PLACING '●' FROM center FOR 1);
         END IF;
-        RETURN NEXT format('%s %10s %12s  %-25s │%s│', rpad(r.variant, name_width), r.n, to_char(r.mean, 'FM999999990.0000'),
-                           CASE WHEN r.ci_lower IS NULL THEN '' ELSE format('[%s, %s]', to_char(r.ci_lower, 'FM999999990.0000'),
-                                                                            to_char(r.ci_upper, 'FM999999990.0000')) END,
+        RETURN NEXT format('%s %10s %12s  %-25s │%s│', rpad(r.variant, name_width), r.n, bandit.format_number(r.mean),
+                           CASE WHEN r.ci_lower IS NULL THEN '' ELSE format('[%s, %s]', bandit.format_number(r.ci_lower),
+                                                                            bandit.format_number(r.ci_upper)) END,
                            bar);
     END LOOP;
     RETURN NEXT format('%s %10s %12s  %-25s %s', rpad('', name_width), '', '', '',
-                       rpad(coalesce(to_char(lowest, 'FM999999990.0000'), ''), width - 8) || lpad(coalesce(to_char(highest, 'FM999999990.0000'), ''), 10));
+                       rpad(coalesce(bandit.format_number(lowest), ''), width - 8) || lpad(coalesce(bandit.format_number(highest), ''), 10));
     FOR r IN SELECT * FROM unnest(rows) OFFSET 1 LOOP
         RETURN NEXT format('%s vs control: difference %s%s, interval [%s, %s], p = %s (Holm %s, %s), P(best) = %s%s%s',
-                           r.variant, CASE WHEN r.diff >= 0 THEN '+' ELSE '' END || coalesce(round(r.diff::numeric, 6)::text, 'n/a'),
+                           r.variant, CASE WHEN r.diff >= 0 THEN '+' ELSE '' END || bandit.format_number(r.diff),
                            coalesce(format(' (%s%s %%)', CASE WHEN r.relative_lift >= 0 THEN '+' ELSE '' END,
-                                           round((100 * r.relative_lift)::numeric, 2)), ''),
-                           round(r.diff_ci_lower::numeric, 6), round(r.diff_ci_upper::numeric, 6),
-                           round(r.p_value::numeric, 6), round(r.adjusted_p_value::numeric, 6), coalesce(r.test, 'no test'),
-                           round(r.prob_best::numeric, 4),
+                                           bandit.format_number(100 * r.relative_lift)), ''),
+                           bandit.format_number(r.diff_ci_lower), bandit.format_number(r.diff_ci_upper),
+                           bandit.format_number(r.p_value), bandit.format_number(r.adjusted_p_value), coalesce(r.test, 'no test'),
+                           bandit.format_number(r.prob_best),
                            CASE WHEN r.significant THEN ' — significant' ELSE '' END,
                            coalesce(' — ' || r.warning, ''));
     END LOOP;
