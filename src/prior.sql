@@ -56,7 +56,8 @@ BEGIN
         problem := format('%s is missing; it must be %s', path, accepted);
     ELSIF jsonb_typeof(value) <> 'number' THEN
         code := '22023';
-        problem := format('%s must be %s, got %s %s', path, accepted, jsonb_typeof(value), left(value::text, 40));
+        problem := format('%s must be %s, got %s', path, accepted,
+                          CASE WHEN jsonb_typeof(value) = 'null' THEN 'null' ELSE jsonb_typeof(value) || ' ' || left(value::text, 40) END);
     ELSE
         x := value::numeric;
         -- 1e400 prints as 401 digits
