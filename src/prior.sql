@@ -6,7 +6,9 @@
 -- row in bandit.prior_signal, inserted with ON CONFLICT DO NOTHING in the
 -- same transaction as the prior updates, is the gate.  A concurrent apply of
 -- the same signal waits on that primary key until the first commits (then it
--- is a replay and returns 0) or rolls back (then it applies the signal).
+-- is a replay and returns 0) or rolls back (then it applies the signal);
+-- under REPEATABLE READ or SERIALIZABLE that wait ends in a serialization
+-- failure (40001) instead, to be retried as usual.
 -- Priors are upserted in key order, so signals sharing keys never deadlock.
 
 CREATE TABLE bandit.prior (

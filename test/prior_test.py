@@ -19,31 +19,13 @@ from fractions import Fraction
 
 import psycopg2
 
-from testlib import fresh_database, ok, report
+from testlib import fresh_database, ok, query_helpers, report
 
 started = time.time()
 admin, conn = fresh_database('bandit_prior_test')
 cur = conn.cursor()
+q, q1, sqlstate = query_helpers(cur)
 rng = random.Random(20240614)
-
-
-def q(sql, *args):
-    cur.execute(sql, args or None)
-    return cur.fetchall()
-
-
-def q1(sql, *args):
-    cur.execute(sql, args or None)
-    return cur.fetchone()[0]
-
-
-def sqlstate(sql, *args):
-    """The SQLSTATE of a statement expected to fail (None if it succeeds)."""
-    try:
-        cur.execute(sql, args or None)
-    except psycopg2.Error as e:
-        return e.pgcode
-    return None
 
 
 def exact(number_text):

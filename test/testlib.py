@@ -32,6 +32,26 @@ def fresh_database(name):
     return admin, conn
 
 
+def query_helpers(cur):
+    """(q, q1, sqlstate) on cur: every row, the first value, and the SQLSTATE
+    of a statement expected to fail (None if it succeeds)."""
+    def q(sql, *args):
+        cur.execute(sql, args or None)
+        return cur.fetchall()
+
+    def q1(sql, *args):
+        cur.execute(sql, args or None)
+        return cur.fetchone()[0]
+
+    def sqlstate(sql, *args):
+        try:
+            cur.execute(sql, args or None)
+        except psycopg2.Error as e:
+            return e.pgcode
+        return None
+    return q, q1, sqlstate
+
+
 def report():
     """The closing line; the exit status says whether anything failed."""
     print('%d passed, %d failed' % (_tally['passed'], _tally['failed']))
