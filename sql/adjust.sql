@@ -14,6 +14,9 @@ FROM bandit.tuning_value ORDER BY name;
 SELECT scope, max_adjustments, per, adjustments FROM bandit.tuning_scope;
 SELECT name, kind, old_value, new_value, reason FROM bandit.tuning_adjustment ORDER BY id;
 SELECT bandit.tuned_value('router', 'timeout_ms');
+-- the tables and their sequences are dumped by pg_dump
+SELECT c.relname FROM pg_extension e, unnest(e.extconfig) cfg(reloid) JOIN pg_class c ON c.oid = cfg.reloid
+WHERE e.extname = 'bandit' AND c.relname LIKE 'tuning%' ORDER BY 1;
 
 -- bad definitions: each an error that names the argument, nothing created
 SELECT bandit.define_tuning_value(NULL, 'x', 1, 0, 2, 1);

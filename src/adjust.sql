@@ -82,6 +82,9 @@ CREATE INDEX tuning_adjustment_scope_at ON bandit.tuning_adjustment (scope, adju
 COMMENT ON TABLE bandit.tuning_adjustment IS
     'Audit of every change of a tunable value: define, adjust (counted by the rate limit) and rollback; snapshot_id is the scope''s state just before the change, restored_snapshot_id the snapshot a rollback went back to';
 
+COMMENT ON SEQUENCE bandit.tuning_snapshot_id_seq IS 'Ids of bandit.tuning_snapshot';
+COMMENT ON SEQUENCE bandit.tuning_adjustment_id_seq IS 'Ids of bandit.tuning_adjustment';
+
 SELECT pg_catalog.pg_extension_config_dump('bandit.tuning_scope', '');
 SELECT pg_catalog.pg_extension_config_dump('bandit.tuning_value', '');
 SELECT pg_catalog.pg_extension_config_dump('bandit.tuning_snapshot', '');
