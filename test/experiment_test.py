@@ -23,7 +23,7 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import TTestIndPower
 from statsmodels.stats.proportion import proportion_confint
 
-from testlib import close, fresh_database, ok, report
+from testlib import Session, close, fresh_database, ok, report
 
 warnings.simplefilter('ignore')
 started = time.time()
@@ -38,26 +38,8 @@ COLUMNS = ['variant', 'n', 'mean', 'ci_lower', 'ci_upper', 'diff', 'p_value', 'a
            'expected_loss', 'srm_p_value', 'warning']
 
 admin, conn = fresh_database('bandit_experiment_test')
-cur = conn.cursor()
-
-
-def q(sql, *args):
-    cur.execute(sql, args or None)
-    return cur.fetchall()
-
-
-def q1(sql, *args):
-    cur.execute(sql, args or None)
-    return cur.fetchone()[0]
-
-
-def sqlstate(sql, *args):
-    """The SQLSTATE of a statement expected to fail (None if it succeeds)."""
-    try:
-        cur.execute(sql, args or None)
-    except psycopg2.Error as e:
-        return e.pgcode
-    return None
+db = Session(conn)
+cur, q, q1, sqlstate = db.cur, db.rows, db.value, db.error
 
 
 def create(name, variants, allocation=None, start=True, **params):
@@ -244,7 +226,8 @@ for case in range(60):
     s1, s2 = rng.uniform(0.1, 5, 2)
     tau = float(rng.uniform(0.01, 2))
     alpha = float(rng.choice([0.01, 0.05, 0.1]))
-    got = q('SELECT p_value, ci_lower, ci_upper FROM bandit.msprt(%s, %s, %s, %s, %s, %s, %s, %s)',
+    got = q('SELECT p_value, ci_lower, ci_upper FROM bandit.msprt(%s::float8, %s::float8, %s::float8, %s::float8, '
+            '%s::float8, %s::float8, %s::float8, %s::float8)',
             n1, float(m1), float(s1), n2, float(m2), float(s2), tau, alpha)[0]
     want = msprt(n1, m1, s1, n2, m2, s2, tau, alpha)
     for col, g, w in zip(('p_value', 'ci_lower', 'ci_upper'), got, want):

@@ -32,6 +32,28 @@ def fresh_database(name):
     return admin, conn
 
 
+class Session:
+    """A cursor's shorthands: rows, first value, and the SQLSTATE of a failing statement."""
+
+    def __init__(self, conn):
+        self.cur = conn.cursor()
+
+    def rows(self, sql, *args):
+        self.cur.execute(sql, args or None)
+        return self.cur.fetchall()
+
+    def value(self, sql, *args):
+        return self.rows(sql, *args)[0][0]
+
+    def error(self, sql, *args):
+        """The SQLSTATE of a statement expected to fail (None if it succeeds)."""
+        try:
+            self.cur.execute(sql, args or None)
+        except psycopg2.Error as e:
+            return e.pgcode
+        return None
+
+
 def report():
     """The closing line; the exit status says whether anything failed."""
     print('%d passed, %d failed' % (_tally['passed'], _tally['failed']))
