@@ -6,9 +6,10 @@ EXTVERSION = $(shell grep default_version $(EXTENSION).control | sed -e "s/defau
 MODULE_big = bandit
 OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 
-# The install script is generated from the per-capability SQL in src/,
-# the common part first.
-SQL_SOURCES = src/bandit.sql $(filter-out src/bandit.sql,$(sort $(wildcard src/*.sql)))
+# The install script is generated from the per-capability SQL in src/:
+# the common part first, then the summary type that others use.
+SQL_FIRST = src/bandit.sql src/summary.sql
+SQL_SOURCES = $(SQL_FIRST) $(filter-out $(SQL_FIRST),$(sort $(wildcard src/*.sql)))
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
 DATA = $(filter-out $(DATA_built),$(wildcard $(EXTENSION)--*--*.sql))
 

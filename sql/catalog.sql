@@ -1,5 +1,5 @@
 -- Every object of the extension is documented, and the contract's
--- signatures exist exactly (API.md sections 1-3) with their volatility.
+-- signatures exist exactly (API.md sections 1-6) with their volatility.
 
 -- objects without a COMMENT (none expected)
 SELECT pg_describe_object(classid, objid, 0) AS undocumented
@@ -13,7 +13,7 @@ ORDER BY 1;
 -- the extension is not relocatable and lives in schema bandit
 SELECT extrelocatable, extnamespace::regnamespace FROM pg_extension WHERE extname = 'bandit';
 
--- contract signatures (sections 1-5): name(argument types) -> volatility, parallel safety, strictness
+-- contract signatures (sections 1-6): name(argument types) -> volatility, parallel safety, strictness
 SELECT p.oid::regprocedure AS function, p.provolatile, p.proparallel, p.proisstrict, p.prokind
 FROM pg_proc p
 WHERE p.pronamespace = 'bandit'::regnamespace
@@ -52,14 +52,22 @@ WHERE p.pronamespace = 'bandit'::regnamespace
     'bandit.restore(bigint)',
     'bandit.ips(double precision,double precision,double precision)',
     'bandit.snips(double precision,double precision,double precision)',
-    'bandit.dr(double precision,double precision,double precision,double precision,double precision)')
-ORDER BY 1::text;
+    'bandit.dr(double precision,double precision,double precision,double precision,double precision)',
+    'bandit.create_experiment(text,text[],double precision[],jsonb)',
+    'bandit.start_experiment(text)',
+    'bandit.stop_experiment(text,text)',
+    'bandit.assign(text,text)',
+    'bandit.record_metric(text,text,text,double precision)',
+    'bandit.analyze(text,text)',
+    'bandit.srm_check(text)',
+    'bandit.decide(text,text)')
+ORDER BY p.oid::regprocedure::text;
 
 -- OUT columns of the record-returning functions
 SELECT p.proname, p.proargnames
 FROM pg_proc p
 WHERE p.pronamespace = 'bandit'::regnamespace
-  AND p.proname IN ('beta_interval', 't_test', 'chi2_test', 'chi2_contingency', 'fisher_exact')
+  AND p.proname IN ('beta_interval', 't_test', 'chi2_test', 'chi2_contingency', 'fisher_exact', 'analyze', 'decide')
   AND p.prokind = 'f'
 ORDER BY 1, 2;
 
@@ -70,7 +78,7 @@ SELECT a.aggfnoid::regprocedure AS aggregate, a.aggcombinefn <> 0 AS has_combine
        p.proparallel, a.aggtranstype::regtype AS state
 FROM pg_aggregate a JOIN pg_proc p ON p.oid = a.aggfnoid
 WHERE p.pronamespace = 'bandit'::regnamespace
-ORDER BY 1::text;
+ORDER BY a.aggfnoid::regprocedure::text;
 
 -- a hostile search_path does not change what the functions do
 CREATE SCHEMA hostile;

@@ -9,6 +9,7 @@
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 
 #include <gsl/gsl_errno.h>
@@ -25,6 +26,56 @@ void
 _PG_init(void)
 {
 	gsl_set_error_handler_off();
+}
+
+/*
+ * Connects to SPI under search_path = pg_catalog, pg_temp, undone by SpiEnd
+ * or by the transaction's abort on error.  The plan cache re-analyzes a
+ * saved plan under the search_path in force, so a caller's must never be.
+ */
+int
+SpiBegin(void)
+{
+	int			nest = NewGUCNestLevel();
+
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	SPI_connect();
+	return nest;
+}
+
+void
+SpiEnd(int nest)
+{
+	SPI_finish();
+	AtEOXact_GUC(true, nest);
+}
+
+/* Prepares a plan and keeps it for the life of the backend. */
+SPIPlanPtr
+PrepareSafely(const char *sql, int nargs, Oid *types)
+{
+	SPIPlanPtr	plan = SPI_prepare(sql, nargs, types);
+
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql, SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "SPI_keepplan failed");
+	return plan;
+}
+
+/* The version of the row whose tableoid, xmin and ctid start at column. */
+RowVersion
+TupleRowVersion(HeapTuple tuple, TupleDesc desc, int column)
+{
+	RowVersion	version;
+	bool		isnull;
+
+	memset(&version, 0, sizeof(version));
+	version.relid = DatumGetObjectId(SPI_getbinval(tuple, desc, column, &isnull));
+	version.xmin = DatumGetTransactionId(SPI_getbinval(tuple, desc, column + 1, &isnull));
+	ItemPointerCopy((ItemPointer) DatumGetPointer(SPI_getbinval(tuple, desc, column + 2, &isnull)), &version.ctid);
+	return version;
 }
 
 /*

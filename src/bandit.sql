@@ -12,3 +12,26 @@ CREATE TYPE bandit.t_test_result AS (
 );
 COMMENT ON TYPE bandit.t_test_result IS
     'Result of a t-test: statistic, degrees of freedom, p-value, mean difference with its confidence interval, Cohen''s d';
+
+-- Parameters given as a JSON object: only the keys of defaults are known.
+CREATE FUNCTION bandit.check_param_keys(params jsonb, defaults jsonb) RETURNS void
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    k text;
+BEGIN
+    IF params IS NULL OR jsonb_typeof(params) <> 'object' THEN
+        RAISE EXCEPTION 'params must be a JSON object' USING ERRCODE = '22023';
+    END IF;
+    FOR k IN SELECT jsonb_object_keys(params) LOOP
+        IF NOT defaults ? k THEN
+            RAISE EXCEPTION 'unknown parameter "%"', k
+                USING ERRCODE = '22023',
+                      HINT = 'Known parameters: ' || (SELECT string_agg(x, ', ' ORDER BY x) FROM jsonb_object_keys(defaults) x);
+        END IF;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION bandit.check_param_keys(jsonb, jsonb) IS
+    'Checks that params is a JSON object whose keys are all keys of defaults (22023 otherwise); used by policies and experiments';

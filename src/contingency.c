@@ -12,6 +12,8 @@
 #include "miscadmin.h"
 #include "utils/float.h"
 
+#include <float.h>
+
 #include <gsl/gsl_errno.h>
 #include <gsl/gsl_sf_gamma.h>
 
@@ -665,5 +667,62 @@ bandit_chi2_contingency(PG_FUNCTION_ARGS)
 	values[0] = Float8GetDatum(statistic);
 	values[1] = Int32GetDatum(df);
 	values[2] = Float8GetDatum(p_value);
+	PG_RETURN_DATUM(MakeResultTuple(fcinfo, values, nulls));
+}
+
+PG_FUNCTION_INFO_V1(bandit_chisquare);
+
+/*
+ * Pearson's goodness-of-fit test of observed counts against expected ones
+ * (NULL: equal), = scipy.stats.chisquare(observed, expected); the two must
+ * sum alike, within a relative 1e-8, as scipy demands.
+ */
+Datum
+bandit_chisquare(PG_FUNCTION_ARGS)
+{
+	int			k,
+				k_expected = 0;
+	double	   *observed,
+			   *expected;
+	double		total = 0,
+				expected_total = 0,
+				statistic = 0;
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	observed = CheckFloat8Array(PG_GETARG_ARRAYTYPE_P(0), "observed", &k);
+	expected = PG_ARGISNULL(1) ? NULL : CheckFloat8Array(PG_GETARG_ARRAYTYPE_P(1), "expected", &k_expected);
+	if (k < 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("observed must have at least 2 categories, got %d", k)));
+	if (expected != NULL && k_expected != k)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("expected has %d elements, observed %d", k_expected, k)));
+	for (int i = 0; i < k; i++)
+	{
+		total += CheckRange(observed[i], 0, DBL_MAX, "an observed count");
+		if (expected != NULL)
+			expected_total += CheckPositive(expected[i], "an expected count");
+	}
+	if (expected != NULL && !(fabs(total - expected_total) <= 1e-8 * Max(total, expected_total)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("observed counts sum to %g, expected ones to %g: they must agree", total, expected_total)));
+	if (total == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("observed must hold at least one count")));
+	for (int i = 0; i < k; i++)
+	{
+		double		e = expected != NULL ? expected[i] : total / k;
+
+		statistic += (observed[i] - e) * (observed[i] - e) / e;
+	}
+	values[0] = Float8GetDatum(statistic);
+	values[1] = Float8GetDatum(ChiSquareSf(statistic, k - 1));
 	PG_RETURN_DATUM(MakeResultTuple(fcinfo, values, nulls));
 }

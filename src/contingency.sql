@@ -20,3 +20,10 @@ CREATE FUNCTION bandit.fisher_exact(a bigint, b bigint, c bigint, d bigint,
     LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION bandit.fisher_exact(bigint, bigint, bigint, bigint, text) IS
     'Fisher''s exact test of the 2x2 table [[a, b], [c, d]]; alternative ''two-sided'' (tables no more probable than the observed one, ties within a relative 1e-14 included), ''less'' or ''greater''; = scipy.stats.fisher_exact. odds_ratio is a*d / (b*c), Infinity when b or c is 0; when a row or column is all zero it is NULL (scipy: NaN) and p_value is 1. Fast for counts up to 1e7 and beyond; the total must be at most 2^53';
+
+CREATE FUNCTION bandit.chisquare(observed float8[], expected float8[] DEFAULT NULL,
+                                 OUT statistic float8, OUT p_value float8)
+    AS 'MODULE_PATHNAME', 'bandit_chisquare'
+    LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION bandit.chisquare(float8[], float8[]) IS
+    'Pearson''s chi-square goodness-of-fit test of observed counts against expected counts (NULL: all categories equal), k - 1 degrees of freedom; = scipy.stats.chisquare. The two must sum alike (relative 1e-8); at least 2 categories';

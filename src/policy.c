@@ -15,11 +15,9 @@
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
-#include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
-#include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
@@ -91,44 +89,7 @@ static SPIPlanPtr plan_policy,
 			plan_lock_linucb_arm,
 			plan_update_linucb_arm;
 
-static void PreparePlans(void);
-
-/*
- * Connects to SPI under search_path = pg_catalog, pg_temp (undone by
- * SpiEnd, or by the transaction's abort on error), with the plans ready.
- */
-static int
-SpiBegin(void)
-{
-	int			nest = NewGUCNestLevel();
-
-	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	SPI_connect();
-	PreparePlans();
-	return nest;
-}
-
-static void
-SpiEnd(int nest)
-{
-	SPI_finish();
-	AtEOXact_GUC(true, nest);
-}
-
-/* Prepares and keeps a plan. */
-static SPIPlanPtr
-PrepareSafely(const char *sql, int nargs, Oid *types)
-{
-	SPIPlanPtr	plan = SPI_prepare(sql, nargs, types);
-
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql, SPI_result_code_string(SPI_result));
-	if (SPI_keepplan(plan) != 0)
-		elog(ERROR, "SPI_keepplan failed");
-	return plan;
-}
-
+/* Prepares this module's plans once per backend (inside SPI). */
 static void
 PreparePlans(void)
 {
@@ -328,19 +289,10 @@ TupleVector(HeapTuple tuple, TupleDesc desc, int column, int length, const char 
 /*
  * LinUCB state (A^-1 and b) as this backend last read or wrote it, so that
  * choose does not detoast dim^2 doubles per arm per call.  An entry belongs
- * to one version of an arm row, named by its (tableoid, xmin, ctid): a row
- * version never changes, and no other carries the same three short of xid
- * wraparound.  Versions that rewards left behind are dropped all at once
- * when the cache outgrows its budget.
+ * to one version of an arm row.  Versions that rewards left behind are
+ * dropped all at once when the cache outgrows its budget.
  */
 #define LINUCB_CACHE_BYTES (16 * 1024 * 1024)
-
-typedef struct RowVersion
-{
-	Oid			relid;
-	TransactionId xmin;
-	ItemPointerData ctid;
-} RowVersion;
 
 typedef struct LinUcbState
 {
@@ -353,20 +305,6 @@ typedef struct LinUcbState
 static MemoryContext linucb_cache_context = NULL;
 static HTAB *linucb_cache = NULL;
 static Size linucb_cache_bytes = 0;
-
-/* The version of the row whose tableoid, xmin and ctid start at column. */
-static RowVersion
-TupleRowVersion(HeapTuple tuple, TupleDesc desc, int column)
-{
-	RowVersion	version;
-	bool		isnull;
-
-	memset(&version, 0, sizeof(version));	/* the key is hashed as bytes */
-	version.relid = DatumGetObjectId(SPI_getbinval(tuple, desc, column, &isnull));
-	version.xmin = DatumGetTransactionId(SPI_getbinval(tuple, desc, column + 1, &isnull));
-	ItemPointerCopy((ItemPointer) DatumGetPointer(SPI_getbinval(tuple, desc, column + 2, &isnull)), &version.ctid);
-	return version;
-}
 
 /*
  * Empties the cache when it is over budget.  Called only where no pointer
@@ -827,6 +765,7 @@ bandit_choose(PG_FUNCTION_ARGS)
 				 errmsg("policy must not be NULL")));
 	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	nest = SpiBegin();
+	PreparePlans();
 	LoadPolicy(name, &policy);
 	ParseContext(json, &policy, &context);
 	served = policy.default_arm;
@@ -1046,6 +985,7 @@ bandit_reward_decision(PG_FUNCTION_ARGS)
 {
 	int			nest;
 	nest = SpiBegin();
+	PreparePlans();
 	RewardDecision(PG_GETARG_INT64(0), PG_GETARG_FLOAT8(1));
 	SpiEnd(nest);
 	PG_RETURN_VOID();
@@ -1063,6 +1003,7 @@ bandit_reward_arm(PG_FUNCTION_ARGS)
 	char	   *arm = text_to_cstring(PG_GETARG_TEXT_PP(1));
 
 	nest = SpiBegin();
+	PreparePlans();
 	LoadPolicy(name, &policy);
 	LearnReward(&policy, arm, PG_GETARG_FLOAT8(2), NULL);
 	SpiEnd(nest);
@@ -1132,6 +1073,7 @@ bandit_reward_batch(PG_FUNCTION_ARGS)
 	}
 	qsort(pending, n_ids, sizeof(PendingReward), CompareDecisionIds);
 	nest = SpiBegin();
+	PreparePlans();
 
 	/*
 	 * Credit in (policy, arm) order, so that concurrent batches lock arm rows
@@ -1212,6 +1154,7 @@ bandit_recommend(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 				 errmsg("k must be at least 1, got %d", k)));
 	nest = SpiBegin();
+	PreparePlans();
 	LoadPolicy(name, &policy);
 	ParseContext(json, &policy, &context);
 	arms = LoadArms(&policy, &context, &n);

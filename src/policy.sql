@@ -104,16 +104,7 @@ DECLARE
     k text;
     v jsonb;
 BEGIN
-    IF params IS NULL OR jsonb_typeof(params) <> 'object' THEN
-        RAISE EXCEPTION 'params must be a JSON object' USING ERRCODE = '22023';
-    END IF;
-    FOR k IN SELECT jsonb_object_keys(params) LOOP
-        IF NOT defaults ? k THEN
-            RAISE EXCEPTION 'unknown parameter "%"', k
-                USING ERRCODE = '22023',
-                      HINT = 'Known parameters: ' || (SELECT string_agg(x, ', ' ORDER BY x) FROM jsonb_object_keys(defaults) x);
-        END IF;
-    END LOOP;
+    PERFORM bandit.check_param_keys(params, defaults);
     result := defaults || jsonb_build_object('default_arm', arms[1]) || jsonb_strip_nulls(params);
     FOR k, v IN SELECT * FROM jsonb_each(result) LOOP
         CONTINUE WHEN k IN ('mode', 'default_arm') OR (k = 'dim' AND v = 'null');

@@ -108,4 +108,32 @@ SELECT ceil(bandit.sample_size_t_test(0.5)) AS n_per_group;
 -- ... and to detect a click rate of 15 % against 12 %:
 SELECT ceil(bandit.sample_size_proportions(0.12, 0.15)) AS n_per_group;
 
+-- 7. A policy that learns inside the database.  The application asks which
+--    button to show (choose logs the decision and the probability it had),
+--    and reports the click later, by decision id.  Here 2000 simulated
+--    visitors with true click rates 10 %, 12 % and 15 %: Thompson sampling
+--    sends most of them to the best button while it learns.  The context
+--    (here just the visitor number) is logged with each decision.
+SELECT bandit.create_policy('buy_button', 'thompson', ARRAY['grey', 'green', 'orange']);
+SELECT count(bandit.reward(c.decision_id,
+           (random() < CASE c.arm WHEN 'grey' THEN 0.10 WHEN 'green' THEN 0.12 ELSE 0.15 END)::int))
+FROM generate_series(1, 2000) AS visitor,
+     LATERAL bandit.choose('buy_button', jsonb_build_object('visitor', visitor)) AS c;
+SELECT arm, pulls, round(mean_reward::numeric, 3) AS click_rate, round(prob_best::numeric, 3) AS prob_best
+FROM bandit.arm_stats('buy_button') ORDER BY pulls DESC;
+
+-- 8. An A/B/n experiment: units are assigned by a hash of the unit id (the
+--    same unit always gets the same variant), metrics are recorded, and the
+--    database analyzes and decides.  Conversion here is simulated from a hash
+--    of the unit id too, so the demo prints the same report every time.
+SELECT bandit.create_experiment('checkout_copy', ARRAY['control', 'short', 'friendly'], NULL,
+                                '{"hypothesis": "friendlier copy converts better", "salt": "demo"}');
+SELECT bandit.start_experiment('checkout_copy');
+SELECT bandit.record_metrics('checkout_copy', 'converted', array_agg(unit_id),
+           array_agg((bandit.assignment_point('conversion', unit_id)
+                      < CASE variant WHEN 'friendly' THEN 0.14 ELSE 0.10 END)::int::float8))
+FROM (SELECT 'user' || i AS unit_id, bandit.assign('checkout_copy', 'user' || i) AS variant
+      FROM generate_series(1, 20000) AS i) AS units;
+SELECT * FROM bandit.report('checkout_copy', 'converted');
+
 -- Every function documents itself:  \df+ bandit.*   and   \dT+ bandit.*
