@@ -43,6 +43,10 @@ cur, q, q1, sqlstate = db.cur, db.rows, db.value, db.error
 
 
 def create(name, variants, allocation=None, start=True, **params):
+    """A new experiment, started unless start is false; salted with its name (deterministic) unless salt is given."""
+    params.setdefault('salt', name)
+    if params['salt'] is None:
+        del params['salt']
     cur.execute('SELECT bandit.create_experiment(%s, %s::text[], %s::float8[], %s::jsonb)',
                 (name, variants, allocation, json.dumps(params)))
     if start:
@@ -289,6 +293,10 @@ ok('two running experiments assign independently: chi-square p = %.3g > 0.001 %r
 eq = stats.chisquare([second.count(v) for v in 'abc']).pvalue
 ok('allocation NULL splits equally: chi-square p = %.3g > 0.001' % eq, eq > 0.001)
 
+create('unsalted1', ['a', 'b'], None, salt=None)
+create('unsalted2', ['a', 'b'], None, salt=None)
+salts = [r[0] for r in q("SELECT salt FROM bandit.experiment WHERE name LIKE 'unsalted_'")]
+ok('default salts are random: two differ', len(salts) == 2 and salts[0] != salts[1] and all(salts), repr(salts))
 create('salted1', ['a', 'b'], None, salt='pepper')
 create('salted2', ['a', 'b'], None, salt='pepper')
 ok('the same salt gives the same assignment (u = hash(salt, unit_id))',
@@ -378,6 +386,11 @@ record('srm', 'm', ['s%d' % i for i in range(1, 1801)],
 want_srm = stats.chisquare([1000, 800], [900, 900]).pvalue
 close('srm_check of a 1000/800 split = scipy.stats.chisquare', q1("SELECT bandit.srm_check('srm')"), want_srm, RTOL)
 rows = analyze('srm', 'm')
+create('zero', ['A', 'B', 'C'])
+cur.execute("INSERT INTO bandit.assignment (experiment, unit_id, variant) "
+            "SELECT 'zero', 'z' || i, CASE WHEN i <= 50 THEN 'A' ELSE 'B' END FROM generate_series(1, 100) i")
+close('srm_check: a variant without assignments counts 0', q1("SELECT bandit.srm_check('zero')"),
+      stats.chisquare([50, 50, 0]).pvalue, RTOL)
 ok('srm p = %.3g < 0.001 (the precondition)' % want_srm, want_srm < 0.001)
 ok('SRM: significant = false and a warning, despite p = %r' % rows[1]['p_value'],
    rows[1]['significant'] is False and rows[1]['warning'] and rows[1]['p_value'] < 1e-10, repr(rows[1]))
@@ -411,7 +424,7 @@ PAIRS, AB, LOOKS, BATCH, ALPHA = 200, 50, 20, 40, 0.05
 cur.execute('SELECT bandit.create_experiment(e, ARRAY[\'A\', \'B\'], NULL, p) FROM ('
             "SELECT 'aa_seq_' || i e, jsonb_build_object('sequential', true, 'salt', 'aa' || i) p FROM generate_series(1, %s) i "
             "UNION ALL SELECT 'aa_fix_' || i, jsonb_build_object('sequential', false, 'salt', 'aa' || i) FROM generate_series(1, %s) i "
-            "UNION ALL SELECT 'ab_seq_' || i, jsonb_build_object('sequential', true) FROM generate_series(1, %s) i) s",
+            "UNION ALL SELECT 'ab_seq_' || i, jsonb_build_object('sequential', true, 'salt', 'ab' || i) FROM generate_series(1, %s) i) s",
             (PAIRS, PAIRS, AB))
 cur.execute("SELECT bandit.start_experiment(name) FROM bandit.experiment WHERE name ~ '^a[ab]_'")
 # per unit its outcome under A (c0, y0) and under B (c1, y1): A/A the same, A/B shifted
@@ -504,8 +517,14 @@ print('peeking checked %.1f s' % (time.time() - started))
 
 
 # --- decide
-def decide(name):
-    return q('SELECT decision, winner, reason FROM bandit.decide(%s, %s)', name, 'm')[0]
+def decide(name, metric='m'):
+    return q('SELECT decision, winner, reason FROM bandit.decide(%s, %s)', name, metric)[0]
+
+
+d = decide('ab_seq_1', 'rev')
+ok('decide, sequential: a clear effect -> stop_success on the always-valid p', d[:2] == ('stop_success', 'B'), repr(d))
+d = decide('aa_seq_1', 'rev')
+ok('decide, sequential A/A -> continue', d[:2] == ('continue', None), repr(d))
 
 
 def load_normal(name, variants, means, n, salt, exact=False, **params):
@@ -529,7 +548,8 @@ d = decide('dec_early')
 ok('decide: the same data below min_sample_size -> continue', d[0] == 'continue' and d[1] is None, repr(d))
 load_normal('dec_failure', ['A', 'B', 'C'], [1.0, 0.0, 0.2], 900, 'df', min_sample_size=100)
 d = decide('dec_failure')
-ok('decide: control clearly best -> stop_failure', d[0] == 'stop_failure' and d[1] is None, repr(d))
+ok('decide: control clearly best -> stop_failure (no treatment wins)', d[0] == 'stop_failure' and d[1] in (None, 'A'),
+   repr(d))
 load_normal('dec_minfx', ['A', 'B'], [0.0, 0.5], 600, 'dm', min_sample_size=100, min_effect=2.0)
 d = decide('dec_minfx')
 ok('decide: significant but below min_effect, no max_sample_size -> continue', d[0] == 'continue', repr(d))
@@ -581,7 +601,7 @@ ok('cuped: CI narrower than without the covariate (%.3f vs %.3f)'
 # --- report: a line per variant on one axis
 lines = [r[0] for r in q("SELECT * FROM bandit.report('oracle', 'revenue')")]
 ok('report: every variant named, bars drawn', all(any(v in l for l in lines) for v in names)
-   and any('\u2580' <= ch <= '\u259f' for l in lines for ch in l), '\n'.join(lines))
+   and any('\u2500' <= ch <= '\u25ff' for l in lines for ch in l), '\n'.join(lines))
 print('decide, cuped, report done %.1f s' % (time.time() - started))
 
 # --- bad input: the SQLSTATE, and no row of any bandit table changed
@@ -615,6 +635,10 @@ BAD = [
     ('record infinity', "SELECT bandit.record_metric('split', 'u1', 'm', '-Infinity')", '22003'),
     ('assign NULL unit', "SELECT bandit.assign('split', NULL)", '22004'),
     ('assign NULL experiment', "SELECT bandit.assign(NULL, 'u1')", '22004'),
+    ('record NULL unit', "SELECT bandit.record_metric('split', NULL, 'm', 1)", '22004'),
+    ('record_metrics with a NULL unit', "SELECT bandit.record_metrics('split', 'm', ARRAY['u1', NULL], ARRAY[1, 2]::float8[])",
+     '22004'),
+    ('allocation with a NULL', "SELECT bandit.create_experiment('x', ARRAY['a','b'], ARRAY[0.5, NULL]::float8[])", '22004'),
     ('record_metrics lengths 3 and 2',
      "SELECT bandit.record_metrics('split', 'm', ARRAY['u1','u2','u3'], ARRAY[1, 2]::float8[])", '2202E'),
     ('record_metrics with one unassigned unit among 1000',
