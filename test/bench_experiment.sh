@@ -50,20 +50,22 @@ echo "   loaded in ${SECONDS} s"
 ANALYZE_Q="SELECT * FROM bandit.analyze('big', 'revenue')"
 NATIVE_Q="SELECT variant, count(value), avg(value), var_samp(value) FROM bandit.observation
           WHERE experiment = 'big' AND metric = 'revenue' GROUP BY variant"
+SRM_Q="SELECT bandit.srm_check('big')"
 SERIAL="SET max_parallel_workers_per_gather = 0;"
 PARALLEL="SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; SET min_parallel_table_scan_size = 0;
           SET max_parallel_workers_per_gather = 2;"
 
-# best_ms settings: the fastest of 3 timed runs (after a warm-up) of analyze and
-# of the native query, alternated in one session; prints "analyze_ms native_ms"
+# best_ms settings query...: the fastest of 3 timed runs (after a warm-up) of
+# each query, alternated in one session; prints their times (ms) in order
 best_ms() {
-    { echo "SET jit = off; $1"
+    local settings=$1
+    shift
+    { echo "SET jit = off; $settings"
       for _ in 0 1 2 3; do
-          echo "EXPLAIN (ANALYZE, TIMING OFF, COSTS OFF) $ANALYZE_Q;"
-          echo "EXPLAIN (ANALYZE, TIMING OFF, COSTS OFF) $NATIVE_Q;"
+          for q in "$@"; do echo "EXPLAIN (ANALYZE, TIMING OFF, COSTS OFF) $q;"; done
       done; } | "${PSQL[@]}" |
-        awk '/^Execution Time:/ { n++; if (n > 2) { k = n % 2; if (!(k in best) || $3 < best[k]) best[k] = $3 } }
-             END { print best[1], best[0] }'
+        awk -v k=$# '/^Execution Time:/ { n++; j = (n - 1) % k; if (n > k && (!(j in best) || $3 < best[j])) best[j] = $3 }
+                     END { for (j = 0; j < k; j++) printf "%s%s", best[j], (j < k - 1 ? " " : "\n") }'
 }
 
 verdict() {   # value target "<=" | ">="
@@ -73,10 +75,11 @@ verdict() {   # value target "<=" | ">="
 echo "(a) analyze over $ROWS observations, 3 variants, best of 3 after a warm-up, jit off"
 for plan in serial parallel; do
     if [ $plan = serial ]; then set -- "$SERIAL"; else set -- "$PARALLEL"; fi
-    read -r a n < <(best_ms "$1")
+    read -r a n s < <(best_ms "$1" "$ANALYZE_Q" "$NATIVE_Q" "$SRM_Q")
     r=$(awk -v a="$a" -v b="$n" 'BEGIN { printf "%.2f", a / b }')
     printf '    %-8s analyze %9.1f ms   native GROUP BY %9.1f ms   ratio %s (target <= 1.3): %s\n' \
         "$plan" "$a" "$n" "$r" "$(verdict "$r" 1.3 '<=')"
+    printf '             of which srm_check over the %s assignments %.1f ms\n' "$UNITS" "$s"
 done
 "${PSQL[@]}" -c "SELECT format('    analyze: %s', string_agg(format('%s n=%s mean=%s p=%s', variant, n, round(mean::numeric, 4),
                      round(p_value::numeric, 4)), '; ')) FROM bandit.analyze('big', 'revenue')"
