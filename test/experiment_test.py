@@ -78,6 +78,10 @@ def analyze(experiment, metric, covariate=None):
     return [dict(zip(names, r)) for r in rows]
 
 
+def decide(name, metric='m'):
+    return q('SELECT decision, winner, reason FROM bandit.decide(%s, %s)', name, metric)[0]
+
+
 def counts():
     """Rows of every table of schema bandit."""
     tables = [r[0] for r in q("SELECT relname FROM pg_class WHERE relnamespace = 'bandit'::regnamespace "
@@ -200,7 +204,10 @@ def compare(what, got, want, alpha):
             continue
         ok('%s test = %s' % (tag, w['test']), g['test'] == w['test'], repr(g['test']))
         for col in ('p_value', 'adjusted_p_value', 'effect_size', 'diff', 'relative_lift'):
-            close('%s %s' % (tag, col), g[col], w[col], RTOL, 1e-300)
+            if w[col] is None:
+                ok('%s %s NULL' % (tag, col), g[col] is None, repr(g[col]))
+            else:
+                close('%s %s' % (tag, col), g[col], w[col], RTOL, 1e-300)
         # the difference's interval: relative to its width (the ends may lie near 0)
         width = w['diff_ci_upper'] - w['diff_ci_lower']
         for col in ('diff_ci_lower', 'diff_ci_upper'):
@@ -375,6 +382,30 @@ ok('a variant with 1 observation: n = 1, test columns NULL', rows['c']['n'] == 1
 lg = group([lvar[i] for i in keep], [lvar[i] for i in keep], lvals, ['a', 'b'])
 close('lonely: b against a = scipy Welch', rows['b']['p_value'], stats.ttest_ind(lg[1][1], lg[0][1], equal_var=False).pvalue, RTOL)
 ok('lonely: no NaN anywhere', all(not (isinstance(x, float) and math.isnan(x)) for r in rows.values() for x in r.values()))
+
+# edge cases: a control without successes (relative lift NULL, Fisher), no data, constant and huge values
+create('edge', ['c', 't'])
+eunits = ['e%d' % i for i in range(60)]
+evar = assign('edge', eunits)
+eclick = [1.0 if v == 't' and i % 3 == 0 else 0.0 for i, v in enumerate(evar)]
+record('edge', 'click', eunits, eclick)
+compare('edge click', analyze('edge', 'click'), expected_rows(group(evar, evar, eclick, ['c', 't']), True, 0.05,
+                                                               [evar.count(v) for v in 'ct'], [0.5, 0.5]), 0.05)
+rows = analyze('edge', 'nothing')
+ok('analyze of a metric without data: a row per variant, n = 0, no test', [(r['variant'], r['n'], r['p_value'])
+                                                                          for r in rows] == [('c', 0, None), ('t', 0, None)],
+   repr(rows))
+record('edge', 'flat', eunits, [7.0] * 60)
+rows = analyze('edge', 'flat')
+ok('a constant metric: no test, no NaN', rows[1]['p_value'] is None and all(
+    not (isinstance(x, float) and math.isnan(x)) for r in rows for x in r.values()), repr(rows))
+record('edge', 'huge', eunits, [1e200 * (1 if i % 2 else -1) for i in range(60)])
+code = sqlstate("SELECT * FROM bandit.analyze('edge', 'huge')")
+rows = [] if code else [dict(zip([d[0] for d in cur.description], r)) for r in cur.fetchall()]
+ok('values near 1e200 (variance overflows): an error 22003 or finite/NULL numbers, never NaN (%r)' % code,
+   code == '22003' or (code is None and all(not (isinstance(x, float) and math.isnan(x))
+                                            for r in rows for x in r.values())), repr(rows))
+ok('decide before min_sample_size of data -> continue', decide('edge', 'nothing')[0] == 'continue')
 print('analyze oracle done %.1f s' % (time.time() - started))
 
 # --- SRM: a broken split (assignments imported with 1000 A, 800 B) is never significant
@@ -517,10 +548,6 @@ print('peeking checked %.1f s' % (time.time() - started))
 
 
 # --- decide
-def decide(name, metric='m'):
-    return q('SELECT decision, winner, reason FROM bandit.decide(%s, %s)', name, metric)[0]
-
-
 d = decide('ab_seq_1', 'rev')
 ok('decide, sequential: a clear effect -> stop_success on the always-valid p', d[:2] == ('stop_success', 'B'), repr(d))
 d = decide('aa_seq_1', 'rev')
