@@ -23,7 +23,7 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import TTestIndPower
 from statsmodels.stats.proportion import proportion_confint
 
-from testlib import Session, close, fresh_database, ok, report
+from testlib import close, fresh_database, ok, query_helpers, report
 
 warnings.simplefilter('ignore')
 started = time.time()
@@ -38,8 +38,8 @@ COLUMNS = ['variant', 'n', 'mean', 'ci_lower', 'ci_upper', 'diff', 'p_value', 'a
            'expected_loss', 'srm_p_value', 'warning']
 
 admin, conn = fresh_database('bandit_experiment_test')
-db = Session(conn)
-cur, q, q1, sqlstate = db.cur, db.rows, db.value, db.error
+cur = conn.cursor()
+q, q1, sqlstate = query_helpers(cur)
 
 
 def create(name, variants, allocation=None, start=True, **params):

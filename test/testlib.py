@@ -32,26 +32,24 @@ def fresh_database(name):
     return admin, conn
 
 
-class Session:
-    """A cursor's shorthands: rows, first value, and the SQLSTATE of a failing statement."""
+def query_helpers(cur):
+    """(q, q1, sqlstate) on cur: every row, the first value, and the SQLSTATE
+    of a statement expected to fail (None if it succeeds)."""
+    def q(sql, *args):
+        cur.execute(sql, args or None)
+        return cur.fetchall()
 
-    def __init__(self, conn):
-        self.cur = conn.cursor()
+    def q1(sql, *args):
+        cur.execute(sql, args or None)
+        return cur.fetchone()[0]
 
-    def rows(self, sql, *args):
-        self.cur.execute(sql, args or None)
-        return self.cur.fetchall()
-
-    def value(self, sql, *args):
-        return self.rows(sql, *args)[0][0]
-
-    def error(self, sql, *args):
-        """The SQLSTATE of a statement expected to fail (None if it succeeds)."""
+    def sqlstate(sql, *args):
         try:
-            self.cur.execute(sql, args or None)
+            cur.execute(sql, args or None)
         except psycopg2.Error as e:
             return e.pgcode
         return None
+    return q, q1, sqlstate
 
 
 def report():
