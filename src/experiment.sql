@@ -461,6 +461,37 @@ COMMENT ON FUNCTION bandit.record_metrics(text, text, text[], float8[]) IS
 
 -- Analysis
 
+-- The per-variant aggregates analyze and srm_check need.  RETURN QUERY runs
+-- them to completion, so their plans can launch parallel workers, which a
+-- PL/pgSQL SELECT INTO (fetching at most two rows) never does.
+CREATE FUNCTION bandit.metric_summaries(experiment text, metric text)
+RETURNS TABLE(variant text, summary bandit.summary, nonbinary bigint)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN QUERY
+    SELECT o.variant, bandit.summarize(o.value), count(*) FILTER (WHERE o.value <> 0 AND o.value <> 1)
+    FROM bandit.observation o
+    WHERE o.experiment = metric_summaries.experiment AND o.metric = metric_summaries.metric
+    GROUP BY o.variant;
+END
+$$;
+COMMENT ON FUNCTION bandit.metric_summaries(text, text) IS
+    'Per variant, the summary of a metric''s values and how many are neither 0 nor 1; used by bandit.analyze';
+
+CREATE FUNCTION bandit.assignment_counts(experiment text)
+RETURNS TABLE(variant text, n bigint)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN QUERY
+    SELECT a.variant, count(*) FROM bandit.assignment a WHERE a.experiment = assignment_counts.experiment GROUP BY a.variant;
+END
+$$;
+COMMENT ON FUNCTION bandit.assignment_counts(text) IS 'Units assigned to each variant; used by bandit.srm_check';
+
 CREATE FUNCTION bandit.srm_check(experiment text) RETURNS float8
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
@@ -475,8 +506,7 @@ BEGIN
            sum(coalesce(c.n, 0))
     INTO observed, share, total
     FROM bandit.variant v
-    LEFT JOIN (SELECT a.variant, count(*) n FROM bandit.assignment a WHERE a.experiment = e.name GROUP BY a.variant) c
-        USING (variant)
+    LEFT JOIN bandit.assignment_counts(e.name) c USING (variant)
     WHERE v.experiment = e.name;
     IF total = 0 THEN
         RETURN NULL;
@@ -606,7 +636,10 @@ BEGIN
                     ci_upper = CASE WHEN greatest(l.ci_lower, excluded.ci_lower) <= least(l.ci_upper, excluded.ci_upper)
                                     THEN least(l.ci_upper, excluded.ci_upper) ELSE excluded.ci_upper END,
                     looked_at = now()
-                RETURNING l.p_value, l.ci_lower, l.ci_upper INTO p[i], lo[i], hi[i];
+                RETURNING l.p_value, l.ci_lower, l.ci_upper INTO r;
+                p[i] := r.p_value;
+                lo[i] := r.ci_lower;
+                hi[i] := r.ci_upper;
                 tests[i] := 'msprt';
             END IF;
         END IF;
@@ -667,12 +700,10 @@ BEGIN
     IF metric IS NULL THEN
         RAISE EXCEPTION 'metric must not be NULL' USING ERRCODE = '22004';
     END IF;
-    SELECT array_agg(v.variant ORDER BY v.position), array_agg(g.s ORDER BY v.position), sum(g.nonbinary)
+    SELECT array_agg(v.variant ORDER BY v.position), array_agg(g.summary ORDER BY v.position), sum(g.nonbinary)
     INTO names, summaries, nonbinary
     FROM bandit.variant v
-    LEFT JOIN (SELECT o.variant, bandit.summarize(o.value) s, count(*) FILTER (WHERE o.value <> 0 AND o.value <> 1) nonbinary
-               FROM bandit.observation o WHERE o.experiment = e.name AND o.metric = "analyze".metric
-               GROUP BY o.variant) g USING (variant)
+    LEFT JOIN bandit.metric_summaries(e.name, metric) g USING (variant)
     WHERE v.experiment = e.name;
     RETURN QUERY SELECT * FROM bandit.compare_variants(e, metric, names, summaries,
         coalesce(e.params->'metrics'->>metric = 'binary', coalesce(nonbinary, 0) = 0), 'welch');
