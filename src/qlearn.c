@@ -24,6 +24,7 @@
 
 static SPIPlanPtr plan_values,
 			plan_learn,
+			plan_learn_loop,
 			plan_lock,
 			plan_transition_ids,
 			plan_transitions;
@@ -47,20 +48,35 @@ PreparePlans(void)
 	/*
 	 * $1 agent, $2 state, $3 action, $4 reward, $5 next state, $6 alpha, $7
 	 * gamma.  excluded.q_value carries alpha (r + gamma max Q(s', .)), the
-	 * max read in the statement's snapshot.  When s' = s the row being
-	 * updated is part of that max: it enters with its locked, current value,
-	 * so a self-loop update that waited for another's commit bootstraps from
-	 * the value that commit left, as the sequential updates would.
+	 * max read in the statement's snapshot (ORDER BY ... LIMIT 1 rather than
+	 * max(): an aggregate costs more to set up than the rest of the update).
 	 */
 	plan_learn = PrepareSafely(
 		"INSERT INTO bandit.q_table AS q (agent, state, action, q_value, update_count, last_updated)"
-		" VALUES ($1, $2, $3, $6 * ($4 + $7 * coalesce((SELECT max(n.q_value) FROM bandit.q_table n"
-		"                                               WHERE n.agent = $1 AND n.state = $5), 0)), 1, now())"
+		" VALUES ($1, $2, $3, $6 * ($4 + $7 * coalesce((SELECT n.q_value FROM bandit.q_table n"
+		"                                               WHERE n.agent = $1 AND n.state = $5"
+		"                                               ORDER BY n.q_value DESC LIMIT 1), 0)), 1, now())"
 		" ON CONFLICT (agent, state, action) DO UPDATE SET"
-		"  q_value = (1 - $6) * q.q_value + CASE WHEN $5 = $2"
-		"    THEN $6 * ($4 + $7 * greatest(q.q_value, (SELECT max(o.q_value) FROM bandit.q_table o"
-		"                                              WHERE o.agent = $1 AND o.state = $2 AND o.action <> $3)))"
-		"    ELSE excluded.q_value END,"
+		"  q_value = (1 - $6) * q.q_value + excluded.q_value,"
+		"  update_count = q.update_count + 1,"
+		"  last_updated = excluded.last_updated"
+		" RETURNING q.q_value", 7, learn_types);
+
+	/*
+	 * A self-loop (s' = s): the row being updated is part of the max, with
+	 * its locked, current value, so an update that waited for another's
+	 * commit bootstraps from the value that commit left, as the sequential
+	 * updates would.  $5 (= $2) is not used: the parameters are plan_learn's.
+	 */
+	plan_learn_loop = PrepareSafely(
+		"INSERT INTO bandit.q_table AS q (agent, state, action, q_value, update_count, last_updated)"
+		" VALUES ($1, $2, $3, $6 * ($4 + $7 * coalesce((SELECT n.q_value FROM bandit.q_table n"
+		"                                               WHERE n.agent = $1 AND n.state = $2"
+		"                                               ORDER BY n.q_value DESC LIMIT 1), 0)), 1, now())"
+		" ON CONFLICT (agent, state, action) DO UPDATE SET"
+		"  q_value = (1 - $6) * q.q_value + $6 * ($4 + $7 * greatest(q.q_value,"
+		"    (SELECT o.q_value FROM bandit.q_table o WHERE o.agent = $1 AND o.state = $2 AND o.action <> $3"
+		"     ORDER BY o.q_value DESC LIMIT 1))),"
 		"  update_count = q.update_count + 1,"
 		"  last_updated = excluded.last_updated"
 		" RETURNING q.q_value", 7, learn_types);
@@ -135,6 +151,17 @@ CheckSameLength(int n, int m, const char *name)
 				 errmsg("states and %s must have the same length, got %d and %d", name, n, m)));
 }
 
+/* Byte equality of two texts, as = under a deterministic collation. */
+static bool
+TextEqual(Datum a, Datum b)
+{
+	text	   *x = DatumGetTextPP(a);
+	text	   *y = DatumGetTextPP(b);
+
+	return VARSIZE_ANY_EXHDR(x) == VARSIZE_ANY_EXHDR(y) &&
+		memcmp(VARDATA_ANY(x), VARDATA_ANY(y), VARSIZE_ANY_EXHDR(x)) == 0;
+}
+
 /* One Bellman update (inside SPI); the new Q. */
 static double
 LearnOne(Datum agent, Datum state, Datum action, double reward, Datum next_state, bool terminal,
@@ -154,7 +181,8 @@ LearnOne(Datum agent, Datum state, Datum action, double reward, Datum next_state
 	args[6] = Float8GetDatum(gamma);
 	memset(nulls, ' ', sizeof(nulls));
 	nulls[4] = terminal ? 'n' : ' ';
-	if (SPI_execute_plan(plan_learn, args, nulls, false, 0) != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
+	if (SPI_execute_plan(!terminal && TextEqual(state, next_state) ? plan_learn_loop : plan_learn,
+						 args, nulls, false, 0) != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
 		elog(ERROR, "Q-learning update failed");
 	q = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	/* a batch runs many of these in one SPI connection */
