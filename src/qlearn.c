@@ -1,0 +1,853 @@
+/*
+ * src/qlearn.c
+ *
+ * Q-learning over bandit.q_table: epsilon-greedy selection, the Bellman
+ * update as one statement under the row lock, batch learning and
+ * experience replay; and the pure helpers that turn a task's context into a
+ * state key and its outcome into a reward.  Management (replay buffer,
+ * export, import) is SQL in qlearn.sql.
+ *
+ * Statements run through SPI with plans prepared once per backend, under
+ * search_path = pg_catalog, pg_temp (SpiBegin).
+ */
+#include "bandit.h"
+
+#include "catalog/pg_type.h"
+#include "common/shortest_dec.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+
+/* Transitions replayed per round trip: bounds the memory of a long replay. */
+#define REPLAY_CHUNK 10000
+
+static SPIPlanPtr plan_values,
+			plan_learn,
+			plan_learn_loop,
+			plan_lock,
+			plan_transition_ids,
+			plan_transitions;
+
+/* Prepares this module's plans once per backend (inside SPI). */
+static void
+PreparePlans(void)
+{
+	Oid			values_types[] = {TEXTOID, TEXTOID, TEXTARRAYOID};
+	Oid			learn_types[] = {TEXTOID, TEXTOID, TEXTOID, FLOAT8OID, TEXTOID, FLOAT8OID, FLOAT8OID};
+	Oid			lock_types[] = {TEXTOID, TEXTARRAYOID, TEXTARRAYOID};
+	Oid			text1[] = {TEXTOID};
+	Oid			int8_array[] = {INT8ARRAYOID};
+
+	if (plan_transitions != NULL)
+		return;
+	plan_values = PrepareSafely(
+		"SELECT action, q_value FROM bandit.q_table WHERE agent = $1 AND state = $2 AND action = ANY ($3)",
+		3, values_types);
+
+	/*
+	 * $1 agent, $2 state, $3 action, $4 reward, $5 next state, $6 alpha, $7
+	 * gamma.  excluded.q_value carries alpha (r + gamma max Q(s', .)), the
+	 * max read in the statement's snapshot (ORDER BY ... LIMIT 1 rather than
+	 * max(): an aggregate costs more to set up than the rest of the update).
+	 */
+	plan_learn = PrepareSafely(
+		"INSERT INTO bandit.q_table AS q (agent, state, action, q_value, update_count, last_updated)"
+		" VALUES ($1, $2, $3, $6 * ($4 + $7 * coalesce((SELECT n.q_value FROM bandit.q_table n"
+		"                                               WHERE n.agent = $1 AND n.state = $5"
+		"                                               ORDER BY n.q_value DESC LIMIT 1), 0)), 1, now())"
+		" ON CONFLICT (agent, state, action) DO UPDATE SET"
+		"  q_value = (1 - $6) * q.q_value + excluded.q_value,"
+		"  update_count = q.update_count + 1,"
+		"  last_updated = excluded.last_updated"
+		" RETURNING q.q_value", 7, learn_types);
+
+	/*
+	 * A self-loop (s' = s): the row being updated is part of the max, with
+	 * its locked, current value, so an update that waited for another's
+	 * commit bootstraps from the value that commit left, as the sequential
+	 * updates would.  $5 (= $2) is not used: the parameters are plan_learn's.
+	 */
+	plan_learn_loop = PrepareSafely(
+		"INSERT INTO bandit.q_table AS q (agent, state, action, q_value, update_count, last_updated)"
+		" VALUES ($1, $2, $3, $6 * ($4 + $7 * coalesce((SELECT n.q_value FROM bandit.q_table n"
+		"                                               WHERE n.agent = $1 AND n.state = $2"
+		"                                               ORDER BY n.q_value DESC LIMIT 1), 0)), 1, now())"
+		" ON CONFLICT (agent, state, action) DO UPDATE SET"
+		"  q_value = (1 - $6) * q.q_value + $6 * ($4 + $7 * greatest(q.q_value,"
+		"    (SELECT o.q_value FROM bandit.q_table o WHERE o.agent = $1 AND o.state = $2 AND o.action <> $3"
+		"     ORDER BY o.q_value DESC LIMIT 1))),"
+		"  update_count = q.update_count + 1,"
+		"  last_updated = excluded.last_updated"
+		" RETURNING q.q_value", 7, learn_types);
+
+	/* LockRows runs above the sort: rows are locked in (state, action) order */
+	plan_lock = PrepareSafely(
+		"SELECT 1 FROM bandit.q_table t"
+		" WHERE t.agent = $1 AND (t.state, t.action) IN (SELECT * FROM unnest($2, $3))"
+		" ORDER BY t.state, t.action FOR UPDATE OF t", 3, lock_types);
+	plan_transition_ids = PrepareSafely(
+		"SELECT id FROM bandit.transition WHERE agent = $1 ORDER BY id", 1, text1);
+	plan_transitions = PrepareSafely(
+		"SELECT t.state, t.action, t.reward, t.next_state"
+		"  FROM unnest($1) WITH ORDINALITY d(id, i) JOIN bandit.transition t ON t.id = d.id"
+		" ORDER BY d.i", 1, int8_array);
+}
+
+/* An argument that must not be NULL (22004). */
+static Datum
+RequiredArg(FunctionCallInfo fcinfo, int n, const char *name)
+{
+	if (PG_ARGISNULL(n))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be NULL", name)));
+	return PG_GETARG_DATUM(n);
+}
+
+/* alpha in (0, 1], gamma in [0, 1]. */
+static void
+CheckLearningRates(double alpha, double gamma)
+{
+	if (!(alpha > 0 && alpha <= 1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("alpha must be in (0, 1], got %g", alpha)));
+	CheckRange(gamma, 0, 1, "gamma");
+}
+
+/*
+ * The elements of a one-dimensional text array; NULL elements are 22004
+ * unless nulls is given to receive them.
+ */
+static Datum *
+TextElements(ArrayType *array, const char *name, int *length, bool **nulls)
+{
+	Datum	   *elements;
+	bool	   *element_nulls;
+
+	if (ARR_NDIM(array) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("%s must be a one-dimensional array", name)));
+	deconstruct_array(array, TEXTOID, -1, false, TYPALIGN_INT, &elements, &element_nulls, length);
+	if (nulls != NULL)
+		*nulls = element_nulls;
+	else
+		for (int i = 0; i < *length; i++)
+			if (element_nulls[i])
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("%s must not contain NULL elements", name)));
+	return elements;
+}
+
+static void
+CheckSameLength(int n, int m, const char *name)
+{
+	if (n != m)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("states and %s must have the same length, got %d and %d", name, n, m)));
+}
+
+/* Byte equality of two texts, as = under a deterministic collation. */
+static bool
+TextEqual(Datum a, Datum b)
+{
+	text	   *x = DatumGetTextPP(a);
+	text	   *y = DatumGetTextPP(b);
+
+	return VARSIZE_ANY_EXHDR(x) == VARSIZE_ANY_EXHDR(y) &&
+		memcmp(VARDATA_ANY(x), VARDATA_ANY(y), VARSIZE_ANY_EXHDR(x)) == 0;
+}
+
+/* One Bellman update (inside SPI); the new Q. */
+static double
+LearnOne(Datum agent, Datum state, Datum action, double reward, Datum next_state, bool terminal,
+		 double alpha, double gamma)
+{
+	Datum		args[7];
+	char		nulls[7];
+	bool		isnull;
+	double		q;
+
+	args[0] = agent;
+	args[1] = state;
+	args[2] = action;
+	args[3] = Float8GetDatum(reward);
+	args[4] = terminal ? (Datum) 0 : next_state;
+	args[5] = Float8GetDatum(alpha);
+	args[6] = Float8GetDatum(gamma);
+	memset(nulls, ' ', sizeof(nulls));
+	nulls[4] = terminal ? 'n' : ' ';
+	if (SPI_execute_plan(!terminal && TextEqual(state, next_state) ? plan_learn_loop : plan_learn,
+						 args, nulls, false, 0) != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
+		elog(ERROR, "Q-learning update failed");
+	q = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	/* a batch runs many of these in one SPI connection */
+	SPI_freetuptable(SPI_tuptable);
+	return q;
+}
+
+/*
+ * Applies updates in order (inside SPI), after locking the rows among them
+ * already learned in (state, action) order, so that concurrent batches over
+ * learned rows wait for each other instead of deadlocking.
+ */
+static void
+LearnInOrder(Datum agent, int n, Datum *states, Datum *actions, double *rewards,
+			 Datum *next_states, bool *terminal, double alpha, double gamma)
+{
+	Datum		lock_args[3];
+
+	if (n == 0)
+		return;
+	lock_args[0] = agent;
+	lock_args[1] = PointerGetDatum(construct_array(states, n, TEXTOID, -1, false, TYPALIGN_INT));
+	lock_args[2] = PointerGetDatum(construct_array(actions, n, TEXTOID, -1, false, TYPALIGN_INT));
+	if (SPI_execute_plan(plan_lock, lock_args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "locking Q-values failed");
+	SPI_freetuptable(SPI_tuptable);
+	for (int i = 0; i < n; i++)
+	{
+		LearnOne(agent, states[i], actions[i], rewards[i], next_states[i], terminal[i], alpha, gamma);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/* An action of q_select and its position in the caller's array. */
+typedef struct NamedAction
+{
+	char	   *name;
+	int			index;
+} NamedAction;
+
+static int
+CompareNamedActions(const void *a, const void *b)
+{
+	return strcmp(((const NamedAction *) a)->name, ((const NamedAction *) b)->name);
+}
+
+PG_FUNCTION_INFO_V1(bandit_q_select);
+
+/* q_select(agent, state, actions, epsilon): epsilon-greedy, random ties. */
+Datum
+bandit_q_select(PG_FUNCTION_ARGS)
+{
+	Datum		agent = RequiredArg(fcinfo, 0, "agent");
+	Datum		state = RequiredArg(fcinfo, 1, "state");
+	ArrayType  *array = DatumGetArrayTypeP(RequiredArg(fcinfo, 2, "actions"));
+	double		epsilon = CheckRange(DatumGetFloat8(RequiredArg(fcinfo, 3, "epsilon")), 0, 1, "epsilon");
+	gsl_rng    *rng = BanditRng();
+	int			n;
+	Datum	   *actions = TextElements(array, "actions", &n, NULL);
+	NamedAction *sorted;
+	double	   *q;
+	int			chosen,
+				ties;
+
+	if (n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("actions must not be empty")));
+	sorted = palloc(sizeof(NamedAction) * n);
+	for (int i = 0; i < n; i++)
+	{
+		sorted[i].name = TextDatumGetCString(actions[i]);
+		sorted[i].index = i;
+	}
+	qsort(sorted, n, sizeof(NamedAction), CompareNamedActions);
+	for (int i = 1; i < n; i++)
+		if (strcmp(sorted[i - 1].name, sorted[i].name) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("actions must be distinct, \"%s\" appears more than once", sorted[i].name)));
+
+	/* exploring needs no Q-values */
+	if (gsl_rng_uniform(rng) < epsilon)
+		PG_RETURN_TEXT_P(DatumGetTextPCopy(actions[gsl_rng_uniform_int(rng, n)]));
+
+	q = palloc0(sizeof(double) * n);
+	{
+		int			nest = SpiBegin();
+		Datum		args[3] = {agent, state, PointerGetDatum(array)};
+
+		PreparePlans();
+		if (SPI_execute_plan(plan_values, args, NULL, true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "reading Q-values failed");
+		for (uint64 r = 0; r < SPI_processed; r++)
+		{
+			bool		isnull;
+			NamedAction key = {SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1), 0};
+			NamedAction *match = bsearch(&key, sorted, n, sizeof(NamedAction), CompareNamedActions);
+
+			if (match == NULL)
+				elog(ERROR, "Q-value of an action not asked for");
+			q[match->index] = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &isnull));
+		}
+		SpiEnd(nest);
+	}
+
+	/* the largest Q; among ties, each kept with probability 1 / (ties so far) */
+	chosen = 0;
+	ties = 1;
+	for (int i = 1; i < n; i++)
+	{
+		if (q[i] > q[chosen])
+		{
+			chosen = i;
+			ties = 1;
+		}
+		else if (q[i] == q[chosen] && gsl_rng_uniform_int(rng, ++ties) == 0)
+			chosen = i;
+	}
+	PG_RETURN_TEXT_P(DatumGetTextPCopy(actions[chosen]));
+}
+
+PG_FUNCTION_INFO_V1(bandit_q_learn);
+
+/* q_learn(agent, state, action, reward, next_state, alpha, gamma): the new Q. */
+Datum
+bandit_q_learn(PG_FUNCTION_ARGS)
+{
+	Datum		agent = RequiredArg(fcinfo, 0, "agent");
+	Datum		state = RequiredArg(fcinfo, 1, "state");
+	Datum		action = RequiredArg(fcinfo, 2, "action");
+	double		reward = CheckFinite(DatumGetFloat8(RequiredArg(fcinfo, 3, "reward")), "reward");
+	double		alpha = DatumGetFloat8(RequiredArg(fcinfo, 5, "alpha"));
+	double		gamma = DatumGetFloat8(RequiredArg(fcinfo, 6, "gamma"));
+	int			nest;
+	double		q;
+
+	CheckLearningRates(alpha, gamma);
+	nest = SpiBegin();
+	PreparePlans();
+	q = LearnOne(agent, state, action, reward, PG_GETARG_DATUM(4), PG_ARGISNULL(4), alpha, gamma);
+	SpiEnd(nest);
+	PG_RETURN_FLOAT8(q);
+}
+
+PG_FUNCTION_INFO_V1(bandit_q_learn_batch);
+
+/*
+ * q_learn_batch(agent, states[], actions[], rewards[], next_states[], alpha,
+ * gamma): updates in array order, each seeing the ones before.
+ */
+Datum
+bandit_q_learn_batch(PG_FUNCTION_ARGS)
+{
+	Datum		agent = RequiredArg(fcinfo, 0, "agent");
+	ArrayType  *states_array = DatumGetArrayTypeP(RequiredArg(fcinfo, 1, "states"));
+	ArrayType  *actions_array = DatumGetArrayTypeP(RequiredArg(fcinfo, 2, "actions"));
+	ArrayType  *rewards_array = DatumGetArrayTypeP(RequiredArg(fcinfo, 3, "rewards"));
+	ArrayType  *next_array = DatumGetArrayTypeP(RequiredArg(fcinfo, 4, "next_states"));
+	double		alpha = DatumGetFloat8(RequiredArg(fcinfo, 5, "alpha"));
+	double		gamma = DatumGetFloat8(RequiredArg(fcinfo, 6, "gamma"));
+	int			n,
+				m;
+	Datum	   *states = TextElements(states_array, "states", &n, NULL);
+	Datum	   *actions = TextElements(actions_array, "actions", &m, NULL);
+	Datum	   *next_states;
+	bool	   *terminal;
+	double	   *rewards;
+	int			nest;
+
+	CheckSameLength(n, m, "actions");
+	rewards = CheckFloat8Array(rewards_array, "rewards", &m);
+	CheckSameLength(n, m, "rewards");
+	for (int i = 0; i < n; i++)
+		CheckFinite(rewards[i], "rewards");
+	next_states = TextElements(next_array, "next_states", &m, &terminal);
+	CheckSameLength(n, m, "next_states");
+	CheckLearningRates(alpha, gamma);
+
+	nest = SpiBegin();
+	PreparePlans();
+	LearnInOrder(agent, n, states, actions, rewards, next_states, terminal, alpha, gamma);
+	SpiEnd(nest);
+	PG_RETURN_INT32(n);
+}
+
+PG_FUNCTION_INFO_V1(bandit_q_replay);
+
+/*
+ * q_replay(agent, n, alpha, gamma): n stored transitions drawn uniformly
+ * with replacement, learned in the order drawn.
+ */
+Datum
+bandit_q_replay(PG_FUNCTION_ARGS)
+{
+	Datum		agent = RequiredArg(fcinfo, 0, "agent");
+	int32		n = DatumGetInt32(RequiredArg(fcinfo, 1, "n"));
+	double		alpha = DatumGetFloat8(RequiredArg(fcinfo, 2, "alpha"));
+	double		gamma = DatumGetFloat8(RequiredArg(fcinfo, 3, "gamma"));
+	gsl_rng    *rng = BanditRng();
+	int			nest;
+	uint64		stored;
+	int64	   *ids;
+	Datum	   *drawn;
+	int			applied = 0;
+
+	CheckCount(n, "n");
+	CheckLearningRates(alpha, gamma);
+	nest = SpiBegin();
+	PreparePlans();
+	if (SPI_execute_plan(plan_transition_ids, &agent, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "reading transitions failed");
+	stored = SPI_processed;
+	if (stored > gsl_rng_max(rng))
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("agent has " UINT64_FORMAT " stored transitions, more than replay can draw from", stored),
+				 errhint("Keep the buffer bounded with the capacity argument of bandit.q_remember.")));
+	ids = palloc(sizeof(int64) * Max(stored, 1));
+	for (uint64 r = 0; r < stored; r++)
+	{
+		bool		isnull;
+
+		ids[r] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	SPI_freetuptable(SPI_tuptable);
+	if (stored == 0)
+		n = 0;
+	drawn = palloc(sizeof(Datum) * Min(Max(n, 1), REPLAY_CHUNK));
+	for (int start = 0; start < n; start += REPLAY_CHUNK)
+	{
+		int			k = Min(n - start, REPLAY_CHUNK);
+		Datum		arg;
+		SPITupleTable *rows;
+		Datum	   *states,
+				   *actions,
+				   *next_states;
+		double	   *rewards;
+		bool	   *terminal;
+
+		for (int i = 0; i < k; i++)
+			drawn[i] = Int64GetDatum(ids[gsl_rng_uniform_int(rng, stored)]);
+		arg = PointerGetDatum(construct_array(drawn, k, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		if (SPI_execute_plan(plan_transitions, &arg, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "reading transitions failed");
+		/* transitions deleted meanwhile (capacity) are skipped */
+		rows = SPI_tuptable;
+		k = (int) SPI_processed;
+		states = palloc(sizeof(Datum) * Max(k, 1));
+		actions = palloc(sizeof(Datum) * Max(k, 1));
+		next_states = palloc(sizeof(Datum) * Max(k, 1));
+		rewards = palloc(sizeof(double) * Max(k, 1));
+		terminal = palloc(sizeof(bool) * Max(k, 1));
+		for (int i = 0; i < k; i++)
+		{
+			bool		isnull;
+
+			states[i] = SPI_getbinval(rows->vals[i], rows->tupdesc, 1, &isnull);
+			actions[i] = SPI_getbinval(rows->vals[i], rows->tupdesc, 2, &isnull);
+			rewards[i] = DatumGetFloat8(SPI_getbinval(rows->vals[i], rows->tupdesc, 3, &isnull));
+			next_states[i] = SPI_getbinval(rows->vals[i], rows->tupdesc, 4, &terminal[i]);
+		}
+		LearnInOrder(agent, k, states, actions, rewards, next_states, terminal, alpha, gamma);
+		SPI_freetuptable(rows);
+		pfree(states);
+		pfree(actions);
+		pfree(next_states);
+		pfree(rewards);
+		pfree(terminal);
+		applied += k;
+	}
+	SpiEnd(nest);
+	PG_RETURN_INT32(applied);
+}
+
+/* A double in the shortest form that reads back exactly; -0 as 0. */
+static void
+AppendNumber(StringInfo buf, double x)
+{
+	char		digits[DOUBLE_SHORTEST_DECIMAL_LEN];
+
+	if (isinf(x))
+	{
+		appendStringInfoString(buf, x > 0 ? "+inf" : "-inf");
+		return;
+	}
+	double_to_shortest_decimal_buf(x == 0 ? 0.0 : x, digits);
+	appendStringInfoString(buf, digits);
+}
+
+/* A half-open interval [lower,upper), or (lower,upper] when mirrored; open at infinities. */
+static void
+AppendInterval(StringInfo buf, double lower, double upper, bool mirrored)
+{
+	appendStringInfoChar(buf, mirrored || isinf(lower) ? '(' : '[');
+	AppendNumber(buf, lower);
+	appendStringInfoChar(buf, ',');
+	AppendNumber(buf, upper);
+	appendStringInfoChar(buf, mirrored && !isinf(upper) ? ']' : ')');
+}
+
+/* Text with the key's separators (\, |, =) escaped by a backslash. */
+static void
+AppendEscaped(StringInfo buf, const char *s, int len)
+{
+	for (int i = 0; i < len; i++)
+	{
+		if (s[i] == '\\' || s[i] == '|' || s[i] == '=')
+			appendStringInfoChar(buf, '\\');
+		appendStringInfoChar(buf, s[i]);
+	}
+}
+
+static double
+JsonbNumber(const JsonbValue *v)
+{
+	return DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(v->val.numeric)));
+}
+
+/* A member of a JSON object container, or NULL. */
+static JsonbValue *
+JsonbMember(JsonbContainer *object, const char *key)
+{
+	JsonbValue	k;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	return findJsonbValueFromContainer(object, JB_FOBJECT, &k);
+}
+
+static void
+CheckJsonObject(Jsonb *json, const char *name)
+{
+	if (!JB_ROOT_IS_OBJECT(json))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a JSON object", name)));
+}
+
+/*
+ * The label of x's bucket under spec (NULL: log2), checking the spec.  With
+ * buf NULL it only checks the spec.
+ */
+static void
+AppendBucket(StringInfo buf, double x, const JsonbValue *spec, const char *key)
+{
+	if (spec == NULL || (spec->type == jbvString && spec->val.string.len == 4 &&
+						 memcmp(spec->val.string.val, "log2", 4) == 0))
+	{
+		int			e;
+
+		if (buf == NULL)
+			return;
+		if (x == 0)
+		{
+			appendStringInfoChar(buf, '0');
+			return;
+		}
+		/* |x| = m 2^e with m in [0.5, 1): |x| lies in [2^(e-1), 2^e) */
+		(void) frexp(fabs(x), &e);
+		if (x > 0)
+			AppendInterval(buf, ldexp(1.0, e - 1), ldexp(1.0, e), false);
+		else
+			AppendInterval(buf, -ldexp(1.0, e), -ldexp(1.0, e - 1), true);
+	}
+	else if (spec->type == jbvString && spec->val.string.len == 5 &&
+			 memcmp(spec->val.string.val, "exact", 5) == 0)
+	{
+		if (buf != NULL)
+			AppendNumber(buf, x);
+	}
+	else if (spec->type == jbvNumeric)
+	{
+		double		width = JsonbNumber(spec);
+		double		k;
+
+		if (!(width > 0 && isfinite(width)))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("bucket width of \"%s\" must be a positive number, got %g", key, width)));
+		if (buf == NULL)
+			return;
+		k = floor(x / width);
+		if (!isfinite(k * width) || !isfinite((k + 1) * width))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("\"%s\" = %g is too large for bucket width %g", key, x, width)));
+		AppendInterval(buf, k * width, (k + 1) * width, false);
+	}
+	else if (spec->type == jbvBinary && JsonContainerIsArray(spec->val.binary.data) &&
+			 JsonContainerSize(spec->val.binary.data) > 0)
+	{
+		JsonbContainer *edges = spec->val.binary.data;
+		int			n = JsonContainerSize(edges);
+		double		previous = -INFINITY;
+		int			i;
+
+		for (i = 0; i < n; i++)
+		{
+			JsonbValue *edge = getIthJsonbValueFromContainer(edges, i);
+			double		e;
+
+			if (edge == NULL || edge->type != jbvNumeric)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("bucket edges of \"%s\" must be numbers", key)));
+			e = JsonbNumber(edge);
+			if (!(e > previous))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("bucket edges of \"%s\" must be strictly increasing", key)));
+			if (buf != NULL && x < e)
+			{
+				AppendInterval(buf, previous, e, false);
+				return;
+			}
+			previous = e;
+		}
+		if (buf != NULL)
+			AppendInterval(buf, previous, INFINITY, false);
+	}
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("buckets of \"%s\" must be \"log2\", \"exact\", a positive width or a non-empty array of increasing edges", key)));
+}
+
+/* One key=value pair of a state key, before sorting. */
+typedef struct KeyPart
+{
+	const char *key;
+	int			key_len;
+	char	   *text;			/* key=value, escaped */
+} KeyPart;
+
+static int
+CompareKeyParts(const void *a, const void *b)
+{
+	const KeyPart *x = a,
+			   *y = b;
+	int			c = memcmp(x->key, y->key, Min(x->key_len, y->key_len));
+
+	return c != 0 ? c : x->key_len - y->key_len;
+}
+
+PG_FUNCTION_INFO_V1(bandit_state_key);
+
+/* state_key(context, buckets): sorted key=value pairs, numbers bucketed. */
+Datum
+bandit_state_key(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *context = PG_GETARG_JSONB_P(0);
+	Jsonb	   *buckets = PG_GETARG_JSONB_P(1);
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken token;
+	KeyPart    *parts;
+	int			n = 0;
+	StringInfoData result;
+
+	CheckJsonObject(context, "context");
+	CheckJsonObject(buckets, "buckets");
+
+	/* every spec is checked, whether the context has its key or not */
+	it = JsonbIteratorInit(&buckets->root);
+	while ((token = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		if (token == WJB_KEY)
+		{
+			char	   *key = pnstrdup(v.val.string.val, v.val.string.len);
+
+			token = JsonbIteratorNext(&it, &v, true);
+			AppendBucket(NULL, 0, &v, key);
+		}
+
+	parts = palloc(sizeof(KeyPart) * Max(JsonContainerSize(&context->root), 1));
+	it = JsonbIteratorInit(&context->root);
+	while ((token = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		KeyPart    *part = &parts[n];
+		StringInfoData text;
+
+		if (token != WJB_KEY)
+			continue;
+		part->key = v.val.string.val;
+		part->key_len = v.val.string.len;
+		token = JsonbIteratorNext(&it, &v, true);
+		if (v.type == jbvNull)
+			continue;
+		initStringInfo(&text);
+		AppendEscaped(&text, part->key, part->key_len);
+		appendStringInfoChar(&text, '=');
+		switch (v.type)
+		{
+			case jbvString:
+				AppendEscaped(&text, v.val.string.val, v.val.string.len);
+				break;
+			case jbvBool:
+				appendStringInfoString(&text, v.val.boolean ? "true" : "false");
+				break;
+			case jbvNumeric:
+				{
+					char	   *key = pnstrdup(part->key, part->key_len);
+
+					AppendBucket(&text, JsonbNumber(&v), JsonbMember(&buckets->root, key), key);
+					break;
+				}
+			case jbvBinary:
+				{
+					char	   *json = JsonbToCString(NULL, v.val.binary.data, v.val.binary.len);
+
+					AppendEscaped(&text, json, strlen(json));
+					break;
+				}
+			default:
+				elog(ERROR, "unexpected JSON value type %d", (int) v.type);
+		}
+		part->text = text.data;
+		n++;
+	}
+	qsort(parts, n, sizeof(KeyPart), CompareKeyParts);
+	initStringInfo(&result);
+	for (int i = 0; i < n; i++)
+	{
+		if (i > 0)
+			appendStringInfoChar(&result, '|');
+		appendStringInfoString(&result, parts[i].text);
+	}
+	PG_RETURN_TEXT_P(cstring_to_text_with_len(result.data, result.len));
+}
+
+PG_FUNCTION_INFO_V1(bandit_reward_score);
+
+/* reward_score(metrics, weights): sum of weight * metric over weights' keys. */
+Datum
+bandit_reward_score(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *metrics = PG_GETARG_JSONB_P(0);
+	Jsonb	   *weights = PG_GETARG_JSONB_P(1);
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken token;
+	double		sum = 0,
+				compensation = 0;
+
+	CheckJsonObject(metrics, "metrics");
+	CheckJsonObject(weights, "weights");
+	it = JsonbIteratorInit(&weights->root);
+	while ((token = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		char	   *key;
+		JsonbValue *metric;
+		double		term,
+					t;
+
+		if (token != WJB_KEY)
+			continue;
+		key = pnstrdup(v.val.string.val, v.val.string.len);
+		token = JsonbIteratorNext(&it, &v, true);
+		if (v.type != jbvNumeric)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("weight \"%s\" must be a number", key)));
+		metric = JsonbMember(&metrics->root, key);
+		if (metric == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("metric \"%s\" is weighted but missing from metrics", key)));
+		if (metric->type != jbvNumeric)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("metric \"%s\" must be a number", key)));
+		term = JsonbNumber(&v) * JsonbNumber(metric);
+		/* Neumaier's compensated sum */
+		t = sum + term;
+		compensation += fabs(sum) >= fabs(term) ? (sum - t) + term : (term - t) + sum;
+		sum = t;
+	}
+	sum += compensation;
+	if (!isfinite(sum))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("reward score is out of the range of float8")));
+	PG_RETURN_FLOAT8(sum);
+}
+
+/*
+ * The tier of score: the first whose min_score it reaches, after checking
+ * every tier, so that the errors do not depend on the score.
+ */
+static JsonbContainer *
+FindTier(double score, Jsonb *tiers)
+{
+	int			n;
+	double		previous = INFINITY;
+	JsonbContainer *found = NULL;
+
+	CheckFinite(score, "score");
+	if (!JB_ROOT_IS_ARRAY(tiers) || JB_ROOT_IS_SCALAR(tiers) || JB_ROOT_COUNT(tiers) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("tiers must be a non-empty JSON array of {\"name\", \"min_score\", \"reward\"} objects")));
+	n = JB_ROOT_COUNT(tiers);
+	for (int i = 0; i < n; i++)
+	{
+		JsonbValue *tier = getIthJsonbValueFromContainer(&tiers->root, i);
+		JsonbContainer *object;
+		JsonbValue *name,
+				   *min_score,
+				   *reward;
+		double		threshold;
+
+		if (tier->type != jbvBinary || !JsonContainerIsObject(tier->val.binary.data))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("tier %d must be a JSON object", i + 1)));
+		object = tier->val.binary.data;
+		name = JsonbMember(object, "name");
+		min_score = JsonbMember(object, "min_score");
+		reward = JsonbMember(object, "reward");
+		if (name == NULL || name->type != jbvString || reward == NULL || reward->type != jbvNumeric ||
+			(min_score != NULL && min_score->type != jbvNumeric) ||
+			JsonContainerSize(object) != 2 + (min_score != NULL))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("tier %d must have a string \"name\", a number \"reward\" and a number \"min_score\", and nothing else", i + 1)));
+		CheckFinite(JsonbNumber(reward), "reward of a tier");
+		if (min_score == NULL && i < n - 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("tier %d has no \"min_score\"; only the last tier may omit it", i + 1)));
+		threshold = min_score == NULL ? -INFINITY : JsonbNumber(min_score);
+		if (!(threshold < previous))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("min_score of the tiers must be strictly decreasing")));
+		previous = threshold;
+		if (found == NULL && score >= threshold)
+			found = object;
+	}
+	if (found == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("score %g is below the min_score of the lowest tier (%g)", score, previous)));
+	return found;
+}
+
+PG_FUNCTION_INFO_V1(bandit_tiered_reward);
+
+/* tiered_reward(score, tiers): the reward of score's tier. */
+Datum
+bandit_tiered_reward(PG_FUNCTION_ARGS)
+{
+	JsonbContainer *tier = FindTier(PG_GETARG_FLOAT8(0), PG_GETARG_JSONB_P(1));
+
+	PG_RETURN_FLOAT8(JsonbNumber(JsonbMember(tier, "reward")));
+}
+
+PG_FUNCTION_INFO_V1(bandit_reward_tier);
+
+/* reward_tier(score, tiers): the name of score's tier. */
+Datum
+bandit_reward_tier(PG_FUNCTION_ARGS)
+{
+	JsonbValue *name = JsonbMember(FindTier(PG_GETARG_FLOAT8(0), PG_GETARG_JSONB_P(1)), "name");
+
+	PG_RETURN_TEXT_P(cstring_to_text_with_len(name->val.string.val, name->val.string.len));
+}

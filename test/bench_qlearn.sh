@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Benchmark of Q-learning, run by hand (not by the suite): pgbench throughput
+# of bandit.q_learn against a bare single-row INSERT ... ON CONFLICT DO UPDATE
+# on a table of the same shape (the floor of any table-backed update), and
+# against the whole Bellman update written by hand as one statement (with its
+# max over the next state), all on 100 states x 4 actions already learned,
+# random (state, action, next state), 1 client, -M prepared (the bare
+# statements' best case).  For reference, q_select with epsilon 0 over the 4
+# actions.  Figures are best of 3 runs, ratios measured in the same run.
+# Starts its own throwaway cluster unless $PGDATABASE is set.  BENCH_SECONDS
+# (10) sets the length of each pgbench run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ -z "${PGDATABASE:-}" ]; then
+    exec pg_virtualenv -t -v "${PG_MAJOR:-15}" bash "$0" "$@"
+fi
+SECONDS_PER_RUN=${BENCH_SECONDS:-10}
+PGBENCH=$(command -v pgbench || echo /usr/lib/postgresql/15/bin/pgbench)
+DB=bandit_bench_qlearn
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+
+psql -qX -v ON_ERROR_STOP=1 -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
+psql -qX -o /dev/null -v ON_ERROR_STOP=1 -d "$DB" <<'SQL'
+CREATE EXTENSION bandit;
+INSERT INTO bandit.q_table (agent, state, action, q_value, update_count)
+SELECT 'bench', 's' || s, 'a' || a, random(), 1 FROM generate_series(0, 99) s, generate_series(0, 3) a;
+CREATE TABLE bare_q (LIKE bandit.q_table INCLUDING ALL) WITH (fillfactor = 70);
+INSERT INTO bare_q SELECT * FROM bandit.q_table;
+VACUUM ANALYZE;
+SQL
+
+cat > "$WORK/bandit.sql" <<'EOF2'
+\set s random(0, 99)
+\set a random(0, 3)
+\set n random(0, 99)
+SELECT bandit.q_learn('bench', 's' || :s, 'a' || :a, 0.5, 's' || :n);
+EOF2
+cat > "$WORK/bare_upsert.sql" <<'EOF2'
+\set s random(0, 99)
+\set a random(0, 3)
+INSERT INTO bare_q AS q (agent, state, action, q_value, update_count, last_updated)
+VALUES ('bench', 's' || :s, 'a' || :a, 0.05, 1, now())
+ON CONFLICT (agent, state, action) DO UPDATE
+SET q_value = 0.9 * q.q_value + excluded.q_value, update_count = q.update_count + 1, last_updated = excluded.last_updated;
+EOF2
+cat > "$WORK/bare_bellman.sql" <<'EOF2'
+\set s random(0, 99)
+\set a random(0, 3)
+\set n random(0, 99)
+INSERT INTO bare_q AS q (agent, state, action, q_value, update_count, last_updated)
+VALUES ('bench', 's' || :s, 'a' || :a,
+        0.1 * (0.5 + 0.9 * coalesce((SELECT max(m.q_value) FROM bare_q m WHERE m.agent = 'bench' AND m.state = 's' || :n), 0)),
+        1, now())
+ON CONFLICT (agent, state, action) DO UPDATE
+SET q_value = 0.9 * q.q_value + excluded.q_value, update_count = q.update_count + 1, last_updated = excluded.last_updated;
+EOF2
+cat > "$WORK/select.sql" <<'EOF2'
+\set s random(0, 99)
+SELECT bandit.q_select('bench', 's' || :s, '{a0,a1,a2,a3}', 0);
+EOF2
+
+tps() {   # tps of one pgbench run: script, clients
+    "$PGBENCH" -n -M prepared -c "$2" -j "$2" -T "$SECONDS_PER_RUN" -f "$WORK/$1.sql" "$DB" 2>&1 |
+        sed -n 's/^tps = \([0-9.]*\).*/\1/p'
+}
+
+best_tps() {   # best of 3
+    local best=0 t
+    for _ in 1 2 3; do
+        t=$(tps "$1" "$2")
+        [ -n "$t" ] || { echo "pgbench $1 failed" >&2; exit 1; }
+        best=$(awk -v a="$best" -v b="$t" 'BEGIN { print (b > a ? b : a) }')
+    done
+    echo "$best"
+}
+
+verdict() {   # ratio target
+    awk -v r="$1" -v t="$2" 'BEGIN { print (r >= t ? "ok" : "BELOW TARGET") }'
+}
+
+echo "q_learn, 100 states x 4 actions, 1 client, ${SECONDS_PER_RUN} s runs, -M prepared, best of 3"
+bandit=$(best_tps bandit 1)
+upsert=$(best_tps bare_upsert 1)
+bellman=$(best_tps bare_bellman 1)
+select=$(best_tps select 1)
+r1=$(awk -v a="$bandit" -v b="$upsert" 'BEGIN { printf "%.2f", a / b }')
+r2=$(awk -v a="$bandit" -v b="$bellman" 'BEGIN { printf "%.2f", a / b }')
+printf '    bandit.q_learn                       %10.1f tps  (%.3f ms per update)\n' "$bandit" "$(awk -v t="$bandit" 'BEGIN { print 1000 / t }')"
+printf '    bare single-row upsert               %10.1f tps\n' "$upsert"
+printf '    bare Bellman upsert (max over s'"'"')    %10.1f tps\n' "$bellman"
+printf '    for reference: q_select, epsilon 0   %10.1f tps\n' "$select"
+echo "    q_learn / bare upsert = $r1 (target >= 0.7): $(verdict "$r1" 0.7)"
+echo "    q_learn / bare Bellman upsert = $r2 (target >= 0.7): $(verdict "$r2" 0.7)"
+psql -qX -d postgres -c "DROP DATABASE $DB"
