@@ -1,5 +1,5 @@
 -- Every object of the extension is documented, and the contract's
--- signatures exist exactly (API.md sections 1-6) with their volatility.
+-- signatures exist exactly (API.md sections 1-8) with their volatility.
 
 -- objects without a COMMENT (none expected)
 SELECT pg_describe_object(classid, objid, 0) AS undocumented
@@ -10,10 +10,14 @@ WHERE refclassid = 'pg_extension'::regclass
   AND obj_description(objid, classid::regclass::text) IS NULL
 ORDER BY 1;
 
+-- every state table (and its sequences) is dumped by pg_dump
+SELECT c.relname FROM pg_extension e, unnest(e.extconfig) cfg(reloid) JOIN pg_class c ON c.oid = cfg.reloid
+WHERE e.extname = 'bandit' ORDER BY 1;
+
 -- the extension is not relocatable and lives in schema bandit
 SELECT extrelocatable, extnamespace::regnamespace FROM pg_extension WHERE extname = 'bandit';
 
--- contract signatures (sections 1-6): name(argument types) -> volatility, parallel safety, strictness
+-- contract signatures (sections 1-8): name(argument types) -> volatility, parallel safety, strictness
 SELECT p.oid::regprocedure AS function, p.provolatile, p.proparallel, p.proisstrict, p.prokind
 FROM pg_proc p
 WHERE p.pronamespace = 'bandit'::regnamespace
@@ -60,7 +64,13 @@ WHERE p.pronamespace = 'bandit'::regnamespace
     'bandit.record_metric(text,text,text,double precision)',
     'bandit.analyze(text,text)',
     'bandit.srm_check(text)',
-    'bandit.decide(text,text)')
+    'bandit.decide(text,text)',
+    'bandit.q_select(text,text,text[],double precision)',
+    'bandit.q_learn(text,text,text,double precision,text,double precision,double precision)',
+    'bandit.reward_score(jsonb,jsonb)',
+    'bandit.apply_signal(jsonb)',
+    'bandit.prior_adjusted_score(text,double precision,double precision,double precision,double precision,jsonb)',
+    'bandit.cleanup_priors(interval)')
 ORDER BY p.oid::regprocedure::text;
 
 -- OUT columns of the record-returning functions
