@@ -186,56 +186,50 @@ PassPanel(MaxPass *pass, double a, double b, bool last_chance, double *prob, dou
 	return true;
 }
 
-static int
-CompareDoubles(const void *a, const void *b)
-{
-	double		x = *(const double *) a,
-				y = *(const double *) b;
-
-	return (x > y) - (x < y);
-}
-
 /*
  * Panel edges over [lo, hi]: every arm's core and tails at its own scale,
- * dropping edges closer to the last one kept than 1.25 times the smallest
- * sd of the arms alive there (similar arms would interleave needlessly
- * narrow panels).  So no panel spans more than ~4 sds of an arm alive in
- * it: no arm's core or rise can hide between the 21 nodes, where the
- * Gauss-Kronrod disagreement could not see it.  An arm counts as alive a
- * little beyond its last edges, at TAIL_Z sds, so that they stay: a wide
- * panel starting at 6.5 sds would miss the 4e-11 of its tail.
+ * taken in ascending order by merging the arms' ascending lists, dropping
+ * those closer to the last one kept than 1.25 times the smallest sd of the
+ * arms alive there (similar arms would interleave needlessly narrow
+ * panels).  So no panel spans more than ~4 sds of an arm alive in it: no
+ * arm's core or rise can hide between the 21 nodes, where the Gauss-Kronrod
+ * disagreement could not see it.  An arm counts as alive a little beyond
+ * its last edges, at TAIL_Z sds, so that they stay: a wide panel starting
+ * at 6.5 sds would miss the 4e-11 of its tail.
  */
 static double *
 PanelEdges(const MaxPass *pass, double lo, double hi, int *nedges)
 {
 	static const double steps[] = {-TAIL_Z, -6.5, -4.5, -3, -1.5, 0, 1.5, 3, 4.5, 6.5, TAIL_Z};
 	int			nsteps = lengthof(steps);
+	int		   *next = palloc0(sizeof(int) * pass->n);	/* per arm, its next step */
 	double	   *edges = palloc(sizeof(double) * (pass->n * nsteps + 2));
-	int			n = 0,
-				kept = 1;
+	int			kept = 1;
 
-	edges[n++] = lo;
-	edges[n++] = hi;
-	for (int i = 0; i < pass->n; i++)
-		for (int k = 0; k < nsteps; k++)
-		{
-			double		x = pass->mean[i] + steps[k] * pass->sd[i];
-
-			if (x > lo && x < hi)
-				edges[n++] = x;
-		}
-	qsort(edges, n, sizeof(double), CompareDoubles);
-	for (int e = 1; e < n; e++)
+	edges[0] = lo;
+	for (;;)
 	{
+		double		x = hi;
 		double		scale = INFINITY;
+		int			from = -1;
 
 		for (int i = 0; i < pass->n; i++)
-			if (fabs(edges[e] - pass->mean[i]) <= (TAIL_Z + 1) * pass->sd[i])
+			if (next[i] < nsteps && pass->mean[i] + steps[next[i]] * pass->sd[i] < x)
+			{
+				x = pass->mean[i] + steps[next[i]] * pass->sd[i];
+				from = i;
+			}
+		if (from < 0)
+			break;
+		next[from]++;
+		for (int i = 0; i < pass->n; i++)
+			if (fabs(x - pass->mean[i]) <= (TAIL_Z + 1) * pass->sd[i])
 				scale = Min(scale, pass->sd[i]);
-		if (edges[e] - edges[kept - 1] > 1.25 * scale)
-			edges[kept++] = edges[e];
+		if (x > lo && x - edges[kept - 1] > 1.25 * scale)
+			edges[kept++] = x;
 	}
-	edges[kept - 1] = hi;
+	edges[kept++] = hi;
+	pfree(next);
 	*nedges = kept;
 	return edges;
 }
