@@ -136,7 +136,8 @@ PassNode(MaxPass *pass, int nnear, double a, double offset, double kw, double gw
 
 /*
  * Integrates panel [a, b] into prob[] and *moment; returns false, adding
- * nothing, when Gauss and Kronrod disagree by more than the tolerance.
+ * nothing, when Gauss and Kronrod disagree by more than the tolerance and
+ * the panel can still be halved (60 halvings: never seen in practice).
  */
 static bool
 PassPanel(MaxPass *pass, double a, double b, bool last_chance, double *prob, double *moment)
@@ -292,6 +293,7 @@ CompareNormals(const double *mean_in, const double *sd_in, int n, double *prob, 
 	double	   *sd = palloc(sizeof(double) * n);
 	double	   *pass_mean = palloc(sizeof(double) * n);
 	double	   *pass_sd = palloc(sizeof(double) * n);
+	int		   *pass_arm = palloc(sizeof(int) * n);	/* which arm each of the pass is */
 	double		origin = -INFINITY;
 	double		point = -INFINITY;	/* the largest point mass */
 	double		lo = -INFINITY,
@@ -301,7 +303,10 @@ CompareNormals(const double *mean_in, const double *sd_in, int n, double *prob, 
 	int			ties = 0;
 	MaxPass		pass = {0};
 
-	/* a power of 2 brings every input into [-1, 1] exactly: no overflow below */
+	/*
+	 * A power of 2 brings every input into [-1, 1] exactly: no overflow
+	 * below (an sd under 2^-1074 of the largest input becomes a point mass).
+	 */
 	for (int i = 0; i < n; i++)
 		largest = Max(largest, Max(fabs(mean_in[i]), sd_in[i]));
 	if (largest == 0)
@@ -325,6 +330,7 @@ CompareNormals(const double *mean_in, const double *sd_in, int n, double *prob, 
 			hi = Max(hi, mean[i] + TAIL_Z * sd[i]);
 			if (mean[i] + TAIL_Z * sd[i] > lo)
 			{
+				pass_arm[pass.n] = i;
 				pass_mean[pass.n] = mean[i];
 				pass_sd[pass.n++] = sd[i];
 			}
@@ -352,8 +358,6 @@ CompareNormals(const double *mean_in, const double *sd_in, int n, double *prob, 
 	if (pass.n > 0)
 	{
 		double	   *pass_prob = palloc0(sizeof(double) * pass.n);
-		double		pass_total = 0;
-		int			k = 0;
 
 		pass.mean = pass_mean;
 		pass.sd = pass_sd;
@@ -366,13 +370,11 @@ CompareNormals(const double *mean_in, const double *sd_in, int n, double *prob, 
 		pass.kronrod = palloc(sizeof(double) * (pass.n + 1));
 		pass.gauss = palloc(sizeof(double) * (pass.n + 1));
 		IntegrateMax(&pass, lo, hi, pass_prob, &moment);
-		for (int i = 0; i < n; i++)
-			if (sd[i] > 0 && mean[i] + TAIL_Z * sd[i] > lo)
-			{
-				prob[i] = pass_prob[k++];
-				pass_total += prob[i];
-			}
-		total += pass_total;
+		for (int k = 0; k < pass.n; k++)
+		{
+			prob[pass_arm[k]] = pass_prob[k];
+			total += pass_prob[k];
+		}
 	}
 
 	/* the neglected tails (< 1e-20) are normalized away */
