@@ -156,23 +156,3 @@ COMMENT ON AGGREGATE bandit.t_test(float8, boolean, boolean, text) IS
     'Two-sample t-test over raw rows with an alternative (the same on every row)';
 COMMENT ON AGGREGATE bandit.t_test(float8, boolean, boolean, text, float8) IS
     'Two-sample t-test over raw rows with an alternative and confidence level (the same on every row)';
-
--- The mSPRT of src/sequential.c from two summaries; here because the install
--- script creates src/sequential.sql before the summary type.
-CREATE FUNCTION bandit.msprt(s1 bandit.summary, s2 bandit.summary, mixing_sd float8, alpha float8 DEFAULT 0.05,
-                             OUT p_value float8, OUT ci_lower float8, OUT ci_upper float8)
-LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF bandit.n(s1) < 2 OR bandit.n(s2) < 2 THEN
-        RAISE EXCEPTION 'msprt: each summary needs at least 2 values, got % and %', bandit.n(s1), bandit.n(s2)
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    SELECT m.p_value, m.ci_lower, m.ci_upper INTO p_value, ci_lower, ci_upper
-      FROM bandit.msprt(bandit.n(s1)::float8, bandit.mean(s1), bandit.stddev(s1),
-                        bandit.n(s2)::float8, bandit.mean(s2), bandit.stddev(s2), mixing_sd, alpha) m;
-END
-$$;
-COMMENT ON FUNCTION bandit.msprt(bandit.summary, bandit.summary, float8, float8) IS
-    'bandit.msprt of s1 minus s2 from two summaries (sample sd, n - 1); each needs at least 2 values';
