@@ -113,6 +113,15 @@ SELECT variant, n, mean, p_value, prob_best, warning FROM bandit.analyze('ab', '
 SELECT * FROM bandit.analyze('nope', 'conv');
 SELECT * FROM bandit.analyze('ab', NULL);
 
+-- continuous: scipy ttest_ind(treat, control, equal_var=False) p 0.015687854045; Welch interval
+-- [2.722934865630, 24.489186346491]; Cohen's d 0.804141420807; control t interval [16.570458823086, 33.262874510247]
+-- (treat [30.972172413807, 46.073282131648]); P(best) of N(mean, sd^2/n): Phi(diff / se) = 0.994361
+SELECT variant, n, round(mean::numeric, 10) AS mean, round(ci_lower::numeric, 10) AS ci_lower, round(ci_upper::numeric, 10) AS ci_upper,
+       round(p_value::numeric, 12) AS p, round(diff_ci_lower::numeric, 10) AS diff_lower, round(diff_ci_upper::numeric, 10) AS diff_upper,
+       round(effect_size::numeric, 10) AS d, test, significant, round(prob_best::numeric, 6) AS prob_best
+FROM bandit.analyze('ab', 'revenue');
+-- CUPED with a covariate equal to the metric explains it all: both variants adjusted to the same constant
+SELECT variant, n, round(sd::numeric, 10) AS sd, test FROM bandit.analyze('ab', 'revenue', 'revenue');
 -- decide: p 0.112 is no success at early_alpha 0.01
 SELECT * FROM bandit.decide('ab', 'conv');
 
