@@ -136,4 +136,39 @@ FROM (SELECT 'user' || i AS unit_id, bandit.assign('checkout_copy', 'user' || i)
       FROM generate_series(1, 20000) AS i) AS units;
 SELECT * FROM bandit.report('checkout_copy', 'converted');
 
+-- 9. A router that learns.  Requests go to a small or a large model.  Other
+--    routers share what they saw as aggregated signals, which become priors;
+--    each candidate gets a multi-objective score (cost, latency, quality,
+--    carbon) with the prior blended in by its confidence.
+SELECT bandit.apply_signal('{"aggregation_round": 1, "cluster_hash": "eu-west", "participant_count": 12,
+    "reward_signals": {
+        "small-model": {"success_rate": 0.82, "avg_latency": 120, "quality_score": 0.70, "total_samples": 900},
+        "large-model": {"success_rate": 0.95, "avg_latency": 850, "quality_score": 0.92, "total_samples": 400}}}');
+SELECT key, round(success_rate::numeric, 3) AS success_rate, latency_ms, quality, sample_count,
+       round(confidence::numeric, 3) AS confidence
+FROM bandit.prior ORDER BY key;
+SELECT model, round(bandit.prior_adjusted_score(model, cost, latency_ms, quality, carbon)::numeric, 4) AS score
+FROM (VALUES ('small-model', 0.2, 100.0, 0.65, 0.1), ('large-model', 2.0, 900.0, 0.90, 0.8))
+     AS candidates(model, cost, latency_ms, quality, carbon);
+
+--    Q-learning learns which model suits which kind of task.  The state is a
+--    stable key of the task's context (numbers bucketed); the reward is a
+--    weighted score of the outcome mapped to tiers (excellent ... failure).
+--    400 simulated requests: long documents need the large model, short ones
+--    do as well on the small one, which is cheaper.
+SELECT bandit.state_key('{"task": "summarize", "tokens": 1800}') AS state;
+SELECT bandit.set_seed(7);
+SELECT count(bandit.q_learn('router', state, action,
+           bandit.tiered_reward(bandit.reward_score(
+               jsonb_build_object('quality', CASE WHEN tokens > 1000 AND action = 'small-model' THEN 0.4 ELSE 0.9 END,
+                                  'cheap', CASE action WHEN 'small-model' THEN 1 ELSE 0.3 END),
+               '{"quality": 0.8, "cheap": 0.2}')),
+           NULL))
+FROM (SELECT request, tokens, bandit.state_key(jsonb_build_object('task', 'summarize', 'tokens', tokens)) AS state
+      FROM generate_series(1, 400) AS request,
+           LATERAL (SELECT CASE WHEN request % 2 = 0 THEN 1800 ELSE 300 END AS tokens) AS t) AS requests,
+     LATERAL (SELECT bandit.q_select('router', state, ARRAY['small-model', 'large-model'], 0.2) AS action
+              WHERE request > 0) AS chosen;
+SELECT state, action AS best_model, round(q_value::numeric, 3) AS q_value FROM bandit.q_greedy('router') ORDER BY state;
+
 -- Every function documents itself:  \df+ bandit.*   and   \dT+ bandit.*
