@@ -258,7 +258,7 @@ SELECT bandit.ensemble_winner('{}'::bandit.ensemble_tally) IS NULL AS empty;
 -- binary send/receive round-trips
 CREATE TEMP TABLE tallies (t bandit.ensemble_tally);
 INSERT INTO tallies SELECT bandit.ensemble_tally(action, weight, score) FROM recommendation GROUP BY request;
-SELECT '/tmp/bandit_adjust_' || pg_backend_pid() || '.bin' AS tally_file \gset
+SELECT current_setting('data_directory') || '/bandit_regress_tally.bin' AS tally_file \gset
 COPY tallies TO :'tally_file' (FORMAT binary);
 CREATE TEMP TABLE tallies_back (t bandit.ensemble_tally);
 COPY tallies_back FROM :'tally_file' (FORMAT binary);
