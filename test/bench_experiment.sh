@@ -23,6 +23,7 @@ SECONDS_PER_RUN=${BENCH_SECONDS:-10}
 PGBENCH=$(command -v pgbench || echo /usr/lib/postgresql/15/bin/pgbench)
 DB=bandit_bench_experiment
 WORK=$(mktemp -d)
+. test/bench_lib.sh
 trap 'rm -rf "$WORK"' EXIT
 PSQL=(psql -X -q -At -v ON_ERROR_STOP=1 -d "$DB")
 
@@ -68,9 +69,6 @@ best_ms() {
                      END { for (j = 0; j < k; j++) printf "%s%s", best[j], (j < k - 1 ? " " : "\n") }'
 }
 
-verdict() {   # value target "<=" | ">="
-    awk -v r="$1" -v t="$2" -v op="$3" 'BEGIN { good = (op == "<=") ? r <= t : r >= t; print (good ? "ok" : "MISSES TARGET") }'
-}
 
 echo "(a) analyze over $ROWS observations, 3 variants, best of 3 after a warm-up, jit off"
 for plan in serial parallel; do
@@ -98,17 +96,8 @@ cat > "$WORK/bare.sql" <<'EOF'
 \set u random(1, 1000000000000)
 INSERT INTO bare_assignment (experiment, unit_id, variant) VALUES ('fast', :client_id || '-' || :u, 'b') ON CONFLICT DO NOTHING;
 EOF
-best_tps() {
-    local best=0 t
-    for _ in 1 2 3; do
-        t=$("$PGBENCH" -n -c 1 -T "$SECONDS_PER_RUN" -f "$WORK/$1.sql" "$DB" 2>&1 | sed -n 's/^tps = \([0-9.]*\).*/\1/p')
-        [ -n "$t" ] || { echo "pgbench $1 failed" >&2; exit 1; }
-        best=$(awk -v a="$best" -v b="$t" 'BEGIN { print (b > a ? b : a) }')
-    done
-    echo "$best"
-}
-assign_tps=$(best_tps assign)
-bare_tps=$(best_tps bare)
+assign_tps=$(best_tps assign 1)
+bare_tps=$(best_tps bare 1)
 r=$(awk -v a="$assign_tps" -v b="$bare_tps" 'BEGIN { printf "%.2f", a / b }')
 printf '    bandit.assign %10.1f tps\n    bare INSERT   %10.1f tps\n' "$assign_tps" "$bare_tps"
 echo "    assign / bare INSERT = $r (target >= 0.7): $(verdict "$r" 0.7 '>=')"

@@ -22,6 +22,7 @@ SECONDS_PER_RUN=${BENCH_SECONDS:-10}
 PGBENCH=$(command -v pgbench || echo /usr/lib/postgresql/15/bin/pgbench)
 DB=bandit_bench
 WORK=$(mktemp -d)
+. test/bench_lib.sh
 trap 'rm -rf "$WORK"' EXIT
 
 psql -qX -v ON_ERROR_STOP=1 -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
@@ -177,24 +178,6 @@ cat > "$WORK/own.sql" <<'EOF'
 SELECT bandit.reward(decision_id, (random() < 0.3)::int) FROM bandit.choose('own' || :client_id);
 EOF
 
-tps() {   # tps of one pgbench run: script, clients, more pgbench options
-    "$PGBENCH" -n -c "$2" -j "$2" -T "$SECONDS_PER_RUN" ${3:-} -f "$WORK/$1.sql" "$DB" 2>&1 |
-        sed -n 's/^tps = \([0-9.]*\).*/\1/p'
-}
-
-best_tps() {   # best of 3
-    local best=0 t
-    for _ in 1 2 3; do
-        t=$(tps "$1" "$2" "${3:-}")
-        [ -n "$t" ] || { echo "pgbench $1 failed" >&2; exit 1; }
-        best=$(awk -v a="$best" -v b="$t" 'BEGIN { print (b > a ? b : a) }')
-    done
-    echo "$best"
-}
-
-verdict() {   # ratio target
-    awk -v r="$1" -v t="$2" 'BEGIN { print (r >= t ? "ok" : "BELOW TARGET") }'
-}
 
 echo "(a) choose + reward, Thompson, 10 arms, 1 client, ${SECONDS_PER_RUN} s runs, best of 3"
 bandit=$(best_tps bandit 1)

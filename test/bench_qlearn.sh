@@ -18,6 +18,7 @@ SECONDS_PER_RUN=${BENCH_SECONDS:-10}
 PGBENCH=$(command -v pgbench || echo /usr/lib/postgresql/15/bin/pgbench)
 DB=bandit_bench_qlearn
 WORK=$(mktemp -d)
+. test/bench_lib.sh
 trap 'rm -rf "$WORK"' EXIT
 
 psql -qX -v ON_ERROR_STOP=1 -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
@@ -60,30 +61,12 @@ cat > "$WORK/select.sql" <<'EOF2'
 SELECT bandit.q_select('bench', 's' || :s, '{a0,a1,a2,a3}', 0);
 EOF2
 
-tps() {   # tps of one pgbench run: script, clients
-    "$PGBENCH" -n -M prepared -c "$2" -j "$2" -T "$SECONDS_PER_RUN" -f "$WORK/$1.sql" "$DB" 2>&1 |
-        sed -n 's/^tps = \([0-9.]*\).*/\1/p'
-}
-
-best_tps() {   # best of 3
-    local best=0 t
-    for _ in 1 2 3; do
-        t=$(tps "$1" "$2")
-        [ -n "$t" ] || { echo "pgbench $1 failed" >&2; exit 1; }
-        best=$(awk -v a="$best" -v b="$t" 'BEGIN { print (b > a ? b : a) }')
-    done
-    echo "$best"
-}
-
-verdict() {   # ratio target
-    awk -v r="$1" -v t="$2" 'BEGIN { print (r >= t ? "ok" : "BELOW TARGET") }'
-}
 
 echo "q_learn, 100 states x 4 actions, 1 client, ${SECONDS_PER_RUN} s runs, -M prepared, best of 3"
-bandit=$(best_tps bandit 1)
-upsert=$(best_tps bare_upsert 1)
-bellman=$(best_tps bare_bellman 1)
-select=$(best_tps select 1)
+bandit=$(best_tps bandit 1 "-M prepared")
+upsert=$(best_tps bare_upsert 1 "-M prepared")
+bellman=$(best_tps bare_bellman 1 "-M prepared")
+select=$(best_tps select 1 "-M prepared")
 r1=$(awk -v a="$bandit" -v b="$upsert" 'BEGIN { printf "%.2f", a / b }')
 r2=$(awk -v a="$bandit" -v b="$bellman" 'BEGIN { printf "%.2f", a / b }')
 printf '    bandit.q_learn                       %10.1f tps  (%.3f ms per update)\n' "$bandit" "$(awk -v t="$bandit" 'BEGIN { print 1000 / t }')"

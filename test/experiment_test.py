@@ -17,7 +17,6 @@ import time
 import warnings
 
 import numpy as np
-import psycopg2
 from scipy import integrate, stats
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import TTestIndPower

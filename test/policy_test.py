@@ -14,10 +14,9 @@ import time
 import warnings
 
 import numpy as np
-import psycopg2
 from scipy import integrate, stats
 
-from testlib import close, fresh_database, ok, report
+from testlib import close, fresh_database, ok, query_helpers, report
 
 warnings.simplefilter('ignore')
 started = time.time()
@@ -31,23 +30,7 @@ cur.execute('SELECT bandit.set_seed(20240613)')
 cur.execute('SELECT setseed(0.25)')
 
 
-def q(sql, *args):
-    cur.execute(sql, args or None)
-    return cur.fetchall()
-
-
-def q1(sql, *args):
-    cur.execute(sql, args or None)
-    return cur.fetchone()[0]
-
-
-def sqlstate(sql, *args):
-    """The SQLSTATE of a statement expected to fail (None if it succeeds)."""
-    try:
-        cur.execute(sql, args or None)
-    except psycopg2.Error as e:
-        return e.pgcode
-    return None
+q, q1, sqlstate = query_helpers(cur)
 
 
 def create(name, algorithm, arms, params=None):

@@ -15,7 +15,7 @@ import time
 
 from scipy import stats
 
-from testlib import close, fresh_database, ok, report
+from testlib import fresh_database, ok, query_helpers, report
 
 started = time.time()
 admin, conn = fresh_database('bandit_qlearn_test')
@@ -23,14 +23,7 @@ cur = conn.cursor()
 rng = random.Random(20240613)
 
 
-def q(sql, *args):
-    cur.execute(sql, args or None)
-    return cur.fetchall()
-
-
-def q1(sql, *args):
-    cur.execute(sql, args or None)
-    return cur.fetchone()[0]
+q, q1, _ = query_helpers(cur)
 
 
 def bits(x):
