@@ -5,10 +5,10 @@
  * credit rewards, rank arms, and LinUCB's linear algebra.  Everything else
  * about policies (creation, arms, modes, snapshots) is SQL in policy.sql.
  *
- * Statements run through SPI with plans prepared once per backend.  Each
- * entry point runs them under search_path = pg_catalog, pg_temp, as a SET
- * clause would: the plan cache re-analyzes a saved plan under the current
- * search_path, so a caller's must never be in force.
+ * Statements run through SPI with plans prepared once per backend, under
+ * SpiBegin's search path (pg_catalog only): the plan cache re-analyzes a
+ * saved plan under the current search path, so a caller's must never be in
+ * force.
  */
 #include "bandit.h"
 
