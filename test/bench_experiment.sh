@@ -19,15 +19,10 @@ if [ -z "${PGDATABASE:-}" ]; then
 fi
 ROWS=${BENCH_ROWS:-10000000}
 UNITS=$((ROWS / 10))
-SECONDS_PER_RUN=${BENCH_SECONDS:-10}
-PGBENCH=$(command -v pgbench || echo /usr/lib/postgresql/15/bin/pgbench)
 DB=bandit_bench_experiment
-WORK=$(mktemp -d)
 . test/bench_lib.sh
-trap 'rm -rf "$WORK"' EXIT
 PSQL=(psql -X -q -At -v ON_ERROR_STOP=1 -d "$DB")
 
-psql -qX -v ON_ERROR_STOP=1 -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
 echo "== loading $ROWS observations of $UNITS units (PostgreSQL $("${PSQL[@]}" -c 'SHOW server_version'), $(nproc) CPUs)"
 SECONDS=0
 "${PSQL[@]}" -o /dev/null <<SQL

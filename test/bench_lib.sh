@@ -1,5 +1,11 @@
-# pgbench helpers shared by the benchmarks; the caller sets PGBENCH, DB,
-# WORK (where <script>.sql files are) and SECONDS_PER_RUN.
+# Shared by the pgbench benchmarks, sourced once the script runs inside its
+# cluster with DB set: a fresh scratch database DB, WORK (a directory for the
+# <script>.sql files, removed on exit), and the helpers below.
+SECONDS_PER_RUN=${BENCH_SECONDS:-10}
+PGBENCH=$(command -v pgbench || echo /usr/lib/postgresql/15/bin/pgbench)
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+psql -qX -v ON_ERROR_STOP=1 -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
 
 tps() {   # tps of one pgbench run: script, clients, more pgbench options
     "$PGBENCH" -n -c "$2" -j "$2" -T "$SECONDS_PER_RUN" ${3:-} -f "$WORK/$1.sql" "$DB" 2>&1 |

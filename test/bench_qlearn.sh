@@ -14,14 +14,9 @@ cd "$(dirname "$0")/.."
 if [ -z "${PGDATABASE:-}" ]; then
     exec pg_virtualenv -t -v "${PG_MAJOR:-15}" bash "$0" "$@"
 fi
-SECONDS_PER_RUN=${BENCH_SECONDS:-10}
-PGBENCH=$(command -v pgbench || echo /usr/lib/postgresql/15/bin/pgbench)
 DB=bandit_bench_qlearn
-WORK=$(mktemp -d)
 . test/bench_lib.sh
-trap 'rm -rf "$WORK"' EXIT
 
-psql -qX -v ON_ERROR_STOP=1 -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
 psql -qX -o /dev/null -v ON_ERROR_STOP=1 -d "$DB" <<'SQL'
 CREATE EXTENSION bandit;
 INSERT INTO bandit.q_table (agent, state, action, q_value, update_count)
