@@ -276,11 +276,15 @@ TupleVector(HeapTuple tuple, TupleDesc desc, int column, int length, const char 
 	double	   *copy;
 
 	if (isnull)
-		elog(ERROR, "LinUCB state %s is missing", what);
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("LinUCB state %s is missing from bandit.arm", what)));
 	array = DatumGetArrayTypeP(d);
 	values = CheckFloat8Array(array, what, &n);
 	if (n != length)
-		elog(ERROR, "LinUCB state %s has %d elements, expected %d", what, n, length);
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("LinUCB state %s in bandit.arm has %d elements, expected %d", what, n, length)));
 	copy = palloc(sizeof(double) * length);
 	memcpy(copy, values, sizeof(double) * length);
 	return copy;
@@ -629,6 +633,23 @@ ArgMax(const double *score, int n, int *ties)
 	return best;
 }
 
+/* P(theta_i is the largest) for the arms' Beta posteriors. */
+static double *
+ArmsProbBest(const Arm *arms, int n)
+{
+	double	   *alpha = palloc(sizeof(double) * n);
+	double	   *beta = palloc(sizeof(double) * n);
+	double	   *prob = palloc(sizeof(double) * n);
+
+	for (int i = 0; i < n; i++)
+	{
+		alpha[i] = arms[i].alpha;
+		beta[i] = arms[i].beta;
+	}
+	BetaProbBest(alpha, beta, n, prob);
+	return prob;
+}
+
 /* The policy's choice among the arms, and the probability it had. */
 static int
 ChooseArm(const Policy *policy, const Arm *arms, int n, const Context *context, double *propensity)
@@ -645,23 +666,12 @@ ChooseArm(const Policy *policy, const Arm *arms, int n, const Context *context, 
 	switch (policy->algorithm)
 	{
 		case ALG_THOMPSON:
-			{
-				double	   *alpha = palloc(sizeof(double) * n);
-				double	   *beta = palloc(sizeof(double) * n);
-				double	   *prob = palloc(sizeof(double) * n);
-
-				for (int i = 0; i < n; i++)
-				{
-					alpha[i] = arms[i].alpha;
-					beta[i] = arms[i].beta;
-					score[i] = gsl_ran_beta(rng, alpha[i], beta[i]);
-				}
-				chosen = ArgMax(score, n, &ties);
-				/* exactly the probability of the draw's winner: P(theta_i is the largest) */
-				BetaProbBest(alpha, beta, n, prob);
-				*propensity = prob[chosen];
-				return chosen;
-			}
+			for (int i = 0; i < n; i++)
+				score[i] = gsl_ran_beta(rng, arms[i].alpha, arms[i].beta);
+			chosen = ArgMax(score, n, &ties);
+			/* exactly the probability of the draw's winner: P(theta_i is the largest) */
+			*propensity = ArmsProbBest(arms, n)[chosen];
+			return chosen;
 		case ALG_EPSILON_GREEDY:
 			{
 				double		epsilon = Max(policy->min_epsilon,
@@ -1163,16 +1173,8 @@ bandit_recommend(PG_FUNCTION_ARGS)
 		total_weight += arms[i].weight;
 	if (policy.algorithm == ALG_THOMPSON && n > 0)
 	{
-		double	   *alpha = palloc(sizeof(double) * n);
-		double	   *beta = palloc(sizeof(double) * n);
-		double	   *prob = palloc(sizeof(double) * n);
+		double	   *prob = ArmsProbBest(arms, n);
 
-		for (int i = 0; i < n; i++)
-		{
-			alpha[i] = arms[i].alpha;
-			beta[i] = arms[i].beta;
-		}
-		BetaProbBest(alpha, beta, n, prob);
 		for (int i = 0; i < n; i++)
 			ranked[i].score = prob[i];
 	}
