@@ -60,6 +60,9 @@ SELECT bandit.beta_quantile('NaN', 1, 0.5);
 SELECT bandit.beta_quantile(1, 'Infinity', 0.5);
 SELECT bandit.beta_quantile(1, 1, 1.5);
 SELECT bandit.beta_quantile(1, 1, 'NaN');
+-- parameters far beyond 1e7, where the densities lose their precision: out of range, not an internal error
+SELECT bandit.beta_quantile(1e9, 1e9, 1e-10);
+SELECT bandit.beta_quantile(1e12, 1e12, 1e-300);
 SELECT * FROM bandit.beta_interval(1, 1, 1);
 SELECT * FROM bandit.beta_interval(1, 1, 0);
 SELECT bandit.prob_best('{1,2}', '{1}');

@@ -156,6 +156,11 @@ ROLLBACK;
 SELECT count(*) AS changed FROM bandit.recommend('l', 2, '{"features": [0, 1, 0]}') r JOIN l_before USING (arm)
 WHERE r.score <> l_before.score;
 
+-- LinUCB state edited by hand into the wrong shape is reported as corrupted data (XX001), not an internal error
+BEGIN;
+UPDATE bandit.arm SET b = '{1}' WHERE policy = 'l' AND arm = 'p';
+SELECT count(*) FROM bandit.choose('l', '{"features": [0, 1, 0]}');
+ROLLBACK;
 -- the hashing trick is deterministic and sums to the signed values
 SELECT bandit.hash_features('{"a": 1.5, "b": "x", "c": true}', 8) = bandit.hash_features('{"c": true, "b": "x", "a": 1.5}', 8) AS stable,
        (SELECT sum(abs(v)) FROM unnest(bandit.hash_features('{"a": 1.5}', 8)) v) AS one_feature;

@@ -208,7 +208,10 @@ TailDistance(const Arm *arm, double log_tail, int direction)
 		if (!isfinite(d))
 			break;
 	}
-	elog(ERROR, "Beta(%g, %g): no tail bound", arm->a, arm->b);
+	ereport(ERROR,
+			(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+			 errmsg("Beta(%g, %g) is outside the range that can be computed", arm->a, arm->b),
+			 errdetail("No bound on its tail was found.")));
 	return 0;
 }
 
@@ -487,7 +490,8 @@ SweepPass(Sweep *sweep, void (*visit) (Sweep *sweep, void *arg), void *arg)
 
 /*
  * Checks each arm's mass after a complete pass: the tails cut off hold
- * ~1e-18, so anything far from 1 is a bug, not rounding.  Returns it.
+ * ~1e-18, so a mass far from 1 means the densities lost their precision
+ * (parameters far beyond 1e7), not rounding.  Returns it.
  */
 static double
 SweepMass(const Sweep *sweep, int j)
@@ -496,7 +500,10 @@ SweepMass(const Sweep *sweep, int j)
 	double		mass = sweep->cdf_start[j] * exp(-arm->log_shift);
 
 	if (!(fabs(mass - 1) < 1e-6))
-		elog(ERROR, "Beta(%g, %g) integrates to %.17g", arm->a, arm->b, mass);
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("Beta(%g, %g) is outside the range that can be computed", arm->a, arm->b),
+				 errdetail("Its density integrates to %.17g in double precision.", mass)));
 	return mass;
 }
 
