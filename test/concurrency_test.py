@@ -17,7 +17,6 @@ from testlib import fresh_database, ok, report
 
 DB = 'bandit_concurrency_test'
 CLIENTS = 8
-SECONDS = 5
 PGBENCH = shutil.which('pgbench') or '/usr/lib/postgresql/15/bin/pgbench'
 
 
@@ -31,9 +30,11 @@ def q(sql, *args):
     return cur.fetchall()
 
 
-def pgbench(what, scripts):
-    """Runs the scripts (chosen at random per transaction) with CLIENTS clients for SECONDS;
-    the number of statements committed (a script's weight is its line count), or None."""
+def pgbench(what, scripts, per_client):
+    """Runs the scripts (chosen at random per transaction) with CLIENTS clients, per_client
+    transactions each; the number of transactions committed (of each script, when several), or
+    None.  A fixed count rather than a duration: when pgbench's -T runs out it stops counting
+    transactions still in flight, which the server may have committed all the same."""
     if isinstance(scripts, str):
         scripts = [scripts]
     files = []
@@ -42,7 +43,7 @@ def pgbench(what, scripts):
             f.write(script)
         files.append(f.name)
     try:
-        run = subprocess.run([PGBENCH, '-n', '-c', str(CLIENTS), '-j', str(CLIENTS), '-T', str(SECONDS), '-r']
+        run = subprocess.run([PGBENCH, '-n', '-c', str(CLIENTS), '-j', str(CLIENTS), '-t', str(per_client), '-r']
                              + [a for name in files for a in ('-f', name)] + [DB], capture_output=True, text=True)
     finally:
         for name in files:
@@ -93,7 +94,7 @@ def check_policies(what, policies, committed):
 
 # 8 clients on one Thompson policy with 2 arms
 cur.execute("SELECT bandit.create_policy('p', 'thompson', ARRAY['a', 'b'])")
-n = pgbench('shared policy', "SELECT bandit.reward(decision_id, (random() < 0.3)::int) FROM bandit.choose('p');\n")
+n = pgbench('shared policy', "SELECT bandit.reward(decision_id, (random() < 0.3)::int) FROM bandit.choose('p');\n", 2500)
 check_policies('shared policy', ['p'], n)
 
 # 8 clients, each on its own policy
@@ -101,7 +102,7 @@ names = ['q%d' % i for i in range(CLIENTS)]
 for name in names:
     cur.execute("SELECT bandit.create_policy(%s, 'thompson', ARRAY['a', 'b'])", (name,))
 n = pgbench('policy per client',
-            "SELECT bandit.reward(decision_id, (random() < 0.3)::int) FROM bandit.choose('q' || :client_id);\n")
+            "SELECT bandit.reward(decision_id, (random() < 0.3)::int) FROM bandit.choose('q' || :client_id);\n", 2000)
 check_policies('policy per client', names, n)
 
 # mixed: decisions rewarded one by one and in batches (each transaction one
@@ -110,13 +111,13 @@ cur.execute("SELECT bandit.create_policy('m', 'thompson', ARRAY['a', 'b', 'c'])"
 n1 = pgbench('mixed single and batch rewards', [
     "SELECT bandit.reward(decision_id, (random() < 0.5)::int) FROM bandit.choose('m');\n",
     "SELECT bandit.reward(array_agg(decision_id), array_agg((random() < 0.5)::int::float8))\n"
-    "  FROM generate_series(1, 5) g, LATERAL bandit.choose(CASE WHEN g > 0 THEN 'm' END);\n"])
+    "  FROM generate_series(1, 5) g, LATERAL bandit.choose(CASE WHEN g > 0 THEN 'm' END);\n"], 800)
 ok('mixed: both scripts ran', n1 is not None and min(n1) > 0, repr(n1))
 check_policies('mixed single and batch rewards', ['m'], None if n1 is None else n1[0] + 5 * n1[1])
 
 # direct arm rewards from all clients at once: nothing lost
 cur.execute("SELECT bandit.create_policy('r', 'ucb1', ARRAY['a', 'b'])")
-n = pgbench('arm rewards', "SELECT bandit.reward('r', 'a', 1);\nSELECT bandit.reward('r', 'b', 0.5);\n")
+n = pgbench('arm rewards', "SELECT bandit.reward('r', 'a', 1);\nSELECT bandit.reward('r', 'b', 0.5);\n", 2500)
 rows = dict((a, (p, w, m)) for a, p, w, m in q("SELECT arm, pulls, weight, mean_reward FROM bandit.arm WHERE policy = 'r'"))
 ok('arm rewards: every reward counted', n is not None and rows['a'][0] == n and rows['b'][0] == n
    and rows['a'][1] == n and rows['a'][2] == 1 and rows['b'][2] == 0.5, '%r, committed %r' % (rows, n))
