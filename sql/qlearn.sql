@@ -249,3 +249,35 @@ RESET search_path;
 SELECT agent, state, action, q_value, update_count, last_updated > '2000-01-01' AS real_time
 FROM bandit.q_table WHERE agent IN ('h', 'h2') ORDER BY 1, 2, 3;
 SELECT count(*) AS untouched FROM hostile.q_table;
+
+-- privileges and row-level security: q_learn reads max Q(s', .) as its caller may
+CREATE ROLE regress_bandit_learner;
+GRANT USAGE ON SCHEMA bandit TO regress_bandit_learner;
+GRANT SELECT, INSERT, UPDATE ON bandit.q_table TO regress_bandit_learner;
+SELECT bandit.q_learn('rls', 'hidden', 'a', 10, NULL, 1);                -- 10
+SELECT bandit.q_learn('rls', 'shown', 'a', 4, NULL, 1);                  -- 4
+ALTER TABLE bandit.q_table ENABLE ROW LEVEL SECURITY;
+CREATE POLICY regress_not_hidden ON bandit.q_table USING (state <> 'hidden');
+SET ROLE regress_bandit_learner;
+SELECT bandit.q_learn('rls', 's', 'a', 1, 'hidden', 0.5, 1);             -- the 10 is invisible: 0.5 (1 + 0) = 0.5
+SELECT bandit.q_learn('rls', 's', 'b', 1, 'shown', 0.5, 1);              -- 0.5 (1 + 4) = 2.5
+SELECT bandit.q_learn('rls', 's', 'a', 1, 's', 0.5, 1);                  -- self-loop: 0.5 + 0.5 (1 + max(0.5, 2.5) - 0.5) = 2
+RESET ROLE;
+SELECT bandit.q_learn('rls', 't', 'a', 1, 'hidden', 0.5, 1);             -- the owner is exempt: 0.5 (1 + 10) = 5.5
+DROP POLICY regress_not_hidden ON bandit.q_table;
+ALTER TABLE bandit.q_table DISABLE ROW LEVEL SECURITY;
+-- SELECT on the columns, not the table: the same values
+REVOKE SELECT ON bandit.q_table FROM regress_bandit_learner;
+GRANT SELECT (agent, state, action, q_value, update_count, last_updated) ON bandit.q_table TO regress_bandit_learner;
+SET ROLE regress_bandit_learner;
+SELECT bandit.q_learn('rls', 'u', 'a', 1, 'hidden', 0.5, 1);             -- 0.5 (1 + 10) = 5.5
+SELECT bandit.q_learn('rls', 's', 'b', 1, 's', 0.5, 1);                  -- 2.5 + 0.5 (1 + max(2.5, 2) - 2.5) = 3
+RESET ROLE;
+-- no SELECT at all: refused (42501), nothing learned
+REVOKE SELECT ON bandit.q_table FROM regress_bandit_learner;
+SET ROLE regress_bandit_learner;
+SELECT bandit.q_learn('rls', 'v', 'a', 1, 'hidden', 0.5, 1);
+RESET ROLE;
+SELECT state, action, q_value, update_count FROM bandit.q_table WHERE agent = 'rls' ORDER BY 1, 2;
+DROP OWNED BY regress_bandit_learner;
+DROP ROLE regress_bandit_learner;

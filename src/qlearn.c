@@ -8,21 +8,39 @@
  * export, import) is SQL in qlearn.sql.
  *
  * Statements run through SPI with plans prepared once per backend, under
- * search_path = pg_catalog, pg_temp (SpiBegin).
+ * search_path = pg_catalog, pg_temp (SpiBegin).  The Bellman update's
+ * max Q(s', .) is read by a direct scan of q_table's primary key: as a
+ * subquery its plan is chosen once per backend, and on a small table that
+ * is a sequential scan whose cost grows with every dead row version.
  */
 #include "bandit.h"
 
+#include "access/genam.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "common/shortest_dec.h"
+#include "executor/tuptable.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "parser/parse_relation.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/jsonb.h"
+#include "utils/rel.h"
+#include "utils/rls.h"
+#include "utils/snapmgr.h"
 
 /* Transitions replayed per round trip: bounds the memory of a long replay. */
 #define REPLAY_CHUNK 10000
 
 static SPIPlanPtr plan_values,
+			plan_max,
 			plan_learn,
 			plan_learn_loop,
 			plan_lock,
@@ -34,9 +52,10 @@ static void
 PreparePlans(void)
 {
 	Oid			values_types[] = {TEXTOID, TEXTOID, TEXTARRAYOID};
-	Oid			learn_types[] = {TEXTOID, TEXTOID, TEXTOID, FLOAT8OID, TEXTOID, FLOAT8OID, FLOAT8OID};
+	Oid			learn_types[] = {TEXTOID, TEXTOID, TEXTOID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID};
 	Oid			lock_types[] = {TEXTOID, TEXTARRAYOID, TEXTARRAYOID};
 	Oid			text1[] = {TEXTOID};
+	Oid			max_types[] = {TEXTOID, TEXTOID, TEXTOID};
 	Oid			int8_array[] = {INT8ARRAYOID};
 
 	if (plan_transitions != NULL)
@@ -45,17 +64,19 @@ PreparePlans(void)
 		"SELECT action, q_value FROM bandit.q_table WHERE agent = $1 AND state = $2 AND action = ANY ($3)",
 		3, values_types);
 
+	/* the same max as MaxQValue's scan, under row-level security */
+	plan_max = PrepareSafely(
+		"SELECT max(q_value) FROM bandit.q_table WHERE agent = $1 AND state = $2 AND action IS DISTINCT FROM $3",
+		3, max_types);
+
 	/*
-	 * $1 agent, $2 state, $3 action, $4 reward, $5 next state, $6 alpha, $7
-	 * gamma.  excluded.q_value carries alpha (r + gamma max Q(s', .)), the
-	 * max read in the statement's snapshot (ORDER BY ... LIMIT 1 rather than
-	 * max(): an aggregate costs more to set up than the rest of the update).
+	 * $1 agent, $2 state, $3 action, $4 reward, $5 max Q(s', .) (NULL: none
+	 * learned, or terminal), $6 alpha, $7 gamma; excluded.q_value carries
+	 * alpha (r + gamma max Q(s', .)).
 	 */
 	plan_learn = PrepareSafely(
 		"INSERT INTO bandit.q_table AS q (agent, state, action, q_value, update_count, last_updated)"
-		" VALUES ($1, $2, $3, $6 * ($4 + $7 * coalesce((SELECT n.q_value FROM bandit.q_table n"
-		"                                               WHERE n.agent = $1 AND n.state = $5"
-		"                                               ORDER BY n.q_value DESC LIMIT 1), 0)), 1, now())"
+		" VALUES ($1, $2, $3, $6 * ($4 + $7 * coalesce($5, 0)), 1, now())"
 		" ON CONFLICT (agent, state, action) DO UPDATE SET"
 		"  q_value = (1 - $6) * q.q_value + excluded.q_value,"
 		"  update_count = q.update_count + 1,"
@@ -63,20 +84,16 @@ PreparePlans(void)
 		" RETURNING q.q_value", 7, learn_types);
 
 	/*
-	 * A self-loop (s' = s): the row being updated is part of the max, with
-	 * its locked, current value, so an update that waited for another's
-	 * commit bootstraps from the value that commit left, as the sequential
-	 * updates would.  $5 (= $2) is not used: the parameters are plan_learn's.
+	 * A self-loop (s' = s), $5 the max over s's other actions: the row
+	 * being updated takes part in the max with its locked, current value,
+	 * so an update that waited for another's commit bootstraps from the
+	 * value that commit left, as the sequential updates would.
 	 */
 	plan_learn_loop = PrepareSafely(
 		"INSERT INTO bandit.q_table AS q (agent, state, action, q_value, update_count, last_updated)"
-		" VALUES ($1, $2, $3, $6 * ($4 + $7 * coalesce((SELECT n.q_value FROM bandit.q_table n"
-		"                                               WHERE n.agent = $1 AND n.state = $2"
-		"                                               ORDER BY n.q_value DESC LIMIT 1), 0)), 1, now())"
+		" VALUES ($1, $2, $3, $6 * ($4 + $7 * coalesce($5, 0)), 1, now())"
 		" ON CONFLICT (agent, state, action) DO UPDATE SET"
-		"  q_value = (1 - $6) * q.q_value + $6 * ($4 + $7 * greatest(q.q_value,"
-		"    (SELECT o.q_value FROM bandit.q_table o WHERE o.agent = $1 AND o.state = $2 AND o.action <> $3"
-		"     ORDER BY o.q_value DESC LIMIT 1))),"
+		"  q_value = (1 - $6) * q.q_value + $6 * ($4 + $7 * greatest(q.q_value, $5)),"
 		"  update_count = q.update_count + 1,"
 		"  last_updated = excluded.last_updated"
 		" RETURNING q.q_value", 7, learn_types);
@@ -162,28 +179,111 @@ TextEqual(Datum a, Datum b)
 		memcmp(VARDATA_ANY(x), VARDATA_ANY(y), VARSIZE_ANY_EXHDR(x)) == 0;
 }
 
-/* One Bellman update (inside SPI); the new Q. */
+/*
+ * The largest Q-value learned for agent in state, leaving out action skip
+ * unless it is 0, as snapshot sees the table; false when there is none.
+ * Under row-level security, or without the table-wide SELECT privilege that
+ * the direct scan would bypass, the same max is read by a query.
+ */
+static bool
+MaxQValue(Datum agent, Datum state, Datum skip, Snapshot snapshot, double *max)
+{
+	Oid			relid = RangeVarGetRelid(makeRangeVar("bandit", "q_table", -1), RowExclusiveLock, false);
+	Relation	rel,
+				index;
+	List	   *indexes;
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+	ScanKeyData keys[2];
+	AttrNumber	action_column,
+				q_column;
+	bool		found = false;
+
+	if (check_enable_rls(relid, InvalidOid, true) == RLS_ENABLED ||
+		pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+	{
+		Datum		args[3] = {agent, state, skip};
+		char		nulls[3] = {' ', ' ', skip == (Datum) 0 ? 'n' : ' '};
+		bool		isnull;
+
+		if (SPI_execute_snapshot(plan_max, args, nulls, snapshot, InvalidSnapshot, true, false, 0) != SPI_OK_SELECT
+			|| SPI_processed != 1)
+			elog(ERROR, "reading Q-values failed");
+		*max = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		SPI_freetuptable(SPI_tuptable);
+		return !isnull;
+	}
+
+	rel = table_open(relid, NoLock);
+	indexes = RelationGetIndexList(rel);	/* sets rd_pkindex */
+	list_free(indexes);
+	index = index_open(rel->rd_pkindex, RowExclusiveLock);
+	action_column = attnameAttNum(rel, "action", false);
+	q_column = attnameAttNum(rel, "q_value", false);
+
+	/* the index's collation, which orders its keys */
+	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_TEXTEQ, agent);
+	keys[0].sk_collation = index->rd_indcollation[0];
+	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_TEXTEQ, state);
+	keys[1].sk_collation = index->rd_indcollation[1];
+	scan = index_beginscan(rel, index, snapshot, 2, 0);
+	index_rescan(scan, keys, 2, NULL, 0);
+	slot = table_slot_create(rel, NULL);
+	while (index_getnext_slot(scan, ForwardScanDirection, slot))
+	{
+		bool		isnull;
+		double		q;
+
+		if (skip != (Datum) 0 && TextEqual(slot_getattr(slot, action_column, &isnull), skip))
+			continue;
+		q = DatumGetFloat8(slot_getattr(slot, q_column, &isnull));
+		if (!found || q > *max)
+			*max = q;
+		found = true;
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	index_endscan(scan);
+	index_close(index, NoLock);
+	table_close(rel, NoLock);
+	return found;
+}
+
+/*
+ * One Bellman update (inside SPI); the new Q.  The max is read and the
+ * update run in one snapshot, taken as SPI would take it for the update
+ * alone: after a command counter increment, so that a batch sees its own
+ * earlier updates.
+ */
 static double
 LearnOne(Datum agent, Datum state, Datum action, double reward, Datum next_state, bool terminal,
 		 double alpha, double gamma)
 {
+	bool		loop = !terminal && TextEqual(state, next_state);
 	Datum		args[7];
 	char		nulls[7];
 	bool		isnull;
+	double		max = 0;
+	Snapshot	snapshot;
 	double		q;
 
+	PushActiveSnapshot(GetTransactionSnapshot());
+	CommandCounterIncrement();
+	UpdateActiveSnapshotCommandId();
+	snapshot = GetActiveSnapshot();
+	memset(nulls, ' ', sizeof(nulls));
+	if (terminal || !MaxQValue(agent, next_state, loop ? action : (Datum) 0, snapshot, &max))
+		nulls[4] = 'n';
 	args[0] = agent;
 	args[1] = state;
 	args[2] = action;
 	args[3] = Float8GetDatum(reward);
-	args[4] = terminal ? (Datum) 0 : next_state;
+	args[4] = Float8GetDatum(max);
 	args[5] = Float8GetDatum(alpha);
 	args[6] = Float8GetDatum(gamma);
-	memset(nulls, ' ', sizeof(nulls));
-	nulls[4] = terminal ? 'n' : ' ';
-	if (SPI_execute_plan(!terminal && TextEqual(state, next_state) ? plan_learn_loop : plan_learn,
-						 args, nulls, false, 0) != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
+	if (SPI_execute_snapshot(loop ? plan_learn_loop : plan_learn, args, nulls, snapshot, InvalidSnapshot,
+							 false, true, 0) != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
 		elog(ERROR, "Q-learning update failed");
+	PopActiveSnapshot();
 	q = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	/* a batch runs many of these in one SPI connection */
 	SPI_freetuptable(SPI_tuptable);
