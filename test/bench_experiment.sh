@@ -7,8 +7,9 @@
 #   (b) assign throughput, a new unit id per call, 1 client, against a bare
 #       INSERT ... ON CONFLICT DO NOTHING into a table of the same shape
 #       (target: ratio >= 0.7).
-# Figures are best of 3 runs measured in one session (a) or one run (b), as
-# the server's "Execution Time" (a) and pgbench tps (b).  Starts its own
+# (a) is the best of 3 runs of each query in one session, by the server's
+# "Execution Time"; (b) the median of 3 pgbench runs interleaving the two
+# scripts, by mean latency (mean_latencies in bench_lib.sh).  Starts its own
 # throwaway cluster unless $PGDATABASE is set.  BENCH_SECONDS (10) sets the
 # length of each pgbench run.
 set -euo pipefail
@@ -77,7 +78,7 @@ done
 "${PSQL[@]}" -c "SELECT format('    analyze: %s', string_agg(format('%s n=%s mean=%s p=%s', variant, n, round(mean::numeric, 4),
                      round(p_value::numeric, 4)), '; ')) FROM bandit.analyze('big', 'revenue')"
 
-echo "(b) assign, a new unit per call, 1 client, ${SECONDS_PER_RUN} s runs, best of 3"
+echo "(b) assign, a new unit per call, 1 client, interleaved with the bare INSERT, ${SECONDS_PER_RUN} s runs"
 "${PSQL[@]}" -o /dev/null <<'SQL'
 SELECT bandit.create_experiment('fast', ARRAY['control', 'b', 'c'], ARRAY[0.5, 0.25, 0.25]);
 SELECT bandit.start_experiment('fast');
@@ -91,11 +92,16 @@ cat > "$WORK/bare.sql" <<'EOF'
 \set u random(1, 1000000000000)
 INSERT INTO bare_assignment (experiment, unit_id, variant) VALUES ('fast', :client_id || '-' || :u, 'b') ON CONFLICT DO NOTHING;
 EOF
-assign_tps=$(best_tps assign 1)
-bare_tps=$(best_tps bare 1)
-r=$(awk -v a="$assign_tps" -v b="$bare_tps" 'BEGIN { printf "%.2f", a / b }')
-printf '    bandit.assign %10.1f tps\n    bare INSERT   %10.1f tps\n' "$assign_tps" "$bare_tps"
-echo "    assign / bare INSERT = $r (target >= 0.7): $(verdict "$r" 0.7 '>=')"
+ratios=()
+for run in 1 2 3; do
+    read -r -a l <<< "$(mean_latencies 1 "" assign bare)"
+    [ "${#l[@]}" = 2 ] || { echo "pgbench failed" >&2; exit 1; }
+    r=$(awk -v a="${l[1]}" -v b="${l[0]}" 'BEGIN { printf "%.2f", a / b }')
+    printf '    run %s: bandit.assign %.4f ms, bare INSERT %.4f ms, ratio %s\n' "$run" "${l[@]}" "$r"
+    ratios+=("$r")
+done
+r=$(median "${ratios[@]}")
+echo "    assign / bare INSERT, throughput = $r (median of 3; target >= 0.7): $(verdict "$r" 0.7 '>=')"
 "${PSQL[@]}" -c "SELECT format('    split of the %s units assigned by pgbench: %s (srm p = %s)', sum(n), string_agg(variant || ' ' || n, ', '),
                      round(bandit.srm_check('fast')::numeric, 4))
                  FROM (SELECT variant, count(*) n FROM bandit.assignment WHERE experiment = 'fast' GROUP BY variant ORDER BY variant) s"

@@ -10,8 +10,9 @@
 #   (c) LinUCB with dim 64 and 10 arms: ms per choose (and per reward), and a
 #       choose whose arms' state is not in the backend's cache (a new
 #       connection per call, less a new connection per SELECT 1).
-# Figures are best of 3 runs, ratios measured in the same run.  Starts its own
-# throwaway cluster unless $PGDATABASE is set.  BENCH_SECONDS (10) sets the
+# (a) runs its scripts interleaved, compared by mean latency (mean_latencies
+# in bench_lib.sh), median of 3 runs; (b) is the best of 3 runs of each.
+# Starts its own throwaway cluster unless $PGDATABASE is set.  BENCH_SECONDS (10) sets the
 # length of each pgbench run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -174,26 +175,25 @@ SELECT bandit.reward(decision_id, (random() < 0.3)::int) FROM bandit.choose('own
 EOF
 
 
-echo "(a) choose + reward, Thompson, 10 arms, 1 client, ${SECONDS_PER_RUN} s runs, best of 3"
-bandit=$(best_tps bandit 1)
-plpgsql_propensity=$(best_tps plpgsql_propensity 1)
-plpgsql=$(best_tps plpgsql 1)
-bare=$(best_tps bare 1)
-select1=$(best_tps select1 1)
-r1=$(awk -v a="$bandit" -v b="$plpgsql_propensity" 'BEGIN { printf "%.1f", a / b }')
-r1n=$(awk -v a="$bandit" -v b="$plpgsql" 'BEGIN { printf "%.2f", a / b }')
-r2=$(awk -v a="$bandit" -v b="$bare" 'BEGIN { printf "%.2f", a / b }')
-printf '    bandit                           %10.1f tps  (%.3f ms per round)\n' "$bandit" "$(awk -v t="$bandit" 'BEGIN { print 1000 / t }')"
-printf '    PL/pgSQL, Monte Carlo propensity %10.1f tps\n' "$plpgsql_propensity"
-printf '    PL/pgSQL, no propensity          %10.1f tps\n' "$plpgsql"
-printf '    bare SQL                         %10.1f tps\n' "$bare"
-printf '    SELECT 1                         %10.1f tps (a round trip and nothing else)\n' "$select1"
-eps=$(best_tps bandit_eps 1)
-pb=$(best_tps prob_best 1)
-printf '    for reference: bandit epsilon-greedy round %.1f tps; prob_best of the 10 arms alone %.1f tps\n' "$eps" "$pb"
-echo "    bandit / PL/pgSQL with propensity = $r1 (target >= 5): $(verdict "$r1" 5)"
-echo "    bandit / PL/pgSQL without propensity = $r1n (a lesser policy: its log cannot serve off-policy evaluation)"
-echo "    bandit / bare SQL = $r2 (target >= 0.7): $(verdict "$r2" 0.7)"
+echo "(a) choose + reward, Thompson, 10 arms, 1 client, the scripts interleaved, ${SECONDS_PER_RUN} s runs; mean ms per round"
+echo "    run    bandit  PL/pgSQL+propensity  PL/pgSQL  bare SQL  SELECT 1   bandit eps-greedy  prob_best alone"
+r1s=() r1ns=() r2s=()
+for run in 1 2 3; do
+    # the Monte Carlo propensity is slow: drawn less often, so that the others get their samples
+    read -r -a l <<< "$(mean_latencies 1 "" bandit@40 plpgsql_propensity@1 plpgsql@40 bare@40 select1@40 bandit_eps@40 prob_best@40)"
+    [ "${#l[@]}" = 7 ] || { echo "pgbench failed" >&2; exit 1; }
+    printf '    %-4s %8.4f  %19.4f  %8.4f  %8.4f  %8.4f   %17.4f  %15.4f\n' "$run" "${l[@]}"
+    r1s+=("$(awk -v a="${l[1]}" -v b="${l[0]}" 'BEGIN { printf "%.1f", a / b }')")
+    r1ns+=("$(awk -v a="${l[2]}" -v b="${l[0]}" 'BEGIN { printf "%.2f", a / b }')")
+    r2s+=("$(awk -v a="${l[3]}" -v b="${l[0]}" 'BEGIN { printf "%.2f", a / b }')")
+done
+r1=$(median "${r1s[@]}")
+r1n=$(median "${r1ns[@]}")
+r2=$(median "${r2s[@]}")
+echo "    throughput ratios, median of 3 (each run's in parentheses):"
+echo "    bandit / PL/pgSQL with propensity = $r1 (${r1s[*]}) (target >= 5): $(verdict "$r1" 5)"
+echo "    bandit / PL/pgSQL without propensity = $r1n (${r1ns[*]}) (a lesser policy: its log cannot serve off-policy evaluation)"
+echo "    bandit / bare SQL = $r2 (${r2s[*]}) (target >= 0.7): $(verdict "$r2" 0.7)"
 
 echo "(b) 8 clients, ${SECONDS_PER_RUN} s runs, best of 3"
 shared=$(best_tps shared 8)

@@ -6,13 +6,9 @@
 # state), all on 100 states x 4 actions already learned, random (state,
 # action, next state), 1 client, -M prepared (the bare statements' best case);
 # for reference, q_select with epsilon 0 over the 4 actions.
-#
-# The scripts run interleaved in one pgbench run, each transaction's script
-# drawn at random, and are compared by pgbench's mean latency per script:
-# this machine's speed drifts by 20-50 % between runs seconds apart, and
-# interleaving gives every script the same share of each slow and fast
-# moment.  With 1 client, a script's throughput alone is 1 / its latency.
-# Three runs, each after a VACUUM; the median ratio is the result.
+# The scripts run interleaved and are compared by mean latency
+# (mean_latencies in bench_lib.sh); three runs, each after a VACUUM, and the
+# median ratio is the result.
 # Starts its own throwaway cluster unless $PGDATABASE is set.  BENCH_SECONDS
 # (10) sets the length of each run.
 set -euo pipefail
@@ -63,28 +59,18 @@ SELECT bandit.q_select('bench', 's' || :s, '{a0,a1,a2,a3}', 0);
 EOF2
 
 
-latencies() {   # mean latency (ms) of each script, in order, of one interleaved run
-    rm -f "$WORK"/log.*
-    "$PGBENCH" -n -c 1 -j 1 -T "$SECONDS_PER_RUN" -M prepared -l --log-prefix="$WORK/log" \
-        -f "$WORK/bandit.sql" -f "$WORK/bare_upsert.sql" -f "$WORK/bare_bellman.sql" -f "$WORK/select.sql" "$DB" >/dev/null
-    # per transaction: client, number, latency (us), script, ...
-    cat "$WORK"/log.* | awk '{ sum[$4] += $3; n[$4]++ }
-        END { for (i = 0; i < 4; i++) printf "%.4f ", n[i] ? sum[i] / n[i] / 1000 : 0 }'
-}
-
 echo "q_learn, 100 states x 4 actions, 1 client, -M prepared, the scripts interleaved; ${SECONDS_PER_RUN} s runs"
 echo "    run   q_learn  bare upsert  bare Bellman  q_select (ms)   upsert/q_learn  Bellman/q_learn"
 ratios1=() ratios2=()
 for run in 1 2 3; do
     psql -qX -d "$DB" -c "VACUUM bandit.q_table, bare_q"
-    read -r -a l <<< "$(latencies)"
+    read -r -a l <<< "$(mean_latencies 1 "-M prepared" bandit bare_upsert bare_bellman select)"
     [ "${#l[@]}" = 4 ] || { echo "pgbench failed" >&2; exit 1; }
     r1=$(awk -v a="${l[1]}" -v b="${l[0]}" 'BEGIN { printf "%.2f", a / b }')
     r2=$(awk -v a="${l[2]}" -v b="${l[0]}" 'BEGIN { printf "%.2f", a / b }')
     printf '    %-5s %7.4f  %11.4f  %12.4f  %8.4f       %14s  %15s\n' "$run" "${l[@]}" "$r1" "$r2"
     ratios1+=("$r1") ratios2+=("$r2")
 done
-median() { printf '%s\n' "$@" | sort -g | sed -n 2p; }
 r1=$(median "${ratios1[@]}")
 r2=$(median "${ratios2[@]}")
 echo "    q_learn / bare upsert, throughput = $r1 (median of 3; target >= 0.7): $(verdict "$r1" 0.7)"
