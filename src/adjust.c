@@ -38,6 +38,17 @@ typedef struct Tally
 #define TallyNames(t) ((char *) &(t)->entries[(t)->count])
 #define PG_GETARG_TALLY_P(n) ((Tally *) PG_DETOAST_DATUM(PG_GETARG_DATUM(n)))
 
+/* Adds to an action's total (double-double); a total that overflows is an error. */
+static inline void
+AddToTotal(double *hi, double *lo, double qhi, double qlo)
+{
+	DoubleDoubleAdd(hi, lo, qhi, qlo);
+	if (!isfinite(*hi))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("ensemble_choice: the total of an action overflowed")));
+}
+
 /* An action name and its total, while a tally is being built. */
 typedef struct TallyItem
 {
@@ -46,23 +57,6 @@ typedef struct TallyItem
 	double		hi;
 	double		lo;
 } TallyItem;
-
-/* (hi, lo) += (qhi, qlo), renormalized (TwoSum, then a fast two-sum). */
-static inline void
-AddDoubleDouble(double *hi, double *lo, double qhi, double qlo)
-{
-	double		sum = *hi + qhi;
-	double		virtual_q = sum - *hi;
-	double		error = (*hi - (sum - virtual_q)) + (qhi - virtual_q);
-	double		low = (*lo + qlo) + error;
-
-	*hi = sum + low;
-	*lo = low - (*hi - sum);
-	if (!isfinite(*hi))
-		ereport(ERROR,
-				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("ensemble_choice: the total of an action overflowed")));
-}
 
 /* Byte order of action names (C collation): shorter first on a common prefix. */
 static inline int
@@ -347,7 +341,7 @@ bandit_ensemble_accum(PG_FUNCTION_ARGS)
 	{
 		if (!AggCheckCallContext(fcinfo, NULL))
 			t = (Tally *) PG_DETOAST_DATUM_COPY(PG_GETARG_DATUM(0));
-		AddDoubleDouble(&t->entries[found].hi, &t->entries[found].lo, term, 0);
+		AddToTotal(&t->entries[found].hi, &t->entries[found].lo, term, 0);
 		PG_RETURN_POINTER(t);
 	}
 	else
@@ -391,7 +385,7 @@ bandit_ensemble_combine(PG_FUNCTION_ARGS)
 		else
 		{
 			merged[n] = x[i++];
-			AddDoubleDouble(&merged[n].hi, &merged[n].lo, y[j].hi, y[j].lo);
+			AddToTotal(&merged[n].hi, &merged[n].lo, y[j].hi, y[j].lo);
 			j++;
 			n++;
 		}

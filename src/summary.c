@@ -33,19 +33,6 @@ typedef struct Summary
 	double		mean_low;
 } Summary;
 
-/* (hi, lo) += q, renormalized so that |lo| <= ulp(hi) / 2 (TwoSum). */
-static inline void
-DoubleDoubleAdd(double *hi, double *lo, double q)
-{
-	double		sum = *hi + q;
-	double		virtual_q = sum - *hi;
-	double		error = (*hi - (sum - virtual_q)) + (q - virtual_q);
-	double		low = *lo + error;
-
-	*hi = sum + low;
-	*lo = low - (*hi - sum);
-}
-
 #define PG_GETARG_SUMMARY_P(n) ((Summary *) PG_GETARG_POINTER(n))
 
 /* Adds one finite value (Welford). */
@@ -55,7 +42,7 @@ SummaryAdd(Summary *s, double x)
 	double		delta = (x - s->mean) - s->mean_low;
 
 	s->n++;
-	DoubleDoubleAdd(&s->mean, &s->mean_low, delta / s->n);
+	DoubleDoubleAdd(&s->mean, &s->mean_low, delta / s->n, 0);
 	s->m2 += delta * ((x - s->mean) - s->mean_low);
 }
 
@@ -75,7 +62,7 @@ SummaryMerge(Summary *a, const Summary *b)
 	}
 	n = (double) a->n + (double) b->n;
 	delta = (b->mean - a->mean) + (b->mean_low - a->mean_low);
-	DoubleDoubleAdd(&a->mean, &a->mean_low, delta * ((double) b->n / n));
+	DoubleDoubleAdd(&a->mean, &a->mean_low, delta * ((double) b->n / n), 0);
 	a->m2 += b->m2 + delta * delta * ((double) a->n * (double) b->n / n);
 	a->n += b->n;
 }
