@@ -287,7 +287,6 @@ LearnOne(Datum agent, Datum state, Datum action, double reward, Datum next_state
 	bool		isnull;
 	double		max = 0;
 	Snapshot	snapshot;
-	double		q;
 
 	PushActiveSnapshot(GetTransactionSnapshot());
 	CommandCounterIncrement();
@@ -307,10 +306,7 @@ LearnOne(Datum agent, Datum state, Datum action, double reward, Datum next_state
 							 false, true, 0) != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
 		elog(ERROR, "Q-learning update failed");
 	PopActiveSnapshot();
-	q = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	/* a batch runs many of these in one SPI connection */
-	SPI_freetuptable(SPI_tuptable);
-	return q;
+	return DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }
 
 /*

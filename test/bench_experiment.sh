@@ -70,7 +70,7 @@ echo "(a) analyze over $ROWS observations, 3 variants, best of 3 after a warm-up
 for plan in serial parallel; do
     if [ $plan = serial ]; then set -- "$SERIAL"; else set -- "$PARALLEL"; fi
     read -r a n s < <(best_ms "$1" "$ANALYZE_Q" "$NATIVE_Q" "$SRM_Q")
-    r=$(awk -v a="$a" -v b="$n" 'BEGIN { printf "%.2f", a / b }')
+    r=$(ratio "$a" "$n")
     printf '    %-8s analyze %9.1f ms   native GROUP BY %9.1f ms   ratio %s (target <= 1.3): %s\n' \
         "$plan" "$a" "$n" "$r" "$(verdict "$r" 1.3 '<=')"
     printf '             of which srm_check over the %s assignments %.1f ms\n' "$UNITS" "$s"
@@ -96,7 +96,7 @@ ratios=()
 for run in 1 2 3; do
     read -r -a l <<< "$(mean_latencies 1 "" assign bare)"
     [ "${#l[@]}" = 2 ] || { echo "pgbench failed" >&2; exit 1; }
-    r=$(awk -v a="${l[1]}" -v b="${l[0]}" 'BEGIN { printf "%.2f", a / b }')
+    r=$(ratio "${l[1]}" "${l[0]}")
     printf '    run %s: bandit.assign %.4f ms, bare INSERT %.4f ms, ratio %s\n' "$run" "${l[@]}" "$r"
     ratios+=("$r")
 done

@@ -22,6 +22,10 @@ best_tps() {   # best of 3 runs: script, clients, more pgbench options
     echo "$best"
 }
 
+ratio() {   # a / b with digits decimals (2)
+    awk -v a="$1" -v b="$2" -v d="${3:-2}" 'BEGIN { printf("%." d "f", a / b) }'
+}
+
 verdict() {   # value target, and "<=" when smaller is better (default ">=")
     awk -v r="$1" -v t="$2" -v op="${3:->=}" 'BEGIN { good = (op == "<=") ? r <= t : r >= t; print (good ? "ok" : "BELOW TARGET") }'
 }

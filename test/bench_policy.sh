@@ -183,9 +183,9 @@ for run in 1 2 3; do
     read -r -a l <<< "$(mean_latencies 1 "" bandit@40 plpgsql_propensity@1 plpgsql@40 bare@40 select1@40 bandit_eps@40 prob_best@40)"
     [ "${#l[@]}" = 7 ] || { echo "pgbench failed" >&2; exit 1; }
     printf '    %-4s %8.4f  %19.4f  %8.4f  %8.4f  %8.4f   %17.4f  %15.4f\n' "$run" "${l[@]}"
-    r1s+=("$(awk -v a="${l[1]}" -v b="${l[0]}" 'BEGIN { printf "%.1f", a / b }')")
-    r1ns+=("$(awk -v a="${l[2]}" -v b="${l[0]}" 'BEGIN { printf "%.2f", a / b }')")
-    r2s+=("$(awk -v a="${l[3]}" -v b="${l[0]}" 'BEGIN { printf "%.2f", a / b }')")
+    r1s+=("$(ratio "${l[1]}" "${l[0]}" 1)")
+    r1ns+=("$(ratio "${l[2]}" "${l[0]}")")
+    r2s+=("$(ratio "${l[3]}" "${l[0]}")")
 done
 r1=$(median "${r1s[@]}")
 r1n=$(median "${r1ns[@]}")
@@ -198,7 +198,7 @@ echo "    bandit / bare SQL = $r2 (${r2s[*]}) (target >= 0.7): $(verdict "$r2" 0
 echo "(b) 8 clients, ${SECONDS_PER_RUN} s runs, best of 3"
 shared=$(best_tps shared 8)
 own=$(best_tps own 8)
-r3=$(awk -v a="$shared" -v b="$own" 'BEGIN { printf "%.2f", a / b }')
+r3=$(ratio "$shared" "$own")
 printf '    one shared 2-arm policy %10.1f tps\n' "$shared"
 printf '    a policy per client     %10.1f tps\n' "$own"
 echo "    shared / own = $r3 (should not collapse; target >= 0.5): $(verdict "$r3" 0.5)"

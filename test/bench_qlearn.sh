@@ -66,8 +66,8 @@ for run in 1 2 3; do
     psql -qX -d "$DB" -c "VACUUM bandit.q_table, bare_q"
     read -r -a l <<< "$(mean_latencies 1 "-M prepared" bandit bare_upsert bare_bellman select)"
     [ "${#l[@]}" = 4 ] || { echo "pgbench failed" >&2; exit 1; }
-    r1=$(awk -v a="${l[1]}" -v b="${l[0]}" 'BEGIN { printf "%.2f", a / b }')
-    r2=$(awk -v a="${l[2]}" -v b="${l[0]}" 'BEGIN { printf "%.2f", a / b }')
+    r1=$(ratio "${l[1]}" "${l[0]}")
+    r2=$(ratio "${l[2]}" "${l[0]}")
     printf '    %-5s %7.4f  %11.4f  %12.4f  %8.4f       %14s  %15s\n' "$run" "${l[@]}" "$r1" "$r2"
     ratios1+=("$r1") ratios2+=("$r2")
 done
