@@ -10,8 +10,10 @@ OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 # the common part first, then the summary type that others use.
 SQL_FIRST = src/bandit.sql src/summary.sql
 SQL_SOURCES = $(SQL_FIRST) $(filter-out $(SQL_FIRST),$(sort $(wildcard src/*.sql)))
+# Released versions' scripts are frozen beside it (bandit--0.1.0.sql), with an
+# upgrade script to each next version (bandit--0.1.0--0.2.0.sql).
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
-DATA = $(filter-out $(DATA_built),$(wildcard $(EXTENSION)--*--*.sql))
+DATA = $(filter-out $(DATA_built),$(wildcard $(EXTENSION)--*.sql))
 
 REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
 REGRESS_OPTS = --load-extension=$(EXTENSION)
