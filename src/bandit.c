@@ -7,6 +7,7 @@
 
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
+#include "common/shortest_dec.h"
 #include "funcapi.h"
 #include "utils/builtins.h"
 #include "catalog/namespace.h"
@@ -66,6 +67,12 @@ SpiEnd(int nest)
 #else
 	AtEOXact_GUC(true, nest);
 #endif
+}
+
+char *
+ShowDouble(double value)
+{
+	return double_to_shortest_decimal(value);
 }
 
 /* Prepares a plan and keeps it for the life of the backend. */
@@ -157,7 +164,9 @@ Float8State(ArrayType *array, int length, const char *aggregate)
 {
 	if (ARR_NDIM(array) != 1 || ARR_DIMS(array)[0] != length ||
 		ARR_HASNULL(array) || ARR_ELEMTYPE(array) != FLOAT8OID)
-		elog(ERROR, "%s: corrupt aggregate state", aggregate);
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("%s: corrupt aggregate state", aggregate)));
 	return (double *) ARR_DATA_PTR(array);
 }
 

@@ -32,6 +32,13 @@ typedef enum Alternative
 	ALT_GREATER
 } Alternative;
 
+/*
+ * A number as the user would type it back: the shortest decimal that reads
+ * back as the same double ("1.0000001", "1e-320", "Infinity"), never %g's
+ * six digits, which can make a rejected value look acceptable.
+ */
+extern char *ShowDouble(double value);
+
 /* Non-finite numbers are rejected with 22003, naming the argument. */
 static inline double
 CheckFinite(double value, const char *name)
@@ -39,7 +46,7 @@ CheckFinite(double value, const char *name)
 	if (!isfinite(value))
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("%s must be a finite number, got %g", name, value)));
+				 errmsg("%s must be a finite number, got %s", name, ShowDouble(value))));
 	return value;
 }
 
@@ -50,7 +57,7 @@ CheckPositive(double value, const char *name)
 	if (!isfinite(value) || value <= 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("%s must be a positive finite number, got %g", name, value)));
+				 errmsg("%s must be a positive finite number, got %s", name, ShowDouble(value))));
 	return value;
 }
 
@@ -61,7 +68,8 @@ CheckRange(double value, double lower, double upper, const char *name)
 	if (!(value >= lower && value <= upper))
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("%s must be between %g and %g, got %g", name, lower, upper, value)));
+				 errmsg("%s must be between %s and %s, got %s", name,
+						ShowDouble(lower), ShowDouble(upper), ShowDouble(value))));
 	return value;
 }
 
@@ -72,7 +80,8 @@ CheckOpenRange(double value, double lower, double upper, const char *name)
 	if (!(value > lower && value < upper))
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("%s must be strictly between %g and %g, got %g", name, lower, upper, value)));
+				 errmsg("%s must be strictly between %s and %s, got %s", name,
+						ShowDouble(lower), ShowDouble(upper), ShowDouble(value))));
 	return value;
 }
 
