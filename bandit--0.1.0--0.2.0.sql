@@ -7,6 +7,157 @@
 
 -- == hardening: experiments, Q-learning, priors, adjustment (src/experiment.sql, src/qlearn.sql, src/prior.sql, src/adjust.sql)
 
+-- create_experiment: at most 1000 variants (54000); allocation by ordinality, whatever the arrays' lower bounds
+CREATE OR REPLACE FUNCTION bandit.create_experiment(name text, variants text[], allocation float8[] DEFAULT NULL,
+                                         params jsonb DEFAULT '{}')
+RETURNS void
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    k int := cardinality(variants);
+    p jsonb;
+    total float8;
+BEGIN
+    IF name IS NULL OR variants IS NULL THEN
+        RAISE EXCEPTION '% must not be NULL', CASE WHEN name IS NULL THEN 'name' ELSE 'variants' END
+            USING ERRCODE = '22004';
+    END IF;
+    IF name = '' THEN
+        RAISE EXCEPTION 'name must not be empty' USING ERRCODE = '22023';
+    END IF;
+    IF array_ndims(variants) > 1 THEN
+        RAISE EXCEPTION 'variants must be a one-dimensional array' USING ERRCODE = '2202E';
+    END IF;
+    IF k < 2 THEN
+        RAISE EXCEPTION 'an experiment needs at least two variants (the control first), got %', k USING ERRCODE = '22023';
+    END IF;
+    -- assign reads every variant, and a stratified block can hold 1000 slots per variant
+    IF k > 1000 THEN
+        RAISE EXCEPTION 'an experiment has at most 1000 variants, got %', k USING ERRCODE = '54000';
+    END IF;
+    IF array_position(variants, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'variants must not contain NULL' USING ERRCODE = '22004';
+    END IF;
+    IF '' = ANY (variants) OR (SELECT count(DISTINCT v) FROM unnest(variants) v) <> k THEN
+        RAISE EXCEPTION 'variants must be distinct, non-empty names, got %', variants USING ERRCODE = '22023';
+    END IF;
+    IF allocation IS NULL THEN
+        allocation := array_fill(1.0::float8 / k, ARRAY[k]);
+    ELSE
+        IF array_ndims(allocation) > 1 OR cardinality(allocation) <> k THEN
+            RAISE EXCEPTION 'allocation must have one share per variant (%), got %', k, allocation
+                USING ERRCODE = '2202E';
+        END IF;
+        IF array_position(allocation, NULL) IS NOT NULL THEN
+            RAISE EXCEPTION 'allocation must not contain NULL' USING ERRCODE = '22004';
+        END IF;
+        IF EXISTS (SELECT FROM unnest(allocation) a WHERE NOT (a > 0 AND a <= 1)) THEN
+            RAISE EXCEPTION 'every allocation share must be in (0, 1], got %', allocation USING ERRCODE = '22003';
+        END IF;
+        SELECT sum(a) INTO total FROM unnest(allocation) a;
+        IF abs(total - 1) > 1e-9 THEN
+            RAISE EXCEPTION 'allocation must sum to 1, got % (sum %)', allocation, total USING ERRCODE = '22023';
+        END IF;
+    END IF;
+    p := bandit.experiment_params(params);
+    IF EXISTS (SELECT FROM bandit.experiment e WHERE e.name = create_experiment.name) THEN
+        RAISE EXCEPTION 'experiment "%" already exists', name USING ERRCODE = '23505';
+    END IF;
+    INSERT INTO bandit.experiment (name, hypothesis, params, salt)
+    VALUES (name, p->>'hypothesis', p, coalesce(p->>'salt', gen_random_uuid()::text));
+    -- by ordinality, whatever the arrays' lower bounds
+    INSERT INTO bandit.variant (experiment, variant, position, allocation, is_control)
+    SELECT name, v.variant, v.position, v.share, v.position = 1
+    FROM unnest(variants, allocation) WITH ORDINALITY v(variant, share, position);
+    INSERT INTO bandit.experiment_audit (experiment, action, detail)
+    VALUES (name, 'created', jsonb_build_object('variants', variants, 'allocation', allocation, 'params', p));
+END
+$$;
+COMMENT ON FUNCTION bandit.create_experiment(text, text[], float8[], jsonb) IS
+    'Creates an experiment in status draft; the first variant is the control (2 to 1000 variants: more is 54000); allocation (NULL: equal) must sum to 1, one share per variant in the same order. params: hypothesis, min_sample_size (100), max_sample_size (planned per variant, for futility), alpha (0.05), early_alpha (0.01), min_effect (0), sequential (false), metrics (names, or name: "binary"/"continuous"), mixing_sd (mSPRT mixing scale; default min_effect if positive, else 0.1 pooled standard deviations), salt (default random)';
+
+-- apply_signal: the latency mean weighs before it adds, so a latency near the float8 maximum cannot overflow
+CREATE OR REPLACE FUNCTION bandit.apply_signal(signal jsonb) RETURNS integer
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    problems text[];
+    codes text[];
+    raised text;
+    digest constant bytea := sha256(convert_to(signal::text, 'UTF8'));
+    applied_digest bytea;
+    k text;
+    entry jsonb;
+    samples float8;
+    successes float8;
+    mean_latency float8;
+    mean_quality float8;
+    updated integer := 0;
+BEGIN
+    IF signal IS NULL THEN
+        RAISE EXCEPTION 'signal must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    SELECT array_agg(p.problem ORDER BY p.n), array_agg(p.code ORDER BY p.n) INTO problems, codes
+    FROM bandit.prior_signal_problems(signal) WITH ORDINALITY p(code, problem, n);
+    IF problems IS NOT NULL THEN
+        -- a structural problem outranks a number out of range
+        raised := CASE WHEN '22023' = ANY (codes) THEN '22023' ELSE '22003' END;
+        RAISE EXCEPTION '%', format('invalid signal: %s%s', problems[array_position(codes, raised)],
+                CASE WHEN cardinality(problems) > 1 THEN format(' (and %s more)', cardinality(problems) - 1) ELSE '' END)
+            USING ERRCODE = raised, DETAIL = array_to_string(problems, E'\n'),
+                  HINT = 'bandit.validate_signal(signal) returns every problem without raising.';
+    END IF;
+
+    INSERT INTO bandit.prior_signal (cluster_hash, aggregation_round, participant_count, keys_updated, signal_sha256)
+    VALUES (signal->>'cluster_hash', (signal->'aggregation_round')::bigint, (signal->'participant_count')::bigint,
+            (SELECT count(*) FROM jsonb_object_keys(signal->'reward_signals')), digest)
+    ON CONFLICT DO NOTHING;
+    IF NOT FOUND THEN
+        UPDATE bandit.prior_signal a SET replays = a.replays + 1, last_replayed_at = now()
+        WHERE a.cluster_hash = signal->>'cluster_hash' AND a.aggregation_round = (signal->'aggregation_round')::bigint
+        RETURNING a.signal_sha256 INTO applied_digest;
+        IF applied_digest <> digest THEN
+            RAISE WARNING 'round % of cluster % was already applied with different content; this signal is ignored',
+                signal->'aggregation_round', signal->'cluster_hash';
+        END IF;
+        RETURN 0;
+    END IF;
+
+    FOR k, entry IN SELECT e.key, e.value FROM jsonb_each(signal->'reward_signals') e ORDER BY e.key LOOP
+        samples := (entry->'total_samples')::numeric;
+        -- exact decimal product, halves away from zero
+        successes := round((entry->'success_rate')::numeric * (entry->'total_samples')::numeric);
+        mean_latency := (entry->'avg_latency')::numeric;
+        mean_quality := (entry->'quality_score')::numeric;
+        INSERT INTO bandit.prior AS p (key, success_rate, latency_ms, quality, sample_count, confidence, last_updated)
+        VALUES (k, successes / samples, mean_latency, mean_quality, samples, samples / (samples + 100), now())
+        ON CONFLICT (key) DO UPDATE SET
+            success_rate = (p.success_rate * p.sample_count + successes)
+                           / ((p.success_rate * p.sample_count + successes)
+                              + ((1 - p.success_rate) * p.sample_count + (samples - successes))),
+            -- weights first: a latency near the float8 maximum times a count would overflow
+            latency_ms = p.latency_ms * (p.sample_count / (p.sample_count + samples))
+                         + mean_latency * (samples / (p.sample_count + samples)),
+            -- this form keeps a mean of values in [0, 1] in [0, 1] despite rounding
+            quality = (p.quality * p.sample_count + mean_quality * samples) / (p.sample_count + samples),
+            sample_count = p.sample_count + samples,
+            confidence = (p.sample_count + samples) / (p.sample_count + samples + 100),
+            last_updated = now();
+        updated := updated + 1;
+    END LOOP;
+    RETURN updated;
+END
+$$;
+COMMENT ON FUNCTION bandit.apply_signal(jsonb) IS
+    'Folds a signal {"aggregation_round", "cluster_hash", "participant_count", "reward_signals": {key: {"success_rate", "avg_latency", "quality_score", "total_samples"}}} into bandit.prior once; returns the priors updated, 0 for a (cluster_hash, aggregation_round) already applied (a replay: counted, WARNING if its content differs). Per key, n = total_samples, s = round(success_rate * n) in exact decimal (halves away from zero); from the prior (rate, count; count 0 for a new key): alpha = rate*count + s, beta = (1 - rate)*count + (n - s), rate = alpha/(alpha + beta); latency_ms and quality are sample-weighted means with avg_latency and quality_score; sample_count += n; confidence = sample_count/(sample_count + 100). An invalid signal (see bandit.validate_signal) applies nothing: 22003 when every problem is a number out of range, else 22023 (NULL: 22004); the message names the first, DETAIL lists all';
+
+-- ensemble_choice's transition and combine functions are internal helpers
+REVOKE EXECUTE ON FUNCTION bandit.ensemble_accum(bandit.ensemble_tally, text, float8) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION bandit.ensemble_accum(bandit.ensemble_tally, text, float8, float8) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION bandit.ensemble_combine(bandit.ensemble_tally, bandit.ensemble_tally) FROM PUBLIC;
+
 -- == hardening: statistics and aggregate support functions (src/summary.sql, src/beta.sql, src/normal.sql, src/power.sql, src/ope.sql, src/contingency.sql, src/sequential.sql, src/random.sql)
 
 -- == hardening: other

@@ -107,10 +107,19 @@ SELECT bandit.apply_signal(NULL);
 SELECT bandit.apply_signal('[]');
 SELECT bandit.apply_signal(signal) FROM bad WHERE name = 'success_rate > 1';
 SELECT bandit.apply_signal(signal) FROM bad WHERE name = 'one good key, one bad';
--- an error while updating (latency_ms * count overflows float8) applies nothing either: not "aaa", not the signal
+-- an error while updating (here a trigger failing on the second key) applies nothing either: not "aaa", not the signal
+CREATE FUNCTION fail_on_gpt() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.key = 'gpt' THEN
+        RAISE EXCEPTION 'refused' USING ERRCODE = '23514';
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER fail_on_gpt BEFORE UPDATE ON bandit.prior FOR EACH ROW EXECUTE FUNCTION fail_on_gpt();
 SELECT bandit.apply_signal('{"aggregation_round": 3, "cluster_hash": "c1", "participant_count": 1,
   "reward_signals": {"aaa": {"success_rate": 0.5, "avg_latency": 1, "quality_score": 1, "total_samples": 1},
-                     "gpt": {"success_rate": 0.5, "avg_latency": 1.7e308, "quality_score": 1, "total_samples": 5}}}');
+                     "gpt": {"success_rate": 0.5, "avg_latency": 2, "quality_score": 1, "total_samples": 5}}}');
+DROP TRIGGER fail_on_gpt ON bandit.prior;
 -- nothing changed
 SELECT (SELECT count(*) FROM (SELECT * FROM bandit.prior EXCEPT SELECT * FROM before) d) AS changed_priors,
        (SELECT count(*) FROM bandit.prior) AS priors,

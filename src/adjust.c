@@ -14,6 +14,8 @@
 
 #include "common/shortest_dec.h"
 #include "libpq/pqformat.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/jsonb.h"
@@ -36,7 +38,40 @@ typedef struct Tally
 } Tally;
 
 #define TallyNames(t) ((char *) &(t)->entries[(t)->count])
-#define PG_GETARG_TALLY_P(n) ((Tally *) PG_DETOAST_DATUM(PG_GETARG_DATUM(n)))
+#define PG_GETARG_TALLY_P(n) CheckTallyShape((Tally *) PG_DETOAST_DATUM(PG_GETARG_DATUM(n)))
+
+/*
+ * A tally's header against its size, so that no entry is read past its end
+ * (XX001 if not): every tally is built here or checked by the input
+ * functions, but the support functions can be handed any datum of the type.
+ * Names are checked where they are read (TallyName).
+ */
+static Tally *
+CheckTallyShape(Tally *t)
+{
+	Size		size = VARSIZE(t);
+
+	if (size < offsetof(Tally, entries) || t->count < 0 ||
+		(size - offsetof(Tally, entries)) / sizeof(TallyEntry) < (Size) t->count)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("corrupt ensemble tally: %d entries in %zu bytes", t->count, size)));
+	return t;
+}
+
+/* The name of entry i, checked to lie inside the tally (XX001 if not). */
+static const char *
+TallyName(const Tally *t, int i)
+{
+	Size		names_size = VARSIZE(t) - ((char *) TallyNames(t) - (char *) t);
+	const TallyEntry *e = &t->entries[i];
+
+	if (e->offset > names_size || e->length > names_size - e->offset)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("corrupt ensemble tally: action %d lies outside the tally", i + 1)));
+	return TallyNames(t) + e->offset;
+}
 
 /* Adds to an action's total (double-double); a total that overflows is an error. */
 static inline void
@@ -73,15 +108,13 @@ CompareNames(const char *a, uint32 alen, const char *b, uint32 blen)
 static int
 FindAction(const Tally *t, const char *name, uint32 length)
 {
-	const char *names = TallyNames(t);
 	int			low = 0,
 				high = t->count - 1;
 
 	while (low <= high)
 	{
 		int			mid = low + (high - low) / 2;
-		const TallyEntry *e = &t->entries[mid];
-		int			c = CompareNames(names + e->offset, e->length, name, length);
+		int			c = CompareNames(TallyName(t, mid), t->entries[mid].length, name, length);
 
 		if (c == 0)
 			return mid;
@@ -131,11 +164,10 @@ static TallyItem *
 TallyItems(const Tally *t, int extra)
 {
 	TallyItem  *items = palloc((t->count + extra) * sizeof(TallyItem));
-	const char *names = TallyNames(t);
 
 	for (int i = 0; i < t->count; i++)
 	{
-		items[i].name = names + t->entries[i].offset;
+		items[i].name = TallyName(t, i);
 		items[i].length = t->entries[i].length;
 		items[i].hi = t->entries[i].hi;
 		items[i].lo = t->entries[i].lo;
@@ -230,7 +262,6 @@ Datum
 bandit_ensemble_tally_out(PG_FUNCTION_ARGS)
 {
 	Tally	   *t = PG_GETARG_TALLY_P(0);
-	const char *names = TallyNames(t);
 	StringInfoData buf;
 	char		number[DOUBLE_SHORTEST_DECIMAL_LEN];
 
@@ -242,7 +273,7 @@ bandit_ensemble_tally_out(PG_FUNCTION_ARGS)
 
 		if (i > 0)
 			appendStringInfoString(&buf, ", ");
-		escape_json(&buf, pnstrdup(names + e->offset, e->length));
+		escape_json(&buf, pnstrdup(TallyName(t, i), e->length));
 		double_to_shortest_decimal_buf(e->hi, number);
 		appendStringInfo(&buf, ": [%s, ", number);
 		double_to_shortest_decimal_buf(e->lo, number);
@@ -259,7 +290,6 @@ Datum
 bandit_ensemble_tally_send(PG_FUNCTION_ARGS)
 {
 	Tally	   *t = PG_GETARG_TALLY_P(0);
-	const char *names = TallyNames(t);
 	StringInfoData buf;
 
 	pq_begintypsend(&buf);
@@ -269,7 +299,7 @@ bandit_ensemble_tally_send(PG_FUNCTION_ARGS)
 		const TallyEntry *e = &t->entries[i];
 
 		pq_sendint32(&buf, e->length);
-		pq_sendbytes(&buf, names + e->offset, e->length);
+		pq_sendbytes(&buf, TallyName(t, i), e->length);
 		pq_sendfloat8(&buf, e->hi);
 		pq_sendfloat8(&buf, e->lo);
 	}
@@ -278,7 +308,10 @@ bandit_ensemble_tally_send(PG_FUNCTION_ARGS)
 
 PG_FUNCTION_INFO_V1(bandit_ensemble_tally_recv);
 
-/* Binary input, checked like text input: lengths against the message, order, totals. */
+/*
+ * Binary input, checked like text input: lengths against the message, names
+ * in the database encoding without NUL, order, totals.
+ */
 Datum
 bandit_ensemble_tally_recv(PG_FUNCTION_ARGS)
 {
@@ -302,8 +335,11 @@ bandit_ensemble_tally_recv(PG_FUNCTION_ARGS)
 					 errmsg("invalid binary ensemble tally: bad action length %d", length)));
 		items[i].length = length;
 		items[i].name = pq_getmsgbytes(buf, length);
+		/* text of the database encoding, as the text input gets (22021) */
+		(void) pg_verify_mbstr(GetDatabaseEncoding(), items[i].name, length, false);
 		items[i].hi = pq_getmsgfloat8(buf);
 		items[i].lo = pq_getmsgfloat8(buf);
+		CHECK_FOR_INTERRUPTS();
 	}
 	PG_RETURN_POINTER(CheckedTally(items, count));
 }
@@ -328,7 +364,7 @@ bandit_ensemble_accum(PG_FUNCTION_ARGS)
 	if (!isfinite(weight) || weight < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("ensemble_choice: weight must be a finite number >= 0, got %g", weight)));
+				 errmsg("ensemble_choice: weight must be a finite number >= 0, got %s", ShowDouble(weight))));
 	term = weight;
 	if (PG_NARGS() > 3)
 		term = weight * CheckFinite(PG_GETARG_FLOAT8(3), "ensemble_choice: score");
@@ -414,6 +450,5 @@ bandit_ensemble_winner(PG_FUNCTION_ARGS)
 		if (e->hi > t->entries[best].hi || (e->hi == t->entries[best].hi && e->lo > t->entries[best].lo))
 			best = i;
 	}
-	PG_RETURN_TEXT_P(cstring_to_text_with_len(TallyNames(t) + t->entries[best].offset,
-											  t->entries[best].length));
+	PG_RETURN_TEXT_P(cstring_to_text_with_len(TallyName(t, best), t->entries[best].length));
 }

@@ -612,6 +612,11 @@ CREATE FUNCTION bandit.ensemble_combine(bandit.ensemble_tally, bandit.ensemble_t
     AS 'MODULE_PATHNAME', 'bandit_ensemble_combine' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION bandit.ensemble_combine(bandit.ensemble_tally, bandit.ensemble_tally) IS
     'Merges two tallies, adding the totals of common actions; combine function of bandit.ensemble_choice';
+-- Internal helpers: the aggregates keep working (EXECUTE is checked on the
+-- aggregate), and a caller cannot hand them states outside an aggregation.
+REVOKE EXECUTE ON FUNCTION bandit.ensemble_accum(bandit.ensemble_tally, text, float8) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION bandit.ensemble_accum(bandit.ensemble_tally, text, float8, float8) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION bandit.ensemble_combine(bandit.ensemble_tally, bandit.ensemble_tally) FROM PUBLIC;
 CREATE FUNCTION bandit.ensemble_winner(bandit.ensemble_tally) RETURNS text
     AS 'MODULE_PATHNAME', 'bandit_ensemble_winner' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION bandit.ensemble_winner(bandit.ensemble_tally) IS

@@ -17,8 +17,10 @@
  * (salt, stratum, block number).
  */
 #include "bandit.h"
+#include "numeric.h"
 
 #include "catalog/pg_type.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 
 #include <gsl/gsl_cdf.h>
@@ -34,7 +36,8 @@ static SPIPlanPtr plan_experiment,
 			plan_variants,
 			plan_insert_assignment,
 			plan_find_assignment,
-			plan_count_stratum;
+			plan_count_stratum,
+			plan_uncount_stratum;
 
 /* Prepares this module's plans once per backend (inside SPI). */
 static void
@@ -44,7 +47,7 @@ PreparePlans(void)
 	Oid			text2[] = {TEXTOID, TEXTOID};
 	Oid			text4[] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID};
 
-	if (plan_experiment != NULL)
+	if (plan_uncount_stratum != NULL)
 		return;
 	plan_experiment = PrepareSafely(
 		"SELECT status, salt FROM bandit.experiment WHERE name = $1", 1, text1);
@@ -59,6 +62,8 @@ PreparePlans(void)
 		"INSERT INTO bandit.stratum (experiment, stratum, assigned) VALUES ($1, $2, 1)"
 		" ON CONFLICT (experiment, stratum) DO UPDATE SET assigned = bandit.stratum.assigned + 1"
 		" RETURNING assigned - 1", 2, text2);
+	plan_uncount_stratum = PrepareSafely(
+		"UPDATE bandit.stratum SET assigned = assigned - 1 WHERE experiment = $1 AND stratum = $2", 2, text2);
 }
 
 /* FNV-1a over the pieces, joined by SEPARATOR, then murmur3's finalizer. */
@@ -87,17 +92,6 @@ static inline double
 UnitInterval(uint64 h)
 {
 	return (double) (h >> 11) * 0x1.0p-53;
-}
-
-/* splitmix64: the next number of a small, well-known generator. */
-static inline uint64
-SplitMix(uint64 *state)
-{
-	uint64		z = (*state += UINT64CONST(0x9e3779b97f4a7c15));
-
-	z = (z ^ (z >> 30)) * UINT64CONST(0xbf58476d1ce4e5b9);
-	z = (z ^ (z >> 27)) * UINT64CONST(0x94d049bb133111eb);
-	return z ^ (z >> 31);
 }
 
 /* An experiment as assignment needs it (inside SPI). */
@@ -133,8 +127,12 @@ LoadDesign(const char *name, Design *design)
 	design->name = name;
 	design->salt = TextDatumGetCString(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 
-	if (SPI_execute_plan(plan_variants, &arg, NULL, true, 0) != SPI_OK_SELECT || SPI_processed == 0)
+	if (SPI_execute_plan(plan_variants, &arg, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "reading the variants of experiment \"%s\" failed", name);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("experiment \"%s\" has no variants", name)));
 	design->nvariants = SPI_processed;
 	design->variants = palloc(sizeof(char *) * design->nvariants);
 	design->allocation = palloc(sizeof(double) * design->nvariants);
@@ -176,6 +174,8 @@ BlockCounts(const Design *design, int *counts)
 	for (size = 1; size <= MAX_BLOCK; size++)
 	{
 		bool		whole = true;
+
+		CHECK_FOR_INTERRUPTS();
 
 		for (int i = 0; i < design->nvariants && whole; i++)
 			whole = fabs(design->allocation[i] * size - rint(design->allocation[i] * size)) < 1e-9;
@@ -230,7 +230,7 @@ StratifiedVariant(const Design *design, const char *stratum, int64 k)
 	/* Fisher-Yates, from the top */
 	for (int i = size - 1; i > 0; i--)
 	{
-		int			j = (int) (UnitInterval(SplitMix(&state)) * (i + 1));
+		int			j = (int) (UnitInterval(SplitMix64(&state)) * (i + 1));
 		int			swap = block[i];
 
 		block[i] = block[j];
@@ -250,16 +250,38 @@ TextArgument(FunctionCallInfo fcinfo, int n, const char *what)
 	return TextDatumGetCString(PG_GETARG_DATUM(n));
 }
 
+/* The first column of SPI's first row, a text, copied into context (it outlives SPI). */
+static text *
+ResultText(MemoryContext context)
+{
+	bool		isnull;
+	Datum		value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	MemoryContext spi = MemoryContextSwitchTo(context);
+	text	   *copy = DatumGetTextPCopy(value);
+
+	MemoryContextSwitchTo(spi);
+	return copy;
+}
+
 /*
  * Assigns a unit (stratum NULL: by its hash; else dealt from the stratum's
- * blocks) unless it already is, and returns its variant.
+ * blocks) unless it already is, and returns its variant, allocated in the
+ * caller's memory context.
+ *
+ * A stratified unit takes the stratum's next slot under the stratum row's
+ * lock (the counter's update), then is inserted; if another transaction
+ * assigned it meanwhile (in any stratum), the insert does nothing and the
+ * slot is given back under the same lock, so the counter always equals the
+ * stratum's assignments.
  */
 static text *
 Assign(const char *experiment, const char *unit_id, const char *stratum)
 {
+	MemoryContext caller = CurrentMemoryContext;
 	int			nest = SpiBegin();
 	Design		design;
 	Datum		args[4];
+	Datum		stratum_args[2];
 	char		nulls[4] = {' ', ' ', ' ', stratum ? ' ' : 'n'};
 	bool		isnull;
 	int			chosen;
@@ -269,6 +291,7 @@ Assign(const char *experiment, const char *unit_id, const char *stratum)
 	LoadDesign(experiment, &design);
 	args[0] = CStringGetTextDatum(experiment);
 	args[1] = CStringGetTextDatum(unit_id);
+	args[3] = (Datum) 0;
 	if (stratum == NULL)
 	{
 		const char *pieces[2] = {design.salt, unit_id};
@@ -277,31 +300,41 @@ Assign(const char *experiment, const char *unit_id, const char *stratum)
 	}
 	else
 	{
-		Datum		stratum_args[2] = {args[0], CStringGetTextDatum(stratum)};
-
 		/* an assigned unit takes no new slot of its stratum */
 		if (SPI_execute_plan(plan_find_assignment, args, NULL, false, 1) != SPI_OK_SELECT)
 			elog(ERROR, "reading an assignment failed");
 		if (SPI_processed == 1)
 		{
-			variant = DatumGetTextPCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+			variant = ResultText(caller);
 			SpiEnd(nest);
 			return variant;
 		}
+		args[3] = stratum_args[1] = CStringGetTextDatum(stratum);
+		stratum_args[0] = args[0];
 		if (SPI_execute_plan(plan_count_stratum, stratum_args, NULL, false, 1) != SPI_OK_INSERT_RETURNING)
 			elog(ERROR, "counting the stratum's units failed");
 		chosen = StratifiedVariant(&design, stratum,
 								   DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)));
-		args[3] = stratum_args[1];
 	}
 	args[2] = CStringGetTextDatum(design.variants[chosen]);
 	if (SPI_execute_plan(plan_insert_assignment, args, nulls, false, 1) != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "storing an assignment failed");
-	/* assigned before: its stored variant stands */
-	if (SPI_processed == 0 &&
-		(SPI_execute_plan(plan_find_assignment, args, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1))
-		elog(ERROR, "reading an assignment failed");
-	variant = DatumGetTextPCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (SPI_processed == 0)
+	{
+		/* assigned before: its stored variant stands, and it took no slot */
+		if (stratum != NULL &&
+			SPI_execute_plan(plan_uncount_stratum, stratum_args, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "counting the stratum's units failed");
+		if (SPI_execute_plan(plan_find_assignment, args, NULL, false, 1) != SPI_OK_SELECT)
+			elog(ERROR, "reading an assignment failed");
+		/* deleted since the insert met it (drop_experiment) */
+		if (SPI_processed != 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("the assignment of unit \"%s\" changed concurrently", unit_id),
+					 errhint("Retry the transaction.")));
+	}
+	variant = ResultText(caller);
 	SpiEnd(nest);
 	return variant;
 }
@@ -370,8 +403,16 @@ bandit_proportion_interval(PG_FUNCTION_ARGS)
 	double		z2n = z * z / n;
 	double		center = (p + z2n / 2) / (1 + z2n);
 	double		half = z * sqrt(p * (1 - p) / n + z2n / (4 * n)) / (1 + z2n);
-	Datum		values[2] = {Float8GetDatum(center - half), Float8GetDatum(center + half)};
+	Datum		values[2];
 	bool		nulls[2] = {false, false};
+
+	/* z^2 / n overflows for a subnormal n */
+	if (!isfinite(center - half) || !isfinite(center + half))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("n is too small for a proportion interval, got %s", ShowDouble(n))));
+	values[0] = Float8GetDatum(center - half);
+	values[1] = Float8GetDatum(center + half);
 
 	return MakeResultTuple(fcinfo, values, nulls);
 }

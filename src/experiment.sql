@@ -252,6 +252,10 @@ BEGIN
     IF k < 2 THEN
         RAISE EXCEPTION 'an experiment needs at least two variants (the control first), got %', k USING ERRCODE = '22023';
     END IF;
+    -- assign reads every variant, and a stratified block can hold 1000 slots per variant
+    IF k > 1000 THEN
+        RAISE EXCEPTION 'an experiment has at most 1000 variants, got %', k USING ERRCODE = '54000';
+    END IF;
     IF array_position(variants, NULL) IS NOT NULL THEN
         RAISE EXCEPTION 'variants must not contain NULL' USING ERRCODE = '22004';
     END IF;
@@ -282,15 +286,16 @@ BEGIN
     END IF;
     INSERT INTO bandit.experiment (name, hypothesis, params, salt)
     VALUES (name, p->>'hypothesis', p, coalesce(p->>'salt', gen_random_uuid()::text));
+    -- by ordinality, whatever the arrays' lower bounds
     INSERT INTO bandit.variant (experiment, variant, position, allocation, is_control)
-    SELECT name, v.variant, v.position, allocation[v.position], v.position = 1
-    FROM unnest(variants) WITH ORDINALITY v(variant, position);
+    SELECT name, v.variant, v.position, v.share, v.position = 1
+    FROM unnest(variants, allocation) WITH ORDINALITY v(variant, share, position);
     INSERT INTO bandit.experiment_audit (experiment, action, detail)
     VALUES (name, 'created', jsonb_build_object('variants', variants, 'allocation', allocation, 'params', p));
 END
 $$;
 COMMENT ON FUNCTION bandit.create_experiment(text, text[], float8[], jsonb) IS
-    'Creates an experiment in status draft; variants[1] is the control; allocation (NULL: equal) must sum to 1. params: hypothesis, min_sample_size (100), max_sample_size (planned per variant, for futility), alpha (0.05), early_alpha (0.01), min_effect (0), sequential (false), metrics (names, or name: "binary"/"continuous"), mixing_sd (mSPRT mixing scale; default min_effect if positive, else 0.1 pooled standard deviations), salt (default random)';
+    'Creates an experiment in status draft; the first variant is the control (2 to 1000 variants: more is 54000); allocation (NULL: equal) must sum to 1, one share per variant in the same order. params: hypothesis, min_sample_size (100), max_sample_size (planned per variant, for futility), alpha (0.05), early_alpha (0.01), min_effect (0), sequential (false), metrics (names, or name: "binary"/"continuous"), mixing_sd (mSPRT mixing scale; default min_effect if positive, else 0.1 pooled standard deviations), salt (default random)';
 
 CREATE FUNCTION bandit.start_experiment(name text) RETURNS void
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE

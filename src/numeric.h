@@ -18,5 +18,13 @@
 
 /* == hashing and generators (experiments, Q-learning) */
 
+/*
+ * splitmix64 (Steele, Lea and Flood 2014): advances *state by the golden
+ * gamma and returns its mix.  One step from a seed is also a good 64-bit
+ * mixing function (seeds differing only in high bits give unrelated
+ * outputs).
+ */
+extern uint64 SplitMix64(uint64 *state);
+
 
 #endif							/* BANDIT_NUMERIC_H */

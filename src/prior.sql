@@ -220,8 +220,10 @@ BEGIN
             success_rate = (p.success_rate * p.sample_count + successes)
                            / ((p.success_rate * p.sample_count + successes)
                               + ((1 - p.success_rate) * p.sample_count + (samples - successes))),
+            -- weights first: a latency near the float8 maximum times a count would overflow
+            latency_ms = p.latency_ms * (p.sample_count / (p.sample_count + samples))
+                         + mean_latency * (samples / (p.sample_count + samples)),
             -- this form keeps a mean of values in [0, 1] in [0, 1] despite rounding
-            latency_ms = (p.latency_ms * p.sample_count + mean_latency * samples) / (p.sample_count + samples),
             quality = (p.quality * p.sample_count + mean_quality * samples) / (p.sample_count + samples),
             sample_count = p.sample_count + samples,
             confidence = (p.sample_count + samples) / (p.sample_count + samples + 100),

@@ -130,7 +130,7 @@ CheckLearningRates(double alpha, double gamma)
 	if (!(alpha > 0 && alpha <= 1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("alpha must be in (0, 1], got %g", alpha)));
+				 errmsg("alpha must be in (0, 1], got %s", ShowDouble(alpha))));
 	CheckRange(gamma, 0, 1, "gamma");
 }
 
@@ -698,14 +698,14 @@ AppendBucket(StringInfo buf, double x, const JsonbValue *spec, const char *key)
 		if (!(width > 0 && isfinite(width)))
 			ereport(ERROR,
 					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-					 errmsg("bucket width of \"%s\" must be a positive number, got %g", key, width)));
+					 errmsg("bucket width of \"%s\" must be a positive number, got %s", key, ShowDouble(width))));
 		if (buf == NULL)
 			return;
 		k = floor(x / width);
 		if (!isfinite(k * width) || !isfinite((k + 1) * width))
 			ereport(ERROR,
 					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-					 errmsg("\"%s\" = %g is too large for bucket width %g", key, x, width)));
+					 errmsg("\"%s\" = %s is too large for bucket width %s", key, ShowDouble(x), ShowDouble(width))));
 		AppendInterval(buf, k * width, (k + 1) * width, false);
 	}
 	else if (spec->type == jbvBinary && JsonContainerIsArray(spec->val.binary.data) &&
@@ -861,7 +861,7 @@ bandit_reward_score(PG_FUNCTION_ARGS)
 	JsonbValue	v;
 	JsonbIteratorToken token;
 	double		sum = 0,
-				compensation = 0;
+				low = 0;
 
 	CheckJsonObject(metrics, "metrics");
 	CheckJsonObject(weights, "weights");
@@ -870,8 +870,7 @@ bandit_reward_score(PG_FUNCTION_ARGS)
 	{
 		char	   *key;
 		JsonbValue *metric;
-		double		term,
-					t;
+		double		term;
 
 		if (token != WJB_KEY)
 			continue;
@@ -891,12 +890,10 @@ bandit_reward_score(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("metric \"%s\" must be a number", key)));
 		term = JsonbNumber(&v) * JsonbNumber(metric);
-		/* Neumaier's compensated sum */
-		t = sum + term;
-		compensation += fabs(sum) >= fabs(term) ? (sum - t) + term : (term - t) + sum;
-		sum = t;
+		DoubleDoubleAdd(&sum, &low, term, 0);
+		CHECK_FOR_INTERRUPTS();
 	}
-	sum += compensation;
+	/* an overflow leaves sum infinite or NaN */
 	if (!isfinite(sum))
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
@@ -961,7 +958,7 @@ FindTier(double score, Jsonb *tiers)
 	if (found == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("score %g is below the min_score of the lowest tier (%g)", score, previous)));
+				 errmsg("score %s is below the min_score of the lowest tier (%s)", ShowDouble(score), ShowDouble(previous))));
 	return found;
 }
 
