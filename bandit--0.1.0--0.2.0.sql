@@ -158,6 +158,93 @@ REVOKE EXECUTE ON FUNCTION bandit.ensemble_accum(bandit.ensemble_tally, text, fl
 REVOKE EXECUTE ON FUNCTION bandit.ensemble_accum(bandit.ensemble_tally, text, float8, float8) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION bandit.ensemble_combine(bandit.ensemble_tally, bandit.ensemble_tally) FROM PUBLIC;
 
+-- tuning_problems and tuning_proposal_toward: a NULL argument is 22004 (was no problems, or 22003)
+CREATE OR REPLACE FUNCTION bandit.tuning_problems(v bandit.tuning_value, s bandit.tuning_scope, new_value float8,
+                                       feedback_count integer, expected_value float8 DEFAULT NULL)
+RETURNS text[]
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+SET extra_float_digits = 1
+AS $$
+DECLARE
+    problems text[] := '{}';
+    step float8 := abs(new_value - v.value);
+    recent bigint;
+BEGIN
+    IF v.scope IS NULL OR s.scope IS NULL OR new_value IS NULL OR feedback_count IS NULL THEN
+        RAISE EXCEPTION 'v, s, new_value and feedback_count must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    IF expected_value IS NOT NULL AND v.value <> expected_value THEN
+        problems := problems || format('stale: the value is %s, not the expected %s', v.value, expected_value);
+    END IF;
+    IF new_value < v.lower_bound THEN
+        problems := problems || format('bounds: new_value %s is below lower_bound %s', new_value, v.lower_bound);
+    ELSIF new_value > v.upper_bound THEN
+        problems := problems || format('bounds: new_value %s is above upper_bound %s', new_value, v.upper_bound);
+    END IF;
+    IF step - v.max_step > 1e-15 * greatest(abs(new_value), abs(v.value), v.max_step) THEN
+        problems := problems || format('max_step: step %s from %s exceeds max_step %s', step, v.value, v.max_step);
+    END IF;
+    IF feedback_count < v.min_feedback THEN
+        problems := problems || format('min_feedback: feedback_count %s is below min_feedback %s', feedback_count, v.min_feedback);
+    END IF;
+    IF s.max_adjustments IS NOT NULL THEN
+        SELECT count(*) INTO recent FROM bandit.tuning_adjustment a
+        WHERE a.scope = s.scope AND a.kind = 'adjust' AND a.adjusted_at > now() - s.per;
+        IF recent >= s.max_adjustments THEN
+            problems := problems || format('rate_limit: scope "%s" had %s adjustments within the last %s, the limit is %s',
+                                           s.scope, recent, s.per, s.max_adjustments);
+        END IF;
+    END IF;
+    RETURN problems;
+END
+$$;
+COMMENT ON FUNCTION bandit.tuning_problems(bandit.tuning_value, bandit.tuning_scope, float8, integer, float8) IS
+    'The rules (stale, bounds, max_step, min_feedback, rate_limit) that changing v to new_value breaks, one tagged message each';
+
+CREATE OR REPLACE FUNCTION bandit.tuning_proposal_toward(v bandit.tuning_value, indicated float8, feedback_count integer,
+                                              prior_count float8, why text)
+RETURNS bandit.tuning_proposal
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+SET extra_float_digits = 1
+AS $$
+DECLARE
+    p bandit.tuning_proposal;
+    raw float8 := indicated - v.value;
+    capped float8 := sign(raw) * least(abs(raw), v.max_step);
+BEGIN
+    IF v.scope IS NULL OR indicated IS NULL OR feedback_count IS NULL OR prior_count IS NULL THEN
+        RAISE EXCEPTION 'v, indicated, feedback_count and prior_count must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    IF NOT (prior_count > 0 AND prior_count < 'Infinity') THEN
+        RAISE EXCEPTION 'prior_count must be a positive finite number, got %', prior_count USING ERRCODE = '22003';
+    END IF;
+    IF indicated IN ('Infinity', '-Infinity') THEN
+        RAISE EXCEPTION 'the value the feedback indicates overflowed' USING ERRCODE = '22003';
+    END IF;
+    p.scope := v.scope;
+    p.name := v.name;
+    p.old_value := v.value;
+    p.feedback_count := feedback_count;
+    p.confidence := feedback_count / (feedback_count + prior_count);
+    IF feedback_count < v.min_feedback THEN
+        p.proposed_value := v.value;
+        p.reason := format('%s; hold: %s observations, %s needed', why, feedback_count, v.min_feedback);
+    ELSE
+        p.proposed_value := least(greatest(v.value + capped * p.confidence, v.lower_bound), v.upper_bound);
+        p.reason := format('%s; step %s = %s x confidence %s%s%s', why, p.proposed_value - v.value, capped, p.confidence,
+                           CASE WHEN abs(raw) > v.max_step THEN ' (capped at max_step)' ELSE '' END,
+                           CASE WHEN v.value + capped * p.confidence NOT BETWEEN v.lower_bound AND v.upper_bound
+                                THEN ' (clamped to the bounds)' ELSE '' END);
+    END IF;
+    p.problems := bandit.tuning_problems(v, bandit.tuning_scope_row(v.scope), p.proposed_value, feedback_count);
+    RETURN p;
+END
+$$;
+COMMENT ON FUNCTION bandit.tuning_proposal_toward(bandit.tuning_value, float8, integer, float8, text) IS
+    'The proposal rule: confidence = n / (n + prior_count); proposed = clamp(value + sign(d) min(|d|, max_step) confidence, bounds), d = indicated - value; no move below min_feedback';
+
 -- == hardening: statistics and aggregate support functions (src/summary.sql, src/beta.sql, src/normal.sql, src/power.sql, src/ope.sql, src/contingency.sql, src/sequential.sql, src/random.sql)
 
 -- == hardening: other

@@ -264,6 +264,9 @@ DECLARE
     step float8 := abs(new_value - v.value);
     recent bigint;
 BEGIN
+    IF v.scope IS NULL OR s.scope IS NULL OR new_value IS NULL OR feedback_count IS NULL THEN
+        RAISE EXCEPTION 'v, s, new_value and feedback_count must not be NULL' USING ERRCODE = '22004';
+    END IF;
     IF expected_value IS NOT NULL AND v.value <> expected_value THEN
         problems := problems || format('stale: the value is %s, not the expected %s', v.value, expected_value);
     END IF;
@@ -336,7 +339,10 @@ DECLARE
     raw float8 := indicated - v.value;
     capped float8 := sign(raw) * least(abs(raw), v.max_step);
 BEGIN
-    IF prior_count IS NULL OR NOT (prior_count > 0 AND prior_count < 'Infinity') THEN
+    IF v.scope IS NULL OR indicated IS NULL OR feedback_count IS NULL OR prior_count IS NULL THEN
+        RAISE EXCEPTION 'v, indicated, feedback_count and prior_count must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    IF NOT (prior_count > 0 AND prior_count < 'Infinity') THEN
         RAISE EXCEPTION 'prior_count must be a positive finite number, got %', prior_count USING ERRCODE = '22003';
     END IF;
     IF indicated IN ('Infinity', '-Infinity') THEN

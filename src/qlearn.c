@@ -234,6 +234,7 @@ MaxQValueByIndex(Oid relid, Datum agent, Datum state, Datum skip, Snapshot snaps
 		if (!*found || q > *max)
 			*max = q;
 		*found = true;
+		CHECK_FOR_INTERRUPTS();
 	}
 	ExecDropSingleTupleTableSlot(slot);
 	index_endscan(scan);
@@ -725,6 +726,7 @@ AppendBucket(StringInfo buf, double x, const JsonbValue *spec, const char *key)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("bucket edges of \"%s\" must be numbers", key)));
+			CHECK_FOR_INTERRUPTS();
 			e = JsonbNumber(edge);
 			if (!(e > previous))
 				ereport(ERROR,
@@ -789,6 +791,7 @@ bandit_state_key(PG_FUNCTION_ARGS)
 		{
 			char	   *key = pnstrdup(v.val.string.val, v.val.string.len);
 
+			CHECK_FOR_INTERRUPTS();
 			token = JsonbIteratorNext(&it, &v, true);
 			AppendBucket(NULL, 0, &v, key);
 		}
@@ -800,6 +803,7 @@ bandit_state_key(PG_FUNCTION_ARGS)
 		KeyPart    *part = &parts[n];
 		StringInfoData text;
 
+		CHECK_FOR_INTERRUPTS();
 		if (token != WJB_KEY)
 			continue;
 		part->key = v.val.string.val;
@@ -927,6 +931,7 @@ FindTier(double score, Jsonb *tiers)
 				   *reward;
 		double		threshold;
 
+		CHECK_FOR_INTERRUPTS();
 		if (tier->type != jbvBinary || !JsonContainerIsObject(tier->val.binary.data))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
