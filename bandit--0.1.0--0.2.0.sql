@@ -245,6 +245,31 @@ $$;
 COMMENT ON FUNCTION bandit.tuning_proposal_toward(bandit.tuning_value, float8, integer, float8, text) IS
     'The proposal rule: confidence = n / (n + prior_count); proposed = clamp(value + sign(d) min(|d|, max_step) confidence, bounds), d = indicated - value; no move below min_feedback';
 
+-- take_tuning_snapshot: a NULL scope is 22004 (was a not-null violation, 23502)
+CREATE OR REPLACE FUNCTION bandit.take_tuning_snapshot(scope text, label text) RETURNS bigint
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+SET extra_float_digits = 1
+AS $$
+DECLARE
+    id bigint;
+BEGIN
+    IF scope IS NULL THEN
+        RAISE EXCEPTION 'scope must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    INSERT INTO bandit.tuning_snapshot AS t (scope, label, saved_values)
+    SELECT take_tuning_snapshot.scope, take_tuning_snapshot.label,
+           coalesce(jsonb_object_agg(v.name, jsonb_build_object(
+               'value', v.value, 'lower_bound', v.lower_bound, 'upper_bound', v.upper_bound,
+               'max_step', v.max_step, 'min_feedback', v.min_feedback)), '{}')
+    FROM bandit.tuning_value v WHERE v.scope = take_tuning_snapshot.scope
+    RETURNING t.id INTO id;
+    RETURN id;
+END
+$$;
+COMMENT ON FUNCTION bandit.take_tuning_snapshot(text, text) IS
+    'Saves every value of the scope (shortest exact decimals, whatever the session''s extra_float_digits); returns the snapshot id';
+
 -- == hardening: statistics and aggregate support functions (src/summary.sql, src/beta.sql, src/normal.sql, src/power.sql, src/ope.sql, src/contingency.sql, src/sequential.sql, src/random.sql)
 
 -- == hardening: other

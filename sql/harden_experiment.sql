@@ -68,6 +68,8 @@ SELECT count(*) AS nothing_stored FROM bandit.assignment WHERE unit_id = 'u';
 -- the tuning helpers (0.1.0: no problems found for a NULL new value; 22003 for a NULL proposal)
 SELECT pg_temp.err($$SELECT bandit.tuning_problems(NULL, NULL, NULL, NULL)$$);
 SELECT pg_temp.err($$SELECT bandit.tuning_proposal_toward(NULL, NULL, NULL, NULL, NULL)$$);
+SELECT pg_temp.err($$SELECT bandit.take_tuning_snapshot(NULL, 'label')$$);
+SELECT count(*) AS no_snapshot FROM bandit.tuning_snapshot WHERE label = 'label';
 
 -- 5. Array arguments: 2-D is 2202E, a NULL element 22004, empty a clean answer or error
 SELECT pg_temp.err($$SELECT bandit.create_experiment('x', '{{a,b},{c,d}}')$$);

@@ -407,16 +407,25 @@ COMMENT ON FUNCTION bandit.propose_adjustment(text, text, float8, integer, float
     'Proposes an adjustment from aggregated feedback (e.g. avg and count of a metric): the feedback indicates value + gain (target - feedback_mean) (gain < 0 when a larger value lowers the metric); moved toward by at most max_step times confidence n / (n + prior_count), clamped to the bounds, no move below min_feedback. problems: what bandit.apply_adjustment would raise';
 
 CREATE FUNCTION bandit.take_tuning_snapshot(scope text, label text) RETURNS bigint
-LANGUAGE sql VOLATILE PARALLEL UNSAFE
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 SET extra_float_digits = 1
 AS $$
-    INSERT INTO bandit.tuning_snapshot (scope, label, saved_values)
-    SELECT $1, $2, coalesce(jsonb_object_agg(v.name, jsonb_build_object(
+DECLARE
+    id bigint;
+BEGIN
+    IF scope IS NULL THEN
+        RAISE EXCEPTION 'scope must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    INSERT INTO bandit.tuning_snapshot AS t (scope, label, saved_values)
+    SELECT take_tuning_snapshot.scope, take_tuning_snapshot.label,
+           coalesce(jsonb_object_agg(v.name, jsonb_build_object(
                'value', v.value, 'lower_bound', v.lower_bound, 'upper_bound', v.upper_bound,
                'max_step', v.max_step, 'min_feedback', v.min_feedback)), '{}')
-    FROM bandit.tuning_value v WHERE v.scope = $1
-    RETURNING id
+    FROM bandit.tuning_value v WHERE v.scope = take_tuning_snapshot.scope
+    RETURNING t.id INTO id;
+    RETURN id;
+END
 $$;
 COMMENT ON FUNCTION bandit.take_tuning_snapshot(text, text) IS
     'Saves every value of the scope (shortest exact decimals, whatever the session''s extra_float_digits); returns the snapshot id';
