@@ -122,6 +122,10 @@ SELECT bandit.apply_signal('{"aggregation_round": 2, "cluster_hash": "h", "parti
   "reward_signals": {"slow": {"success_rate": 0.5, "avg_latency": 1e308, "quality_score": 1, "total_samples": 5}}}');
 SELECT latency_ms, sample_count FROM bandit.prior WHERE key = 'slow';
 
+-- 8. state_key bisects bucket edges (each value O(log edges)); labels by hand
+SELECT bandit.state_key('{"w": 0, "x": 5, "y": -1, "z": 100, "v": 9.99}',
+                        '{"w": [0], "x": [0, 5, 10], "y": [0, 5, 10], "z": [0, 5, 10], "v": [0, 5, 10]}');
+
 -- 7. Numbers in messages as given (shortest round trip; 0.1.0's %g showed 1)
 SELECT pg_temp.err($$SELECT bandit.q_learn('a', 's', 'x', 1, NULL, 1.0000001)$$);
 SELECT pg_temp.err($$SELECT bandit.state_key('{"x": 1e300}', '{"x": 1.0000001e-300}')$$);
