@@ -145,7 +145,12 @@ GRANT USAGE ON SCHEMA bandit TO bandit_harden_user;
 SET ROLE bandit_harden_user;
 SELECT bandit.ensemble_choice(a, w) AS voted, bandit.ensemble_winner(bandit.ensemble_tally(a, w)) AS winner
 FROM (VALUES ('a', 1.0), ('b', 2.0)) v(a, w);
+-- a: 1 + 1.5 = 2.5 beats b: 2 (by hand)
+SELECT bandit.ensemble_winner(bandit.merge(t)) AS merged
+FROM (SELECT bandit.ensemble_tally(a, w) t FROM (VALUES ('a', 1.0), ('b', 2.0)) v(a, w)
+      UNION ALL SELECT '{"a": [1.5, 0]}') s;
 SELECT pg_temp.err($$SELECT bandit.ensemble_accum('{}', 'a', 1)$$);
+SELECT pg_temp.err($$SELECT bandit.ensemble_combine('{}', '{}')$$);
 RESET ROLE;
 DROP OWNED BY bandit_harden_user;
 DROP ROLE bandit_harden_user;
