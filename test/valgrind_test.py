@@ -199,11 +199,7 @@ def main():
     test_of = {}
     for pid, app in re.findall(r'\[(\d+)\] LOG:  connection authorized: .*?application_name=(\S+)', server_log):
         test_of[int(pid)] = app.split('/')[-1]
-    crashes = re.findall(r'LOG:  (server process|[a-z ]+process) \(PID (\d+)\) was terminated by signal (\d+)[^\n]*',
-                         server_log)
-    for _, pid, sig in crashes:
-        print('FAIL server process %s (%s) was terminated by signal %s' % (pid, test_of.get(int(pid), '?'), sig))
-        failed += 1
+    crashes = re.findall(r'LOG:  ([a-z ]+process) \(PID (\d+)\) was terminated by signal (\d+)', server_log)
 
     records = []
     for path in sorted(glob.glob(os.path.join(logdir, '*.log'))):
@@ -216,6 +212,12 @@ def main():
         dirty.add(test)
         print('FAIL ' + show(r, test))
     failed += len(ours)
+    # a crash counts once: as valgrind's record of the fatal signal, if it has one in bandit.so
+    fatal = {r['pid'] for r in ours if r['what'].startswith('Process terminating')}
+    for _, pid, sig in crashes:
+        if int(pid) not in fatal:
+            print('FAIL server process %s (%s) was terminated by signal %s' % (pid, test_of.get(int(pid), '?'), sig))
+            failed += 1
     by_signature = collections.Counter(signature(r) for r in ours)
     print('%d valgrind error records with a frame in %s (%d distinct), %d elsewhere (not counted)'
           % (len(ours), OBJECT, len(by_signature), len(theirs)))
