@@ -39,6 +39,10 @@ class Cluster:
             self.run_as = ['runuser', '-u', 'postgres', '--']
             pw = pwd.getpwnam('postgres')
             os.chown(self.root, pw.pw_uid, pw.pw_gid)
+        # the server's log, written by the server's user (through pg_ctl -l too)
+        open(self.logfile, 'a').close()
+        if self.run_as:
+            os.chown(self.logfile, pw.pw_uid, pw.pw_gid)
         self.process = None
         self.command(['initdb', '-D', self.data, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8',
                       '--locale=C', '--no-sync'], check=True)
@@ -106,7 +110,10 @@ class Cluster:
         """Starts (or restarts after a crash: recovery first) through pg_ctl."""
         self.process = None
         run = self.command(['pg_ctl', '-D', self.data, '-l', self.logfile, '-w', '-t', str(timeout), 'start'])
-        return run.returncode == 0 and self.wait_ready(timeout)
+        if run.returncode != 0:
+            print('pg_ctl start failed: %s%s' % (run.stdout, run.stderr))
+            return False
+        return self.wait_ready(timeout)
 
     def postmaster_pid(self):
         try:
