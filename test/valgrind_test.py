@@ -29,6 +29,7 @@ from scratch_cluster import Cluster  # noqa: E402
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(HERE)
 OBJECT = 'bandit.so'
+REGRESS_TIMEOUT = 1200
 
 
 def valgrind_command(logdir):
@@ -129,7 +130,14 @@ def run_regress(cluster, outdir, log):
                           '--outputdir=' + os.path.join(outdir, 'isolation'), '--dbname=isolation_regression']
                          + common, specs)):
         os.makedirs(argv[2].split('=', 1)[1], exist_ok=True)
-        run = subprocess.run(argv + names, capture_output=True, text=True, env=env, cwd=outdir)
+        try:
+            run = subprocess.run(argv + names, capture_output=True, text=True, env=env, cwd=outdir,
+                                 timeout=REGRESS_TIMEOUT)
+        except subprocess.TimeoutExpired as e:
+            print('FAIL %s ran over %d s' % (os.path.basename(argv[0]), REGRESS_TIMEOUT))
+            log.write(str(e.stdout or ''))
+            ran.append('timeout')
+            continue
         log.write(run.stdout + run.stderr)
         print('\n'.join(l for l in run.stdout.splitlines() if re.search(r'^(not )?ok|^test |\.\.\. |tests', l)))
         ran += names
@@ -188,10 +196,12 @@ def main():
         else:
             print('FAIL the server did not come back after the regress run')
             failed += 1
-        cluster.stop()
-        print('server stopped after %.0f s' % (time.time() - started))
     finally:
         log.close()
+        cluster.stop()
+    print('server stopped after %.0f s' % (time.time() - started))
+    failed += tests.count('timeout')
+    tests = [t for t in tests if t != 'timeout']
 
     server_log = cluster.server_log()
     # the test of each backend, from its connection line (pg_regress names its
@@ -218,18 +228,26 @@ def main():
         if int(pid) not in fatal:
             print('FAIL server process %s (%s) was terminated by signal %s' % (pid, test_of.get(int(pid), '?'), sig))
             failed += 1
-    by_signature = collections.Counter(signature(r) for r in ours)
-    print('%d valgrind error records with a frame in %s (%d distinct), %d elsewhere (not counted)'
-          % (len(ours), OBJECT, len(by_signature), len(theirs)))
-    for r in theirs[:5]:
-        print('not ours: ' + show(r, test_of.get(r['pid'], 'pid %d' % r['pid'])))
+    print('%d valgrind error records with a frame in %s, %d elsewhere (not counted)'
+          % (len(ours), OBJECT, len(theirs)))
+    for r in theirs:
+        print('  not ours: %s [%s] at %s' % (r['what'], test_of.get(r['pid'], 'pid %d' % r['pid']),
+                                            ' < '.join(show_frame(f) for f in r['stacks'][0][:4])))
+    # one line per distinct record: where it happens, what freed the memory, who allocated it
+    distinct = collections.OrderedDict()
+    for r in ours:
+        distinct.setdefault(signature(r), []).append(test_of.get(r['pid'], 'pid %d' % r['pid']))
+    print('%d distinct:' % len(distinct))
+    for (kind, stacks), tests_of in distinct.items():
+        print('  %d x %s: %s  [%s]' % (len(tests_of), kind, ' | '.join(' < '.join(s[:2]) for s in stacks if s),
+                                      ', '.join(sorted(set(tests_of)))))
     diffs = os.path.join(cluster.root, 'regress', 'regression.diffs')
     if os.path.exists(diffs):
         print('(outputs under valgrind differ from expected in %d lines: not counted, the native run judges them)'
               % sum(1 for _ in open(diffs, errors='replace')))
     passed = len([t for t in tests if t not in dirty])
     print('valgrind run: %.0f s' % (time.time() - started))
-    if os.environ.get('VALGRIND_KEEP') or (failed and os.environ.get('VALGRIND_KEEP_FAILED')):
+    if os.environ.get('VALGRIND_KEEP'):
         print('logs kept in ' + cluster.root)
     else:
         cluster.remove()
