@@ -13,6 +13,8 @@ the native run of the suite, not here (timings differ under valgrind).
 Prints one FAIL line per bandit.so record (kind, the test whose backend made
 it, the stack) and closes with "N passed, N failed": passed = test files run
 without a bandit.so record, failed = bandit.so records + crashes.
+A regress file or spec whose first lines say "valgrind: skip" (and why) is
+not run here: only for tests that do nothing but time long loops.
 VALGRIND_KEEP=1 keeps the cluster directory (logs) for a look."""
 import collections
 import glob
@@ -112,14 +114,30 @@ def signature(record):
     return (record['kind'], tuple(tuple(show_frame(f) for f in s if is_ours(f)) for s in record['stacks']))
 
 
+SKIPPED = []
+
+
+def opted_out(path):
+    """A test whose first lines say "valgrind: skip" (with why: a test that only
+    times long loops, say) is not run here."""
+    with open(path, errors='replace') as f:
+        head = ''.join(f.readline() for _ in range(10))
+    if 'valgrind: skip' in head:
+        SKIPPED.append(os.path.basename(path))
+        return True
+    return False
+
+
 def run_regress(cluster, outdir, log):
     """pg_regress over sql/, pg_isolation_regress over test/specs: the test names run."""
     pgxs = os.path.dirname(subprocess.run([os.path.join(cluster.bin, 'pg_config'), '--pgxs'],
                                           capture_output=True, text=True).stdout.strip())
     pgxs = os.path.dirname(os.path.dirname(pgxs))  # .../pgxs
     env = cluster.env()
-    regress = sorted(os.path.basename(p)[:-4] for p in glob.glob(os.path.join(TOP, 'sql', '*.sql')))
-    specs = sorted(os.path.basename(p)[:-5] for p in glob.glob(os.path.join(HERE, 'specs', '*.spec')))
+    regress = sorted(os.path.basename(p)[:-4] for p in glob.glob(os.path.join(TOP, 'sql', '*.sql'))
+                     if not opted_out(p))
+    specs = sorted(os.path.basename(p)[:-5] for p in glob.glob(os.path.join(HERE, 'specs', '*.spec'))
+                   if not opted_out(p))
     common = ['--bindir=' + cluster.bin, '--load-extension=bandit', '--host=' + cluster.root,
               '--port=%d' % cluster.port, '--user=postgres']
     ran = []
@@ -251,7 +269,9 @@ def main():
         print('logs kept in ' + cluster.root)
     else:
         cluster.remove()
-    print('%d passed, %d failed' % (passed, failed))
+    if SKIPPED:
+        print('not run under valgrind (they say "valgrind: skip"): ' + ', '.join(SKIPPED))
+    print('%d passed, %d failed%s' % (passed, failed, ', %d skipped' % len(SKIPPED) if SKIPPED else ''))
     return 1 if failed else 0
 
 
