@@ -6,17 +6,20 @@ backend) and the postmaster itself is (round 2; its orphaned backends a moment
 later, then pg_ctl start and crash recovery).  After each restart every
 invariant must hold:
 
-- pulls = committed rewards: each arm's pulls = its rewarded decisions;
-- no decision rewarded twice, and alpha/beta = prior + rewards: each arm's
-  alpha = prior_alpha + sum(reward), beta = prior_beta + sum(1 - reward) over
-  its rewarded decisions (rewards are quarters, so the sums are exact);
+- pulls = committed rewards: each arm's pulls = its rewarded decisions, and
+  the rewarded decisions = the rewards committed (logged in the rewarding
+  transaction; clients also race to reward random decisions);
+- no decision rewarded twice: no decision twice in that log;
+- alpha/beta = prior + rewards: each arm's alpha = prior_alpha + sum(reward),
+  beta = prior_beta + sum(1 - reward) over its rewarded decisions (rewards are
+  quarters, so the sums are exact);
 - assignments sticky: the variant each committed transaction was handed is the
   stored one, and assign() returns the stored variant again after the crash;
 - stratum counters = assignments, per stratum;
 - q_table update_count = committed updates, per (state, action), counted in a
   log table written in the same transaction as the update.
 
-Runs in ~1 minute; prints "N passed, N failed"."""
+Runs in ~20 s; prints "N passed, N failed"."""
 import os
 import signal
 import subprocess
