@@ -3,7 +3,7 @@
 
 PG_MAJOR=${PG_MAJOR:-15}
 PACKAGES="make gcc postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR postgresql-common
-libgsl-dev python3 python3-scipy python3-statsmodels python3-psycopg2"
+libgsl-dev python3 python3-scipy python3-statsmodels python3-psycopg2 valgrind"
 
 as_root() {
     if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
