@@ -21,12 +21,11 @@
  * nodes by 1e-5 of its sd.
  */
 #include "bandit.h"
+#include "numeric.h"
 
 #include "miscadmin.h"
 #include "catalog/pg_type.h"
 
-#include <gsl/gsl_cdf.h>
-#include <gsl/gsl_sf_erf.h>
 
 /*
  * Tail left out per arm: Phi(-9.5) = 1e-21.  Below the domain the maximum
@@ -67,23 +66,6 @@ static const double gauss_weight[GK_NODES / 2] = {
 	0.295524224714752870173892994651338
 };
 
-/* log Phi(z), to full relative precision in both tails. */
-static double
-LogPhi(double z)
-{
-	gsl_sf_result r;
-
-	if (z >= 0)
-		return log1p(-gsl_cdf_ugaussian_Q(z));
-	if (z > -37)
-		return log(gsl_cdf_ugaussian_P(z));
-	if (z < -1e150)
-		return -INFINITY;
-	/* Phi(z) = erfc(-z / sqrt 2) / 2 underflows here */
-	CheckGsl(gsl_sf_log_erfc_e(-z / M_SQRT2, &r), "log erfc");
-	return r.val - M_LN2;
-}
-
 /* The arms with sd > 0 that can be the maximum, and the pass's workspace. */
 typedef struct MaxPass
 {
@@ -116,7 +98,7 @@ PassNode(MaxPass *pass, int nnear, double a, double offset, double kw, double gw
 		int			i = pass->near[k];
 
 		pass->z[i] = pass->from_a[i] + offset / pass->sd[i];
-		pass->log_cdf[i] = LogPhi(pass->z[i]);
+		pass->log_cdf[i] = LogNormalCdf(pass->z[i]);
 		log_all += pass->log_cdf[i];
 	}
 	for (int k = 0; k < nnear; k++)
@@ -214,6 +196,8 @@ PanelEdges(const MaxPass *pass, double lo, double hi, int *nedges)
 		double		scale = INFINITY;
 		int			from = -1;
 
+		/* O(arms) per edge, ~10 edges per arm */
+		CHECK_FOR_INTERRUPTS();
 		for (int i = 0; i < pass->n; i++)
 			if (next[i] < nsteps && pass->mean[i] + steps[next[i]] * pass->sd[i] < x)
 			{
@@ -344,7 +328,7 @@ CompareNormals(const double *mean_in, const double *sd_in, int n, double *prob, 
 		for (int i = 0; i < n; i++)
 		{
 			if (sd[i] > 0)
-				log_below += LogPhi((point - mean[i]) / sd[i]);
+				log_below += LogNormalCdf((point - mean[i]) / sd[i]);
 			else if (mean[i] == point)
 				ties++;
 		}
@@ -387,7 +371,7 @@ CompareNormals(const double *mean_in, const double *sd_in, int n, double *prob, 
 
 /* mean[] and sd[] of normal_prob_best and normal_expected_loss, checked. */
 static int
-NormalArrays(FunctionCallInfo fcinfo, double **mean, double **sd)
+NormalArrays(FunctionCallInfo fcinfo, double **mean, double **sd, const char *what)
 {
 	int			n_mean,
 				n_sd;
@@ -398,6 +382,7 @@ NormalArrays(FunctionCallInfo fcinfo, double **mean, double **sd)
 		ereport(ERROR,
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
 				 errmsg("mean and sd must have the same length, got %d and %d", n_mean, n_sd)));
+	CheckComparedArms(n_mean, what);
 	if (n_mean == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
@@ -416,7 +401,7 @@ CompareNormalsDatum(FunctionCallInfo fcinfo, bool want_loss)
 {
 	double	   *mean,
 			   *sd;
-	int			n = NormalArrays(fcinfo, &mean, &sd);
+	int			n = NormalArrays(fcinfo, &mean, &sd, want_loss ? "normal_expected_loss" : "normal_prob_best");
 	double	   *prob = palloc(sizeof(double) * n);
 	double	   *loss = palloc(sizeof(double) * n);
 	Datum	   *datums = palloc(sizeof(Datum) * n);

@@ -12,13 +12,7 @@
  * so that no intermediate overflows: a huge Lambda gives p = 0, never NaN.
  */
 #include "bandit.h"
-
-/* log(1 + e^x), without overflow */
-static inline double
-Log1pExp(double x)
-{
-	return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x));
-}
+#include "numeric.h"
 
 /* A sample size: at least 1 and finite. */
 static double
