@@ -6,6 +6,8 @@
  */
 #include "numeric.h"
 
+#include "utils/builtins.h"
+
 #include <gsl/gsl_cdf.h>
 #include <gsl/gsl_errno.h>
 #include <gsl/gsl_sf_gamma.h>
@@ -183,10 +185,19 @@ StudentTUpperQuantile(double q, double df)
 		return -StudentTUpperQuantile(1 - q, df);
 	/* GSL's inverse fails for df in the quadrillions, where t is normal */
 	t = df > 1e10 ? gsl_cdf_ugaussian_Qinv(q) : gsl_cdf_tdist_Qinv(q, df);
+
+	/*
+	 * and in the far tail (1e-300 on 5 df); there P(T > t) ~ pdf(t) t / df,
+	 * so log t ~ (log pdf(0) + (df - 1) / 2 log df - log q) / df
+	 */
+	if (!isfinite(t))
+		t = exp((StudentTLogPdf(0, df) + (df - 1) / 2 * log(df) - log(q)) / df);
 	for (int i = 0; i < 50 && isfinite(t); i++)
 	{
 		double		tail = StudentTUpper(t, df);
-		double		dt = (log(tail) - log(q)) * tail / exp(StudentTLogPdf(t, df));
+
+		/* tail / pdf in logs: the density underflows long before the tail */
+		double		dt = (log(tail) - log(q)) * exp(log(tail) - StudentTLogPdf(t, df));
 
 		if (!isfinite(dt))
 			break;
@@ -264,6 +275,39 @@ DdNormalize(DoubleDouble *x)
 	x->exponent += e;
 }
 
+
+/*
+ * The scalar functions above by name, for sql/numeric.sql, which creates
+ * it as a temporary function: it is not part of the extension's SQL.
+ */
+PG_FUNCTION_INFO_V1(bandit_numeric_probe);
+
+Datum
+bandit_numeric_probe(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	double		x = PG_GETARG_FLOAT8(1);
+	double		y = PG_GETARG_FLOAT8(2);
+
+	if (strcmp(name, "log_normal_cdf") == 0)
+		PG_RETURN_FLOAT8(LogNormalCdf(x));
+	if (strcmp(name, "normal_mills_ratio") == 0)
+		PG_RETURN_FLOAT8(NormalMillsRatio(x));
+	if (strcmp(name, "student_t_upper") == 0)
+		PG_RETURN_FLOAT8(StudentTUpper(x, y));
+	if (strcmp(name, "student_t_upper_quantile") == 0)
+		PG_RETURN_FLOAT8(StudentTUpperQuantile(x, y));
+	if (strcmp(name, "log1pexp") == 0)
+		PG_RETURN_FLOAT8(Log1pExp(x));
+	if (strcmp(name, "logaddexp") == 0)
+		PG_RETURN_FLOAT8(LogAddExp(x, y));
+	if (strcmp(name, "expm1mx") == 0)
+		PG_RETURN_FLOAT8(Expm1mx(x));
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("no numeric probe named \"%s\"", name)));
+	PG_RETURN_NULL();
+}
 
 /* == selection: argmax with random ties, JSON numbers (policies) */
 
