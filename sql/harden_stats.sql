@@ -23,11 +23,31 @@ SELECT pg_temp.err($$SELECT bandit.t_test(x, g) FROM (VALUES (1e308, false), (-1
 SELECT pg_temp.err($$SELECT bandit.ips(r, 1, 1) FROM unnest('{1e308,-1e308}'::float8[]) r$$);
 SELECT pg_temp.err($$SELECT bandit.dr(r, 1, 1, 0, 0) FROM unnest('{1e308,-1e308}'::float8[]) r$$);
 SELECT pg_temp.err($$SELECT bandit.snips(r, 1, 1) FROM unnest('{1e308,-1e308}'::float8[]) r$$);
+-- sds far below the means' spacing (0.1.0: {NaN,NaN,NaN}): equal point-like
+-- arms tie, 1/3 each; against a wider one at the same mean, 1/4, 1/4, 1/2;
+-- the loss of two at one mean is sqrt(sd1^2 + sd2^2) / sqrt(2 pi)
+SELECT bandit.normal_prob_best('{0.5,0.5,0.5}', '{5e-324,5e-324,5e-324}') AS tie,
+       (SELECT array_agg(round(p::numeric, 12)) FROM unnest(bandit.normal_prob_best('{0.5,0.5,0.5}', '{5e-324,1e-323,2e-300}')) p) AS wide,
+       (SELECT bool_and(abs(l / 8.920620580763856e-301 - 1) < 1e-12)
+        FROM unnest(bandit.normal_expected_loss('{1e300,1e300}', '{1e-300,2e-300}')) l) AS loss_ok;
 -- a standard error or difference beyond float8: 22003, not "both sds are 0"
 SELECT pg_temp.err($$SELECT bandit.t_test(2, 0, 1e200, 2, 0, 1e200)$$);
 SELECT pg_temp.err($$SELECT bandit.t_test(2, 1e308, 1, 2, -1e308, 1)$$);
 SELECT pg_temp.err($$SELECT bandit.t_test('(2,1e308,2)'::bandit.summary, '(2,-1e308,2)'::bandit.summary)$$);
 SELECT pg_temp.err($$SELECT bandit.t_test_one_sample('(3,1e300,1e-300)'::bandit.summary)$$);
+-- 0.1.0: a confidence sequence (-Infinity, Infinity); chisquare (Infinity, NaN)
+SELECT pg_temp.err($$SELECT bandit.msprt(10, 1.5, 1e308, 50, 1, 1.5, 0.1, 0.05)$$);
+SELECT pg_temp.err($$SELECT bandit.msprt('(2,1e308,1e308)'::bandit.summary, '(3,1,1)', 0.1, 0.05)$$);
+SELECT pg_temp.err($$SELECT bandit.chisquare('{1e308,0.1}')$$);
+SELECT pg_temp.err($$SELECT bandit.chisquare('{1e308,1e308}')$$);
+-- 0.1.0: ci_lower NaN at 1e300 degrees of freedom, where t is normal:
+-- se = sqrt(1/40) (pooled variance 1), scipy norm.sf(0.5 / se) = 0.000782701129001274,
+-- 0.5 - norm.isf(0.05) se = 0.2399258060622212
+SELECT round(p_value::numeric, 15) AS p_value, round(ci_lower::numeric, 13) AS ci_lower, ci_upper
+FROM bandit.t_test(1e300, 1.5, 1, 40, 1, 0.5, true, 'greater', 0.95);
+-- 0.1.0: ci_lower Infinity above ci_upper -Infinity at n = 2^63 - 1
+SELECT ci_lower <= 1 AND ci_upper >= 1 AND ci_upper - ci_lower < 1e-15 AS tight_interval
+FROM bandit.t_test_one_sample('(9223372036854775807,1,1)', 0, 'two-sided', 0.95);
 -- the largest summaries that fit are still produced (and exact): (2,1e308,0), (2,0,2e306)
 SELECT bandit.summarize(x) FROM unnest('{1e308,1e308}'::float8[]) x;
 SELECT bandit.summarize(x) FROM unnest('{1e153,-1e153}'::float8[]) x;

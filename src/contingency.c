@@ -636,6 +636,8 @@ bandit_chisquare(PG_FUNCTION_ARGS)
 		if (expected != NULL)
 			expected_total += CheckPositive(expected[i], "an expected count");
 	}
+	if (!isfinite(total) || !isfinite(expected_total))
+		StatisticOverflow("The total of the counts");
 	if (expected != NULL && !(fabs(total - expected_total) <= 1e-8 * Max(total, expected_total)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -651,6 +653,8 @@ bandit_chisquare(PG_FUNCTION_ARGS)
 
 		statistic += (observed[i] - e) * (observed[i] - e) / e;
 	}
+	if (!isfinite(statistic))
+		StatisticOverflow("The chi-square statistic");
 	values[0] = Float8GetDatum(statistic);
 	values[1] = Float8GetDatum(ChiSquareSf(statistic, k - 1));
 	PG_RETURN_DATUM(MakeResultTuple(fcinfo, values, nulls));

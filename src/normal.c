@@ -271,8 +271,11 @@ IntegrateMax(MaxPass *pass, double lo, double hi, double *prob, double *moment)
 static void
 CompareNormals(const double *mean_in, const double *sd_in, int n, double *prob, double *loss)
 {
-	double		largest = 0;
-	int			scale_exp;
+	double		largest = 0,
+				top = -INFINITY;
+	int			scale_exp,
+				shift_exp = INT_MIN;
+	bool		exact = true;
 	double	   *mean = palloc(sizeof(double) * n);
 	double	   *sd = palloc(sizeof(double) * n);
 	double	   *pass_mean = palloc(sizeof(double) * n);
@@ -288,18 +291,51 @@ CompareNormals(const double *mean_in, const double *sd_in, int n, double *prob, 
 	MaxPass		pass = {0};
 
 	/*
-	 * A power of 2 brings every input into [-1, 1] exactly: no overflow
-	 * below (an sd under 2^-1074 of the largest input becomes a point mass).
+	 * Powers of 2 bring every input into [-1, 1]: first the means, exactly;
+	 * then, if every mean less the largest one, top, is exact, the
+	 * differences and the sds together, so that sds far below the means'
+	 * spacing (1e-300 at mean 1) are still resolved against each other.  A
+	 * rounded difference would misplace a narrow arm, so then the means stay
+	 * as they are.  No overflow; an sd under 2^-1074 of the largest input
+	 * becomes a point mass.
 	 */
 	for (int i = 0; i < n; i++)
-		largest = Max(largest, Max(fabs(mean_in[i]), sd_in[i]));
+		largest = Max(largest, fabs(mean_in[i]));
 	if (largest == 0)
 		largest = 1;
 	frexp(largest, &scale_exp);
 	for (int i = 0; i < n; i++)
+		top = Max(top, ldexp(mean_in[i], -scale_exp));
+	for (int i = 0; i < n; i++)
 	{
-		mean[i] = ldexp(mean_in[i], -scale_exp);
-		sd[i] = ldexp(sd_in[i], -scale_exp);
+		double		m = ldexp(mean_in[i], -scale_exp);
+
+		mean[i] = m - top;
+		exact = exact && mean[i] + top == m;
+	}
+	for (int i = 0; i < n; i++)
+	{
+		int			e;
+
+		if (!exact)
+			mean[i] = ldexp(mean_in[i], -scale_exp);
+		if (mean[i] != 0)
+		{
+			frexp(mean[i], &e);
+			shift_exp = Max(shift_exp, e);
+		}
+		if (sd_in[i] > 0)
+		{
+			frexp(sd_in[i], &e);
+			shift_exp = Max(shift_exp, e - scale_exp);
+		}
+	}
+	if (shift_exp == INT_MIN)
+		shift_exp = 0;			/* equal point masses */
+	for (int i = 0; i < n; i++)
+	{
+		mean[i] = ldexp(mean[i], -shift_exp);
+		sd[i] = ldexp(sd_in[i], -(scale_exp + shift_exp));
 		prob[i] = 0;
 		origin = Max(origin, mean[i]);
 		if (sd[i] == 0)
@@ -365,7 +401,7 @@ CompareNormals(const double *mean_in, const double *sd_in, int n, double *prob, 
 	for (int i = 0; i < n; i++)
 	{
 		prob[i] = Min(1.0, prob[i] / total);
-		loss[i] = ldexp(Max(0.0, moment / total - (mean[i] - origin)), scale_exp);
+		loss[i] = ldexp(Max(0.0, moment / total - (mean[i] - origin)), scale_exp + shift_exp);
 	}
 }
 
