@@ -345,9 +345,15 @@ FisherTwoSided(const Hypergeom *table, double a)
 	}
 	g = above;
 	while (g - 1 > m && AsExtreme(&h, a, la, g - 1, HypergeomLogPmf(&h, g - 1)))
+	{
+		CHECK_FOR_INTERRUPTS();
 		g--;
+	}
 	while (g <= h.hi && !AsExtreme(&h, a, la, g, HypergeomLogPmf(&h, g)))
+	{
+		CHECK_FOR_INTERRUPTS();
 		g++;
+	}
 	upper = g <= h.hi ? exp(LogTailSum(&h, g, HypergeomLogPmf(&h, g), +1)) : 0.0;
 	return Min(1.0, lower + upper);
 }
@@ -632,6 +638,8 @@ bandit_chisquare(PG_FUNCTION_ARGS)
 				 errmsg("expected has %d elements, observed %d", k_expected, k)));
 	for (int i = 0; i < k; i++)
 	{
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
 		total += CheckRange(observed[i], 0, DBL_MAX, "an observed count");
 		if (expected != NULL)
 			expected_total += CheckPositive(expected[i], "an expected count");
@@ -650,6 +658,9 @@ bandit_chisquare(PG_FUNCTION_ARGS)
 	for (int i = 0; i < k; i++)
 	{
 		double		e = expected != NULL ? expected[i] : total / k;
+
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
 
 		statistic += (observed[i] - e) * (observed[i] - e) / e;
 	}
