@@ -578,9 +578,8 @@ GroupSummary(const double *state, int base)
 static inline void
 StoreGroup(double *state, int base, const Summary *s)
 {
-	if ((double) s->n > MAX_STATE_COUNT)
-		StateCountAdd((double) s->n, 0, "t_test");
-	state[base] = (double) s->n;
+	/* counts stay exact in the float8 state */
+	state[base] = StateCountAdd((double) s->n, 0, "t_test");
 	state[base + 1] = s->mean;
 	state[base + 2] = s->m2;
 	state[base + 3] = s->mean_low;
