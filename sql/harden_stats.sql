@@ -45,6 +45,11 @@ SELECT pg_temp.err($$SELECT bandit.chisquare('{1e308,1e308}')$$);
 -- 0.5 - norm.isf(0.05) se = 0.2399258060622212
 SELECT round(p_value::numeric, 15) AS p_value, round(ci_lower::numeric, 13) AS ci_lower, ci_upper
 FROM bandit.t_test(1e300, 1.5, 1, 40, 1, 0.5, true, 'greater', 0.95);
+-- 0.1.0: "both standard deviations are 0", the pooled variance having
+-- overflowed: it is 1e10 here (n1 = 1e300), se = 1e5 sqrt(1/40),
+-- t = 1 / se = 6.324555320336758e-05, scipy 2 norm.sf(t) = 0.9999495373495932, d = 1e-5
+SELECT round((statistic * 1e5)::numeric, 12) AS statistic_1e5, round(p_value::numeric, 15) AS p_value, cohens_d
+FROM bandit.t_test(1e300, 1, 1e5, 40, 0, 1, true);
 -- 0.1.0: ci_lower Infinity above ci_upper -Infinity at n = 2^63 - 1
 SELECT ci_lower <= 1 AND ci_upper >= 1 AND ci_upper - ci_lower < 1e-15 AS tight_interval
 FROM bandit.t_test_one_sample('(9223372036854775807,1,1)', 0, 'two-sided', 0.95);

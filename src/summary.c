@@ -404,7 +404,8 @@ TwoSampleTest(double n1, double mean1, double var1, double n2, double mean2, dou
 
 	if (n1 < 2 || n2 < 2)
 		return false;
-	pooled_var = ((n1 - 1) * var1 + (n2 - 1) * var2) / (n1 + n2 - 2);
+	/* a weighted mean of the variances: finite whenever they are */
+	pooled_var = var1 * ((n1 - 1) / (n1 + n2 - 2)) + var2 * ((n2 - 1) / (n1 + n2 - 2));
 	if (equal_var)
 	{
 		se = sqrt(pooled_var * (1 / n1 + 1 / n2));
