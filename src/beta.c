@@ -20,6 +20,7 @@
  * steps on it polish the quantile.
  */
 #include "bandit.h"
+#include "numeric.h"
 
 #include "miscadmin.h"
 #include "utils/array.h"
@@ -147,15 +148,6 @@ Logistic(double t)
 	return t >= 0 ? 1 / (1 + exp(-t)) : exp(t) / (1 + exp(t));
 }
 
-/* log(exp(u) + exp(v)) */
-static inline double
-LogAddExp(double u, double v)
-{
-	double		hi = Max(u, v);
-
-	return hi + log1p(exp(Min(u, v) - hi));
-}
-
 /*
  * Log density of logit(theta), theta ~ Beta(a, b), at d = t - mode, written
  * around the mode so that a and b near 1e7 lose no precision:
@@ -210,7 +202,8 @@ TailDistance(const Arm *arm, double log_tail, int direction)
 	}
 	ereport(ERROR,
 			(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-			 errmsg("Beta(%g, %g) is outside the range that can be computed", arm->a, arm->b),
+			 errmsg("Beta(%s, %s) is outside the range that can be computed",
+					ShowDouble(arm->a), ShowDouble(arm->b)),
 			 errdetail("No bound on its tail was found.")));
 	return 0;
 }
@@ -234,7 +227,8 @@ ArmInit(Arm *arm, double a, double b, double log_tail, double log_shift)
 	if (!isfinite(lbeta) || !isfinite(psi_a) || !isfinite(psi_b))
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("Beta(%g, %g) is outside the range that can be computed", a, b)));
+				 errmsg("Beta(%s, %s) is outside the range that can be computed",
+						ShowDouble(a), ShowDouble(b))));
 	arm->log_peak = a * arm->log_m + b * arm->log_1m - lbeta;
 	arm->log_beta = lbeta;
 
@@ -313,6 +307,7 @@ PanelEdges(const Arm *arms, int narms, int *npanels)
 	{
 		double		local_scale = INFINITY;
 
+		CHECK_FOR_INTERRUPTS();
 		/* every arm that has mass there, its tail bounds included */
 		for (int j = 0; j < narms; j++)
 			if (edges[i] >= arms[j].lo && edges[i] <= arms[j].hi)
@@ -387,7 +382,7 @@ SweepPanel(Sweep *sweep, int p)
 
 		sweep->t[m] = t;
 		/* log(1 / (1 + e^-t)) and log(1 / (1 + e^t)), without overflow */
-		sweep->log_x[m] = t >= 0 ? -log1p(exp(-t)) : t - log1p(exp(t));
+		sweep->log_x[m] = -Log1pExp(-t);
 		sweep->log_1mx[m] = sweep->log_x[m] - t;
 	}
 	for (int j = 0; j < sweep->narms; j++)
@@ -475,6 +470,8 @@ SweepPass(Sweep *sweep, void (*visit) (Sweep *sweep, void *arg), void *arg)
 	SweepRestart(sweep);
 	for (int p = 0; p < sweep->npanels; p++)
 	{
+		/* each panel costs O(arms): thousands of arms make thousands of panels */
+		CHECK_FOR_INTERRUPTS();
 		memcpy(start, sweep->cdf_start, sizeof(double) * sweep->narms);
 		while (SweepPanel(sweep, p) > PANEL_TOLERANCE)
 		{
@@ -502,8 +499,9 @@ SweepMass(const Sweep *sweep, int j)
 	if (!(fabs(mass - 1) < 1e-6))
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("Beta(%g, %g) is outside the range that can be computed", arm->a, arm->b),
-				 errdetail("Its density integrates to %.17g in double precision.", mass)));
+				 errmsg("Beta(%s, %s) is outside the range that can be computed",
+						ShowDouble(arm->a), ShowDouble(arm->b)),
+				 errdetail("Its density integrates to %s in double precision.", ShowDouble(mass))));
 	return mass;
 }
 
@@ -574,7 +572,10 @@ CompareArms(const double *alpha, const double *beta, int narms, double *prob, do
 				expected_max = 0;
 
 	for (int j = 0; j < narms; j++)
+	{
+		CHECK_FOR_INTERRUPTS();
 		ArmInit(&arms[j], alpha[j], beta[j], LOG_TAIL_MASS, 0);
+	}
 	c.prob = prob;
 	c.expected_max = palloc0(sizeof(double) * narms);
 	c.prefix = palloc(sizeof(double) * (narms + 1));
@@ -660,7 +661,10 @@ LogitBetaLowerQuantile(double a, double b, double p, double *lo, double *hi)
 		*hi = sweep.edges[Min(panel + 2, sweep.npanels)];
 		return (left + right) / 2;
 	}
-	elog(ERROR, "Beta quantile: no panel holds p = %g", p);
+	ereport(ERROR,
+			(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+			 errmsg("the %s-quantile of Beta(%s, %s) could not be computed",
+					ShowDouble(p), ShowDouble(a), ShowDouble(b))));
 	pg_unreachable();
 }
 
@@ -807,13 +811,13 @@ bandit_beta_sample(PG_FUNCTION_ARGS)
 	if (!(x >= 0 && x <= 1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("could not draw from Beta(%g, %g)", a, b)));
+				 errmsg("could not draw from Beta(%s, %s)", ShowDouble(a), ShowDouble(b))));
 	PG_RETURN_FLOAT8(x);
 }
 
 /* The parameter arrays of prob_best and expected_loss, checked. */
 static int
-ArmArrays(FunctionCallInfo fcinfo, double **alpha, double **beta)
+ArmArrays(FunctionCallInfo fcinfo, double **alpha, double **beta, const char *what)
 {
 	int			n_alpha,
 				n_beta;
@@ -824,6 +828,7 @@ ArmArrays(FunctionCallInfo fcinfo, double **alpha, double **beta)
 		ereport(ERROR,
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
 				 errmsg("alpha and beta must have the same length, got %d and %d", n_alpha, n_beta)));
+	CheckComparedArms(n_alpha, what);
 	for (int i = 0; i < n_alpha; i++)
 	{
 		CheckPositive((*alpha)[i], "every alpha");
@@ -885,7 +890,7 @@ CompareArmsDatum(FunctionCallInfo fcinfo, bool want_loss)
 {
 	double	   *alpha,
 			   *beta;
-	int			n = ArmArrays(fcinfo, &alpha, &beta);
+	int			n = ArmArrays(fcinfo, &alpha, &beta, want_loss ? "expected_loss" : "prob_best");
 	double	   *prob = palloc(sizeof(double) * Max(n, 1));
 	double	   *loss = palloc(sizeof(double) * Max(n, 1));
 
@@ -921,7 +926,35 @@ enum
 	BP_PRIOR_ALPHA, BP_PRIOR_BETA, BP_SUCCESSES, BP_FAILURES, BP_LENGTH
 };
 
-#define PosteriorState(array) Float8State(array, BP_LENGTH, "beta_posterior")
+/*
+ * The beta_posterior state, checked (XX001): the prior unset (no row yet,
+ * no evidence) or positive, the evidence finite and >= 0.
+ */
+static double *
+PosteriorState(ArrayType *array)
+{
+	double	   *s = Float8State(array, BP_LENGTH, "beta_posterior");
+	bool		unset = s[BP_PRIOR_ALPHA] == STATE_UNSET;
+
+	if ((s[BP_PRIOR_BETA] == STATE_UNSET) != unset ||
+		(!unset && !(isfinite(s[BP_PRIOR_ALPHA]) && s[BP_PRIOR_ALPHA] > 0 &&
+					 isfinite(s[BP_PRIOR_BETA]) && s[BP_PRIOR_BETA] > 0)) ||
+		!(isfinite(s[BP_SUCCESSES]) && s[BP_SUCCESSES] >= 0 &&
+		  isfinite(s[BP_FAILURES]) && s[BP_FAILURES] >= 0) ||
+		(unset && (s[BP_SUCCESSES] != 0 || s[BP_FAILURES] != 0)))
+		CorruptState("beta_posterior");
+	return s;
+}
+
+/* Evidence added to a posterior: a sum beyond the doubles is 22003. */
+static inline double
+AddEvidence(double total, double more)
+{
+	total += more;
+	if (unlikely(!isfinite(total)))
+		StatisticOverflow("The evidence of beta_posterior");
+	return total;
+}
 
 PG_FUNCTION_INFO_V1(bandit_beta_posterior_bool_accum);
 
@@ -966,8 +999,8 @@ bandit_beta_posterior_combine(PG_FUNCTION_ARGS)
 		SetRowConstant(a, BP_PRIOR_ALPHA, b[BP_PRIOR_ALPHA], "beta_posterior", "prior_alpha");
 	if (b[BP_PRIOR_BETA] != STATE_UNSET)
 		SetRowConstant(a, BP_PRIOR_BETA, b[BP_PRIOR_BETA], "beta_posterior", "prior_beta");
-	a[BP_SUCCESSES] += b[BP_SUCCESSES];
-	a[BP_FAILURES] += b[BP_FAILURES];
+	a[BP_SUCCESSES] = AddEvidence(a[BP_SUCCESSES], b[BP_SUCCESSES]);
+	a[BP_FAILURES] = AddEvidence(a[BP_FAILURES], b[BP_FAILURES]);
 	PG_RETURN_ARRAYTYPE_P(array);
 }
 
@@ -983,7 +1016,7 @@ bandit_beta_posterior_final(PG_FUNCTION_ARGS)
 
 	if (state[BP_PRIOR_ALPHA] == STATE_UNSET)
 		PG_RETURN_NULL();
-	values[0] = Float8GetDatum(state[BP_PRIOR_ALPHA] + state[BP_SUCCESSES]);
-	values[1] = Float8GetDatum(state[BP_PRIOR_BETA] + state[BP_FAILURES]);
+	values[0] = Float8GetDatum(AddEvidence(state[BP_PRIOR_ALPHA], state[BP_SUCCESSES]));
+	values[1] = Float8GetDatum(AddEvidence(state[BP_PRIOR_BETA], state[BP_FAILURES]));
 	return MakeResultTuple(fcinfo, values, nulls);
 }

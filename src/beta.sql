@@ -22,29 +22,33 @@ COMMENT ON FUNCTION bandit.beta_interval(float8, float8, float8) IS
 CREATE FUNCTION bandit.prob_best(alpha float8[], beta float8[]) RETURNS float8[]
     AS 'MODULE_PATHNAME', 'bandit_prob_best' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION bandit.prob_best(float8[], float8[]) IS
-    'P(theta_i is the largest) for independent theta_i ~ Beta(alpha_i, beta_i), by deterministic quadrature (accurate to 1e-6 absolute, in practice ~1e-12)';
+    'P(theta_i is the largest) for independent theta_i ~ Beta(alpha_i, beta_i), by deterministic quadrature (accurate to 1e-6 absolute, in practice ~1e-12); at most 100000 arms (54000)';
 
 CREATE FUNCTION bandit.expected_loss(alpha float8[], beta float8[]) RETURNS float8[]
     AS 'MODULE_PATHNAME', 'bandit_expected_loss' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION bandit.expected_loss(float8[], float8[]) IS
-    'E[max_j theta_j - theta_i] for independent theta_i ~ Beta(alpha_i, beta_i): what choosing arm i costs in expectation';
+    'E[max_j theta_j - theta_i] for independent theta_i ~ Beta(alpha_i, beta_i): what choosing arm i costs in expectation; at most 100000 arms (54000)';
 
 CREATE FUNCTION bandit.beta_posterior_bool_accum(float8[], boolean) RETURNS float8[]
     AS 'MODULE_PATHNAME', 'bandit_beta_posterior_bool_accum' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION bandit.beta_posterior_bool_accum(float8[], boolean) IS
     'Transition of bandit.beta_posterior(boolean)';
+REVOKE EXECUTE ON FUNCTION bandit.beta_posterior_bool_accum(float8[], boolean) FROM PUBLIC;
 CREATE FUNCTION bandit.beta_posterior_accum(float8[], float8, float8, float8) RETURNS float8[]
     AS 'MODULE_PATHNAME', 'bandit_beta_posterior_accum' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION bandit.beta_posterior_accum(float8[], float8, float8, float8) IS
     'Transition of bandit.beta_posterior(float8, float8, float8)';
+REVOKE EXECUTE ON FUNCTION bandit.beta_posterior_accum(float8[], float8, float8, float8) FROM PUBLIC;
 CREATE FUNCTION bandit.beta_posterior_combine(float8[], float8[]) RETURNS float8[]
     AS 'MODULE_PATHNAME', 'bandit_beta_posterior_combine' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION bandit.beta_posterior_combine(float8[], float8[]) IS
     'Combine of bandit.beta_posterior: adds the evidence, counts the prior once';
+REVOKE EXECUTE ON FUNCTION bandit.beta_posterior_combine(float8[], float8[]) FROM PUBLIC;
 CREATE FUNCTION bandit.beta_posterior_final(float8[]) RETURNS bandit.beta_params
     AS 'MODULE_PATHNAME', 'bandit_beta_posterior_final' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION bandit.beta_posterior_final(float8[]) IS
     'Final of bandit.beta_posterior: prior plus evidence';
+REVOKE EXECUTE ON FUNCTION bandit.beta_posterior_final(float8[]) FROM PUBLIC;
 
 CREATE AGGREGATE bandit.beta_posterior(success boolean) (
     SFUNC = bandit.beta_posterior_bool_accum,

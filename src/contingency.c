@@ -6,6 +6,7 @@
  * exact test of a 2x2 table.
  */
 #include "bandit.h"
+#include "numeric.h"
 
 #include "catalog/pg_type.h"
 #include "common/int.h"
@@ -52,14 +53,6 @@ typedef struct Hypergeom
 	double		p;				/* n / (n1 + n2), for Loader's method */
 	double		q;				/* 1 - p */
 } Hypergeom;
-
-/* A double-double number hi + lo, scaled by 2^exponent. */
-typedef struct DoubleDouble
-{
-	double		hi;
-	double		lo;
-	int			exponent;
-} DoubleDouble;
 
 /* Sets up the law of the upper-left cell for rows n1, n2 and first column n. */
 static Hypergeom
@@ -214,73 +207,6 @@ HypergeomLogPmf(const Hypergeom *h, double x)
 		- LogBinomialPmf(h->n, h->n1 + h->n2, h->p, h->q);
 }
 
-/* a * b exactly, as hi + lo. */
-static inline void
-TwoProduct(double a, double b, double *hi, double *lo)
-{
-	*hi = a * b;
-#ifdef FP_FAST_FMA
-	*lo = fma(a, b, -*hi);
-#else
-	{
-		/* Dekker's product; without a fused multiply-add nothing is contracted */
-		const double split = 134217729.0;	/* 2^27 + 1 */
-		double		c,
-					ah,
-					al,
-					bh,
-					bl;
-
-		c = split * a;
-		ah = c - (c - a);
-		al = a - ah;
-		c = split * b;
-		bh = c - (c - b);
-		bl = b - bh;
-		*lo = ((ah * bh - *hi) + ah * bl + al * bh) + al * bl;
-	}
-#endif
-}
-
-/* x * b in double-double arithmetic. */
-static inline void
-DdMultiply(DoubleDouble *x, double b)
-{
-	double		hi,
-				lo;
-
-	TwoProduct(x->hi, b, &hi, &lo);
-	lo += x->lo * b;
-	x->hi = hi + lo;
-	x->lo = lo - (x->hi - hi);
-}
-
-/* x / b in double-double arithmetic. */
-static inline void
-DdDivide(DoubleDouble *x, double b)
-{
-	double		q1 = x->hi / b;
-	double		hi,
-				lo,
-				q2;
-
-	TwoProduct(q1, b, &hi, &lo);
-	q2 = (((x->hi - hi) - lo) + x->lo) / b;
-	x->hi = q1 + q2;
-	x->lo = q2 - (x->hi - q1);
-}
-
-/* Moves the binary exponent of x into x->exponent. */
-static inline void
-DdNormalize(DoubleDouble *x)
-{
-	int			e;
-
-	x->hi = frexp(x->hi, &e);
-	x->lo = ldexp(x->lo, -e);
-	x->exponent += e;
-}
-
 /*
  * Whether pmf(y) <= pmf(a) (1 + 1e-14), scipy's rule for "at least as
  * extreme" in the two-sided test, given la = log pmf(a), ly = log pmf(y).
@@ -419,9 +345,15 @@ FisherTwoSided(const Hypergeom *table, double a)
 	}
 	g = above;
 	while (g - 1 > m && AsExtreme(&h, a, la, g - 1, HypergeomLogPmf(&h, g - 1)))
+	{
+		CHECK_FOR_INTERRUPTS();
 		g--;
+	}
 	while (g <= h.hi && !AsExtreme(&h, a, la, g, HypergeomLogPmf(&h, g)))
+	{
+		CHECK_FOR_INTERRUPTS();
 		g++;
+	}
 	upper = g <= h.hi ? exp(LogTailSum(&h, g, HypergeomLogPmf(&h, g), +1)) : 0.0;
 	return Min(1.0, lower + upper);
 }
@@ -637,7 +569,9 @@ bandit_chi2_contingency(PG_FUNCTION_ARGS)
 	bool		nulls[3] = {false, false, false};
 
 	if (ARR_ELEMTYPE(array) != INT8OID)
-		elog(ERROR, "observed: expected a bigint array");
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("observed must be a bigint array")));
 	if (ARR_NDIM(array) != 2)
 		ereport(ERROR,
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
@@ -704,14 +638,19 @@ bandit_chisquare(PG_FUNCTION_ARGS)
 				 errmsg("expected has %d elements, observed %d", k_expected, k)));
 	for (int i = 0; i < k; i++)
 	{
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
 		total += CheckRange(observed[i], 0, DBL_MAX, "an observed count");
 		if (expected != NULL)
 			expected_total += CheckPositive(expected[i], "an expected count");
 	}
+	if (!isfinite(total) || !isfinite(expected_total))
+		StatisticOverflow("The total of the counts");
 	if (expected != NULL && !(fabs(total - expected_total) <= 1e-8 * Max(total, expected_total)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("observed counts sum to %g, expected ones to %g: they must agree", total, expected_total)));
+				 errmsg("observed counts sum to %s, expected ones to %s: they must agree",
+						ShowDouble(total), ShowDouble(expected_total))));
 	if (total == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -720,8 +659,13 @@ bandit_chisquare(PG_FUNCTION_ARGS)
 	{
 		double		e = expected != NULL ? expected[i] : total / k;
 
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+
 		statistic += (observed[i] - e) * (observed[i] - e) / e;
 	}
+	if (!isfinite(statistic))
+		StatisticOverflow("The chi-square statistic");
 	values[0] = Float8GetDatum(statistic);
 	values[1] = Float8GetDatum(ChiSquareSf(statistic, k - 1));
 	PG_RETURN_DATUM(MakeResultTuple(fcinfo, values, nulls));

@@ -21,12 +21,11 @@
  * nodes by 1e-5 of its sd.
  */
 #include "bandit.h"
+#include "numeric.h"
 
 #include "miscadmin.h"
 #include "catalog/pg_type.h"
 
-#include <gsl/gsl_cdf.h>
-#include <gsl/gsl_sf_erf.h>
 
 /*
  * Tail left out per arm: Phi(-9.5) = 1e-21.  Below the domain the maximum
@@ -67,23 +66,6 @@ static const double gauss_weight[GK_NODES / 2] = {
 	0.295524224714752870173892994651338
 };
 
-/* log Phi(z), to full relative precision in both tails. */
-static double
-LogPhi(double z)
-{
-	gsl_sf_result r;
-
-	if (z >= 0)
-		return log1p(-gsl_cdf_ugaussian_Q(z));
-	if (z > -37)
-		return log(gsl_cdf_ugaussian_P(z));
-	if (z < -1e150)
-		return -INFINITY;
-	/* Phi(z) = erfc(-z / sqrt 2) / 2 underflows here */
-	CheckGsl(gsl_sf_log_erfc_e(-z / M_SQRT2, &r), "log erfc");
-	return r.val - M_LN2;
-}
-
 /* The arms with sd > 0 that can be the maximum, and the pass's workspace. */
 typedef struct MaxPass
 {
@@ -116,7 +98,7 @@ PassNode(MaxPass *pass, int nnear, double a, double offset, double kw, double gw
 		int			i = pass->near[k];
 
 		pass->z[i] = pass->from_a[i] + offset / pass->sd[i];
-		pass->log_cdf[i] = LogPhi(pass->z[i]);
+		pass->log_cdf[i] = LogNormalCdf(pass->z[i]);
 		log_all += pass->log_cdf[i];
 	}
 	for (int k = 0; k < nnear; k++)
@@ -214,6 +196,8 @@ PanelEdges(const MaxPass *pass, double lo, double hi, int *nedges)
 		double		scale = INFINITY;
 		int			from = -1;
 
+		/* O(arms) per edge, ~10 edges per arm */
+		CHECK_FOR_INTERRUPTS();
 		for (int i = 0; i < pass->n; i++)
 			if (next[i] < nsteps && pass->mean[i] + steps[next[i]] * pass->sd[i] < x)
 			{
@@ -287,8 +271,11 @@ IntegrateMax(MaxPass *pass, double lo, double hi, double *prob, double *moment)
 static void
 CompareNormals(const double *mean_in, const double *sd_in, int n, double *prob, double *loss)
 {
-	double		largest = 0;
-	int			scale_exp;
+	double		largest = 0,
+				top = -INFINITY;
+	int			scale_exp,
+				shift_exp = INT_MIN;
+	bool		exact = true;
 	double	   *mean = palloc(sizeof(double) * n);
 	double	   *sd = palloc(sizeof(double) * n);
 	double	   *pass_mean = palloc(sizeof(double) * n);
@@ -304,18 +291,51 @@ CompareNormals(const double *mean_in, const double *sd_in, int n, double *prob, 
 	MaxPass		pass = {0};
 
 	/*
-	 * A power of 2 brings every input into [-1, 1] exactly: no overflow
-	 * below (an sd under 2^-1074 of the largest input becomes a point mass).
+	 * Powers of 2 bring every input into [-1, 1]: first the means, exactly;
+	 * then, if every mean less the largest one, top, is exact, the
+	 * differences and the sds together, so that sds far below the means'
+	 * spacing (1e-300 at mean 1) are still resolved against each other.  A
+	 * rounded difference would misplace a narrow arm, so then the means stay
+	 * as they are.  No overflow; an sd under 2^-1074 of the largest input
+	 * becomes a point mass.
 	 */
 	for (int i = 0; i < n; i++)
-		largest = Max(largest, Max(fabs(mean_in[i]), sd_in[i]));
+		largest = Max(largest, fabs(mean_in[i]));
 	if (largest == 0)
 		largest = 1;
 	frexp(largest, &scale_exp);
 	for (int i = 0; i < n; i++)
+		top = Max(top, ldexp(mean_in[i], -scale_exp));
+	for (int i = 0; i < n; i++)
 	{
-		mean[i] = ldexp(mean_in[i], -scale_exp);
-		sd[i] = ldexp(sd_in[i], -scale_exp);
+		double		m = ldexp(mean_in[i], -scale_exp);
+
+		mean[i] = m - top;
+		exact = exact && mean[i] + top == m;
+	}
+	for (int i = 0; i < n; i++)
+	{
+		int			e;
+
+		if (!exact)
+			mean[i] = ldexp(mean_in[i], -scale_exp);
+		if (mean[i] != 0)
+		{
+			frexp(mean[i], &e);
+			shift_exp = Max(shift_exp, e);
+		}
+		if (sd_in[i] > 0)
+		{
+			frexp(sd_in[i], &e);
+			shift_exp = Max(shift_exp, e - scale_exp);
+		}
+	}
+	if (shift_exp == INT_MIN)
+		shift_exp = 0;			/* equal point masses */
+	for (int i = 0; i < n; i++)
+	{
+		mean[i] = ldexp(mean[i], -shift_exp);
+		sd[i] = ldexp(sd_in[i], -(scale_exp + shift_exp));
 		prob[i] = 0;
 		origin = Max(origin, mean[i]);
 		if (sd[i] == 0)
@@ -344,7 +364,7 @@ CompareNormals(const double *mean_in, const double *sd_in, int n, double *prob, 
 		for (int i = 0; i < n; i++)
 		{
 			if (sd[i] > 0)
-				log_below += LogPhi((point - mean[i]) / sd[i]);
+				log_below += LogNormalCdf((point - mean[i]) / sd[i]);
 			else if (mean[i] == point)
 				ties++;
 		}
@@ -381,13 +401,13 @@ CompareNormals(const double *mean_in, const double *sd_in, int n, double *prob, 
 	for (int i = 0; i < n; i++)
 	{
 		prob[i] = Min(1.0, prob[i] / total);
-		loss[i] = ldexp(Max(0.0, moment / total - (mean[i] - origin)), scale_exp);
+		loss[i] = ldexp(Max(0.0, moment / total - (mean[i] - origin)), scale_exp + shift_exp);
 	}
 }
 
 /* mean[] and sd[] of normal_prob_best and normal_expected_loss, checked. */
 static int
-NormalArrays(FunctionCallInfo fcinfo, double **mean, double **sd)
+NormalArrays(FunctionCallInfo fcinfo, double **mean, double **sd, const char *what)
 {
 	int			n_mean,
 				n_sd;
@@ -398,6 +418,7 @@ NormalArrays(FunctionCallInfo fcinfo, double **mean, double **sd)
 		ereport(ERROR,
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
 				 errmsg("mean and sd must have the same length, got %d and %d", n_mean, n_sd)));
+	CheckComparedArms(n_mean, what);
 	if (n_mean == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
@@ -416,7 +437,7 @@ CompareNormalsDatum(FunctionCallInfo fcinfo, bool want_loss)
 {
 	double	   *mean,
 			   *sd;
-	int			n = NormalArrays(fcinfo, &mean, &sd);
+	int			n = NormalArrays(fcinfo, &mean, &sd, want_loss ? "normal_expected_loss" : "normal_prob_best");
 	double	   *prob = palloc(sizeof(double) * n);
 	double	   *loss = palloc(sizeof(double) * n);
 	Datum	   *datums = palloc(sizeof(Datum) * n);

@@ -8,6 +8,7 @@
  * in parallel and the states can be shipped.
  */
 #include "bandit.h"
+#include "numeric.h"
 
 #include "utils/array.h"
 
@@ -44,13 +45,13 @@ ImportanceWeight(double target, double logging)
 	if (!(logging > 0 && logging <= 1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("logging_propensity must be greater than 0 and at most 1, got %g", logging)));
+				 errmsg("logging_propensity must be greater than 0 and at most 1, got %s", ShowDouble(logging))));
 	w = target / logging;
 	if (!isfinite(w))
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("importance weight target_propensity / logging_propensity overflows: %g / %g",
-						target, logging)));
+				 errmsg("importance weight target_propensity / logging_propensity overflows: %s / %s",
+						ShowDouble(target), ShowDouble(logging))));
 	return w;
 }
 
@@ -67,37 +68,30 @@ CheckTerm(double x, const char *what)
 
 /* Adds x to count, mean and squared deviations (Welford). */
 static void
-MomentsAdd(double *state, double x)
+OpeMomentsAdd(double *state, double x, const char *aggregate)
 {
-	double		delta = x - state[MOMENTS_MEAN];
-
-	state[MOMENTS_N] += 1;
-	state[MOMENTS_MEAN] += delta / state[MOMENTS_N];
-	state[MOMENTS_M2] += delta * (x - state[MOMENTS_MEAN]);
+	state[MOMENTS_N] = StateCountAdd(state[MOMENTS_N], 1, aggregate);
+	MomentsAdd(&state[MOMENTS_MEAN], NULL, &state[MOMENTS_M2], x, 1, state[MOMENTS_N]);
+	CheckMoments(state[MOMENTS_MEAN], state[MOMENTS_M2], "The mean or sum of squared deviations of the terms");
 }
 
 /* Adds r with weight u to a weighted mean and squared deviations (West). */
 static void
 WeightedAdd(double *sum, double *mean, double *m2, double r, double u)
 {
-	double		delta;
-
 	if (u == 0)
 		return;
 	*sum += u;
-	delta = r - *mean;
-	*mean += delta * (u / *sum);
-	if (m2 != NULL)
-		*m2 += u * delta * (r - *mean);
+	MomentsAdd(mean, NULL, m2, r, u, *sum);
+	if (!isfinite(*sum))
+		StatisticOverflow("A sum of importance weights");
+	CheckMoments(*mean, m2 ? *m2 : 0, "A weighted moment of the rewards");
 }
 
 /* Merges one weighted mean and squared deviations into another (Chan). */
 static void
 WeightedMerge(double *sum, double *mean, double *m2, double sum_b, double mean_b, double m2_b)
 {
-	double		total = *sum + sum_b,
-				delta;
-
 	if (sum_b == 0)
 		return;
 	if (*sum == 0)
@@ -108,11 +102,49 @@ WeightedMerge(double *sum, double *mean, double *m2, double sum_b, double mean_b
 			*m2 = m2_b;
 		return;
 	}
-	delta = mean_b - *mean;
-	*mean += delta * (sum_b / total);
-	if (m2 != NULL)
-		*m2 += m2_b + delta * delta * (*sum / total) * sum_b;
-	*sum = total;
+	MomentsMerge(mean, NULL, m2, *sum, mean_b, 0, m2_b, sum_b);
+	*sum += sum_b;
+	if (!isfinite(*sum))
+		StatisticOverflow("A sum of importance weights");
+	CheckMoments(*mean, m2 ? *m2 : 0, "A merged weighted moment of the rewards");
+}
+
+/*
+ * The state of ips and dr, checked (XX001): an exact count, finite moments,
+ * none for no rows and no spread for one.
+ */
+static double *
+MomentsState(ArrayType *array)
+{
+	double	   *s = Float8State(array, MOMENTS_LENGTH, "ope");
+
+	if (!IsStateCount(s[MOMENTS_N]) || !isfinite(s[MOMENTS_MEAN]) ||
+		!isfinite(s[MOMENTS_M2]) || s[MOMENTS_M2] < 0 ||
+		(s[MOMENTS_N] == 0 && (s[MOMENTS_MEAN] != 0 || s[MOMENTS_M2] != 0)) ||
+		(s[MOMENTS_N] == 1 && s[MOMENTS_M2] != 0))
+		CorruptState("ope");
+	return s;
+}
+
+/*
+ * The state of snips, checked (XX001): an exact count, weights >= 0 and
+ * finite moments, and nothing but zeros where no weight was seen.
+ */
+static double *
+SnipsState(ArrayType *array)
+{
+	double	   *s = Float8State(array, SNIPS_LENGTH, "snips");
+
+	for (int i = 0; i < SNIPS_LENGTH; i++)
+		if (!isfinite(s[i]))
+			CorruptState("snips");
+	if (!IsStateCount(s[SNIPS_N]) || s[SNIPS_W] < 0 || s[SNIPS_W2] < 0 || s[SNIPS_M2_W2] < 0 ||
+		(s[SNIPS_N] == 0 && (s[SNIPS_W] != 0 || s[SNIPS_W2] != 0)) ||
+		(s[SNIPS_W] == 0 && (s[SNIPS_V] != 0 || s[SNIPS_W2] != 0)) ||
+		(s[SNIPS_W2] == 0 && (s[SNIPS_MEAN_W2] != 0 || s[SNIPS_M2_W2] != 0)) ||
+		(s[SNIPS_N] == 1 && s[SNIPS_M2_W2] != 0))
+		CorruptState("snips");
+	return s;
 }
 
 /* The composite result; a NULL standard error leaves the interval NULL too. */
@@ -142,11 +174,11 @@ Datum
 bandit_ips_accum(PG_FUNCTION_ARGS)
 {
 	ArrayType  *array = WritableFloat8State(fcinfo);
-	double	   *state = Float8State(array, MOMENTS_LENGTH, "ips");
+	double	   *state = MomentsState(array);
 	double		reward = CheckFinite(PG_GETARG_FLOAT8(1), "reward");
 	double		w = ImportanceWeight(PG_GETARG_FLOAT8(2), PG_GETARG_FLOAT8(3));
 
-	MomentsAdd(state, CheckTerm(w * reward, "ips: the term w * reward"));
+	OpeMomentsAdd(state, CheckTerm(w * reward, "ips: the term w * reward"), "ips");
 	PG_RETURN_ARRAYTYPE_P(array);
 }
 
@@ -157,14 +189,14 @@ Datum
 bandit_dr_accum(PG_FUNCTION_ARGS)
 {
 	ArrayType  *array = WritableFloat8State(fcinfo);
-	double	   *state = Float8State(array, MOMENTS_LENGTH, "dr");
+	double	   *state = MomentsState(array);
 	double		reward = CheckFinite(PG_GETARG_FLOAT8(1), "reward");
 	double		w = ImportanceWeight(PG_GETARG_FLOAT8(2), PG_GETARG_FLOAT8(3));
 	double		hat_logged = CheckFinite(PG_GETARG_FLOAT8(4), "reward_hat_logged");
 	double		hat_target = CheckFinite(PG_GETARG_FLOAT8(5), "reward_hat_target");
 
-	MomentsAdd(state, CheckTerm(hat_target + w * (reward - hat_logged),
-						"dr: the term reward_hat_target + w * (reward - reward_hat_logged)"));
+	OpeMomentsAdd(state, CheckTerm(hat_target + w * (reward - hat_logged),
+								   "dr: the term reward_hat_target + w * (reward - reward_hat_logged)"), "dr");
 	PG_RETURN_ARRAYTYPE_P(array);
 }
 
@@ -175,9 +207,10 @@ Datum
 bandit_ope_moments_combine(PG_FUNCTION_ARGS)
 {
 	ArrayType  *array = WritableFloat8State(fcinfo);
-	double	   *a = Float8State(array, MOMENTS_LENGTH, "ope");
-	double	   *b = Float8State(PG_GETARG_ARRAYTYPE_P(1), MOMENTS_LENGTH, "ope");
+	double	   *a = MomentsState(array);
+	double	   *b = MomentsState(PG_GETARG_ARRAYTYPE_P(1));
 
+	StateCountAdd(a[MOMENTS_N], b[MOMENTS_N], "ope");
 	WeightedMerge(&a[MOMENTS_N], &a[MOMENTS_MEAN], &a[MOMENTS_M2],
 				  b[MOMENTS_N], b[MOMENTS_MEAN], b[MOMENTS_M2]);
 	PG_RETURN_ARRAYTYPE_P(array);
@@ -189,7 +222,7 @@ PG_FUNCTION_INFO_V1(bandit_ope_moments_final);
 Datum
 bandit_ope_moments_final(PG_FUNCTION_ARGS)
 {
-	double	   *state = Float8State(PG_GETARG_ARRAYTYPE_P(0), MOMENTS_LENGTH, "ope");
+	double	   *state = MomentsState(PG_GETARG_ARRAYTYPE_P(0));
 	double		n = state[MOMENTS_N];
 
 	if (n == 0)
@@ -205,15 +238,15 @@ Datum
 bandit_snips_accum(PG_FUNCTION_ARGS)
 {
 	ArrayType  *array = WritableFloat8State(fcinfo);
-	double	   *state = Float8State(array, SNIPS_LENGTH, "snips");
+	double	   *state = SnipsState(array);
 	double		reward = CheckFinite(PG_GETARG_FLOAT8(1), "reward");
 	double		w = ImportanceWeight(PG_GETARG_FLOAT8(2), PG_GETARG_FLOAT8(3));
 
 	if (!isfinite(w * w))
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("snips: the square of the importance weight %g overflows", w)));
-	state[SNIPS_N] += 1;
+				 errmsg("snips: the square of the importance weight %s overflows", ShowDouble(w))));
+	state[SNIPS_N] = StateCountAdd(state[SNIPS_N], 1, "snips");
 	WeightedAdd(&state[SNIPS_W], &state[SNIPS_V], NULL, reward, w);
 	WeightedAdd(&state[SNIPS_W2], &state[SNIPS_MEAN_W2], &state[SNIPS_M2_W2], reward, w * w);
 	PG_RETURN_ARRAYTYPE_P(array);
@@ -226,10 +259,10 @@ Datum
 bandit_snips_combine(PG_FUNCTION_ARGS)
 {
 	ArrayType  *array = WritableFloat8State(fcinfo);
-	double	   *a = Float8State(array, SNIPS_LENGTH, "snips");
-	double	   *b = Float8State(PG_GETARG_ARRAYTYPE_P(1), SNIPS_LENGTH, "snips");
+	double	   *a = SnipsState(array);
+	double	   *b = SnipsState(PG_GETARG_ARRAYTYPE_P(1));
 
-	a[SNIPS_N] += b[SNIPS_N];
+	a[SNIPS_N] = StateCountAdd(a[SNIPS_N], b[SNIPS_N], "snips");
 	WeightedMerge(&a[SNIPS_W], &a[SNIPS_V], NULL, b[SNIPS_W], b[SNIPS_V], 0);
 	WeightedMerge(&a[SNIPS_W2], &a[SNIPS_MEAN_W2], &a[SNIPS_M2_W2],
 				  b[SNIPS_W2], b[SNIPS_MEAN_W2], b[SNIPS_M2_W2]);
@@ -245,7 +278,7 @@ PG_FUNCTION_INFO_V1(bandit_snips_final);
 Datum
 bandit_snips_final(PG_FUNCTION_ARGS)
 {
-	double	   *state = Float8State(PG_GETARG_ARRAYTYPE_P(0), SNIPS_LENGTH, "snips");
+	double	   *state = SnipsState(PG_GETARG_ARRAYTYPE_P(0));
 	double		n = state[SNIPS_N],
 				v = state[SNIPS_V],
 				deviation = state[SNIPS_MEAN_W2] - v;

@@ -14,36 +14,43 @@ CREATE FUNCTION bandit.ips_accum(float8[], float8, float8, float8) RETURNS float
     AS 'MODULE_PATHNAME', 'bandit_ips_accum' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION bandit.ips_accum(float8[], float8, float8, float8) IS
     'Transition of bandit.ips: moments of w r, w = target_propensity / logging_propensity';
+REVOKE EXECUTE ON FUNCTION bandit.ips_accum(float8[], float8, float8, float8) FROM PUBLIC;
 
 CREATE FUNCTION bandit.dr_accum(float8[], float8, float8, float8, float8, float8) RETURNS float8[]
     AS 'MODULE_PATHNAME', 'bandit_dr_accum' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION bandit.dr_accum(float8[], float8, float8, float8, float8, float8) IS
     'Transition of bandit.dr: moments of reward_hat_target + w (reward - reward_hat_logged)';
+REVOKE EXECUTE ON FUNCTION bandit.dr_accum(float8[], float8, float8, float8, float8, float8) FROM PUBLIC;
 
 CREATE FUNCTION bandit.ope_moments_combine(float8[], float8[]) RETURNS float8[]
     AS 'MODULE_PATHNAME', 'bandit_ope_moments_combine' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION bandit.ope_moments_combine(float8[], float8[]) IS
     'Combine of bandit.ips and bandit.dr: merges count, mean and squared deviations (Chan)';
+REVOKE EXECUTE ON FUNCTION bandit.ope_moments_combine(float8[], float8[]) FROM PUBLIC;
 
 CREATE FUNCTION bandit.ope_moments_final(float8[]) RETURNS bandit.ope_estimate
     AS 'MODULE_PATHNAME', 'bandit_ope_moments_final' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION bandit.ope_moments_final(float8[]) IS
     'Final of bandit.ips and bandit.dr: mean of the per-row terms, se = sd / sqrt(n), normal 95% interval';
+REVOKE EXECUTE ON FUNCTION bandit.ope_moments_final(float8[]) FROM PUBLIC;
 
 CREATE FUNCTION bandit.snips_accum(float8[], float8, float8, float8) RETURNS float8[]
     AS 'MODULE_PATHNAME', 'bandit_snips_accum' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION bandit.snips_accum(float8[], float8, float8, float8) IS
     'Transition of bandit.snips: w- and w^2-weighted moments of the reward';
+REVOKE EXECUTE ON FUNCTION bandit.snips_accum(float8[], float8, float8, float8) FROM PUBLIC;
 
 CREATE FUNCTION bandit.snips_combine(float8[], float8[]) RETURNS float8[]
     AS 'MODULE_PATHNAME', 'bandit_snips_combine' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION bandit.snips_combine(float8[], float8[]) IS
     'Combine of bandit.snips: merges the weighted moments';
+REVOKE EXECUTE ON FUNCTION bandit.snips_combine(float8[], float8[]) FROM PUBLIC;
 
 CREATE FUNCTION bandit.snips_final(float8[]) RETURNS bandit.ope_estimate
     AS 'MODULE_PATHNAME', 'bandit_snips_final' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION bandit.snips_final(float8[]) IS
     'Final of bandit.snips: sum w r / sum w, delta-method se sqrt(sum w^2 (r - V)^2) / sum w, normal 95% interval';
+REVOKE EXECUTE ON FUNCTION bandit.snips_final(float8[]) FROM PUBLIC;
 
 CREATE AGGREGATE bandit.ips(reward float8, target_propensity float8, logging_propensity float8) (
     SFUNC = bandit.ips_accum,

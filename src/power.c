@@ -6,6 +6,7 @@
  * TTestIndPower and NormalIndPower (ratio 1) compute them.
  */
 #include "bandit.h"
+#include "numeric.h"
 
 #include "miscadmin.h"
 #include "utils/builtins.h"
@@ -22,63 +23,6 @@ PG_FUNCTION_INFO_V1(bandit_power_t_test);
 PG_FUNCTION_INFO_V1(bandit_sample_size_t_test);
 PG_FUNCTION_INFO_V1(bandit_power_proportions);
 PG_FUNCTION_INFO_V1(bandit_sample_size_proportions);
-
-/* 1 - 1/u^2 + 3/u^4 - ...: Phi(u) = phi(u) S(u) / -u for u <= -30. */
-static double
-TailSeries(double u)
-{
-	double		w = 1 / (u * u),
-				term = 1,
-				sum = 1;
-	int			k;
-
-	for (k = 1; k < 20 && fabs(term) > 1e-17; k++)
-	{
-		term *= -(2 * k - 1) * w;
-		sum += term;
-	}
-	return sum;
-}
-
-/* log Phi(u), accurate far into the lower tail. */
-static double
-LogPhi(double u)
-{
-	if (u > 0)
-		return log1p(-gsl_cdf_ugaussian_Q(u));
-	if (u > -30)
-		return log(gsl_cdf_ugaussian_P(u));
-	return -0.5 * u * u - log(-u) - 0.5 * log(2 * M_PI) + log(TailSeries(u));
-}
-
-/* phi(u) / Phi(u), without overflow in the lower tail. */
-static double
-MillsRatio(double u)
-{
-	if (u > -30)
-		return exp(-0.5 * u * u - 0.5 * log(2 * M_PI) - LogPhi(u));
-	return -u / TailSeries(u);
-}
-
-/* expm1(x) - x without cancellation for small x. */
-static double
-Expm1mx(double x)
-{
-	double		term,
-				sum;
-	int			k;
-
-	if (fabs(x) > 0.5)
-		return expm1(x) - x;
-	term = x * x / 2;
-	sum = term;
-	for (k = 3; k < 40 && fabs(term) > 1e-17 * fabs(sum); k++)
-	{
-		term *= x / k;
-		sum += term;
-	}
-	return sum;
-}
 
 /*
  * The noncentral t is T = (Z + nc) / S with S = sqrt(chi2_df / df), so
@@ -101,7 +45,7 @@ typedef struct NormalMixture
 static double
 MixtureLog(double y, const NormalMixture *m)
 {
-	return LogPhi(m->a * exp(y) + m->b) + m->logc - m->nu / 2 * Expm1mx(2 * y);
+	return LogNormalCdf(m->a * exp(y) + m->b) + m->logc - m->nu / 2 * Expm1mx(2 * y);
 }
 
 /* Its first derivative in y. */
@@ -109,7 +53,7 @@ static double
 MixtureSlope(double y, const NormalMixture *m)
 {
 	double		u = m->a * exp(y) + m->b;
-	double		mills = MillsRatio(u);
+	double		mills = NormalMillsRatio(u);
 
 	return m->a * exp(y) * mills - m->nu * expm1(2 * y);
 }
@@ -120,7 +64,7 @@ MixtureCurvature(double y, const NormalMixture *m)
 {
 	double		ae = m->a * exp(y);
 	double		u = ae + m->b;
-	double		mills = MillsRatio(u);
+	double		mills = NormalMillsRatio(u);
 
 	return ae * mills - ae * ae * mills * (u + mills) - 2 * m->nu * exp(2 * y);
 }
@@ -267,51 +211,20 @@ NctTail(double x, double df, double nc, bool upper)
 	return result;
 }
 
-/* log of the density of Student's t (only steers Newton's steps below). */
-static double
-TLogPdf(double x, double df)
-{
-	double		q = x * x / df;
-
-	/* log1p(q) for q beyond the range of doubles */
-	double		logq1 = isfinite(q) ? log1p(q) : 2 * log(fabs(x)) - log(df);
-
-	/* log Gamma(a + 1/2) / Gamma(a), asymptotically for large a */
-	double		a = df / 2;
-	double		lnratio = a < 100 ? gsl_sf_lngamma(a + 0.5) - gsl_sf_lngamma(a)
-		: 0.5 * log(a) + log1p(-1 / (8 * a) + 1 / (128 * a * a));
-
-	return lnratio - 0.5 * log(df * M_PI) - (df + 1) / 2 * logq1;
-}
-
 /*
- * The x with P(T > x) = p for Student's t: GSL's estimate (good to about
- * 1e-9 only) polished by Newton steps on log P(T > x), with the accurate
- * tail above.
+ * The critical value of the t-test: the t with P(T > t) = p on df degrees
+ * of freedom, which must be a double.
  */
 static double
-TQuantileUpper(double p, double df)
+TCritical(double p, double df)
 {
-	double		x;
-	int			i;
+	double		x = StudentTUpperQuantile(p, df);
 
-	if (p > 0.5)
-		return -TQuantileUpper(1 - p, df);
-	/* GSL's inverse fails for df in the quadrillions, where t is normal */
-	x = df > 1e10 ? gsl_cdf_ugaussian_Qinv(p) : gsl_cdf_tdist_Qinv(p, df);
-	for (i = 0; i < 50 && isfinite(x); i++)
-	{
-		double		q = NctTail(x, df, 0, true);
-		double		dx = (log(q) - log(p)) * q / exp(TLogPdf(x, df));
-
-		x = (x + dx < 0) ? x / 2 : x + dx;
-		if (fabs(dx) <= 1e-15 * fabs(x))
-			break;
-	}
 	if (!isfinite(x))
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("the critical value of the t-test with %g degrees of freedom is not representable", df),
+				 errmsg("the critical value of the t-test with %s degrees of freedom is not representable",
+						ShowDouble(df)),
 				 df < 1 ? errhint("Use a larger n_per_group.") : 0));
 	return x;
 }
@@ -322,7 +235,7 @@ TTestPower(double effect_size, double n, double alpha, Alternative alt)
 {
 	double		df = 2 * n - 2;
 	double		nc = effect_size * sqrt(n / 2);
-	double		crit = TQuantileUpper(alt == ALT_TWO_SIDED ? alpha / 2 : alpha, df);
+	double		crit = TCritical(alt == ALT_TWO_SIDED ? alpha / 2 : alpha, df);
 	double		power = 0;
 
 	if (alt != ALT_LESS)
@@ -359,7 +272,7 @@ CheckPowerTarget(double power, double alpha)
 	if (power <= alpha)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("power must exceed alpha, got power %g and alpha %g", power, alpha),
+				 errmsg("power must exceed alpha, got power %s and alpha %s", ShowDouble(power), ShowDouble(alpha)),
 				 errdetail("A test rejects with probability alpha when there is no effect, at any sample size.")));
 }
 
@@ -498,9 +411,9 @@ bandit_sample_size_t_test(PG_FUNCTION_ARGS)
 		(g.alt == ALT_LESS && g.effect_size > 0))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("effect_size must be %s for alternative '%s', got %g",
+				 errmsg("effect_size must be %s for alternative '%s', got %s",
 						g.alt == ALT_GREATER ? "positive" : "negative",
-						g.alt == ALT_GREATER ? "greater" : "less", g.effect_size),
+						g.alt == ALT_GREATER ? "greater" : "less", ShowDouble(g.effect_size)),
 				 errdetail("A one-sided test of the other side never reaches a power above alpha.")));
 
 	f.function = TTestPowerGap;
@@ -516,8 +429,8 @@ bandit_sample_size_t_test(PG_FUNCTION_ARGS)
 			if (++i > 7)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("power %g is too close to alpha %g to be reached with n_per_group above %g",
-								g.power, g.alpha, hi)));
+						 errmsg("power %s is too close to alpha %s to be reached with n_per_group above %s",
+								ShowDouble(g.power), ShowDouble(g.alpha), ShowDouble(hi))));
 		} while (TTestPowerGap(lo, &g) >= 0);
 	}
 	else
@@ -530,7 +443,7 @@ bandit_sample_size_t_test(PG_FUNCTION_ARGS)
 			if (hi > 1e300)
 				ereport(ERROR,
 						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-						 errmsg("effect_size %g is too small: the sample size exceeds 1e300", g.effect_size)));
+						 errmsg("effect_size %s is too small: the sample size exceeds 1e300", ShowDouble(g.effect_size))));
 		} while (TTestPowerGap(hi, &g) < 0);
 	}
 	PG_RETURN_FLOAT8(BrentRoot(&f, lo, hi, 1e-13));
@@ -566,7 +479,7 @@ bandit_sample_size_proportions(PG_FUNCTION_ARGS)
 	if (h == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("p1 and p2 must differ, got %g for both", PG_GETARG_FLOAT8(0)),
+				 errmsg("p1 and p2 must differ, got %s for both", ShowDouble(PG_GETARG_FLOAT8(0))),
 				 errdetail("No finite sample size detects an effect of zero.")));
 	f.function = NormalPowerGap;
 	f.params = &g;

@@ -12,13 +12,7 @@
  * so that no intermediate overflows: a huge Lambda gives p = 0, never NaN.
  */
 #include "bandit.h"
-
-/* log(1 + e^x), without overflow */
-static inline double
-Log1pExp(double x)
-{
-	return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x));
-}
+#include "numeric.h"
 
 /* A sample size: at least 1 and finite. */
 static double
@@ -79,6 +73,8 @@ bandit_msprt(PG_FUNCTION_ARGS)
 		/* sqrt(V (1 + 1 / u^2) (log(1 + u^2) - 2 log alpha)) */
 		half_width = exp(log(se) + (log_1pu_2 + log(log_1pu2 - 2 * log(alpha))) / 2);
 	}
+	if (!isfinite(d - half_width) || !isfinite(d + half_width))
+		StatisticOverflow("The confidence sequence");
 	values[0] = Float8GetDatum(p);
 	values[1] = Float8GetDatum(d - half_width);
 	values[2] = Float8GetDatum(d + half_width);

@@ -7,18 +7,16 @@
  * formula, never as a naive sum of squares.
  */
 #include "bandit.h"
+#include "numeric.h"
 
 #include "catalog/pg_type.h"
+#include "common/int.h"
 #include "common/shortest_dec.h"
 #include "libpq/pqformat.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 
 #include <float.h>
-
-#include <gsl/gsl_cdf.h>
-#include <gsl/gsl_randist.h>
-#include <gsl/gsl_sf_gamma.h>
 
 /*
  * The mean is kept as an unevaluated sum mean + mean_low (double-double):
@@ -35,23 +33,37 @@ typedef struct Summary
 
 #define PG_GETARG_SUMMARY_P(n) ((Summary *) PG_GETARG_POINTER(n))
 
-/* Adds one finite value (Welford). */
+/* The count after adding k values, or 22003 (as int8 arithmetic). */
+static inline int64
+AddCount(int64 n, int64 k)
+{
+	int64		result;
+
+	if (unlikely(pg_add_s64_overflow(n, k, &result)))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("bigint out of range"),
+				 errdetail("A summary counts at most " INT64_FORMAT " values.", PG_INT64_MAX)));
+	return result;
+}
+
+/*
+ * Adds one finite value (Welford); a mean or m2 that overflows is 22003, so
+ * that no state the type's input would reject is ever produced.
+ */
 static inline void
 SummaryAdd(Summary *s, double x)
 {
-	double		delta = (x - s->mean) - s->mean_low;
-
-	s->n++;
-	DoubleDoubleAdd(&s->mean, &s->mean_low, delta / s->n, 0);
-	s->m2 += delta * ((x - s->mean) - s->mean_low);
+	s->n = AddCount(s->n, 1);
+	MomentsAdd(&s->mean, &s->mean_low, &s->m2, x, 1, (double) s->n);
+	CheckMoments(s->mean, s->m2, "The summary's mean or sum of squared deviations");
 }
 
-/* Merges b into a (Chan et al.). */
+/* Merges b into a (Chan et al.), with the same checks. */
 static inline void
 SummaryMerge(Summary *a, const Summary *b)
 {
-	double		n,
-				delta;
+	int64		n;
 
 	if (b->n == 0)
 		return;
@@ -60,20 +72,26 @@ SummaryMerge(Summary *a, const Summary *b)
 		*a = *b;
 		return;
 	}
-	n = (double) a->n + (double) b->n;
-	delta = (b->mean - a->mean) + (b->mean_low - a->mean_low);
-	DoubleDoubleAdd(&a->mean, &a->mean_low, delta * ((double) b->n / n), 0);
-	a->m2 += b->m2 + delta * delta * ((double) a->n * (double) b->n / n);
-	a->n += b->n;
+	n = AddCount(a->n, b->n);
+	MomentsMerge(&a->mean, &a->mean_low, &a->m2, (double) a->n, b->mean, b->mean_low, b->m2, (double) b->n);
+	CheckMoments(a->mean, a->m2, "The merged summary's mean or sum of squared deviations");
+	a->n = n;
 }
 
-/* Rejects a summary that no sample could have produced. */
+/* Whether some sample could have produced the summary. */
+static bool
+SummaryIsValid(const Summary *s)
+{
+	return s->n >= 0 && isfinite(s->mean) && isfinite(s->m2) && s->m2 >= 0 &&
+		isfinite(s->mean_low) && fabs(s->mean_low) <= fabs(s->mean) * DBL_EPSILON &&
+		!(s->n == 0 && (s->mean != 0 || s->m2 != 0 || s->mean_low != 0)) && !(s->n == 1 && s->m2 != 0);
+}
+
+/* Rejects a summary given as input that no sample could have produced. */
 static void
 CheckSummary(const Summary *s)
 {
-	if (s->n < 0 || !isfinite(s->mean) || !isfinite(s->m2) || s->m2 < 0 ||
-		!isfinite(s->mean_low) || fabs(s->mean_low) > fabs(s->mean) * DBL_EPSILON ||
-		(s->n == 0 && (s->mean != 0 || s->m2 != 0)) || (s->n == 1 && s->m2 != 0))
+	if (!SummaryIsValid(s))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid summary: count must be >= 0, mean finite, m2 finite and >= 0, and an empty or one-value summary has m2 = 0")));
@@ -249,17 +267,19 @@ bandit_make_summary(PG_FUNCTION_ARGS)
 	if (sd < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("stddev must not be negative, got %g", sd)));
+				 errmsg("stddev must not be negative, got %s", ShowDouble(sd))));
 	if (s->n == 0 && s->mean != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("an empty summary (n = 0) must have mean 0")));
-	s->m2 = s->n > 1 ? sd * sd * (double) (s->n - 1) : 0;
-	s->mean_low = 0;
 	if (s->n <= 1 && sd != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("a summary of fewer than 2 values must have stddev 0")));
+	s->m2 = s->n > 1 ? sd * sd * (double) (s->n - 1) : 0;
+	s->mean_low = 0;
+	if (!isfinite(s->m2))
+		StatisticOverflow("The sum of squared deviations stddev^2 (n - 1)");
 	PG_RETURN_POINTER(s);
 }
 
@@ -309,57 +329,6 @@ bandit_summary_stddev(PG_FUNCTION_ARGS)
 	PG_RETURN_FLOAT8(sqrt(SummaryVariance(s)));
 }
 
-/*
- * P(T > t) for Student's t with df degrees of freedom.  GSL's tdist uses a
- * Cornish-Fisher expansion for moderate df that is off by ~1e-7 in the
- * tails (df 44, p 1e-20); below df = 1e4 the incomplete beta is good to
- * ~1e-14, and above, GSL's expansion is.  With y = t^2 / (df + t^2):
- * P(T > t) = I_{1-y}(df/2, 1/2) / 2 in the tail, and 1/2 - I_y(1/2, df/2) / 2
- * for t < 1 (where P > 0.15, so the subtraction is harmless and y, unlike
- * 1 - y, keeps its digits).
- */
-static double
-TUpperTail(double t, double df)
-{
-	gsl_sf_result result;
-	int			status;
-	double		t2 = t * t;
-
-	if (t == 0)
-		return 0.5;
-	if (t < 0)
-		return 1 - TUpperTail(-t, df);
-	if (df >= 1e4)
-		return gsl_cdf_tdist_Q(t, df);
-	if (t < 1)
-	{
-		CheckGsl(gsl_sf_beta_inc_e(0.5, df / 2, t2 / (df + t2), &result), "the t distribution");
-		return 0.5 - result.val / 2;
-	}
-	status = gsl_sf_beta_inc_e(df / 2, 0.5, df / (df + t2), &result);
-	if (status == GSL_EUNDRFLW)
-		return 0;
-	CheckGsl(status, "the t distribution");
-	return result.val / 2;
-}
-
-/* The t with P(T > t) = q: GSL's inverse polished by Newton steps on TUpperTail. */
-static double
-TUpperQuantile(double q, double df)
-{
-	double		t = gsl_cdf_tdist_Qinv(q, df);
-
-	for (int i = 0; i < 4 && isfinite(t); i++)
-	{
-		double		step = (TUpperTail(t, df) - q) / gsl_ran_tdist_pdf(t, df);
-
-		t += step;
-		if (fabs(step) <= 1e-15 * fabs(t))
-			break;
-	}
-	return t;
-}
-
 /* What a t-test reports; the columns of bandit.t_test_result. */
 typedef struct TTest
 {
@@ -392,8 +361,8 @@ TTestFromMoments(double mean_diff, double se, double df, double d_scale,
 	{
 		case ALT_TWO_SIDED:
 			{
-				double		q = TUpperTail(fabs(t), df);
-				double		half_width = TUpperQuantile((1 - level) / 2, df) * se;
+				double		q = StudentTUpper(fabs(t), df);
+				double		half_width = StudentTUpperQuantile((1 - level) / 2, df) * se;
 
 				r.p_value = Min(1.0, 2 * q);
 				r.ci_lower = mean_diff - half_width;
@@ -401,23 +370,29 @@ TTestFromMoments(double mean_diff, double se, double df, double d_scale,
 				break;
 			}
 		case ALT_LESS:
-			r.p_value = TUpperTail(-t, df);
+			r.p_value = StudentTUpper(-t, df);
 			r.ci_lower = -INFINITY;
-			r.ci_upper = mean_diff + TUpperQuantile(1 - level, df) * se;
+			r.ci_upper = mean_diff + StudentTUpperQuantile(1 - level, df) * se;
 			break;
 		case ALT_GREATER:
-			r.p_value = TUpperTail(t, df);
-			r.ci_lower = mean_diff - TUpperQuantile(1 - level, df) * se;
+			r.p_value = StudentTUpper(t, df);
+			r.ci_lower = mean_diff - StudentTUpperQuantile(1 - level, df) * se;
 			r.ci_upper = INFINITY;
 			break;
 	}
+	/* only the far bound of a one-sided interval is infinite by design */
+	if (!isfinite(r.statistic) || !isfinite(r.mean_diff) || !isfinite(r.cohens_d) ||
+		(alternative != ALT_LESS && !isfinite(r.ci_lower)) ||
+		(alternative != ALT_GREATER && !isfinite(r.ci_upper)))
+		StatisticOverflow("A statistic of the t-test (the difference of the means, t, the interval or Cohen's d)");
 	return r;
 }
 
 /*
  * Two-sample test of group 1 minus group 2 from counts, means and variances
  * (Welch-Satterthwaite unless equal_var).  Returns false when the test is
- * undefined: fewer than two values in a group, or no variance at all.
+ * undefined: fewer than two values in a group, or no variance at all; a
+ * standard error beyond the doubles is 22003.
  */
 static bool
 TwoSampleTest(double n1, double mean1, double var1, double n2, double mean2, double var2,
@@ -429,7 +404,8 @@ TwoSampleTest(double n1, double mean1, double var1, double n2, double mean2, dou
 
 	if (n1 < 2 || n2 < 2)
 		return false;
-	pooled_var = ((n1 - 1) * var1 + (n2 - 1) * var2) / (n1 + n2 - 2);
+	/* a weighted mean of the variances: finite whenever they are */
+	pooled_var = var1 * ((n1 - 1) / (n1 + n2 - 2)) + var2 * ((n2 - 1) / (n1 + n2 - 2));
 	if (equal_var)
 	{
 		se = sqrt(pooled_var * (1 / n1 + 1 / n2));
@@ -440,11 +416,17 @@ TwoSampleTest(double n1, double mean1, double var1, double n2, double mean2, dou
 		double		v1 = var1 / n1;
 		double		v2 = var2 / n2;
 
+		/* in shares of v1 + v2, so that squares neither overflow nor underflow */
+		double		r1 = v1 / (v1 + v2);
+		double		r2 = v2 / (v1 + v2);
+
 		se = sqrt(v1 + v2);
-		df = (v1 + v2) * (v1 + v2) / (v1 * v1 / (n1 - 1) + v2 * v2 / (n2 - 1));
+		df = 1 / (r1 * r1 / (n1 - 1) + r2 * r2 / (n2 - 1));
 	}
-	if (!(se > 0) || !isfinite(se) || !isfinite(df))
+	if (se == 0)
 		return false;
+	if (!isfinite(se) || !isfinite(df) || !isfinite(pooled_var))
+		StatisticOverflow("The t-test's standard error");
 	*result = TTestFromMoments(mean1 - mean2, se, df, sqrt(pooled_var), alternative, level);
 	return true;
 }
@@ -458,7 +440,7 @@ OneSampleTest(const Summary *s, double mu, Alternative alternative, double level
 	if (s->n < 2)
 		return false;
 	sd = sqrt(SummaryVariance(s));
-	if (!(sd > 0))
+	if (sd == 0)
 		return false;
 	*result = TTestFromMoments(s->mean - mu, sd / sqrt((double) s->n), (double) (s->n - 1), sd,
 							   alternative, level);
@@ -597,13 +579,43 @@ GroupSummary(const double *state, int base)
 static inline void
 StoreGroup(double *state, int base, const Summary *s)
 {
-	state[base] = (double) s->n;
+	/* counts stay exact in the float8 state */
+	state[base] = StateCountAdd((double) s->n, 0, "t_test");
 	state[base + 1] = s->mean;
 	state[base + 2] = s->m2;
 	state[base + 3] = s->mean_low;
 }
 
-#define TwoSampleState(array) Float8State(array, TS_LENGTH, "t_test")
+/*
+ * The raw-row t_test state, checked: each group a valid summary with an
+ * exact count, options unset or as a row could give them, and set once a
+ * row has been seen.  Else XX001.
+ */
+static double *
+TwoSampleState(ArrayType *array)
+{
+	double	   *s = Float8State(array, TS_LENGTH, "t_test");
+	bool		unset = s[TS_EQUAL_VAR] == STATE_UNSET;
+
+	for (int base = TS_N1; base <= TS_N2; base += TS_N2 - TS_N1)
+	{
+		Summary		group;
+
+		if (!IsStateCount(s[base]))
+			CorruptState("t_test");
+		group = GroupSummary(s, base);
+		if (!SummaryIsValid(&group))
+			CorruptState("t_test");
+	}
+	if ((s[TS_ALTERNATIVE] == STATE_UNSET) != unset || (s[TS_LEVEL] == STATE_UNSET) != unset ||
+		(unset && s[TS_N1] + s[TS_N2] > 0) ||
+		(!unset && !(s[TS_EQUAL_VAR] == 0 || s[TS_EQUAL_VAR] == 1)) ||
+		(!unset && !(s[TS_ALTERNATIVE] == ALT_TWO_SIDED || s[TS_ALTERNATIVE] == ALT_LESS ||
+					 s[TS_ALTERNATIVE] == ALT_GREATER)) ||
+		(!unset && !(s[TS_LEVEL] > 0 && s[TS_LEVEL] < 1)))
+		CorruptState("t_test");
+	return s;
+}
 
 PG_FUNCTION_INFO_V1(bandit_t_test_accum);
 
