@@ -11,6 +11,7 @@
  * which rows arrive or on how a parallel plan splits them.
  */
 #include "bandit.h"
+#include "numeric.h"
 
 #include "common/shortest_dec.h"
 #include "libpq/pqformat.h"

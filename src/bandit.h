@@ -133,21 +133,4 @@ extern void CheckGsl(int status, const char *what);
 extern gsl_rng *BanditRng(void);
 extern Datum MakeResultTuple(FunctionCallInfo fcinfo, Datum *values, bool *nulls);
 
-/*
- * (hi, lo) += (qhi, qlo), a double-double sum renormalized so that |lo| <=
- * ulp(hi) / 2: TwoSum, then a fast two-sum.  Sums of many terms stay exact
- * to about 2^-106 relative, whatever their order.
- */
-static inline void
-DoubleDoubleAdd(double *hi, double *lo, double qhi, double qlo)
-{
-	double		sum = *hi + qhi;
-	double		virtual_q = sum - *hi;
-	double		error = (*hi - (sum - virtual_q)) + (qhi - virtual_q);
-	double		low = (*lo + qlo) + error;
-
-	*hi = sum + low;
-	*lo = low - (*hi - sum);
-}
-
 #endif							/* BANDIT_H */

@@ -13,6 +13,23 @@
 /* == distributions, moments and sums (statistics) */
 
 /*
+ * (hi, lo) += (qhi, qlo), a double-double sum renormalized so that |lo| <=
+ * ulp(hi) / 2: TwoSum, then a fast two-sum.  Sums of many terms stay exact
+ * to about 2^-106 relative, whatever their order.
+ */
+static inline void
+DoubleDoubleAdd(double *hi, double *lo, double qhi, double qlo)
+{
+	double		sum = *hi + qhi;
+	double		virtual_q = sum - *hi;
+	double		error = (*hi - (sum - virtual_q)) + (qhi - virtual_q);
+	double		low = (*lo + qlo) + error;
+
+	*hi = sum + low;
+	*lo = low - (*hi - sum);
+}
+
+/*
  * The most arms (array elements) a comparison of posteriors takes:
  * prob_best, expected_loss, normal_prob_best, normal_expected_loss.
  * Beyond it, 54000; below it, long comparisons can be cancelled.
@@ -119,7 +136,7 @@ extern void CorruptState(const char *aggregate) pg_attribute_noreturn();
 
 /*
  * Double-double arithmetic: a value hi + lo with |lo| <= ulp(hi) / 2.
- * Sums use DoubleDoubleAdd (bandit.h); products and quotients by a double
+ * Sums use DoubleDoubleAdd above; products and quotients by a double
  * follow, with an exponent kept apart so long products neither overflow
  * nor underflow.
  */

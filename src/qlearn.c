@@ -14,6 +14,7 @@
  * is a sequential scan whose cost grows with every dead row version.
  */
 #include "bandit.h"
+#include "numeric.h"
 
 #include "access/genam.h"
 #include "access/stratnum.h"

@@ -4,21 +4,22 @@
  * One GSL generator per backend, seeded from the operating system's strong
  * random source on first use, or reproducibly by bandit.set_seed.
  */
-#include "bandit.h"
+#include "numeric.h"
 
 #include "port.h"
 
 static gsl_rng *rng = NULL;
 
-/* 64-bit mixing, so that seeds differing only in high bits give different streams. */
+/*
+ * A seed mixed by one splitmix64 step, so that seeds differing only in high
+ * bits give different streams.  MT19937 takes 32 bits; the high half is
+ * folded in.
+ */
 static unsigned long
-MixSeed(uint64 x)
+MixSeed(uint64 seed)
 {
-	x += UINT64CONST(0x9E3779B97F4A7C15);
-	x = (x ^ (x >> 30)) * UINT64CONST(0xBF58476D1CE4E5B9);
-	x = (x ^ (x >> 27)) * UINT64CONST(0x94D049BB133111EB);
-	x ^= x >> 31;
-	/* MT19937 takes 32 bits of seed; fold the high half in. */
+	uint64		x = SplitMix64(&seed);
+
 	return (unsigned long) ((x ^ (x >> 32)) & 0xFFFFFFFF);
 }
 
