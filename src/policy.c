@@ -427,6 +427,8 @@ LoadArms(const Policy *policy, const Context *context, int *count)
 		double		latency = TupleFloat8(tuple, desc, 8, NAN);
 		bool		isnull;
 
+		if ((i & 0x3FF) == 0x3FF)
+			CHECK_FOR_INTERRUPTS();
 		/* an arm without an estimate is not known to be over budget */
 		if (context->has_max_cost && !isnan(cost) && cost > context->max_cost)
 			continue;
@@ -729,9 +731,9 @@ ArmScores(const Policy *policy, const Arm *arms, int n, const Context *context)
 		total_weight += arms[i].weight;
 	for (int i = 0; i < n; i++)
 	{
+		/* a LinUCB score is dim^2 work: check every arm */
+		CHECK_FOR_INTERRUPTS();
 		score[i] = ArmScore(policy, &arms[i], total_weight, context);
-		if ((i & 0x3FF) == 0x3FF)
-			CHECK_FOR_INTERRUPTS();
 	}
 	return score;
 }
