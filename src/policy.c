@@ -108,7 +108,8 @@ PreparePlans(void)
 	Oid			text2[] = {TEXTOID, TEXTOID};
 	Oid			linucb_types[] = {TEXTOID, TEXTOID, FLOAT8OID, FLOAT8OID, FLOAT8ARRAYOID, FLOAT8ARRAYOID};
 
-	if (plan_policy != NULL)
+	/* the last one: a failure half way (say, before ALTER EXTENSION UPDATE) prepares all again */
+	if (plan_update_linucb_arm != NULL)
 		return;
 	plan_policy = PrepareSafely(
 		"SELECT algorithm, params, mode, default_arm FROM bandit.policy WHERE name = $1", 1, text1);
