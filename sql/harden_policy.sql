@@ -197,3 +197,6 @@ SELECT pg_temp.cancelled($$SELECT count(*) FROM generate_series(1, 1000) g, LATE
 RESET statement_timeout;
 SELECT count(*) AS logged FROM bandit.decision WHERE policy = 'hp_many';
 DELETE FROM bandit.policy WHERE name LIKE 'hp%';
+DELETE FROM bandit.decision WHERE policy LIKE 'hp%';
+DELETE FROM bandit.snapshot WHERE policy LIKE 'hp%';
+DELETE FROM bandit.audit WHERE policy LIKE 'hp%';

@@ -2,6 +2,8 @@
 -- snapshots, LinUCB.  Random choices are checked by their properties;
 -- learned values against arithmetic done here in SQL.
 \set VERBOSITY sqlstate
+-- from empty tables and decision id 1, whatever tests ran before
+TRUNCATE bandit.policy, bandit.arm, bandit.decision, bandit.snapshot, bandit.audit RESTART IDENTITY;
 SELECT bandit.set_seed(11);
 
 SELECT bandit.create_policy('t', 'thompson', '{a,b,c}');

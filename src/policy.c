@@ -835,6 +835,11 @@ ChooseArm(const Policy *policy, const Arm *arms, int n, const Context *context, 
 						break;
 					u -= score[i];
 				}
+				if (chosen < 0)
+					ereport(ERROR,
+							(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+							 errmsg("the softmax weights of policy \"%s\" are out of range", policy->name),
+							 errhint("Check its temperature, %s.", ShowDouble(policy->temperature))));
 				*propensity = score[chosen];
 				break;
 			}
