@@ -30,6 +30,9 @@ DECLARE
     k text;
     v jsonb;
 BEGIN
+    IF algorithm IS NULL OR arms IS NULL OR params IS NULL THEN
+        RAISE EXCEPTION 'algorithm, arms and params must not be NULL' USING ERRCODE = '22004';
+    END IF;
     PERFORM bandit.check_param_keys(params, defaults);
     result := defaults || jsonb_build_object('default_arm', arms[1]) || jsonb_strip_nulls(params);
     FOR k, v IN SELECT * FROM jsonb_each(result) LOOP
@@ -44,7 +47,8 @@ BEGIN
             (result->>'prior_alpha')::float8, (result->>'prior_beta')::float8 USING ERRCODE = '22003';
     END IF;
     IF (result->>'epsilon')::float8 NOT BETWEEN 0 AND 1 OR (result->>'min_epsilon')::float8 NOT BETWEEN 0 AND 1 THEN
-        RAISE EXCEPTION 'epsilon and min_epsilon must be between 0 and 1' USING ERRCODE = '22003';
+        RAISE EXCEPTION 'epsilon and min_epsilon must be between 0 and 1, got % and %',
+            (result->>'epsilon')::float8, (result->>'min_epsilon')::float8 USING ERRCODE = '22003';
     END IF;
     IF (result->>'epsilon_decay')::float8 <= 0 OR (result->>'epsilon_decay')::float8 > 1 THEN
         RAISE EXCEPTION 'epsilon_decay must be in (0, 1], got %', (result->>'epsilon_decay')::float8 USING ERRCODE = '22003';
@@ -88,6 +92,20 @@ END
 $$;
 COMMENT ON FUNCTION bandit.policy_params(text, text[], jsonb) IS
     'Checks a policy''s parameters and fills in the defaults; used by bandit.create_policy';
+
+CREATE OR REPLACE FUNCTION bandit.check_budget(cost float8, latency_ms float8) RETURNS void
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF cost < 0 OR latency_ms < 0 OR cost = 'NaN' OR latency_ms = 'NaN' OR cost = 'Infinity' OR latency_ms = 'Infinity' THEN
+        RAISE EXCEPTION 'cost and latency_ms must be finite and not negative, got % and %', cost, latency_ms
+            USING ERRCODE = '22003';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION bandit.check_budget(float8, float8) IS
+    'Checks an arm''s cost and latency estimates (NULL: unknown); used by bandit.add_arm and bandit.set_arm_budget';
 
 CREATE OR REPLACE FUNCTION bandit.identity_matrix(dim integer) RETURNS float8[]
 AS 'MODULE_PATHNAME', 'bandit_identity_matrix' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;

@@ -91,8 +91,27 @@ JsonbObjectNumber(Jsonb *object, const char *key, const char *what, double *valu
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s \"%s\" must be a number", what, key)));
-	*value = DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(v->val.numeric)));
+	*value = JsonbNumberValue(v, key);
 	return true;
+}
+
+/*
+ * A JSON number (jbvNumeric) as a double; beyond float8's range it is
+ * 22003 naming what (a key, "a feature"), not a message about the
+ * hundreds of digits the user may never have typed.
+ */
+double
+JsonbNumberValue(const JsonbValue *v, const char *what)
+{
+	double		value;
+
+	Assert(v->type == jbvNumeric);
+	value = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, NumericGetDatum(v->val.numeric)));
+	if (!isfinite(value))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("%s is out of range for double precision", what)));
+	return value;
 }
 
 

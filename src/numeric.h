@@ -33,8 +33,9 @@ extern bool ArgMaxOffer(ArgMaxRun *run, double score);
 extern int	ArgMaxRandomTies(const double *score, int n, int *ties);
 extern bool OneIn(gsl_rng *rng, uint64 n);
 
-/* A number in a JSON object; false when the key is absent or null. */
+/* JSON numbers as doubles: out of float8 range is 22003, naming what. */
 extern bool JsonbObjectNumber(Jsonb *object, const char *key, const char *what, double *value);
+extern double JsonbNumberValue(const JsonbValue *v, const char *what);
 
 
 /* == hashing and generators (experiments, Q-learning) */

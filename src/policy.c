@@ -513,9 +513,7 @@ HashFeatures(Jsonb *object, int dim, const char *const *skip, int nskip)
 		switch (v.type)
 		{
 			case jbvNumeric:
-				value = CheckFinite(DatumGetFloat8(DirectFunctionCall1(numeric_float8,
-																	   NumericGetDatum(v.val.numeric))),
-									"a context value");
+				value = JsonbNumberValue(&v, "a context value");
 				break;
 			case jbvBool:
 				value = v.val.boolean ? 1 : 0;
@@ -656,9 +654,7 @@ ParseContext(Jsonb *json, const Policy *policy, Context *context)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("context \"features\" must be an array of numbers")));
-			context->features[i] = CheckFinite(DatumGetFloat8(DirectFunctionCall1(numeric_float8,
-																				  NumericGetDatum(e->val.numeric))),
-											   "a feature");
+			context->features[i] = JsonbNumberValue(e, "a feature");
 		}
 	}
 }

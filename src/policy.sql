@@ -111,6 +111,9 @@ DECLARE
     k text;
     v jsonb;
 BEGIN
+    IF algorithm IS NULL OR arms IS NULL OR params IS NULL THEN
+        RAISE EXCEPTION 'algorithm, arms and params must not be NULL' USING ERRCODE = '22004';
+    END IF;
     PERFORM bandit.check_param_keys(params, defaults);
     result := defaults || jsonb_build_object('default_arm', arms[1]) || jsonb_strip_nulls(params);
     FOR k, v IN SELECT * FROM jsonb_each(result) LOOP
@@ -125,7 +128,8 @@ BEGIN
             (result->>'prior_alpha')::float8, (result->>'prior_beta')::float8 USING ERRCODE = '22003';
     END IF;
     IF (result->>'epsilon')::float8 NOT BETWEEN 0 AND 1 OR (result->>'min_epsilon')::float8 NOT BETWEEN 0 AND 1 THEN
-        RAISE EXCEPTION 'epsilon and min_epsilon must be between 0 and 1' USING ERRCODE = '22003';
+        RAISE EXCEPTION 'epsilon and min_epsilon must be between 0 and 1, got % and %',
+            (result->>'epsilon')::float8, (result->>'min_epsilon')::float8 USING ERRCODE = '22003';
     END IF;
     IF (result->>'epsilon_decay')::float8 <= 0 OR (result->>'epsilon_decay')::float8 > 1 THEN
         RAISE EXCEPTION 'epsilon_decay must be in (0, 1], got %', (result->>'epsilon_decay')::float8 USING ERRCODE = '22003';
@@ -253,7 +257,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF cost < 0 OR latency_ms < 0 OR cost = 'NaN' OR latency_ms = 'NaN' OR cost = 'Infinity' OR latency_ms = 'Infinity' THEN
-        RAISE EXCEPTION 'cost and latency_ms must be finite and not negative' USING ERRCODE = '22003';
+        RAISE EXCEPTION 'cost and latency_ms must be finite and not negative, got % and %', cost, latency_ms
+            USING ERRCODE = '22003';
     END IF;
 END
 $$;
