@@ -494,7 +494,7 @@ COMMENT ON FUNCTION bandit.recommend(text, integer, jsonb) IS
 CREATE FUNCTION bandit.hash_features(context jsonb, dim integer) RETURNS float8[]
 AS 'MODULE_PATHNAME', 'bandit_hash_features' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION bandit.hash_features(jsonb, integer) IS
-    'The hashing trick on a flat JSON object: each numeric or boolean key, and each key=value string, adds its value with a hashed sign to one of dim features';
+    'The hashing trick on a flat JSON object: each numeric or boolean key, and each key=value string, adds its value with a hashed sign to one of dim features; dim from 1 to 1024 (54000 beyond), a sum that overflows is 22003';
 
 COMMENT ON SEQUENCE bandit.decision_id_seq IS 'Ids of bandit.decision';
 COMMENT ON SEQUENCE bandit.snapshot_id_seq IS 'Ids of bandit.snapshot';
