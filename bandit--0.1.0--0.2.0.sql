@@ -323,7 +323,7 @@ COMMENT ON FUNCTION bandit.reward(bigint, float8) IS
 COMMENT ON FUNCTION bandit.reward(text, text, float8) IS
     'Credits an arm directly, without a logged decision (not for LinUCB, which learns from a decision''s context); rewards as for bandit.reward(bigint, float8)';
 COMMENT ON FUNCTION bandit.recommend(text, integer, jsonb) IS
-    'The top k active arms within the context''s budget, ranked without logging a decision: Thompson by probability to be best, UCB1 and LinUCB by upper confidence bound (an unpulled UCB1 arm: Infinity), epsilon-greedy by mean reward, softmax by choice probability; policy and k must not be NULL (22004)';
+    'The top k active arms within the context''s budget, ranked without logging a decision: Thompson by probability to be best, UCB1 and LinUCB by upper confidence bound (an unpulled UCB1 arm has none yet: score NULL, ranked first), epsilon-greedy by mean reward, softmax by choice probability; policy and k must not be NULL (22004)';
 COMMENT ON FUNCTION bandit.hash_features(jsonb, integer) IS
     'The hashing trick on a flat JSON object: each numeric or boolean key, and each key=value string, adds its value with a hashed sign to one of dim features; dim from 1 to 1024 (54000 beyond), a sum that overflows is 22003';
 

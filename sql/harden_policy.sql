@@ -107,6 +107,11 @@ SELECT bandit.reward('hp_sm', 'a', 1e100), bandit.reward('hp_sm', 'b', -1e100);
 -- weights exp((mean - 1e100) / 0.1): a 1, b exp(-2e101) = 0
 SELECT arm, propensity FROM bandit.choose('hp_sm');
 SELECT arm, score, rank FROM bandit.recommend('hp_sm', 2);
+-- UCB1: an unpulled arm has no upper bound yet: NULL, not Infinity, ranked first;
+-- a: N = 1, 0.25 + sqrt(2 ln 1 / 1) = 0.25
+SELECT bandit.create_policy('hp_ucb', 'ucb1', '{a,b}');
+SELECT bandit.reward('hp_ucb', 'a', 0.25);
+SELECT arm, score, rank FROM bandit.recommend('hp_ucb', 2);
 -- Thompson rewards stay in [0, 1], shown as passed
 SELECT pg_temp.err($$SELECT bandit.reward('hp', 'a', 1.0000000000000002)$$);
 

@@ -686,8 +686,9 @@ LinUcbScore(const Arm *arm, const double *x, int dim, double alpha)
 /*
  * Each arm's score under the policy, for argmax choices and for recommend.
  * Only an unpulled UCB1 arm scores +Infinity (an unbounded upper bound:
- * tried first); any other non-finite score is a context or state beyond
- * what can be computed, 22003, so that nothing NaN is ranked or logged.
+ * tried first; recommend shows it as NULL); any other non-finite score is a
+ * context or state beyond what can be computed, 22003, so that nothing NaN
+ * or infinite is ranked, returned or logged.
  */
 static double
 ArmScore(const Policy *policy, const Arm *arm, double total_weight, const Context *context)
@@ -1422,7 +1423,9 @@ bandit_recommend(PG_FUNCTION_ARGS)
 	for (int i = 0; i < n; i++)
 	{
 		values[3 * i] = CStringGetTextDatum(ranked[i].arm);
+		/* an unpulled UCB1 arm has no bound yet (+Infinity inside): NULL, ranked first */
 		values[3 * i + 1] = Float8GetDatum(ranked[i].score);
+		nulls[3 * i + 1] = isinf(ranked[i].score);
 		values[3 * i + 2] = Int32GetDatum(i + 1);
 	}
 	MemoryContextSwitchTo(old);

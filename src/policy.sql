@@ -489,7 +489,7 @@ CREATE FUNCTION bandit.recommend(policy text, k integer DEFAULT 3, context jsonb
 RETURNS TABLE (arm text, score float8, rank integer)
 AS 'MODULE_PATHNAME', 'bandit_recommend' LANGUAGE C STABLE PARALLEL UNSAFE;
 COMMENT ON FUNCTION bandit.recommend(text, integer, jsonb) IS
-    'The top k active arms within the context''s budget, ranked without logging a decision: Thompson by probability to be best, UCB1 and LinUCB by upper confidence bound (an unpulled UCB1 arm: Infinity), epsilon-greedy by mean reward, softmax by choice probability; policy and k must not be NULL (22004)';
+    'The top k active arms within the context''s budget, ranked without logging a decision: Thompson by probability to be best, UCB1 and LinUCB by upper confidence bound (an unpulled UCB1 arm has none yet: score NULL, ranked first), epsilon-greedy by mean reward, softmax by choice probability; policy and k must not be NULL (22004)';
 
 CREATE FUNCTION bandit.hash_features(context jsonb, dim integer) RETURNS float8[]
 AS 'MODULE_PATHNAME', 'bandit_hash_features' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
