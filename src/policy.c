@@ -299,8 +299,9 @@ TupleVector(HeapTuple tuple, TupleDesc desc, int column, int length, const char 
  * budget.
  *
  * The row's physical version alone cannot key it: VACUUM FULL and CLUSTER
- * freeze xmin (it then reads 2) and hand out ctids afresh, so another arm's
- * row can take the (tableoid, xmin, ctid) of one that was cached.  So every
+ * keep xmin but hand out ctids afresh, so another arm's row written by the
+ * same transaction (one create_policy) can take the (tableoid, xmin, ctid)
+ * of one that was cached.  So every
  * write of a_inv or b in bandit (reward, restore, a new arm) also writes a
  * new state_stamp (= DEFAULT: 64 random bits, bandit_state_stamp), which no
  * rewrite of the table changes: two states share one with probability
@@ -381,7 +382,7 @@ LinUcbCacheTrim(void)
 	linucb_cache_bytes = 0;
 }
 
-/* The cached state of an arm's stamp, or NULL. */
+/* The cached state of an arm's state_stamp and row version, or NULL. */
 static const LinUcbState *
 LinUcbCacheLookup(const LinUcbKey *key, int dim)
 {
