@@ -171,6 +171,10 @@ BEGIN
     END IF;
     -- every arm starts from the prior (LinUCB: A^-1 = I, b = 0), built once for all of them
     dim := (p.params->>'dim')::integer;
+    IF cardinality(arms)::float8 * dim * dim > 268435456 THEN
+        RAISE EXCEPTION 'LinUCB state of % arms at dim % exceeds 268435456 numbers (2 GiB)', cardinality(arms), dim
+            USING ERRCODE = '54000', HINT = 'Use fewer arms or a smaller dim.';
+    END IF;
     INSERT INTO bandit.arm (policy, arm, alpha, beta, a_inv, b)
     SELECT p.name, a, (p.params->>'prior_alpha')::float8, (p.params->>'prior_beta')::float8, ident, zero
     FROM unnest(arms) a,
@@ -181,7 +185,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION bandit.create_policy(text, text, text[], jsonb) IS
-    'Creates a policy over arms (a one-dimensional array, at most 100000; 54000 beyond); algorithm thompson, ucb1, epsilon_greedy, softmax or linucb; params prior_alpha, prior_beta (1, 1; each from 1e-6 to 1e6), epsilon (0.1), epsilon_decay (1), min_epsilon (0), c (1; at most 1e100), temperature (0.1; at least 1e-300), discount (1), alpha (1; at most 1e100) and dim (LinUCB; at most 1024, 54000 beyond), mode (active), default_arm (the first arm); unknown keys are an error, out-of-range values 22003';
+    'Creates a policy over arms (a one-dimensional array, at most 100000, and for LinUCB at most 268435456 numbers of state, arms x dim^2; 54000 beyond); algorithm thompson, ucb1, epsilon_greedy, softmax or linucb; params prior_alpha, prior_beta (1, 1; each from 1e-6 to 1e6), epsilon (0.1), epsilon_decay (1), min_epsilon (0), c (1; at most 1e100), temperature (0.1; at least 1e-300), discount (1), alpha (1; at most 1e100) and dim (LinUCB; at most 1024, 54000 beyond), mode (active), default_arm (the first arm); unknown keys are an error, out-of-range values 22003';
 
 CREATE OR REPLACE FUNCTION bandit.add_arm(policy text, arm text, cost float8 DEFAULT NULL, latency_ms float8 DEFAULT NULL)
 RETURNS void
@@ -191,13 +195,19 @@ AS $$
 DECLARE
     p bandit.policy := bandit.policy_row(policy);
     dim constant integer := (p.params->>'dim')::integer;
+    n bigint;
 BEGIN
     IF arm IS NULL THEN
         RAISE EXCEPTION 'arm must not be NULL' USING ERRCODE = '22004';
     END IF;
     PERFORM bandit.check_budget(cost, latency_ms);
-    IF (SELECT count(*) FROM bandit.arm a WHERE a.policy = p.name) >= 100000 THEN
+    n := (SELECT count(*) FROM bandit.arm a WHERE a.policy = p.name);
+    IF n >= 100000 THEN
         RAISE EXCEPTION 'policy "%" already has 100000 arms, the most a policy takes', p.name USING ERRCODE = '54000';
+    END IF;
+    IF (n + 1)::float8 * dim * dim > 268435456 THEN
+        RAISE EXCEPTION 'LinUCB state of % arms at dim % exceeds 268435456 numbers (2 GiB)', n + 1, dim
+            USING ERRCODE = '54000';
     END IF;
     INSERT INTO bandit.arm (policy, arm, alpha, beta, cost, latency_ms, a_inv, b)
     VALUES (p.name, arm, (p.params->>'prior_alpha')::float8, (p.params->>'prior_beta')::float8, cost, latency_ms,
@@ -211,7 +221,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION bandit.add_arm(text, text, float8, float8) IS
-    'Adds an arm to a policy, starting from the prior, with optional cost and latency estimates for budget shields; a policy has at most 100000 arms (54000 beyond)';
+    'Adds an arm to a policy, starting from the prior, with optional cost and latency estimates for budget shields; a policy has at most 100000 arms, a LinUCB policy at most 268435456 numbers of state (arms x dim^2; 54000 beyond)';
 
 CREATE OR REPLACE FUNCTION bandit.set_arm_budget(policy text, arm text, cost float8, latency_ms float8)
 RETURNS void

@@ -181,6 +181,7 @@ SELECT pg_temp.err($$SELECT pg_temp.crafted_ucb1(x) FROM (VALUES ('a'), ('b')) v
 
 -- == limits: 54000 past the documented maximums, 2202E for a 2-D arms array
 SELECT pg_temp.err($$SELECT bandit.create_policy('hp_big', 'linucb', '{a}', '{"dim": 5000}')$$);
+SELECT pg_temp.err($$SELECT bandit.create_policy('hp_big', 'linucb', ARRAY(SELECT 'a' || i FROM generate_series(1, 257) i), '{"dim": 1024}')$$);
 SELECT pg_temp.err($$SELECT bandit.identity_matrix(5000)$$);
 SELECT pg_temp.err($$SELECT bandit.identity_matrix(0)$$);
 SELECT pg_temp.err($$SELECT bandit.hash_features('{}', 1025)$$);
