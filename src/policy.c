@@ -310,11 +310,18 @@ TupleVector(HeapTuple tuple, TupleDesc desc, int column, int length, const char 
  */
 #define LINUCB_CACHE_BYTES (16 * 1024 * 1024)
 
+/* Hashed as bytes: every byte is a field, none is padding. */
 typedef struct LinUcbKey
 {
-	RowVersion	version;
 	int64		stamp;
+	Oid			relid;
+	TransactionId xmin;
+	BlockNumber block;
+	OffsetNumber offset;
+	uint16		zero;
 } LinUcbKey;
+
+StaticAssertDecl(sizeof(LinUcbKey) == 24, "LinUcbKey has padding");
 
 typedef struct LinUcbState
 {
@@ -329,10 +336,15 @@ static LinUcbKey
 TupleLinUcbKey(HeapTuple tuple, TupleDesc desc, int column)
 {
 	LinUcbKey	key;
+	ItemPointer ctid;
 	bool		isnull;
 
-	memset(&key, 0, sizeof(key));	/* hashed as bytes: padding too */
-	key.version = TupleRowVersion(tuple, desc, column);
+	key.relid = DatumGetObjectId(SPI_getbinval(tuple, desc, column, &isnull));
+	key.xmin = DatumGetTransactionId(SPI_getbinval(tuple, desc, column + 1, &isnull));
+	ctid = (ItemPointer) DatumGetPointer(SPI_getbinval(tuple, desc, column + 2, &isnull));
+	key.block = ItemPointerGetBlockNumberNoCheck(ctid);
+	key.offset = ItemPointerGetOffsetNumberNoCheck(ctid);
+	key.zero = 0;
 	key.stamp = DatumGetInt64(SPI_getbinval(tuple, desc, column + 3, &isnull));
 	return key;
 }
