@@ -332,6 +332,8 @@ COMMENT ON FUNCTION bandit.reward(bigint, float8) IS
     'Credits a logged decision exactly once (a second reward is error 23505 and changes nothing); Thompson takes rewards in [0, 1], the others from -1e100 to 1e100; a reward that would take the arm''s state out of range (e.g. a LinUCB context with huge features) is 22003 and changes nothing';
 COMMENT ON FUNCTION bandit.reward(text, text, float8) IS
     'Credits an arm directly, without a logged decision (not for LinUCB, which learns from a decision''s context); rewards as for bandit.reward(bigint, float8)';
+COMMENT ON FUNCTION bandit.reward(bigint[], float8[]) IS
+    'Credits many decisions in one statement, e.g. SELECT bandit.reward(array_agg(decision_id), array_agg(reward)) FROM events; all or nothing; at most 10000000 per call (54000 beyond); returns the number credited';
 COMMENT ON FUNCTION bandit.recommend(text, integer, jsonb) IS
     'The top k active arms within the context''s budget, ranked without logging a decision: Thompson by probability to be best, UCB1 and LinUCB by upper confidence bound (an unpulled UCB1 arm has none yet: score NULL, ranked first), epsilon-greedy by mean reward, softmax by choice probability; policy and k must not be NULL (22004)';
 COMMENT ON FUNCTION bandit.hash_features(jsonb, integer) IS

@@ -188,6 +188,7 @@ SELECT pg_temp.err($$SELECT bandit.hash_features('{}', 1025)$$);
 SELECT pg_temp.err($$SELECT bandit.create_policy('hp_big', 'thompson', ARRAY(SELECT 'a' || i FROM generate_series(1, 100001) i))$$);
 SELECT pg_temp.err($$SELECT bandit.create_policy('hp_big', 'thompson', '{{a,b},{c,d}}')$$);
 SELECT count(*) AS created FROM bandit.policy WHERE name = 'hp_big';
+SELECT pg_temp.err($$SELECT bandit.reward(array_fill(1::bigint, ARRAY[10000001]), array_fill(1::float8, ARRAY[10000001]))$$);
 SELECT bandit.identity_matrix(3);
 -- 100000 arms is the most, and is created in one statement
 SELECT bandit.create_policy('hp_big', 'ucb1', ARRAY(SELECT 'a' || i FROM generate_series(1, 100000) i));

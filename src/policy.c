@@ -1256,6 +1256,9 @@ bandit_reward_arm(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
+/* Decisions one reward(decision_ids, rewards) credits at most (54000 beyond). */
+#define REWARD_BATCH_MAX 10000000
+
 typedef struct PendingReward
 {
 	int64		decision_id;
@@ -1301,6 +1304,12 @@ bandit_reward_batch(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
 				 errmsg("decision_ids must be a one-dimensional array")));
+	/* beyond it the work arrays would pass palloc's 1 GB */
+	if (ArrayGetNItems(ARR_NDIM(ids), ARR_DIMS(ids)) > REWARD_BATCH_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("a batch credits at most %d decisions, got %d",
+						REWARD_BATCH_MAX, ArrayGetNItems(ARR_NDIM(ids), ARR_DIMS(ids)))));
 	deconstruct_array(ids, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
 					  &id_datums, &id_nulls, &n_ids);
 	if (n_ids != n_rewards)

@@ -486,7 +486,7 @@ COMMENT ON FUNCTION bandit.reward(text, text, float8) IS
 CREATE FUNCTION bandit.reward(decision_ids bigint[], rewards float8[]) RETURNS integer
 AS 'MODULE_PATHNAME', 'bandit_reward_batch' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
 COMMENT ON FUNCTION bandit.reward(bigint[], float8[]) IS
-    'Credits many decisions in one statement, e.g. SELECT bandit.reward(array_agg(decision_id), array_agg(reward)) FROM events; all or nothing; returns the number credited';
+    'Credits many decisions in one statement, e.g. SELECT bandit.reward(array_agg(decision_id), array_agg(reward)) FROM events; all or nothing; at most 10000000 per call (54000 beyond); returns the number credited';
 
 CREATE FUNCTION bandit.learn_step(alpha float8, beta float8, weight float8, mean_reward float8, m2 float8,
                                   reward float8, prior_alpha float8, prior_beta float8, discount float8,
