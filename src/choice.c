@@ -17,6 +17,7 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/memutils.h"
 
 #include <gsl/gsl_randist.h>
 
@@ -293,6 +294,12 @@ bandit_ucb1_choice_accum(PG_FUNCTION_ARGS)
 		}
 		else
 		{
+			/* as its names, the rows are kept within one allocation's 1 GB */
+			if ((Size) state->rows_capacity * 2 * sizeof(UcbRow) > MaxAllocSize)
+				ereport(ERROR,
+						(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+						 errmsg("ucb1_choice keeps at most %d pulled rows per group",
+								state->rows_capacity)));
 			state->rows_capacity *= 2;
 			state->rows = repalloc(state->rows, sizeof(UcbRow) * state->rows_capacity);
 		}
