@@ -11,12 +11,13 @@
  * score needs the total pulls N, known only after the last row, so it keeps
  * the rows of its group: O(arms) memory.
  */
-#include "bandit.h"
+#include "numeric.h"
 
 #include "common/int.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/memutils.h"
 
 #include <gsl/gsl_randist.h>
 
@@ -29,14 +30,17 @@ typedef struct UcbRow
 	int			name_length;
 } UcbRow;
 
+/* Marks a ChoiceState, so that a final function never reads another state. */
+#define CHOICE_STATE_MAGIC 0x62636831
+
 typedef struct ChoiceState
 {
+	uint32		magic;
 	MemoryContext context;		/* the aggregate's: holds the state and the pick */
-	char	   *pick;			/* the arm chosen so far (not terminated), or NULL */
+	char	   *pick;			/* the arm chosen so far (not terminated) */
 	int			pick_length;
 	int			pick_capacity;
-	double		best;			/* its score: draw, mean, or softmax max mean */
-	uint64		ties;			/* rows whose score equals best */
+	ArgMaxRun	run;			/* has a pick; its score (draw, mean, or softmax max mean) */
 	double		param[1];		/* epsilon, temperature or c: the same on every row */
 	bool		explore;		/* epsilon-greedy: this choice is uniformly random */
 	double		weight;			/* softmax: sum of exp((mean - best) / temperature) */
@@ -47,40 +51,53 @@ typedef struct ChoiceState
 	StringInfoData names;		/* UCB1: their arm names, end to end */
 } ChoiceState;
 
-/* The state, created in the aggregate's context on the first row. */
+/*
+ * The state argument of a support function: only an aggregate's own call
+ * may pass one (22023), and it must be a ChoiceState (XX001), so that a
+ * crafted aggregate mixing support functions gets an error, not garbage.
+ */
 static ChoiceState *
-GetChoiceState(FunctionCallInfo fcinfo, const char *aggregate)
+CheckedChoiceState(FunctionCallInfo fcinfo, const char *function, MemoryContext *context)
 {
-	MemoryContext context;
 	ChoiceState *state;
 
-	if (!AggCheckCallContext(fcinfo, &context))
-		elog(ERROR, "%s called in non-aggregate context", aggregate);
-	if (!PG_ARGISNULL(0))
-		return (ChoiceState *) PG_GETARG_POINTER(0);
-	state = MemoryContextAllocZero(context, sizeof(ChoiceState));
-	state->context = context;
-	state->param[0] = STATE_UNSET;
+	if (!AggCheckCallContext(fcinfo, context))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s can only be called as part of an aggregate", function)));
+	if (PG_ARGISNULL(0))
+		return NULL;
+	state = (ChoiceState *) PG_GETARG_POINTER(0);
+	if (state->magic != CHOICE_STATE_MAGIC || state->pick_length < 0 ||
+		state->pick_length > state->pick_capacity || state->nrows < 0 ||
+		state->nrows > state->rows_capacity || (state->run.has_pick && state->pick == NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("%s was given a state that is not a selection aggregate's", function)));
 	return state;
 }
 
-/* True with probability exactly 1 / n (n >= 1). */
-static bool
-OneIn(gsl_rng *rng, uint64 n)
+/* The state, created in the aggregate's context on the first row. */
+static ChoiceState *
+GetChoiceState(FunctionCallInfo fcinfo, const char *function)
 {
-	if (n == 1)
-		return true;
-	if (n <= gsl_rng_max(rng) - gsl_rng_min(rng))
-		return gsl_rng_uniform_int(rng, n) == 0;
-	/* more tied rows than the generator has values: 2^-32 resolution is plenty */
-	return gsl_rng_uniform(rng) * (double) n < 1;
+	MemoryContext context;
+	ChoiceState *state = CheckedChoiceState(fcinfo, function, &context);
+
+	if (state != NULL)
+		return state;
+	state = MemoryContextAllocZero(context, sizeof(ChoiceState));
+	state->magic = CHOICE_STATE_MAGIC;
+	state->context = context;
+	state->param[0] = STATE_UNSET;
+	return state;
 }
 
 /* Makes arm the pick, reusing the pick's buffer. */
 static void
 KeepArm(ChoiceState *state, const char *arm, int length)
 {
-	if (length > state->pick_capacity)
+	if (state->pick == NULL || length > state->pick_capacity)
 	{
 		if (state->pick != NULL)
 			pfree(state->pick);
@@ -99,18 +116,8 @@ KeepArm(ChoiceState *state, const char *arm, int length)
 static void
 Consider(ChoiceState *state, const char *arm, int length, double score)
 {
-	if (state->pick == NULL || score > state->best)
-	{
+	if (ArgMaxOffer(&state->run, score))
 		KeepArm(state, arm, length);
-		state->best = score;
-		state->ties = 1;
-	}
-	else if (score == state->best)
-	{
-		state->ties++;
-		if (OneIn(BanditRng(), state->ties))
-			KeepArm(state, arm, length);
-	}
 }
 
 /* A row with a NULL argument leaves the state (or its absence) as it was. */
@@ -135,7 +142,7 @@ bandit_thompson_choice_accum(PG_FUNCTION_ARGS)
 
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
 		SKIP_ROW();
-	state = GetChoiceState(fcinfo, "thompson_choice");
+	state = GetChoiceState(fcinfo, "thompson_choice_accum");
 	arm = PG_GETARG_TEXT_PP(1);
 	alpha = CheckPositive(PG_GETARG_FLOAT8(2), "alpha");
 	beta = CheckPositive(PG_GETARG_FLOAT8(3), "beta");
@@ -143,7 +150,7 @@ bandit_thompson_choice_accum(PG_FUNCTION_ARGS)
 	if (!(draw >= 0 && draw <= 1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("thompson_choice: could not draw from Beta(%g, %g)", alpha, beta)));
+				 errmsg("thompson_choice: could not draw from Beta(%s, %s)", ShowDouble(alpha), ShowDouble(beta))));
 	Consider(state, VARDATA_ANY(arm), VARSIZE_ANY_EXHDR(arm), draw);
 	PG_RETURN_POINTER(state);
 }
@@ -165,7 +172,7 @@ bandit_epsilon_greedy_choice_accum(PG_FUNCTION_ARGS)
 
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
 		SKIP_ROW();
-	state = GetChoiceState(fcinfo, "epsilon_greedy_choice");
+	state = GetChoiceState(fcinfo, "epsilon_greedy_choice_accum");
 	arm = PG_GETARG_TEXT_PP(1);
 	mean = CheckFinite(PG_GETARG_FLOAT8(2), "mean_reward");
 	epsilon = CheckRange(PG_GETARG_FLOAT8(3), 0, 1, "epsilon");
@@ -196,24 +203,25 @@ bandit_softmax_choice_accum(PG_FUNCTION_ARGS)
 
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
 		SKIP_ROW();
-	state = GetChoiceState(fcinfo, "softmax_choice");
+	state = GetChoiceState(fcinfo, "softmax_choice_accum");
 	arm = PG_GETARG_TEXT_PP(1);
 	mean = CheckFinite(PG_GETARG_FLOAT8(2), "mean_reward");
 	temperature = CheckPositive(PG_GETARG_FLOAT8(3), "temperature");
 	SetRowConstant(state->param, 0, temperature, "softmax_choice", "temperature");
-	if (state->pick == NULL)
+	if (!state->run.has_pick)
 	{
 		KeepArm(state, VARDATA_ANY(arm), VARSIZE_ANY_EXHDR(arm));
-		state->best = mean;
+		state->run.has_pick = true;
+		state->run.best = mean;
 		state->weight = 1;
 		PG_RETURN_POINTER(state);
 	}
-	if (mean > state->best)
+	if (mean > state->run.best)
 	{
-		state->weight *= exp((state->best - mean) / temperature);
-		state->best = mean;
+		state->weight *= exp((state->run.best - mean) / temperature);
+		state->run.best = mean;
 	}
-	w = exp((mean - state->best) / temperature);
+	w = exp((mean - state->run.best) / temperature);
 	state->weight += w;
 	if (gsl_rng_uniform(BanditRng()) * state->weight < w)
 		KeepArm(state, VARDATA_ANY(arm), VARSIZE_ANY_EXHDR(arm));
@@ -248,14 +256,14 @@ bandit_ucb1_choice_accum(PG_FUNCTION_ARGS)
 	}
 	else
 		mean = CheckFinite(PG_GETARG_FLOAT8(3), "mean_reward");
-	state = GetChoiceState(fcinfo, "ucb1_choice");
+	state = GetChoiceState(fcinfo, "ucb1_choice_accum");
 	if (PG_NARGS() > 4)
 	{
 		c = PG_GETARG_FLOAT8(4);
 		if (!(isfinite(c) && c >= 0))
 			ereport(ERROR,
 					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-					 errmsg("c must be a non-negative finite number, got %g", c)));
+					 errmsg("c must be a non-negative finite number, got %s", ShowDouble(c))));
 	}
 	SetRowConstant(state->param, 0, c, "ucb1_choice", "c");
 	if (pg_add_s64_overflow(state->total_pulls, pulls, &state->total_pulls))
@@ -271,7 +279,7 @@ bandit_ucb1_choice_accum(PG_FUNCTION_ARGS)
 		Consider(state, name, length, 0);
 		PG_RETURN_POINTER(state);
 	}
-	if (state->pick != NULL)
+	if (state->run.has_pick)
 		PG_RETURN_POINTER(state);	/* an unpulled arm wins anyway */
 
 	if (state->nrows == state->rows_capacity)
@@ -286,6 +294,12 @@ bandit_ucb1_choice_accum(PG_FUNCTION_ARGS)
 		}
 		else
 		{
+			/* as its names, the rows are kept within one allocation's 1 GB */
+			if ((Size) state->rows_capacity * 2 * sizeof(UcbRow) > MaxAllocSize)
+				ereport(ERROR,
+						(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+						 errmsg("ucb1_choice keeps at most %d pulled rows per group",
+								state->rows_capacity)));
 			state->rows_capacity *= 2;
 			state->rows = repalloc(state->rows, sizeof(UcbRow) * state->rows_capacity);
 		}
@@ -306,11 +320,14 @@ PG_FUNCTION_INFO_V1(bandit_ucb1_choice_final);
 Datum
 bandit_ucb1_choice_final(PG_FUNCTION_ARGS)
 {
-	ChoiceState *state = (ChoiceState *) PG_GETARG_POINTER(0);
+	MemoryContext context;
+	ChoiceState *state = CheckedChoiceState(fcinfo, "ucb1_choice_final", &context);
 	ChoiceState best;
 	double		log_n;
 
-	if (state->pick != NULL)
+	if (state == NULL)
+		PG_RETURN_NULL();
+	if (state->run.has_pick)
 		PG_RETURN_TEXT_P(cstring_to_text_with_len(state->pick, state->pick_length));
 	if (state->nrows == 0)
 		PG_RETURN_NULL();
@@ -327,7 +344,8 @@ bandit_ucb1_choice_final(PG_FUNCTION_ARGS)
 		if (!isfinite(score))
 			ereport(ERROR,
 					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-					 errmsg("ucb1_choice: the score of an arm overflows; c = %g is too large", state->param[0])));
+					 errmsg("ucb1_choice: the score of an arm overflows; c = %s is too large",
+							ShowDouble(state->param[0]))));
 		Consider(&best, state->names.data + row->name_offset, row->name_length, score);
 		if ((i & 0xFFFF) == 0)
 			CHECK_FOR_INTERRUPTS();
@@ -341,7 +359,10 @@ PG_FUNCTION_INFO_V1(bandit_choice_final);
 Datum
 bandit_choice_final(PG_FUNCTION_ARGS)
 {
-	ChoiceState *state = (ChoiceState *) PG_GETARG_POINTER(0);
+	MemoryContext context;
+	ChoiceState *state = CheckedChoiceState(fcinfo, "choice_final", &context);
 
+	if (state == NULL || !state->run.has_pick)
+		PG_RETURN_NULL();
 	PG_RETURN_TEXT_P(cstring_to_text_with_len(state->pick, state->pick_length));
 }

@@ -91,3 +91,11 @@ CREATE AGGREGATE bandit.ucb1_choice(arm text, pulls bigint, mean_reward float8, 
 );
 COMMENT ON AGGREGATE bandit.ucb1_choice(text, bigint, float8, float8) IS
     'UCB1 over one row per arm: an arm with pulls = 0 first (at random among them; its mean_reward may be NULL), else the largest mean_reward + c sqrt(2 ln N / pulls), N = total pulls of the rows, c >= 0 the same on every row (ties at random). Keeps the rows until N is known: O(arms) memory. Random ties (see bandit.set_seed), hence PARALLEL RESTRICTED without a combine function; other rows with a NULL are skipped, no rows give NULL';
+
+-- Support functions are internal: PostgreSQL checks EXECUTE on the aggregate, not on them.
+REVOKE EXECUTE ON FUNCTION bandit.thompson_choice_accum(internal, text, float8, float8),
+    bandit.epsilon_greedy_choice_accum(internal, text, float8, float8),
+    bandit.softmax_choice_accum(internal, text, float8, float8),
+    bandit.ucb1_choice_accum(internal, text, bigint, float8),
+    bandit.ucb1_choice_accum(internal, text, bigint, float8, float8),
+    bandit.choice_final(internal), bandit.ucb1_choice_final(internal) FROM PUBLIC;

@@ -10,6 +10,8 @@
 
 #include "bandit.h"
 
+#include "utils/jsonb.h"
+
 /* == distributions, moments and sums (statistics) */
 
 /*
@@ -154,6 +156,26 @@ extern void DdNormalize(DoubleDouble *x);
 
 
 /* == selection: argmax with random ties, JSON numbers (policies) */
+
+/*
+ * A running argmax that breaks ties uniformly at random: offer scores one
+ * by one; each of k tied maxima ends up the pick with probability 1/k.
+ * "No pick yet" is has_pick, never a NULL name, so '' is a name like any.
+ */
+typedef struct ArgMaxRun
+{
+	bool		has_pick;
+	double		best;			/* the pick's score */
+	uint64		ties;			/* offers whose score equals best */
+} ArgMaxRun;
+
+extern bool ArgMaxOffer(ArgMaxRun *run, double score);
+extern int	ArgMaxRandomTies(const double *score, int n, int *ties);
+extern bool OneIn(gsl_rng *rng, uint64 n);
+
+/* JSON numbers as doubles: out of float8 range is 22003, naming what. */
+extern bool JsonbObjectNumber(Jsonb *object, const char *key, const char *what, double *value);
+extern double JsonbNumberValue(const JsonbValue *v, const char *what);
 
 
 /* == hashing and generators (experiments, Q-learning) */

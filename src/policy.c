@@ -10,7 +10,7 @@
  * saved plan under the current search path, so a caller's must never be in
  * force.
  */
-#include "bandit.h"
+#include "numeric.h"
 
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
@@ -24,6 +24,12 @@
 #include "utils/memutils.h"
 
 #include <gsl/gsl_randist.h>
+
+/*
+ * LinUCB keeps a dim x dim A^-1 per arm: 8 MB at dim 1024, the most it
+ * takes (54000 beyond; policy_params and identity_matrix say the same).
+ */
+#define LINUCB_MAX_DIM 1024
 
 typedef enum Algorithm
 {
@@ -102,12 +108,14 @@ PreparePlans(void)
 	Oid			text2[] = {TEXTOID, TEXTOID};
 	Oid			linucb_types[] = {TEXTOID, TEXTOID, FLOAT8OID, FLOAT8OID, FLOAT8ARRAYOID, FLOAT8ARRAYOID};
 
-	if (plan_policy != NULL)
+	/* the last one: a failure half way (say, before ALTER EXTENSION UPDATE) prepares all again */
+	if (plan_update_linucb_arm != NULL)
 		return;
 	plan_policy = PrepareSafely(
 		"SELECT algorithm, params, mode, default_arm FROM bandit.policy WHERE name = $1", 1, text1);
 	plan_arms = PrepareSafely(
-		"SELECT arm, alpha, beta, pulls, weight, mean_reward, cost, latency_ms, a_inv, b, tableoid, xmin, ctid"
+		"SELECT arm, alpha, beta, pulls, weight, mean_reward, cost, latency_ms, a_inv, b,"
+		"  tableoid, xmin, ctid, state_stamp"
 		"  FROM bandit.arm WHERE policy = $1 AND NOT retired ORDER BY arm", 1, text1);
 	plan_insert_decision = PrepareSafely(
 		"INSERT INTO bandit.decision (policy, arm, propensity, policy_arm, policy_propensity, mode, context)"
@@ -123,51 +131,29 @@ PreparePlans(void)
 		"SELECT reward FROM bandit.decision WHERE id = $1", 1, int8_1);
 
 	/*
-	 * One statement, arithmetic in the server: the arm's row lock is taken
-	 * here and held only until commit.  $6 is the discount; alpha and beta
-	 * follow rewards in [0, 1] ($7).  Weighted Welford for mean and m2.
+	 * One statement: the arm's row lock is taken here and held only until
+	 * commit.  The arithmetic is bandit.learn_step's, in C, which checks
+	 * the new state before it is written (float8 operators in SQL would
+	 * raise underflow errors on harmless decays and strand the arm).  $6 is
+	 * the discount; alpha and beta follow rewards in [0, 1] ($7).
 	 */
 	plan_update_arm = PrepareSafely(
-		"UPDATE bandit.arm SET"
-		"  alpha = CASE WHEN $7 THEN $4 + $6 * (alpha - $4) + $3 ELSE alpha END,"
-		"  beta = CASE WHEN $7 THEN $5 + $6 * (beta - $5) + (1 - $3) ELSE beta END,"
-		"  pulls = pulls + 1,"
-		"  weight = $6 * weight + 1,"
-		"  mean_reward = mean_reward + ($3 - mean_reward) / ($6 * weight + 1),"
-		"  m2 = $6 * m2 + ($3 - mean_reward) * ($3 - mean_reward - ($3 - mean_reward) / ($6 * weight + 1)),"
-		"  last_update = now()"
+		"UPDATE bandit.arm SET (alpha, beta, weight, mean_reward, m2) ="
+		"  (SELECT s[1], s[2], s[3], s[4], s[5] FROM"
+		"   (SELECT bandit.learn_step(alpha, beta, weight, mean_reward, m2, $3, $4, $5, $6, $7)) t(s)),"
+		"  pulls = pulls + 1, last_update = now()"
 		" WHERE policy = $1 AND arm = $2", 7, update_types);
 	plan_lock_linucb_arm = PrepareSafely(
-		"SELECT a_inv, b, tableoid, xmin, ctid FROM bandit.arm WHERE policy = $1 AND arm = $2 FOR UPDATE",
+		"SELECT a_inv, b, tableoid, xmin, ctid, state_stamp FROM bandit.arm WHERE policy = $1 AND arm = $2 FOR UPDATE",
 		2, text2);
+	/* a new A^-1 and b: a new state_stamp (see LinUcbKey) */
 	plan_update_linucb_arm = PrepareSafely(
-		"UPDATE bandit.arm SET a_inv = $5, b = $6, pulls = pulls + 1,"
-		"  weight = $3 * weight + 1,"
-		"  mean_reward = mean_reward + ($4 - mean_reward) / ($3 * weight + 1),"
-		"  m2 = $3 * m2 + ($4 - mean_reward) * ($4 - mean_reward - ($4 - mean_reward) / ($3 * weight + 1)),"
-		"  last_update = now()"
-		" WHERE policy = $1 AND arm = $2 RETURNING tableoid, xmin, ctid", 6, linucb_types);
-}
-
-/* A numeric member of a JSON object; false when absent or null. */
-static bool
-JsonbGetNumber(Jsonb *object, const char *key, const char *what, double *value)
-{
-	JsonbValue	k;
-	JsonbValue *v;
-
-	k.type = jbvString;
-	k.val.string.val = (char *) key;
-	k.val.string.len = strlen(key);
-	v = findJsonbValueFromContainer(&object->root, JB_FOBJECT, &k);
-	if (v == NULL || v->type == jbvNull)
-		return false;
-	if (v->type != jbvNumeric)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s \"%s\" must be a number", what, key)));
-	*value = DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(v->val.numeric)));
-	return true;
+		"UPDATE bandit.arm SET a_inv = $5, b = $6, state_stamp = DEFAULT,"
+		"  (weight, mean_reward, m2) ="
+		"  (SELECT s[3], s[4], s[5] FROM"
+		"   (SELECT bandit.learn_step(alpha, beta, weight, mean_reward, m2, $4, 1, 1, $3, false)) t(s)),"
+		"  pulls = pulls + 1, last_update = now()"
+		" WHERE policy = $1 AND arm = $2 RETURNING tableoid, xmin, ctid, state_stamp", 6, linucb_types);
 }
 
 static double
@@ -175,7 +161,7 @@ ParamOrDefault(Jsonb *params, const char *key, double fallback)
 {
 	double		value;
 
-	return JsonbGetNumber(params, key, "parameter", &value) ? value : fallback;
+	return JsonbObjectNumber(params, key, "parameter", &value) ? value : fallback;
 }
 
 static char *
@@ -243,8 +229,21 @@ LoadPolicy(const char *name, Policy *policy)
 	policy->temperature = ParamOrDefault(params, "temperature", 0.1);
 	policy->discount = ParamOrDefault(params, "discount", 1);
 	policy->alpha = ParamOrDefault(params, "alpha", 1);
-	policy->dim = (int) ParamOrDefault(params, "dim", 0);
 	policy->decisions = 0;
+	if (policy->algorithm == ALG_LINUCB)
+	{
+		double		dim = ParamOrDefault(params, "dim", 0);
+
+		/* create_policy checked it: anything else was written by hand */
+		if (!(dim >= 1 && dim <= LINUCB_MAX_DIM && dim == floor(dim)))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("policy \"%s\" has dim %s; LinUCB takes an integer from 1 to %d",
+							name, ShowDouble(dim), LINUCB_MAX_DIM)));
+		policy->dim = (int) dim;
+	}
+	else
+		policy->dim = 0;
 }
 
 /*
@@ -258,9 +257,12 @@ CountDecision(Policy *policy)
 	Datum		arg = CStringGetTextDatum(policy->name);
 	bool		isnull;
 
-	if (SPI_execute_plan(plan_count_decision, &arg, NULL, false, 1) != SPI_OK_UPDATE_RETURNING ||
-		SPI_processed != 1)
+	if (SPI_execute_plan(plan_count_decision, &arg, NULL, false, 1) != SPI_OK_UPDATE_RETURNING)
 		elog(ERROR, "counting a decision of policy \"%s\" failed", policy->name);
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("policy \"%s\" does not exist", policy->name)));
 	policy->decisions = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }
 
@@ -292,19 +294,78 @@ TupleVector(HeapTuple tuple, TupleDesc desc, int column, int length, const char 
 
 /*
  * LinUCB state (A^-1 and b) as this backend last read or wrote it, so that
- * choose does not detoast dim^2 doubles per arm per call.  An entry belongs
- * to one version of an arm row.  Versions that rewards left behind are
- * dropped all at once when the cache outgrows its budget.
+ * choose does not detoast dim^2 doubles per arm per call.  Entries that
+ * rewards left behind are dropped all at once when the cache outgrows its
+ * budget.
+ *
+ * The row's physical version alone cannot key it: VACUUM FULL and CLUSTER
+ * keep xmin but hand out ctids afresh, so another arm's row written by the
+ * same transaction (one create_policy) can take the (tableoid, xmin, ctid)
+ * of one that was cached.  So every
+ * write of a_inv or b in bandit (reward, restore, a new arm) also writes a
+ * new state_stamp (= DEFAULT: 64 random bits, bandit_state_stamp), which no
+ * rewrite of the table changes: two states share one with probability
+ * 2^-64.  The key is the stamp and the row version together, so that a
+ * write by hand that leaves the stamp alone is still a new key.
  */
 #define LINUCB_CACHE_BYTES (16 * 1024 * 1024)
 
+/* Hashed as bytes: every byte is a field, none is padding. */
+typedef struct LinUcbKey
+{
+	int64		stamp;
+	Oid			relid;
+	TransactionId xmin;
+	BlockNumber block;
+	OffsetNumber offset;
+	uint16		zero;
+} LinUcbKey;
+
+StaticAssertDecl(sizeof(LinUcbKey) == 24, "LinUcbKey has padding");
+
 typedef struct LinUcbState
 {
-	RowVersion	version;		/* hash key */
+	LinUcbKey	key;			/* hash key */
 	int			dim;
 	double	   *a_inv,
 			   *b;
 } LinUcbState;
+
+/* The key of the arm whose tableoid, xmin, ctid and state_stamp start at column. */
+static LinUcbKey
+TupleLinUcbKey(HeapTuple tuple, TupleDesc desc, int column)
+{
+	LinUcbKey	key;
+	ItemPointer ctid;
+	bool		isnull;
+
+	key.relid = DatumGetObjectId(SPI_getbinval(tuple, desc, column, &isnull));
+	key.xmin = DatumGetTransactionId(SPI_getbinval(tuple, desc, column + 1, &isnull));
+	ctid = (ItemPointer) DatumGetPointer(SPI_getbinval(tuple, desc, column + 2, &isnull));
+	key.block = ItemPointerGetBlockNumberNoCheck(ctid);
+	key.offset = ItemPointerGetOffsetNumberNoCheck(ctid);
+	key.zero = 0;
+	key.stamp = DatumGetInt64(SPI_getbinval(tuple, desc, column + 3, &isnull));
+	return key;
+}
+
+PG_FUNCTION_INFO_V1(bandit_state_stamp);
+
+/*
+ * state_stamp(): 64 random bits from the strong source, never from the
+ * session's generator, which bandit.set_seed makes repeat.
+ */
+Datum
+bandit_state_stamp(PG_FUNCTION_ARGS)
+{
+	int64		stamp;
+
+	if (!pg_strong_random(&stamp, sizeof(stamp)))
+		ereport(ERROR,
+				(errcode(ERRCODE_SYSTEM_ERROR),
+				 errmsg("could not generate a random state stamp")));
+	PG_RETURN_INT64(stamp);
+}
 
 static MemoryContext linucb_cache_context = NULL;
 static HTAB *linucb_cache = NULL;
@@ -326,27 +387,27 @@ LinUcbCacheTrim(void)
 													 ALLOCSET_DEFAULT_SIZES);
 	MemoryContextReset(linucb_cache_context);
 	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = sizeof(RowVersion);
+	ctl.keysize = sizeof(LinUcbKey);
 	ctl.entrysize = sizeof(LinUcbState);
 	ctl.hcxt = linucb_cache_context;
 	linucb_cache = hash_create("bandit LinUCB state", 256, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	linucb_cache_bytes = 0;
 }
 
-/* The cached state of a row version, or NULL. */
+/* The cached state of an arm's state_stamp and row version, or NULL. */
 static const LinUcbState *
-LinUcbCacheLookup(const RowVersion *version, int dim)
+LinUcbCacheLookup(const LinUcbKey *key, int dim)
 {
-	LinUcbState *state = hash_search(linucb_cache, version, HASH_FIND, NULL);
+	LinUcbState *state = hash_search(linucb_cache, key, HASH_FIND, NULL);
 
 	return state != NULL && state->dim == dim ? state : NULL;
 }
 
 static void
-LinUcbCacheRemember(const RowVersion *version, int dim, const double *a_inv, const double *b)
+LinUcbCacheRemember(const LinUcbKey *key, int dim, const double *a_inv, const double *b)
 {
 	bool		found;
-	LinUcbState *state = hash_search(linucb_cache, version, HASH_ENTER, &found);
+	LinUcbState *state = hash_search(linucb_cache, key, HASH_ENTER, &found);
 
 	if (found)
 		return;
@@ -380,6 +441,8 @@ LoadArms(const Policy *policy, const Context *context, int *count)
 		double		latency = TupleFloat8(tuple, desc, 8, NAN);
 		bool		isnull;
 
+		if ((i & 0x3FF) == 0x3FF)
+			CHECK_FOR_INTERRUPTS();
 		/* an arm without an estimate is not known to be over budget */
 		if (context->has_max_cost && !isnan(cost) && cost > context->max_cost)
 			continue;
@@ -395,8 +458,8 @@ LoadArms(const Policy *policy, const Context *context, int *count)
 		arm->a_inv = arm->b = NULL;
 		if (policy->algorithm == ALG_LINUCB)
 		{
-			RowVersion	version = TupleRowVersion(tuple, desc, 11);
-			const LinUcbState *cached = LinUcbCacheLookup(&version, policy->dim);
+			LinUcbKey	key = TupleLinUcbKey(tuple, desc, 11);
+			const LinUcbState *cached = LinUcbCacheLookup(&key, policy->dim);
 
 			if (cached != NULL)
 			{
@@ -408,7 +471,7 @@ LoadArms(const Policy *policy, const Context *context, int *count)
 			{
 				arm->a_inv = TupleVector(tuple, desc, 9, policy->dim * policy->dim, "a_inv");
 				arm->b = TupleVector(tuple, desc, 10, policy->dim, "b");
-				LinUcbCacheRemember(&version, policy->dim, arm->a_inv, arm->b);
+				LinUcbCacheRemember(&key, policy->dim, arm->a_inv, arm->b);
 			}
 		}
 		n++;
@@ -430,21 +493,25 @@ HashFeatures(Jsonb *object, int dim, const char *const *skip, int nskip)
 	JsonbValue	v;
 	JsonbIteratorToken token;
 	char	   *key = NULL;
+	StringInfoData name;
 
 	if (!JB_ROOT_IS_OBJECT(object))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("context must be a JSON object")));
+	initStringInfo(&name);
 	it = JsonbIteratorInit(&object->root);
 	while ((token = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{
-		StringInfoData name;
 		double		value;
 		uint64		h;
 		bool		skipped = false;
 
+		CHECK_FOR_INTERRUPTS();
 		if (token == WJB_KEY)
 		{
+			if (key != NULL)
+				pfree(key);
 			key = pnstrdup(v.val.string.val, v.val.string.len);
 			continue;
 		}
@@ -454,14 +521,12 @@ HashFeatures(Jsonb *object, int dim, const char *const *skip, int nskip)
 			skipped |= strcmp(key, skip[i]) == 0;
 		if (skipped || v.type == jbvNull)
 			continue;
-		initStringInfo(&name);
+		resetStringInfo(&name);
 		appendStringInfoString(&name, key);
 		switch (v.type)
 		{
 			case jbvNumeric:
-				value = CheckFinite(DatumGetFloat8(DirectFunctionCall1(numeric_float8,
-																	   NumericGetDatum(v.val.numeric))),
-									"a context value");
+				value = JsonbNumberValue(&v, "a context value");
 				break;
 			case jbvBool:
 				value = v.val.boolean ? 1 : 0;
@@ -478,8 +543,54 @@ HashFeatures(Jsonb *object, int dim, const char *const *skip, int nskip)
 		}
 		h = hash_bytes_extended((const unsigned char *) name.data, name.len, 0x62616e646974);
 		x[h % dim] += (h >> 63) ? -value : value;
+		if (!isfinite(x[h % dim]))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("the hashed features of the context overflow at context key \"%s\"", key)));
 	}
+	pfree(name.data);
 	return x;
+}
+
+/* A LinUCB dimension: at least 1 (22003), at most LINUCB_MAX_DIM (54000). */
+static void
+CheckDim(int32 dim)
+{
+	if (dim < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("dim must be at least 1, got %d", dim)));
+	if (dim > LINUCB_MAX_DIM)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("dim must be at most %d, got %d", LINUCB_MAX_DIM, dim)));
+}
+
+PG_FUNCTION_INFO_V1(bandit_identity_matrix);
+
+/* identity_matrix(dim): LinUCB's initial A^-1, row-major. */
+Datum
+bandit_identity_matrix(PG_FUNCTION_ARGS)
+{
+	int32		dim = PG_GETARG_INT32(0);
+	ArrayType  *result;
+	double	   *values;
+	Size		bytes;
+
+	CheckDim(dim);
+	/* built in place: zeros, then the diagonal (dim^2 Datums would double the work) */
+	bytes = ARR_OVERHEAD_NONULLS(1) + sizeof(float8) * dim * dim;
+	result = palloc0(bytes);
+	SET_VARSIZE(result, bytes);
+	result->ndim = 1;
+	result->dataoffset = 0;
+	result->elemtype = FLOAT8OID;
+	*ARR_DIMS(result) = dim * dim;
+	*ARR_LBOUND(result) = 1;
+	values = (double *) ARR_DATA_PTR(result);
+	for (int i = 0; i < dim; i++)
+		values[i * dim + i] = 1;
+	PG_RETURN_ARRAYTYPE_P(result);
 }
 
 PG_FUNCTION_INFO_V1(bandit_hash_features);
@@ -492,10 +603,7 @@ bandit_hash_features(PG_FUNCTION_ARGS)
 	double	   *x;
 	Datum	   *datums;
 
-	if (dim < 1 || dim > 1024)
-		ereport(ERROR,
-				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("dim must be from 1 to 1024, got %d", dim)));
+	CheckDim(dim);
 	x = HashFeatures(PG_GETARG_JSONB_P(0), dim, NULL, 0);
 	datums = palloc(sizeof(Datum) * dim);
 	for (int i = 0; i < dim; i++)
@@ -524,8 +632,8 @@ ParseContext(Jsonb *json, const Policy *policy, Context *context)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("context must be a JSON object")));
-	context->has_max_cost = JsonbGetNumber(json, "max_cost", "context key", &context->max_cost);
-	context->has_max_latency = JsonbGetNumber(json, "max_latency_ms", "context key", &context->max_latency);
+	context->has_max_cost = JsonbObjectNumber(json, "max_cost", "context key", &context->max_cost);
+	context->has_max_latency = JsonbObjectNumber(json, "max_latency_ms", "context key", &context->max_latency);
 	if (policy->algorithm != ALG_LINUCB)
 		return;
 	{
@@ -559,16 +667,14 @@ ParseContext(Jsonb *json, const Policy *policy, Context *context)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("context \"features\" must be an array of numbers")));
-			context->features[i] = CheckFinite(DatumGetFloat8(DirectFunctionCall1(numeric_float8,
-																				  NumericGetDatum(e->val.numeric))),
-											   "a feature");
+			context->features[i] = JsonbNumberValue(e, "a feature");
 		}
 	}
 }
 
 /* LinUCB: theta = A^-1 b; score = theta.x + alpha sqrt(x' A^-1 x). */
 static double
-LinUcbScore(const Arm *arm, const double *x, int dim, double alpha, double *estimate)
+LinUcbScore(const Arm *arm, const double *x, int dim, double alpha)
 {
 	double		mean = 0,
 				variance = 0;
@@ -587,50 +693,80 @@ LinUcbScore(const Arm *arm, const double *x, int dim, double alpha, double *esti
 		mean += ab * x[i];
 		variance += ax * x[i];
 	}
-	if (estimate)
-		*estimate = mean;
 	return mean + alpha * sqrt(Max(variance, 0));
 }
 
-/* Each arm's score under the policy, for argmax choices and for recommend. */
+/*
+ * Each arm's score under the policy, for argmax choices and for recommend.
+ * Only an unpulled UCB1 arm scores +Infinity (an unbounded upper bound:
+ * tried first; recommend shows it as NULL); any other non-finite score is a
+ * context or state beyond what can be computed, 22003, so that nothing NaN
+ * or infinite is ranked, returned or logged.
+ */
 static double
 ArmScore(const Policy *policy, const Arm *arm, double total_weight, const Context *context)
 {
+	double		score;
+
 	switch (policy->algorithm)
 	{
 		case ALG_UCB1:
 			if (arm->weight <= 0)
 				return INFINITY;
-			return arm->mean + policy->c * sqrt(2 * log(total_weight) / arm->weight);
+			score = arm->mean + policy->c * sqrt(2 * log(total_weight) / arm->weight);
+			break;
 		case ALG_LINUCB:
-			return LinUcbScore(arm, context->features, policy->dim, policy->alpha, NULL);
+			score = LinUcbScore(arm, context->features, policy->dim, policy->alpha);
+			break;
 		default:
-			return arm->weight > 0 ? arm->mean : 0;
+			score = arm->weight > 0 ? arm->mean : 0;
+			break;
 	}
+	if (!isfinite(score))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("the score of arm \"%s\" of policy \"%s\" is out of range", arm->name, policy->name),
+				 policy->algorithm == ALG_LINUCB ?
+				 errhint("The context's features are too large for what the arm has learned.") : 0));
+	return score;
+}
+
+/* Every arm's score (ArmScore), checking for interrupts over many arms. */
+static double *
+ArmScores(const Policy *policy, const Arm *arms, int n, const Context *context)
+{
+	double	   *score = palloc(sizeof(double) * Max(n, 1));
+	double		total_weight = 0;
+
+	for (int i = 0; i < n; i++)
+		total_weight += arms[i].weight;
+	for (int i = 0; i < n; i++)
+	{
+		/* a LinUCB score is dim^2 work: check every arm */
+		CHECK_FOR_INTERRUPTS();
+		score[i] = ArmScore(policy, &arms[i], total_weight, context);
+	}
+	return score;
 }
 
 /*
- * The arms with the largest score: their number, and one of them chosen
- * uniformly at random (reservoir sampling over the ties).
+ * Softmax probabilities of the arms' mean rewards, in place of their
+ * scores: exp((mean - top) / temperature), top the largest mean, so that
+ * nothing overflows (a difference of -Infinity weighs 0); the top arm
+ * weighs 1, so the total is at least 1.
  */
-static int
-ArgMax(const double *score, int n, int *ties)
+static void
+SoftmaxProbabilities(const Policy *policy, double *score, int n)
 {
-	gsl_rng    *rng = BanditRng();
-	int			best = -1;
+	double		top = -INFINITY,
+				total = 0;
 
-	*ties = 0;
 	for (int i = 0; i < n; i++)
-	{
-		if (best < 0 || score[i] > score[best])
-		{
-			best = i;
-			*ties = 1;
-		}
-		else if (score[i] == score[best] && gsl_rng_uniform_int(rng, ++(*ties)) == 0)
-			best = i;
-	}
-	return best;
+		top = Max(top, score[i]);
+	for (int i = 0; i < n; i++)
+		total += (score[i] = exp((score[i] - top) / policy->temperature));
+	for (int i = 0; i < n; i++)
+		score[i] /= total;
 }
 
 /* P(theta_i is the largest) for the arms' Beta posteriors. */
@@ -655,66 +791,82 @@ static int
 ChooseArm(const Policy *policy, const Arm *arms, int n, const Context *context, double *propensity)
 {
 	gsl_rng    *rng = BanditRng();
-	double	   *score = palloc(sizeof(double) * n);
-	double		total_weight = 0;
+	double	   *score;
 	int			chosen,
 				ties;
-
-	for (int i = 0; i < n; i++)
-		total_weight += arms[i].weight;
 
 	switch (policy->algorithm)
 	{
 		case ALG_THOMPSON:
+			score = palloc(sizeof(double) * n);
 			for (int i = 0; i < n; i++)
+			{
 				score[i] = gsl_ran_beta(rng, arms[i].alpha, arms[i].beta);
-			chosen = ArgMax(score, n, &ties);
+				if ((i & 0x3FF) == 0x3FF)
+					CHECK_FOR_INTERRUPTS();
+			}
+			chosen = ArgMaxRandomTies(score, n, &ties);
+			if (chosen < 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+						 errmsg("could not draw from the Beta posteriors of policy \"%s\"", policy->name)));
 			/* exactly the probability of the draw's winner: P(theta_i is the largest) */
 			*propensity = ArmsProbBest(arms, n)[chosen];
-			return chosen;
+			break;
 		case ALG_EPSILON_GREEDY:
 			{
 				double		epsilon = Max(policy->min_epsilon,
 										  policy->epsilon * pow(policy->epsilon_decay, (double) policy->decisions));
 				int			greedy;
 
-				for (int i = 0; i < n; i++)
-					score[i] = ArmScore(policy, &arms[i], total_weight, context);
-				greedy = ArgMax(score, n, &ties);
+				score = ArmScores(policy, arms, n, context);
+				greedy = ArgMaxRandomTies(score, n, &ties);
 				chosen = gsl_rng_uniform(rng) < epsilon ? (int) gsl_rng_uniform_int(rng, n) : greedy;
 				*propensity = epsilon / n + (score[chosen] == score[greedy] ? (1 - epsilon) / ties : 0);
-				return chosen;
+				break;
 			}
 		case ALG_SOFTMAX:
 			{
-				double		top = -INFINITY,
-							total = 0,
-							u;
+				double		u = gsl_rng_uniform(rng);
 
+				score = ArmScores(policy, arms, n, context);
+				SoftmaxProbabilities(policy, score, n);
+				/*
+				 * The first arm whose cumulative probability passes u; should
+				 * rounding leave u over, the last arm of positive probability.
+				 */
+				chosen = -1;
 				for (int i = 0; i < n; i++)
 				{
-					score[i] = ArmScore(policy, &arms[i], total_weight, context) / policy->temperature;
-					top = Max(top, score[i]);
+					if (score[i] == 0)
+						continue;
+					chosen = i;
+					if (u < score[i])
+						break;
+					u -= score[i];
 				}
-				for (int i = 0; i < n; i++)
-				{
-					score[i] = exp(score[i] - top);
-					total += score[i];
-				}
-				u = gsl_rng_uniform(rng) * total;
-				for (chosen = 0; chosen < n - 1 && u >= score[chosen]; chosen++)
-					u -= score[chosen];
-				*propensity = score[chosen] / total;
-				return chosen;
+				if (chosen < 0)
+					ereport(ERROR,
+							(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+							 errmsg("the softmax weights of policy \"%s\" are out of range", policy->name),
+							 errhint("Check its temperature, %s.", ShowDouble(policy->temperature))));
+				*propensity = score[chosen];
+				break;
 			}
 		default:
 			/* UCB1 and LinUCB are deterministic but for ties */
-			for (int i = 0; i < n; i++)
-				score[i] = ArmScore(policy, &arms[i], total_weight, context);
-			chosen = ArgMax(score, n, &ties);
+			score = ArmScores(policy, arms, n, context);
+			chosen = ArgMaxRandomTies(score, n, &ties);
 			*propensity = 1.0 / ties;
-			return chosen;
+			break;
 	}
+	/* logged, and weighs every off-policy estimate: a probability or an error */
+	if (!(*propensity >= 0 && *propensity <= 1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("the propensity of arm \"%s\" of policy \"%s\" is out of range, got %s",
+						arms[chosen].name, policy->name, ShowDouble(*propensity))));
+	return chosen;
 }
 
 /* Returns one row from a function declared RETURNS TABLE. */
@@ -768,6 +920,7 @@ bandit_choose(PG_FUNCTION_ARGS)
 	bool		nulls[3] = {false, false, false};
 	bool		isnull;
 	int64		decision_id;
+	MemoryContext caller = CurrentMemoryContext;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -816,6 +969,8 @@ bandit_choose(PG_FUNCTION_ARGS)
 	if (SPI_execute_plan(plan_insert_decision, args, arg_nulls, false, 1) != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "logging the decision failed");
 	decision_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	/* the arm's name lives in SPI's memory, which SpiEnd frees */
+	served = MemoryContextStrdup(caller, served);
 	SpiEnd(nest);
 
 	values[0] = Int64GetDatum(decision_id);
@@ -824,16 +979,37 @@ bandit_choose(PG_FUNCTION_ARGS)
 	return ReturnRows(fcinfo, 1, 3, values, nulls);
 }
 
-/* A reward must be finite; Thompson sampling learns from rewards in [0, 1]. */
+/*
+ * Rewards are at most REWARD_MAX in magnitude, so that no mean of them nor
+ * any UCB1 upper bound on it (c <= 1e100 too) can overflow; Thompson
+ * sampling learns from rewards in [0, 1].
+ */
+#define REWARD_MAX 1e100
+
 static void
 CheckReward(const Policy *policy, double reward)
 {
-	CheckFinite(reward, "reward");
-	if (policy->algorithm == ALG_THOMPSON && (reward < 0 || reward > 1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("reward must be between 0 and 1 for thompson policy \"%s\", got %g",
-						policy->name, reward)));
+	if (policy->algorithm == ALG_THOMPSON)
+	{
+		if (!(reward >= 0 && reward <= 1))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("reward must be between 0 and 1 for thompson policy \"%s\", got %s",
+							policy->name, ShowDouble(reward))));
+	}
+	else
+		CheckRange(reward, -REWARD_MAX, REWARD_MAX, "reward");
+}
+
+/* A reward whose update of A^-1 or b would overflow is refused: 22003. */
+static void
+LinUcbOutOfRange(const Policy *policy, const char *arm, double reward)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+			 errmsg("reward %s with this context would take the LinUCB state of arm \"%s\" of policy \"%s\" out of range",
+					ShowDouble(reward), arm, policy->name),
+			 errhint("The context's features are too large.")));
 }
 
 /*
@@ -852,7 +1028,7 @@ LinUcbLearn(const Policy *policy, const char *arm, double reward, const double *
 	double		denominator = 1;
 	Datum	   *a_datums = palloc(sizeof(Datum) * d * d);
 	Datum	   *b_datums = palloc(sizeof(Datum) * d);
-	RowVersion	version;
+	LinUcbKey	stamp;
 	const LinUcbState *cached;
 
 	LinUcbCacheTrim();
@@ -862,8 +1038,8 @@ LinUcbLearn(const Policy *policy, const char *arm, double reward, const double *
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("arm \"%s\" does not exist in policy \"%s\"", arm, policy->name)));
-	version = TupleRowVersion(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
-	cached = LinUcbCacheLookup(&version, d);
+	stamp = TupleLinUcbKey(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+	cached = LinUcbCacheLookup(&stamp, d);
 	if (cached != NULL)
 	{
 		a_inv = palloc(sizeof(double) * d * d);
@@ -885,15 +1061,27 @@ LinUcbLearn(const Policy *policy, const char *arm, double reward, const double *
 			ax[i] += a_inv[i * d + j] * x[j];
 		denominator += x[i] * ax[i];
 	}
+	/* 1 + x' A^-1 x >= 1: anything else is overflow (a feature too large) */
+	if (!(denominator >= 1 && isfinite(denominator)))
+		LinUcbOutOfRange(policy, arm, reward);
 	for (int i = 0; i < d; i++)
+	{
 		for (int j = 0; j <= i; j++)
 		{
 			double		v = (a_inv[i * d + j] + a_inv[j * d + i]) / 2 - ax[i] * ax[j] / denominator;
 
+			if (!isfinite(v))
+				LinUcbOutOfRange(policy, arm, reward);
 			a_inv[i * d + j] = a_inv[j * d + i] = v;
 		}
+		CHECK_FOR_INTERRUPTS();
+	}
 	for (int i = 0; i < d; i++)
+	{
 		b[i] = policy->discount * b[i] + reward * x[i];
+		if (!isfinite(b[i]))
+			LinUcbOutOfRange(policy, arm, reward);
+	}
 	for (int i = 0; i < d * d; i++)
 		a_datums[i] = Float8GetDatum(a_inv[i]);
 	for (int i = 0; i < d; i++)
@@ -906,12 +1094,60 @@ LinUcbLearn(const Policy *policy, const char *arm, double reward, const double *
 											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	args[5] = PointerGetDatum(construct_array(b_datums, d, FLOAT8OID, sizeof(float8),
 											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	if (SPI_execute_plan(plan_update_linucb_arm, args, NULL, false, 1) != SPI_OK_UPDATE_RETURNING ||
-		SPI_processed != 1)
+	if (SPI_execute_plan(plan_update_linucb_arm, args, NULL, false, 1) != SPI_OK_UPDATE_RETURNING)
 		elog(ERROR, "updating a LinUCB arm failed");
-	/* the next choose reads the new version from here */
-	version = TupleRowVersion(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	LinUcbCacheRemember(&version, d, a_inv, b);
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("arm \"%s\" does not exist in policy \"%s\"", arm, policy->name)));
+	/* the next choose reads the new state from here */
+	stamp = TupleLinUcbKey(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	LinUcbCacheRemember(&stamp, d, a_inv, b);
+}
+
+PG_FUNCTION_INFO_V1(bandit_learn_step);
+
+/*
+ * learn_step(alpha, beta, weight, mean_reward, m2, reward, prior_alpha,
+ * prior_beta, discount, posterior): an arm's state after one reward, as
+ * {alpha, beta, weight, mean_reward, m2}.  Existing evidence is discounted
+ * (weighted Welford for the mean and m2); alpha and beta follow the reward
+ * only when posterior is true.  The reward's UPDATE writes what this
+ * returns, so the new state is checked here: a state out of range is
+ * 22003 and the arm keeps the old one.
+ */
+Datum
+bandit_learn_step(PG_FUNCTION_ARGS)
+{
+	double		alpha = PG_GETARG_FLOAT8(0),
+				beta = PG_GETARG_FLOAT8(1),
+				weight = PG_GETARG_FLOAT8(2),
+				mean = PG_GETARG_FLOAT8(3),
+				m2 = PG_GETARG_FLOAT8(4),
+				reward = PG_GETARG_FLOAT8(5),
+				prior_alpha = PG_GETARG_FLOAT8(6),
+				prior_beta = PG_GETARG_FLOAT8(7),
+				discount = PG_GETARG_FLOAT8(8);
+	bool		posterior = PG_GETARG_BOOL(9);
+	double		delta = reward - mean;
+	double		state[5];
+	Datum		datums[5];
+
+	state[2] = discount * weight + 1;
+	state[3] = mean + delta / state[2];
+	state[4] = discount * m2 + delta * (delta - delta / state[2]);
+	state[0] = posterior ? prior_alpha + discount * (alpha - prior_alpha) + reward : alpha;
+	state[1] = posterior ? prior_beta + discount * (beta - prior_beta) + (1 - reward) : beta;
+	for (int i = 0; i < 5; i++)
+	{
+		if (!isfinite(state[i]))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("reward %s would take the arm's learned state out of range", ShowDouble(reward))));
+		datums[i] = Float8GetDatum(state[i]);
+	}
+	PG_RETURN_ARRAYTYPE_P(construct_array(datums, 5, FLOAT8OID, sizeof(float8), FLOAT8PASSBYVAL,
+										  TYPALIGN_DOUBLE));
 }
 
 /* Credits one reward to one arm of a loaded policy (inside SPI). */
@@ -1020,6 +1256,9 @@ bandit_reward_arm(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
+/* Decisions one reward(decision_ids, rewards) credits at most (54000 beyond). */
+#define REWARD_BATCH_MAX 10000000
+
 typedef struct PendingReward
 {
 	int64		decision_id;
@@ -1065,6 +1304,12 @@ bandit_reward_batch(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
 				 errmsg("decision_ids must be a one-dimensional array")));
+	/* beyond it the work arrays would pass palloc's 1 GB */
+	if (ArrayGetNItems(ARR_NDIM(ids), ARR_DIMS(ids)) > REWARD_BATCH_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("a batch credits at most %d decisions, got %d",
+						REWARD_BATCH_MAX, ArrayGetNItems(ARR_NDIM(ids), ARR_DIMS(ids)))));
 	deconstruct_array(ids, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
 					  &id_datums, &id_nulls, &n_ids);
 	if (n_ids != n_rewards)
@@ -1147,18 +1392,26 @@ Datum
 bandit_recommend(PG_FUNCTION_ARGS)
 {
 	int			nest;
-	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	int32		k = PG_GETARG_INT32(1);
+	char	   *name;
+	int32		k;
 	Jsonb	   *json = PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2);
 	Policy		policy;
 	Context		context;
 	Arm		   *arms;
 	Ranked	   *ranked;
+	double	   *score;
 	int			n;
-	double		total_weight = 0;
 	Datum	   *values;
 	bool	   *nulls;
+	MemoryContext caller = CurrentMemoryContext;
+	MemoryContext old;
 
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("policy and k must not be NULL")));
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	k = PG_GETARG_INT32(1);
 	if (k < 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
@@ -1168,46 +1421,36 @@ bandit_recommend(PG_FUNCTION_ARGS)
 	LoadPolicy(name, &policy);
 	ParseContext(json, &policy, &context);
 	arms = LoadArms(&policy, &context, &n);
-	ranked = palloc(sizeof(Ranked) * Max(n, 1));
-	for (int i = 0; i < n; i++)
-		total_weight += arms[i].weight;
-	if (policy.algorithm == ALG_THOMPSON && n > 0)
-	{
-		double	   *prob = ArmsProbBest(arms, n);
-
-		for (int i = 0; i < n; i++)
-			ranked[i].score = prob[i];
-	}
+	if (policy.algorithm == ALG_THOMPSON)
+		score = n > 0 ? ArmsProbBest(arms, n) : NULL;
 	else
 	{
-		double		top = -INFINITY,
-					total = 0;
-
-		for (int i = 0; i < n; i++)
-		{
-			ranked[i].score = ArmScore(&policy, &arms[i], total_weight, &context);
-			top = Max(top, ranked[i].score);
-		}
+		score = ArmScores(&policy, arms, n, &context);
 		if (policy.algorithm == ALG_SOFTMAX)
-		{
-			for (int i = 0; i < n; i++)
-				total += (ranked[i].score = exp((ranked[i].score - top) / policy.temperature));
-			for (int i = 0; i < n; i++)
-				ranked[i].score /= total;
-		}
+			SoftmaxProbabilities(&policy, score, n);
 	}
+	ranked = palloc(sizeof(Ranked) * Max(n, 1));
 	for (int i = 0; i < n; i++)
+	{
 		ranked[i].arm = arms[i].name;
+		ranked[i].score = score[i];
+	}
 	qsort(ranked, n, sizeof(Ranked), CompareRanked);
 	n = Min(n, k);
+
+	/* the rows outlive SPI's memory, which SpiEnd frees */
+	old = MemoryContextSwitchTo(caller);
 	values = palloc(sizeof(Datum) * 3 * Max(n, 1));
 	nulls = palloc0(sizeof(bool) * 3 * Max(n, 1));
 	for (int i = 0; i < n; i++)
 	{
 		values[3 * i] = CStringGetTextDatum(ranked[i].arm);
+		/* an unpulled UCB1 arm has no bound yet (+Infinity inside): NULL, ranked first */
 		values[3 * i + 1] = Float8GetDatum(ranked[i].score);
+		nulls[3 * i + 1] = isinf(ranked[i].score);
 		values[3 * i + 2] = Int32GetDatum(i + 1);
 	}
+	MemoryContextSwitchTo(old);
 	SpiEnd(nest);
 	return ReturnRows(fcinfo, n, 3, values, nulls);
 }
