@@ -23,6 +23,8 @@ ISOLATION = $(patsubst test/specs/%.spec,%,$(sort $(wildcard test/specs/*.spec))
 ISOLATION_OPTS = --inputdir=test --outputdir=output_iso --load-extension=$(EXTENSION)
 
 SHLIB_LINK += -lgsl -lgslcblas -lm
+# the library checks that the installed SQL is its own version
+PG_CPPFLAGS += -DBANDIT_VERSION=\"$(EXTVERSION)\"
 PG_CFLAGS += -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
 ifdef WERROR
 PG_CFLAGS += -Werror

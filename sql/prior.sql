@@ -212,6 +212,6 @@ SELECT p.oid::regprocedure AS function, obj_description(p.oid, 'pg_proc') IS NOT
 FROM pg_proc p WHERE p.pronamespace = 'bandit'::regnamespace
   AND p.proname IN ('apply_signal', 'validate_signal', 'prior_adjusted_score', 'cleanup_priors',
                     'prior_signal_problems', 'prior_number_problem')
-ORDER BY 1::text;
+ORDER BY p.oid::regprocedure::text COLLATE "C";
 DROP TABLE bad, before;
 DROP FUNCTION try_apply(jsonb);

@@ -235,7 +235,7 @@ bandit_ensemble_tally_in(PG_FUNCTION_ARGS)
 		{
 			if (JsonbIteratorNext(&it, &v, false) != WJB_ELEM || v.type != jbvNumeric)
 				goto bad;
-			parts[i] = DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(v.val.numeric)));
+			parts[i] = JsonbNumberValue(&v, "a total of an ensemble tally");
 		}
 		if (JsonbIteratorNext(&it, &v, false) != WJB_END_ARRAY)
 			goto bad;
@@ -389,7 +389,7 @@ bandit_ensemble_accum(PG_FUNCTION_ARGS)
 		memmove(&items[at + 1], &items[at], (t->count - at) * sizeof(TallyItem));
 		items[at].name = VARDATA_ANY(action);
 		items[at].length = VARSIZE_ANY_EXHDR(action);
-		items[at].hi = term;
+		items[at].hi = term + 0.0;	/* -0 is 0: JSON text has no negative zero */
 		items[at].lo = 0;
 		PG_RETURN_POINTER(BuildTally(items, t->count + 1));
 	}

@@ -5,14 +5,20 @@
  */
 #include "bandit.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/indexing.h"
+#include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
 #include "common/shortest_dec.h"
 #include "funcapi.h"
 #include "utils/builtins.h"
 #include "catalog/namespace.h"
 #include "utils/guc.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
+#include "utils/rel.h"
 
 #include <gsl/gsl_errno.h>
 
@@ -75,11 +81,57 @@ ShowDouble(double value)
 	return double_to_shortest_decimal(value);
 }
 
+/*
+ * The installed SQL is the version this library was built for.  A new
+ * library runs beside the old version's tables until ALTER EXTENSION
+ * UPDATE; a plan over them would fail on a missing column, so say what to
+ * do instead.  Checked once per backend, before the first plan.
+ */
+static void
+CheckInstalledVersion(void)
+{
+	static bool checked = false;
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	char	   *installed = NULL;
+
+	if (checked)
+		return;
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber, F_NAMEEQ,
+				CStringGetDatum("bandit"));
+	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
+	tuple = systable_getnext(scan);
+	if (HeapTupleIsValid(tuple))
+	{
+		bool		isnull;
+		Datum		version = heap_getattr(tuple, Anum_pg_extension_extversion,
+										   RelationGetDescr(rel), &isnull);
+
+		if (!isnull)
+			installed = TextDatumGetCString(version);
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	if (installed == NULL || strcmp(installed, BANDIT_VERSION) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the bandit library is version %s but the extension installed in this database is %s",
+						BANDIT_VERSION, installed ? installed : "missing"),
+				 errhint("Run ALTER EXTENSION bandit UPDATE.")));
+	checked = true;
+}
+
 /* Prepares a plan and keeps it for the life of the backend. */
 SPIPlanPtr
 PrepareSafely(const char *sql, int nargs, Oid *types)
 {
-	SPIPlanPtr	plan = SPI_prepare(sql, nargs, types);
+	SPIPlanPtr	plan;
+
+	CheckInstalledVersion();
+	plan = SPI_prepare(sql, nargs, types);
 
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql, SPI_result_code_string(SPI_result));

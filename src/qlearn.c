@@ -429,19 +429,7 @@ bandit_q_select(PG_FUNCTION_ARGS)
 		SpiEnd(nest);
 	}
 
-	/* the largest Q; among ties, each kept with probability 1 / (ties so far) */
-	chosen = 0;
-	ties = 1;
-	for (int i = 1; i < n; i++)
-	{
-		if (q[i] > q[chosen])
-		{
-			chosen = i;
-			ties = 1;
-		}
-		else if (q[i] == q[chosen] && gsl_rng_uniform_int(rng, ++ties) == 0)
-			chosen = i;
-	}
+	chosen = ArgMaxRandomTies(q, n, &ties);
 	PG_RETURN_TEXT_P(DatumGetTextPCopy(actions[chosen]));
 }
 
@@ -633,12 +621,6 @@ AppendEscaped(StringInfo buf, const char *s, int len)
 	}
 }
 
-static double
-JsonbNumber(const JsonbValue *v)
-{
-	return DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(v->val.numeric)));
-}
-
 /* A member of a JSON object container, or NULL. */
 static JsonbValue *
 JsonbMember(JsonbContainer *object, const char *key)
@@ -696,7 +678,7 @@ AppendBucket(StringInfo buf, double x, const JsonbValue *spec, const char *key)
 	}
 	else if (spec->type == jbvNumeric)
 	{
-		double		width = JsonbNumber(spec);
+		double		width = JsonbNumberValue(spec, key);
 		double		k;
 
 		if (!(width > 0 && isfinite(width)))
@@ -729,13 +711,13 @@ AppendBucket(StringInfo buf, double x, const JsonbValue *spec, const char *key)
 			{
 				int			mid = low + (high - low) / 2;
 
-				if (x < JsonbNumber(getIthJsonbValueFromContainer(edges, mid)))
+				if (x < JsonbNumberValue(getIthJsonbValueFromContainer(edges, mid), key))
 					high = mid;
 				else
 					low = mid + 1;
 			}
-			AppendInterval(buf, low == 0 ? -INFINITY : JsonbNumber(getIthJsonbValueFromContainer(edges, low - 1)),
-						   low == n ? INFINITY : JsonbNumber(getIthJsonbValueFromContainer(edges, low)), false);
+			AppendInterval(buf, low == 0 ? -INFINITY : JsonbNumberValue(getIthJsonbValueFromContainer(edges, low - 1), key),
+						   low == n ? INFINITY : JsonbNumberValue(getIthJsonbValueFromContainer(edges, low), key), false);
 			return;
 		}
 		for (int i = 0; i < n; i++)
@@ -748,7 +730,7 @@ AppendBucket(StringInfo buf, double x, const JsonbValue *spec, const char *key)
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("bucket edges of \"%s\" must be numbers", key)));
 			CHECK_FOR_INTERRUPTS();
-			e = JsonbNumber(edge);
+			e = JsonbNumberValue(edge, key);
 			if (!(e > previous))
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -840,7 +822,7 @@ bandit_state_key(PG_FUNCTION_ARGS)
 				{
 					char	   *key = pnstrdup(part->key, part->key_len);
 
-					AppendBucket(&text, JsonbNumber(&v), JsonbMember(&buckets->root, key), key);
+					AppendBucket(&text, JsonbNumberValue(&v, key), JsonbMember(&buckets->root, key), key);
 					break;
 				}
 			case jbvBinary:
@@ -907,7 +889,7 @@ bandit_reward_score(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("metric \"%s\" must be a number", key)));
-		term = JsonbNumber(&v) * JsonbNumber(metric);
+		term = JsonbNumberValue(&v, key) * JsonbNumberValue(metric, key);
 		DoubleDoubleAdd(&sum, &low, term, 0);
 		CHECK_FOR_INTERRUPTS();
 	}
@@ -960,12 +942,12 @@ FindTier(double score, Jsonb *tiers)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("tier %d must have a string \"name\", a number \"reward\" and a number \"min_score\", and nothing else", i + 1)));
-		CheckFinite(JsonbNumber(reward), "reward of a tier");
+		JsonbNumberValue(reward, "the reward of a tier");
 		if (min_score == NULL && i < n - 1)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("tier %d has no \"min_score\"; only the last tier may omit it", i + 1)));
-		threshold = min_score == NULL ? -INFINITY : JsonbNumber(min_score);
+		threshold = min_score == NULL ? -INFINITY : JsonbNumberValue(min_score, "the min_score of a tier");
 		if (!(threshold < previous))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -989,7 +971,7 @@ bandit_tiered_reward(PG_FUNCTION_ARGS)
 {
 	JsonbContainer *tier = FindTier(PG_GETARG_FLOAT8(0), PG_GETARG_JSONB_P(1));
 
-	PG_RETURN_FLOAT8(JsonbNumber(JsonbMember(tier, "reward")));
+	PG_RETURN_FLOAT8(JsonbNumberValue(JsonbMember(tier, "reward"), "the reward of a tier"));
 }
 
 PG_FUNCTION_INFO_V1(bandit_reward_tier);
