@@ -140,20 +140,6 @@ PrepareSafely(const char *sql, int nargs, Oid *types)
 	return plan;
 }
 
-/* The version of the row whose tableoid, xmin and ctid start at column. */
-RowVersion
-TupleRowVersion(HeapTuple tuple, TupleDesc desc, int column)
-{
-	RowVersion	version;
-	bool		isnull;
-
-	memset(&version, 0, sizeof(version));
-	version.relid = DatumGetObjectId(SPI_getbinval(tuple, desc, column, &isnull));
-	version.xmin = DatumGetTransactionId(SPI_getbinval(tuple, desc, column + 1, &isnull));
-	ItemPointerCopy((ItemPointer) DatumGetPointer(SPI_getbinval(tuple, desc, column + 2, &isnull)), &version.ctid);
-	return version;
-}
-
 /*
  * 'two-sided', 'less' or 'greater', as scipy spells them.  Compares in
  * place, without copying, because aggregates call it once per row.

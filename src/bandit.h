@@ -15,7 +15,6 @@
 #include "access/htup.h"
 #include "executor/spi.h"
 #include "fmgr.h"
-#include "storage/itemptr.h"
 #include "utils/array.h"
 
 #include <gsl/gsl_rng.h>
@@ -108,20 +107,6 @@ extern double *Float8State(ArrayType *array, int length, const char *aggregate);
 extern void SetRowConstant(double *state, int slot, double value,
 						   const char *aggregate, const char *argument);
 
-/*
- * One version of a table row, named by (tableoid, xmin, ctid): a row version
- * never changes, and no other carries the same three short of xid
- * wraparound, so it keys per-backend caches of what was read from it.
- * Hashed as bytes: always built by TupleRowVersion, padding zeroed.
- */
-typedef struct RowVersion
-{
-	Oid			relid;
-	TransactionId xmin;
-	ItemPointerData ctid;
-} RowVersion;
-
-extern RowVersion TupleRowVersion(HeapTuple tuple, TupleDesc desc, int column);
 extern int	SpiBegin(void);
 extern void SpiEnd(int nest);
 extern SPIPlanPtr PrepareSafely(const char *sql, int nargs, Oid *types);
