@@ -2,7 +2,9 @@
 -- pass, audited application, snapshots and exact rollback, history; and the
 -- ensemble choice aggregate.  Expected numbers: proposals computed by hand
 -- (checked with Python), ensemble answers against plain SQL sums.
-\set VERBOSITY sqlstate
+CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $f$
+BEGIN EXECUTE sql; RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN RETURN SQLSTATE || ': ' || SQLERRM; END $f$;
 SET extra_float_digits = 1;
 
 SELECT bandit.define_tuning_value('router', 'timeout_ms', 500, 100, 2000, 50, 20);
@@ -19,23 +21,23 @@ SELECT c.relname FROM pg_extension e, unnest(e.extconfig) cfg(reloid) JOIN pg_cl
 WHERE e.extname = 'bandit' AND c.relname LIKE 'tuning%' ORDER BY 1;
 
 -- bad definitions: each an error that names the argument, nothing created
-SELECT bandit.define_tuning_value(NULL, 'x', 1, 0, 2, 1);
-SELECT bandit.define_tuning_value('router', 'x', NULL, 0, 2, 1);
-SELECT bandit.define_tuning_value('router', 'x', 1, 0, 2, 1, NULL);
-SELECT bandit.define_tuning_value('router', 'x', 'NaN', 0, 2, 1);
-SELECT bandit.define_tuning_value('router', 'x', 1, '-Infinity', 2, 1);
-SELECT bandit.define_tuning_value('router', 'x', 1, 0, 'Infinity', 1);
-SELECT bandit.define_tuning_value('router', 'x', 1, 2, 0, 1);
-SELECT bandit.define_tuning_value('router', 'x', 3, 0, 2, 1);
-SELECT bandit.define_tuning_value('router', 'x', 1, 0, 2, 0);
-SELECT bandit.define_tuning_value('router', 'x', 1, 0, 2, 'Infinity');
-SELECT bandit.define_tuning_value('router', 'x', 1, 0, 2, 1, -1);
-SELECT bandit.define_tuning_value('router', 'timeout_ms', 1, 0, 2, 1);
-SELECT bandit.define_tuning_value('other', 'x', 'NaN', 0, 2, 1);
+SELECT pg_temp.err($$SELECT bandit.define_tuning_value(NULL, 'x', 1, 0, 2, 1)$$);
+SELECT pg_temp.err($$SELECT bandit.define_tuning_value('router', 'x', NULL, 0, 2, 1)$$);
+SELECT pg_temp.err($$SELECT bandit.define_tuning_value('router', 'x', 1, 0, 2, 1, NULL)$$);
+SELECT pg_temp.err($$SELECT bandit.define_tuning_value('router', 'x', 'NaN', 0, 2, 1)$$);
+SELECT pg_temp.err($$SELECT bandit.define_tuning_value('router', 'x', 1, '-Infinity', 2, 1)$$);
+SELECT pg_temp.err($$SELECT bandit.define_tuning_value('router', 'x', 1, 0, 'Infinity', 1)$$);
+SELECT pg_temp.err($$SELECT bandit.define_tuning_value('router', 'x', 1, 2, 0, 1)$$);
+SELECT pg_temp.err($$SELECT bandit.define_tuning_value('router', 'x', 3, 0, 2, 1)$$);
+SELECT pg_temp.err($$SELECT bandit.define_tuning_value('router', 'x', 1, 0, 2, 0)$$);
+SELECT pg_temp.err($$SELECT bandit.define_tuning_value('router', 'x', 1, 0, 2, 'Infinity')$$);
+SELECT pg_temp.err($$SELECT bandit.define_tuning_value('router', 'x', 1, 0, 2, 1, -1)$$);
+SELECT pg_temp.err($$SELECT bandit.define_tuning_value('router', 'timeout_ms', 1, 0, 2, 1)$$);
+SELECT pg_temp.err($$SELECT bandit.define_tuning_value('other', 'x', 'NaN', 0, 2, 1)$$);
 SELECT (SELECT count(*) FROM bandit.tuning_value) AS values, (SELECT count(*) FROM bandit.tuning_scope) AS scopes,
        (SELECT count(*) FROM bandit.tuning_adjustment) AS audited;
-SELECT bandit.tuned_value('router', 'nope');
-SELECT bandit.tuned_value('nope', 'timeout_ms');
+SELECT pg_temp.err($$SELECT bandit.tuned_value('router', 'nope')$$);
+SELECT pg_temp.err($$SELECT bandit.tuned_value('nope', 'timeout_ms')$$);
 SELECT bandit.tuned_value(NULL, 'timeout_ms');
 
 -- validation: every rule on its own, then all at once
@@ -56,11 +58,11 @@ SELECT bandit.validate_adjustment('rounding', 'x', 0.1::float8 + 0.2, 0) AS roun
 SELECT bandit.validate_adjustment('rounding', 'x', 0.3 + 1e-12, 0) AS just_over;
 SELECT bandit.validate_adjustment('router', 'fast_weight', 0.45, 30) AS one_step;
 -- bad input is an error, not a problem; NULL gives NULL
-SELECT bandit.validate_adjustment('router', 'timeout_ms', 'NaN', 20);
-SELECT bandit.validate_adjustment('router', 'timeout_ms', 'Infinity', 20);
-SELECT bandit.validate_adjustment('router', 'timeout_ms', 520, -1);
-SELECT bandit.validate_adjustment('router', 'nope', 520, 20);
-SELECT bandit.validate_adjustment('nope', 'timeout_ms', 520, 20);
+SELECT pg_temp.err($$SELECT bandit.validate_adjustment('router', 'timeout_ms', 'NaN', 20)$$);
+SELECT pg_temp.err($$SELECT bandit.validate_adjustment('router', 'timeout_ms', 'Infinity', 20)$$);
+SELECT pg_temp.err($$SELECT bandit.validate_adjustment('router', 'timeout_ms', 520, -1)$$);
+SELECT pg_temp.err($$SELECT bandit.validate_adjustment('router', 'nope', 520, 20)$$);
+SELECT pg_temp.err($$SELECT bandit.validate_adjustment('nope', 'timeout_ms', 520, 20)$$);
 SELECT bandit.validate_adjustment('router', 'timeout_ms', NULL, 20) IS NULL AS null_value,
        bandit.validate_adjustment('router', 'timeout_ms', 520, NULL) IS NULL AS null_count,
        bandit.validate_adjustment(NULL, 'timeout_ms', 520, 20) IS NULL AS null_scope;
@@ -68,11 +70,11 @@ SELECT bandit.validate_adjustment('router', 'timeout_ms', NULL, 20) IS NULL AS n
 -- rate limit
 SELECT bandit.set_tuning_rate_limit('router', 2, '1 hour');
 SELECT scope, max_adjustments, per FROM bandit.tuning_scope;
-SELECT bandit.set_tuning_rate_limit('router', 2, NULL);
-SELECT bandit.set_tuning_rate_limit('router', -1, '1 hour');
-SELECT bandit.set_tuning_rate_limit('router', 2, '0 seconds');
-SELECT bandit.set_tuning_rate_limit('router', 2, '-1 hour');
-SELECT bandit.set_tuning_rate_limit(NULL, 2, '1 hour');
+SELECT pg_temp.err($$SELECT bandit.set_tuning_rate_limit('router', 2, NULL)$$);
+SELECT pg_temp.err($$SELECT bandit.set_tuning_rate_limit('router', -1, '1 hour')$$);
+SELECT pg_temp.err($$SELECT bandit.set_tuning_rate_limit('router', 2, '0 seconds')$$);
+SELECT pg_temp.err($$SELECT bandit.set_tuning_rate_limit('router', 2, '-1 hour')$$);
+SELECT pg_temp.err($$SELECT bandit.set_tuning_rate_limit(NULL, 2, '1 hour')$$);
 SELECT scope, max_adjustments, per FROM bandit.tuning_scope;
 
 -- apply: the value, its audit row, and the snapshot of the scope before the change
@@ -94,30 +96,27 @@ SELECT (SELECT jsonb_agg(to_jsonb(v) ORDER BY name) FROM bandit.tuning_value v) 
        (SELECT count(*) FROM bandit.tuning_adjustment) AS audits, (SELECT count(*) FROM bandit.tuning_snapshot) AS snaps,
        (SELECT jsonb_agg(to_jsonb(s) ORDER BY scope) FROM bandit.tuning_scope s) AS scope_row;
 \set unchanged 'SELECT b.vals = (SELECT jsonb_agg(to_jsonb(v) ORDER BY name) FROM bandit.tuning_value v) AND b.audits = (SELECT count(*) FROM bandit.tuning_adjustment) AND b.snaps = (SELECT count(*) FROM bandit.tuning_snapshot) AND b.scope_row = (SELECT jsonb_agg(to_jsonb(s) ORDER BY scope) FROM bandit.tuning_scope s) AS unchanged FROM state_before b'
-SELECT bandit.apply_adjustment('router', 'timeout_ms', 2100, 'too far', 25);
-SELECT bandit.apply_adjustment('router', 'timeout_ms', 600, 'too big a step', 25);
-SELECT bandit.apply_adjustment('router', 'timeout_ms', 520, 'too little feedback', 3);
-SELECT bandit.apply_adjustment('router', 'timeout_ms', 520, 'stale', 25, NULL, 500);
-SELECT bandit.apply_adjustment('router', 'timeout_ms', 'NaN', 'bad', 25);
-SELECT bandit.apply_adjustment('router', 'timeout_ms', 560, 'bad', -5);
-SELECT bandit.apply_adjustment('router', 'timeout_ms', 560, 'bad', 25, 1.5);
-SELECT bandit.apply_adjustment('router', 'timeout_ms', 560, 'bad', 25, 'NaN');
-SELECT bandit.apply_adjustment('router', 'timeout_ms', 560, 'bad', 25, NULL, 'Infinity');
-SELECT bandit.apply_adjustment('router', NULL, 560, 'bad', 25);
-SELECT bandit.apply_adjustment('router', 'timeout_ms', 560, 'bad', NULL);
-SELECT bandit.apply_adjustment('router', 'nope', 560, 'bad', 25);
-SELECT bandit.apply_adjustment('nope', 'timeout_ms', 560, 'bad', 25);
+SELECT pg_temp.err($$SELECT bandit.apply_adjustment('router', 'timeout_ms', 2100, 'too far', 25)$$);
+SELECT pg_temp.err($$SELECT bandit.apply_adjustment('router', 'timeout_ms', 600, 'too big a step', 25)$$);
+SELECT pg_temp.err($$SELECT bandit.apply_adjustment('router', 'timeout_ms', 520, 'too little feedback', 3)$$);
+SELECT pg_temp.err($$SELECT bandit.apply_adjustment('router', 'timeout_ms', 520, 'stale', 25, NULL, 500)$$);
+SELECT pg_temp.err($$SELECT bandit.apply_adjustment('router', 'timeout_ms', 'NaN', 'bad', 25)$$);
+SELECT pg_temp.err($$SELECT bandit.apply_adjustment('router', 'timeout_ms', 560, 'bad', -5)$$);
+SELECT pg_temp.err($$SELECT bandit.apply_adjustment('router', 'timeout_ms', 560, 'bad', 25, 1.5)$$);
+SELECT pg_temp.err($$SELECT bandit.apply_adjustment('router', 'timeout_ms', 560, 'bad', 25, 'NaN')$$);
+SELECT pg_temp.err($$SELECT bandit.apply_adjustment('router', 'timeout_ms', 560, 'bad', 25, NULL, 'Infinity')$$);
+SELECT pg_temp.err($$SELECT bandit.apply_adjustment('router', NULL, 560, 'bad', 25)$$);
+SELECT pg_temp.err($$SELECT bandit.apply_adjustment('router', 'timeout_ms', 560, 'bad', NULL)$$);
+SELECT pg_temp.err($$SELECT bandit.apply_adjustment('router', 'nope', 560, 'bad', 25)$$);
+SELECT pg_temp.err($$SELECT bandit.apply_adjustment('nope', 'timeout_ms', 560, 'bad', 25)$$);
 :unchanged;
 
 -- the second adjustment within the hour uses up the limit; the third is refused
 SELECT bandit.apply_adjustment('router', 'retry_limit', 4, 'more retries', 0, NULL, 3) > 0 AS applied;
 SELECT bandit.validate_adjustment('router', 'fast_weight', 0.42, 30) AS rate_limited;
-SELECT bandit.apply_adjustment('router', 'fast_weight', 0.42, 'blocked', 30);
+SELECT pg_temp.err($$SELECT bandit.apply_adjustment('router', 'fast_weight', 0.42, 'blocked', 30)$$);
 SELECT bandit.validate_adjustment('router', 'retry_limit', 5.5, 1) AS all_rules;
-\set VERBOSITY default
-\set SHOW_CONTEXT never
-SELECT bandit.apply_adjustment('router', 'retry_limit', 5.5, 'all wrong', 1);
-\set VERBOSITY sqlstate
+SELECT pg_temp.err($$SELECT bandit.apply_adjustment('router', 'retry_limit', 5.5, 'all wrong', 1)$$);
 -- adjustments older than the period no longer count
 UPDATE bandit.tuning_adjustment SET adjusted_at = adjusted_at - interval '61 minutes' WHERE id = :first_id;
 SELECT bandit.validate_adjustment('router', 'fast_weight', 0.42, 30) AS one_left;
@@ -146,21 +145,21 @@ SELECT proposed_value, reason FROM bandit.propose_value('router', 'floor', -1, 1
 SELECT proposed_value, problems, reason FROM bandit.propose_value('router', 'timeout_ms', 900, 5);
 -- no move when the feedback already is on target
 SELECT proposed_value, problems FROM bandit.propose_adjustment('router', 'timeout_ms', 0.95, 50, 0.95);
-SELECT bandit.propose_value('router', 'timeout_ms', 900, 50, 0);
-SELECT bandit.propose_value('router', 'timeout_ms', 900, 50, 'Infinity');
-SELECT bandit.propose_value('router', 'timeout_ms', 'NaN', 50);
-SELECT bandit.propose_value('router', 'timeout_ms', 900, -1);
-SELECT bandit.propose_adjustment('router', 'timeout_ms', 0.9, 50, 'Infinity');
-SELECT bandit.propose_adjustment('router', 'timeout_ms', 0.9, 50, 0.95, 'NaN');
-SELECT bandit.propose_adjustment('router', 'timeout_ms', -1e308, 50, 1e308);
-SELECT bandit.propose_value('router', 'nope', 1, 50);
+SELECT pg_temp.err($$SELECT bandit.propose_value('router', 'timeout_ms', 900, 50, 0)$$);
+SELECT pg_temp.err($$SELECT bandit.propose_value('router', 'timeout_ms', 900, 50, 'Infinity')$$);
+SELECT pg_temp.err($$SELECT bandit.propose_value('router', 'timeout_ms', 'NaN', 50)$$);
+SELECT pg_temp.err($$SELECT bandit.propose_value('router', 'timeout_ms', 900, -1)$$);
+SELECT pg_temp.err($$SELECT bandit.propose_adjustment('router', 'timeout_ms', 0.9, 50, 'Infinity')$$);
+SELECT pg_temp.err($$SELECT bandit.propose_adjustment('router', 'timeout_ms', 0.9, 50, 0.95, 'NaN')$$);
+SELECT pg_temp.err($$SELECT bandit.propose_adjustment('router', 'timeout_ms', -1e308, 50, 1e308)$$);
+SELECT pg_temp.err($$SELECT bandit.propose_value('router', 'nope', 1, 50)$$);
 SELECT bandit.propose_value('router', 'timeout_ms', NULL, 50) IS NULL AS null_proposal;
 -- a proposal applies as it is; once the value moved it is stale and refused
 CREATE TEMP TABLE proposal AS SELECT bandit.propose_adjustment('router', 'timeout_ms', 0.9, 90, 0.95, 2000) AS p;
 SELECT bandit.apply_proposal(p) > 0 AS applied FROM proposal;
 SELECT value FROM bandit.tuning_value WHERE name = 'timeout_ms';
 SELECT old_value, new_value, feedback_count, confidence, reason FROM bandit.tuning_adjustment ORDER BY id DESC LIMIT 1;
-SELECT bandit.apply_proposal(p) FROM proposal;
+SELECT pg_temp.err($$SELECT bandit.apply_proposal(p) FROM proposal$$);
 SELECT bandit.apply_proposal(NULL) IS NULL AS null_proposal;
 
 -- rollback restores every value exactly, whatever extra_float_digits says
@@ -193,10 +192,10 @@ SELECT name, value, reason FROM bandit.tuning_value WHERE scope = 'router' ORDER
 DELETE FROM bandit.tuning_value WHERE scope = 'router' AND name = 'floor';
 SELECT bandit.rollback_tuning(:start_snapshot) AS recreated;
 SELECT name, value, lower_bound, upper_bound, max_step, min_feedback FROM bandit.tuning_value WHERE name = 'floor';
-SELECT bandit.rollback_tuning(123456789);
-SELECT bandit.rollback_tuning(NULL);
-SELECT bandit.snapshot_tuning('nope');
-SELECT bandit.snapshot_tuning(NULL);
+SELECT pg_temp.err($$SELECT bandit.rollback_tuning(123456789)$$);
+SELECT pg_temp.err($$SELECT bandit.rollback_tuning(NULL)$$);
+SELECT pg_temp.err($$SELECT bandit.snapshot_tuning('nope')$$);
+SELECT pg_temp.err($$SELECT bandit.snapshot_tuning(NULL)$$);
 -- rollbacks are not rate-limited and do not count against the limit
 SELECT bandit.set_tuning_rate_limit('exact', 0, '1 day');
 SELECT bandit.rollback_tuning(:exact_snapshot) >= 0 AS rollback_allowed;
@@ -207,8 +206,8 @@ UPDATE bandit.tuning_adjustment SET adjusted_at = adjusted_at - interval '40 day
 SELECT count(*) AS last_30_days, (SELECT count(*) FROM bandit.tuning_history('router', 60)) AS last_60_days
 FROM bandit.tuning_history('router');
 SELECT count(*) FROM bandit.tuning_history('router', NULL);
-SELECT * FROM bandit.tuning_history('router', 0);
-SELECT * FROM bandit.tuning_history('nope');
+SELECT pg_temp.err($$SELECT * FROM bandit.tuning_history('router', 0)$$);
+SELECT pg_temp.err($$SELECT * FROM bandit.tuning_history('nope')$$);
 
 -- a hostile search_path changes nothing
 CREATE SCHEMA hostile;
@@ -218,7 +217,7 @@ CREATE FUNCTION hostile.cardinality(anyarray) RETURNS integer LANGUAGE sql AS 'S
 CREATE TABLE hostile.tuning_value (scope text, name text, value float8);
 SET search_path = hostile, public;
 SELECT bandit.validate_adjustment('router', 'timeout_ms', 700, 25) AS still_too_far;
-SELECT bandit.apply_adjustment('router', 'timeout_ms', 700, 'hostile', 25);
+SELECT pg_temp.err($$SELECT bandit.apply_adjustment('router', 'timeout_ms', 700, 'hostile', 25)$$);
 SELECT bandit.apply_adjustment('router', 'timeout_ms', 510, 'hostile', 25) > 0 AS applied;
 SELECT bandit.tuned_value('router', 'timeout_ms');
 SELECT count(*) AS rows_today FROM bandit.tuning_history('router', 1);
@@ -264,20 +263,20 @@ CREATE TEMP TABLE tallies_back (t bandit.ensemble_tally);
 COPY tallies_back FROM :'tally_file' (FORMAT binary);
 SELECT count(*) AS rows, bool_and(t::text IN (SELECT t::text FROM tallies)) AS identical FROM tallies_back;
 -- bad input
-SELECT bandit.ensemble_choice(action, weight) FROM (VALUES ('a', -0.1)) v(action, weight);
-SELECT bandit.ensemble_choice(action, weight) FROM (VALUES ('a', 'NaN'::float8)) v(action, weight);
-SELECT bandit.ensemble_choice(action, weight) FROM (VALUES ('a', 'Infinity'::float8)) v(action, weight);
-SELECT bandit.ensemble_choice(action, weight, score) FROM (VALUES ('a', 1, '-Infinity'::float8)) v(action, weight, score);
-SELECT bandit.ensemble_choice(action, weight, score) FROM (VALUES ('a', 1e300, 1e10)) v(action, weight, score);
-SELECT bandit.ensemble_choice(action, weight) FROM (VALUES ('a', 1.7e308), ('a', 1.7e308)) v(action, weight);
-SELECT '[1]'::bandit.ensemble_tally;
-SELECT '{"a": 1}'::bandit.ensemble_tally;
-SELECT '{"a": [1]}'::bandit.ensemble_tally;
-SELECT '{"a": [1, 2, 3]}'::bandit.ensemble_tally;
-SELECT '{"a": [1, "x"]}'::bandit.ensemble_tally;
-SELECT '{"a": [1, 1]}'::bandit.ensemble_tally;
-SELECT '{"a": [1e400, 0]}'::bandit.ensemble_tally;
-SELECT 'nonsense'::bandit.ensemble_tally;
+SELECT pg_temp.err($$SELECT bandit.ensemble_choice(action, weight) FROM (VALUES ('a', -0.1)) v(action, weight)$$);
+SELECT pg_temp.err($$SELECT bandit.ensemble_choice(action, weight) FROM (VALUES ('a', 'NaN'::float8)) v(action, weight)$$);
+SELECT pg_temp.err($$SELECT bandit.ensemble_choice(action, weight) FROM (VALUES ('a', 'Infinity'::float8)) v(action, weight)$$);
+SELECT pg_temp.err($$SELECT bandit.ensemble_choice(action, weight, score) FROM (VALUES ('a', 1, '-Infinity'::float8)) v(action, weight, score)$$);
+SELECT pg_temp.err($$SELECT bandit.ensemble_choice(action, weight, score) FROM (VALUES ('a', 1e300, 1e10)) v(action, weight, score)$$);
+SELECT pg_temp.err($$SELECT bandit.ensemble_choice(action, weight) FROM (VALUES ('a', 1.7e308), ('a', 1.7e308)) v(action, weight)$$);
+SELECT pg_temp.err($$SELECT '[1]'::bandit.ensemble_tally$$);
+SELECT pg_temp.err($$SELECT '{"a": 1}'::bandit.ensemble_tally$$);
+SELECT pg_temp.err($$SELECT '{"a": [1]}'::bandit.ensemble_tally$$);
+SELECT pg_temp.err($$SELECT '{"a": [1, 2, 3]}'::bandit.ensemble_tally$$);
+SELECT pg_temp.err($$SELECT '{"a": [1, "x"]}'::bandit.ensemble_tally$$);
+SELECT pg_temp.err($$SELECT '{"a": [1, 1]}'::bandit.ensemble_tally$$);
+SELECT pg_temp.err($$SELECT '{"a": [1e400, 0]}'::bandit.ensemble_tally$$);
+SELECT pg_temp.err($$SELECT 'nonsense'::bandit.ensemble_tally$$);
 
 -- parallel plans give the serial answer, a designed exact tie included
 CREATE TABLE votes AS

@@ -1,6 +1,8 @@
 -- Beta distribution: quantiles, intervals, prob_best, expected_loss, posteriors.
 -- Reference values: scipy.stats.beta (1.10) and closed forms, noted beside each.
-\set VERBOSITY sqlstate
+CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $f$
+BEGIN EXECUTE sql; RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN RETURN SQLSTATE || ': ' || SQLERRM; END $f$;
 
 -- quantiles against scipy.stats.beta.ppf
 SELECT round(bandit.beta_quantile(2.5, 7.5, 0.3)::numeric, 12) AS q;                -- 0.166943273202
@@ -54,26 +56,26 @@ SELECT abs(avg(bandit.beta_sample(2, 6)) - 0.25) < 0.005 AS mean_ok,
 FROM (SELECT bandit.beta_sample(0.01, 0.01) x FROM generate_series(1, 20000)) s;
 
 -- bad input
-SELECT bandit.beta_quantile(0, 1, 0.5);
-SELECT bandit.beta_quantile(1, -2, 0.5);
-SELECT bandit.beta_quantile('NaN', 1, 0.5);
-SELECT bandit.beta_quantile(1, 'Infinity', 0.5);
-SELECT bandit.beta_quantile(1, 1, 1.5);
-SELECT bandit.beta_quantile(1, 1, 'NaN');
+SELECT pg_temp.err($$SELECT bandit.beta_quantile(0, 1, 0.5)$$);
+SELECT pg_temp.err($$SELECT bandit.beta_quantile(1, -2, 0.5)$$);
+SELECT pg_temp.err($$SELECT bandit.beta_quantile('NaN', 1, 0.5)$$);
+SELECT pg_temp.err($$SELECT bandit.beta_quantile(1, 'Infinity', 0.5)$$);
+SELECT pg_temp.err($$SELECT bandit.beta_quantile(1, 1, 1.5)$$);
+SELECT pg_temp.err($$SELECT bandit.beta_quantile(1, 1, 'NaN')$$);
 -- parameters far beyond 1e7, where the densities lose their precision: out of range, not an internal error
-SELECT bandit.beta_quantile(1e9, 1e9, 1e-10);
-SELECT bandit.beta_quantile(1e12, 1e12, 1e-300);
-SELECT * FROM bandit.beta_interval(1, 1, 1);
-SELECT * FROM bandit.beta_interval(1, 1, 0);
-SELECT bandit.prob_best('{1,2}', '{1}');
-SELECT bandit.prob_best('{1,NULL}', '{1,1}');
-SELECT bandit.prob_best('{{1,2},{3,4}}', '{{1,2},{3,4}}');
-SELECT bandit.prob_best('{1,0}', '{1,1}');
-SELECT bandit.expected_loss('{1,NaN}', '{1,1}');
-SELECT bandit.beta_sample(0, 1);
-SELECT bandit.beta_posterior(r, 1, 1) FROM (VALUES (1.5)) t(r);
-SELECT bandit.beta_posterior(r, 1, 1) FROM (VALUES ('NaN'::float8)) t(r);
-SELECT bandit.beta_posterior(r, 0, 1) FROM (VALUES (0.5)) t(r);
-SELECT bandit.beta_posterior(r, p, 1) FROM (VALUES (0.5, 1), (0.5, 2)) t(r, p);
+SELECT pg_temp.err($$SELECT bandit.beta_quantile(1e9, 1e9, 1e-10)$$);
+SELECT pg_temp.err($$SELECT bandit.beta_quantile(1e12, 1e12, 1e-300)$$);
+SELECT pg_temp.err($$SELECT * FROM bandit.beta_interval(1, 1, 1)$$);
+SELECT pg_temp.err($$SELECT * FROM bandit.beta_interval(1, 1, 0)$$);
+SELECT pg_temp.err($$SELECT bandit.prob_best('{1,2}', '{1}')$$);
+SELECT pg_temp.err($$SELECT bandit.prob_best('{1,NULL}', '{1,1}')$$);
+SELECT pg_temp.err($$SELECT bandit.prob_best('{{1,2},{3,4}}', '{{1,2},{3,4}}')$$);
+SELECT pg_temp.err($$SELECT bandit.prob_best('{1,0}', '{1,1}')$$);
+SELECT pg_temp.err($$SELECT bandit.expected_loss('{1,NaN}', '{1,1}')$$);
+SELECT pg_temp.err($$SELECT bandit.beta_sample(0, 1)$$);
+SELECT pg_temp.err($$SELECT bandit.beta_posterior(r, 1, 1) FROM (VALUES (1.5)) t(r)$$);
+SELECT pg_temp.err($$SELECT bandit.beta_posterior(r, 1, 1) FROM (VALUES ('NaN'::float8)) t(r)$$);
+SELECT pg_temp.err($$SELECT bandit.beta_posterior(r, 0, 1) FROM (VALUES (0.5)) t(r)$$);
+SELECT pg_temp.err($$SELECT bandit.beta_posterior(r, p, 1) FROM (VALUES (0.5, 1), (0.5, 2)) t(r, p)$$);
 -- NULL arguments: STRICT functions return NULL
 SELECT bandit.beta_quantile(NULL, 1, 0.5) IS NULL AS n1, bandit.prob_best(NULL, '{1}') IS NULL AS n2;

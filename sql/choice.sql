@@ -1,7 +1,9 @@
 -- Selection aggregates: thompson_choice, ucb1_choice, epsilon_greedy_choice, softmax_choice.
 -- Their frequencies are checked against theory in test/choice_test.py; here: cases whose
 -- answer is certain, NULLs, extremes, errors, reproducibility and plans.
-\set VERBOSITY sqlstate
+CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $f$
+BEGIN EXECUTE sql; RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN RETURN SQLSTATE || ': ' || SQLERRM; END $f$;
 CREATE TABLE arms(arm text, pulls bigint, mean float8, alpha float8, beta float8);
 -- UCB1 by hand: N = 17; a: 0.5 + sqrt(2 ln 17 / 10) = 1.2528, b: 0.3 + sqrt(2 ln 17 / 2) = 1.9832,
 -- c: 0.45 + sqrt(2 ln 17 / 5) = 1.5146; with c = 0.1: a 0.5753, b 0.4683, c 0.5565
@@ -85,30 +87,30 @@ FROM run1 r1 JOIN run2 r2 USING (g) JOIN run3 r3 USING (g);
 DROP TABLE run1, run2, run3;
 
 -- bad input: 22003 for out-of-range numbers
-SELECT bandit.thompson_choice('a', 0, 1);
-SELECT bandit.thompson_choice('a', 1, -1);
-SELECT bandit.thompson_choice('a', 'NaN', 1);
-SELECT bandit.thompson_choice('a', 1, 'Infinity');
-SELECT bandit.ucb1_choice('a', -1, 0.5);
-SELECT bandit.ucb1_choice('a', 1, 'NaN');
-SELECT bandit.ucb1_choice('a', 0, 'Infinity');
-SELECT bandit.ucb1_choice('a', 1, 0.5, -1);
-SELECT bandit.ucb1_choice('a', 1, 0.5, 'NaN');
-SELECT bandit.ucb1_choice('a', 1, 0.5, 'Infinity');
-SELECT bandit.epsilon_greedy_choice('a', 0.5, 1.5);
-SELECT bandit.epsilon_greedy_choice('a', 0.5, -0.1);
-SELECT bandit.epsilon_greedy_choice('a', '-Infinity', 0.1);
-SELECT bandit.softmax_choice('a', 0.5, 0);
-SELECT bandit.softmax_choice('a', 0.5, -1);
-SELECT bandit.softmax_choice('a', 0.5, 'Infinity');
-SELECT bandit.softmax_choice('a', 'NaN', 1);
+SELECT pg_temp.err($$SELECT bandit.thompson_choice('a', 0, 1)$$);
+SELECT pg_temp.err($$SELECT bandit.thompson_choice('a', 1, -1)$$);
+SELECT pg_temp.err($$SELECT bandit.thompson_choice('a', 'NaN', 1)$$);
+SELECT pg_temp.err($$SELECT bandit.thompson_choice('a', 1, 'Infinity')$$);
+SELECT pg_temp.err($$SELECT bandit.ucb1_choice('a', -1, 0.5)$$);
+SELECT pg_temp.err($$SELECT bandit.ucb1_choice('a', 1, 'NaN')$$);
+SELECT pg_temp.err($$SELECT bandit.ucb1_choice('a', 0, 'Infinity')$$);
+SELECT pg_temp.err($$SELECT bandit.ucb1_choice('a', 1, 0.5, -1)$$);
+SELECT pg_temp.err($$SELECT bandit.ucb1_choice('a', 1, 0.5, 'NaN')$$);
+SELECT pg_temp.err($$SELECT bandit.ucb1_choice('a', 1, 0.5, 'Infinity')$$);
+SELECT pg_temp.err($$SELECT bandit.epsilon_greedy_choice('a', 0.5, 1.5)$$);
+SELECT pg_temp.err($$SELECT bandit.epsilon_greedy_choice('a', 0.5, -0.1)$$);
+SELECT pg_temp.err($$SELECT bandit.epsilon_greedy_choice('a', '-Infinity', 0.1)$$);
+SELECT pg_temp.err($$SELECT bandit.softmax_choice('a', 0.5, 0)$$);
+SELECT pg_temp.err($$SELECT bandit.softmax_choice('a', 0.5, -1)$$);
+SELECT pg_temp.err($$SELECT bandit.softmax_choice('a', 0.5, 'Infinity')$$);
+SELECT pg_temp.err($$SELECT bandit.softmax_choice('a', 'NaN', 1)$$);
 -- a score or a total that overflows
-SELECT bandit.ucb1_choice(arm, pulls, 0, 1e308) FROM (VALUES ('a', 1::bigint), ('b', 1000000)) v(arm, pulls);
-SELECT bandit.ucb1_choice(arm, 9223372036854775807, 0) FROM (VALUES ('a'), ('b')) v(arm);
+SELECT pg_temp.err($$SELECT bandit.ucb1_choice(arm, pulls, 0, 1e308) FROM (VALUES ('a', 1::bigint), ('b', 1000000)) v(arm, pulls)$$);
+SELECT pg_temp.err($$SELECT bandit.ucb1_choice(arm, 9223372036854775807, 0) FROM (VALUES ('a'), ('b')) v(arm)$$);
 -- 22023: a parameter that changes between rows
-SELECT bandit.epsilon_greedy_choice(arm, mean, pulls / 100.0) FROM arms;
-SELECT bandit.softmax_choice(arm, mean, pulls) FROM arms;
-SELECT bandit.ucb1_choice(arm, pulls, mean, pulls) FROM arms;
+SELECT pg_temp.err($$SELECT bandit.epsilon_greedy_choice(arm, mean, pulls / 100.0) FROM arms$$);
+SELECT pg_temp.err($$SELECT bandit.softmax_choice(arm, mean, pulls) FROM arms$$);
+SELECT pg_temp.err($$SELECT bandit.ucb1_choice(arm, pulls, mean, pulls) FROM arms$$);
 
 -- random aggregates never run in parallel workers: no Partial Aggregate even when forced
 CREATE TABLE many AS SELECT 'arm' || (i % 10) AS arm, i % 10 AS mean FROM generate_series(1, 100000) i;

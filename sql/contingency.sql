@@ -2,7 +2,9 @@
 -- Reference values (the "scipy" columns) are scipy 1.10.1, computed independently
 -- with scipy.stats.fisher_exact / chi2_contingency; where scipy itself is inaccurate
 -- the reference is an exact sum with mpmath (40 digits), as noted.
-\set VERBOSITY sqlstate
+CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $f$
+BEGIN EXECUTE sql; RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN RETURN SQLSTATE || ': ' || SQLERRM; END $f$;
 
 --
 -- fisher_exact
@@ -85,11 +87,11 @@ SELECT * FROM bandit.fisher_exact(NULL, 1, 1, 1);
 SELECT * FROM bandit.fisher_exact(1, 1, 1, 1, NULL);
 
 -- bad input
-SELECT * FROM bandit.fisher_exact(-1, 1, 1, 1);                -- a negative: 22003
-SELECT * FROM bandit.fisher_exact(1, 1, 1, -5);                -- d negative: 22003
-SELECT * FROM bandit.fisher_exact(1, 1, 1, 1, 'two_sided');    -- unknown alternative: 22023
-SELECT * FROM bandit.fisher_exact(9223372036854775807, 1, 0, 0);  -- total overflows: 22003
-SELECT * FROM bandit.fisher_exact(4503599627370497, 4503599627370496, 0, 0);  -- total > 2^53: 22003
+SELECT pg_temp.err($$SELECT * FROM bandit.fisher_exact(-1, 1, 1, 1)$$);                -- a negative: 22003
+SELECT pg_temp.err($$SELECT * FROM bandit.fisher_exact(1, 1, 1, -5)$$);                -- d negative: 22003
+SELECT pg_temp.err($$SELECT * FROM bandit.fisher_exact(1, 1, 1, 1, 'two_sided')$$);    -- unknown alternative: 22023
+SELECT pg_temp.err($$SELECT * FROM bandit.fisher_exact(9223372036854775807, 1, 0, 0)$$);  -- total overflows: 22003
+SELECT pg_temp.err($$SELECT * FROM bandit.fisher_exact(4503599627370497, 4503599627370496, 0, 0)$$);  -- total > 2^53: 22003
 
 --
 -- chi2_test: the 2x2 table [[s1, n1 - s1], [s2, n2 - s2]]
@@ -120,13 +122,13 @@ SELECT * FROM bandit.chi2_test(NULL, 10, 1, 10);
 SELECT * FROM bandit.chi2_test(1, 10, 1, 10, NULL);
 
 -- bad input
-SELECT * FROM bandit.chi2_test(-1, 10, 1, 10);   -- negative count: 22003
-SELECT * FROM bandit.chi2_test(1, 10, 1, -10);   -- negative n: 22003
-SELECT * FROM bandit.chi2_test(11, 10, 1, 10);   -- successes1 > n1: 22003
-SELECT * FROM bandit.chi2_test(1, 10, 12, 10);   -- successes2 > n2: 22003
-SELECT * FROM bandit.chi2_test(0, 0, 1, 10);     -- empty group: 22003
-SELECT * FROM bandit.chi2_test(0, 10, 0, 10);    -- no successes at all: 22023
-SELECT * FROM bandit.chi2_test(10, 10, 5, 5);    -- no failures at all: 22023
+SELECT pg_temp.err($$SELECT * FROM bandit.chi2_test(-1, 10, 1, 10)$$);   -- negative count: 22003
+SELECT pg_temp.err($$SELECT * FROM bandit.chi2_test(1, 10, 1, -10)$$);   -- negative n: 22003
+SELECT pg_temp.err($$SELECT * FROM bandit.chi2_test(11, 10, 1, 10)$$);   -- successes1 > n1: 22003
+SELECT pg_temp.err($$SELECT * FROM bandit.chi2_test(1, 10, 12, 10)$$);   -- successes2 > n2: 22003
+SELECT pg_temp.err($$SELECT * FROM bandit.chi2_test(0, 0, 1, 10)$$);     -- empty group: 22003
+SELECT pg_temp.err($$SELECT * FROM bandit.chi2_test(0, 10, 0, 10)$$);    -- no successes at all: 22023
+SELECT pg_temp.err($$SELECT * FROM bandit.chi2_test(10, 10, 5, 5)$$);    -- no failures at all: 22023
 
 --
 -- chi2_contingency: r x c tables as 2-D arrays
@@ -162,11 +164,11 @@ SELECT * FROM bandit.chi2_contingency(NULL);
 SELECT * FROM bandit.chi2_contingency('{{1,2},{3,4}}', NULL);
 
 -- bad input
-SELECT * FROM bandit.chi2_contingency('{1,2,3}');              -- one-dimensional: 2202E
-SELECT * FROM bandit.chi2_contingency('{{{1,2},{3,4}}}');      -- three-dimensional: 2202E
-SELECT * FROM bandit.chi2_contingency('{}');                   -- empty: 2202E
-SELECT * FROM bandit.chi2_contingency('{{1,NULL},{3,4}}');     -- NULL element: 22004
-SELECT * FROM bandit.chi2_contingency('{{1,-2},{3,4}}');       -- negative count: 22003
-SELECT * FROM bandit.chi2_contingency('{{0,0},{3,4}}');        -- empty row: 22023
-SELECT * FROM bandit.chi2_contingency('{{1,0,2},{3,0,4}}');    -- empty column: 22023
-SELECT * FROM bandit.chi2_contingency('{{0,0},{0,0}}');        -- no observations: 22023
+SELECT pg_temp.err($$SELECT * FROM bandit.chi2_contingency('{1,2,3}')$$);              -- one-dimensional: 2202E
+SELECT pg_temp.err($$SELECT * FROM bandit.chi2_contingency('{{{1,2},{3,4}}}')$$);      -- three-dimensional: 2202E
+SELECT pg_temp.err($$SELECT * FROM bandit.chi2_contingency('{}')$$);                   -- empty: 2202E
+SELECT pg_temp.err($$SELECT * FROM bandit.chi2_contingency('{{1,NULL},{3,4}}')$$);     -- NULL element: 22004
+SELECT pg_temp.err($$SELECT * FROM bandit.chi2_contingency('{{1,-2},{3,4}}')$$);       -- negative count: 22003
+SELECT pg_temp.err($$SELECT * FROM bandit.chi2_contingency('{{0,0},{3,4}}')$$);        -- empty row: 22023
+SELECT pg_temp.err($$SELECT * FROM bandit.chi2_contingency('{{1,0,2},{3,0,4}}')$$);    -- empty column: 22023
+SELECT pg_temp.err($$SELECT * FROM bandit.chi2_contingency('{{0,0},{0,0}}')$$);        -- no observations: 22023

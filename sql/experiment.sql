@@ -2,27 +2,29 @@
 -- Expected numbers: scipy 1.x and statsmodels, computed independently
 -- (FNV-1a + fmix64 of the assignment reimplemented in Python; see the
 -- values noted beside each query).
-\set VERBOSITY sqlstate
+CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $f$
+BEGIN EXECUTE sql; RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN RETURN SQLSTATE || ': ' || SQLERRM; END $f$;
 
 -- small statistics against scipy / statsmodels
 SELECT round(x::numeric, 10) FROM unnest(bandit.holm('{0.01,0.04,0.03,0.5}')) x;   -- 0.04 0.09 0.09 0.5
 SELECT bandit.holm('{}');
-SELECT bandit.holm('{0.5,1.5}');
-SELECT bandit.holm('{0.5,NULL}');
+SELECT pg_temp.err($$SELECT bandit.holm('{0.5,1.5}')$$);
+SELECT pg_temp.err($$SELECT bandit.holm('{0.5,NULL}')$$);
 SELECT round(statistic::numeric, 10), round(p_value::numeric, 12) FROM bandit.chisquare('{10,20,30}');   -- 10, 0.006737946999
 SELECT round(statistic::numeric, 10), round(p_value::numeric, 12) FROM bandit.chisquare('{5,15}', '{12,8}');   -- 10.2083333333, 0.001398074641
 SELECT bandit.chisquare(NULL);
-SELECT bandit.chisquare('{5}');
-SELECT bandit.chisquare('{5,15}', '{12,9}');
-SELECT bandit.chisquare('{5,15}', '{12}');
-SELECT bandit.chisquare('{5,-1}');
-SELECT bandit.chisquare('{0,0}');
+SELECT pg_temp.err($$SELECT bandit.chisquare('{5}')$$);
+SELECT pg_temp.err($$SELECT bandit.chisquare('{5,15}', '{12,9}')$$);
+SELECT pg_temp.err($$SELECT bandit.chisquare('{5,15}', '{12}')$$);
+SELECT pg_temp.err($$SELECT bandit.chisquare('{5,-1}')$$);
+SELECT pg_temp.err($$SELECT bandit.chisquare('{0,0}')$$);
 SELECT round(lower::numeric, 12), round(upper::numeric, 12) FROM bandit.proportion_interval(3, 10, 0.9);   -- 0.126876583903, 0.558300204130
-SELECT bandit.proportion_interval(11, 10);
-SELECT bandit.proportion_interval(1, 0);
+SELECT pg_temp.err($$SELECT bandit.proportion_interval(11, 10)$$);
+SELECT pg_temp.err($$SELECT bandit.proportion_interval(1, 0)$$);
 SELECT round(bandit.normal_quantile(0.975)::numeric, 12), bandit.normal_quantile(0.5),
        round(bandit.normal_quantile(1e-10)::numeric, 10), bandit.normal_quantile(0), bandit.normal_quantile(1);   -- 1.959963984540, -6.3613409
-SELECT bandit.normal_quantile(1.5);
+SELECT pg_temp.err($$SELECT bandit.normal_quantile(1.5)$$);
 -- the assignment hash, = FNV-1a 64 + murmur3 fmix64 in Python: 0.405587791613 0.921540692624 0.783135082237
 SELECT round(bandit.assignment_point('regress', u)::numeric, 12) FROM unnest('{u1,u2,u3}'::text[]) u;
 
@@ -31,37 +33,37 @@ SELECT bandit.create_experiment('ab', '{control,treat}', NULL,
     '{"salt": "regress", "min_sample_size": 10, "hypothesis": "treat converts better"}');
 SELECT name, status, hypothesis, params->'alpha' AS alpha, params->'min_sample_size' AS min_n, salt FROM bandit.experiment;
 SELECT variant, position, allocation, is_control FROM bandit.variant ORDER BY position;
-SELECT bandit.create_experiment('ab', '{x,y}');
-SELECT bandit.create_experiment('bad', '{x,y}', '{0.5,0.6}');
-SELECT bandit.create_experiment('bad', '{x,y}', '{0.5,0.25,0.25}');
-SELECT bandit.create_experiment('bad', '{x,y}', '{1,0}');
-SELECT bandit.create_experiment('bad', '{x,y}', '{NaN,0.5}');
-SELECT bandit.create_experiment('bad', '{x,y}', '{0.5,NULL}');
-SELECT bandit.create_experiment('bad', '{x}');
-SELECT bandit.create_experiment('bad', '{x,x}');
-SELECT bandit.create_experiment('bad', '{x,NULL}');
-SELECT bandit.create_experiment('bad', '{{x,y}}');
-SELECT bandit.create_experiment(NULL, '{x,y}');
-SELECT bandit.create_experiment('', '{x,y}');
-SELECT bandit.create_experiment('bad', '{x,y}', NULL, '{"colour": 1}');
-SELECT bandit.create_experiment('bad', '{x,y}', NULL, '{"alpha": 2}');
-SELECT bandit.create_experiment('bad', '{x,y}', NULL, '{"alpha": "0.1"}');
-SELECT bandit.create_experiment('bad', '{x,y}', NULL, '{"sequential": 1}');
-SELECT bandit.create_experiment('bad', '{x,y}', NULL, '{"min_sample_size": 2.5}');
-SELECT bandit.create_experiment('bad', '{x,y}', NULL, '{"min_sample_size": 10, "max_sample_size": 5}');
-SELECT bandit.create_experiment('bad', '{x,y}', NULL, '{"metrics": {"m": "ordinal"}}');
-SELECT bandit.create_experiment('bad', '{x,y}', NULL, '[1]');
+SELECT pg_temp.err($$SELECT bandit.create_experiment('ab', '{x,y}')$$);
+SELECT pg_temp.err($$SELECT bandit.create_experiment('bad', '{x,y}', '{0.5,0.6}')$$);
+SELECT pg_temp.err($$SELECT bandit.create_experiment('bad', '{x,y}', '{0.5,0.25,0.25}')$$);
+SELECT pg_temp.err($$SELECT bandit.create_experiment('bad', '{x,y}', '{1,0}')$$);
+SELECT pg_temp.err($$SELECT bandit.create_experiment('bad', '{x,y}', '{NaN,0.5}')$$);
+SELECT pg_temp.err($$SELECT bandit.create_experiment('bad', '{x,y}', '{0.5,NULL}')$$);
+SELECT pg_temp.err($$SELECT bandit.create_experiment('bad', '{x}')$$);
+SELECT pg_temp.err($$SELECT bandit.create_experiment('bad', '{x,x}')$$);
+SELECT pg_temp.err($$SELECT bandit.create_experiment('bad', '{x,NULL}')$$);
+SELECT pg_temp.err($$SELECT bandit.create_experiment('bad', '{{x,y}}')$$);
+SELECT pg_temp.err($$SELECT bandit.create_experiment(NULL, '{x,y}')$$);
+SELECT pg_temp.err($$SELECT bandit.create_experiment('', '{x,y}')$$);
+SELECT pg_temp.err($$SELECT bandit.create_experiment('bad', '{x,y}', NULL, '{"colour": 1}')$$);
+SELECT pg_temp.err($$SELECT bandit.create_experiment('bad', '{x,y}', NULL, '{"alpha": 2}')$$);
+SELECT pg_temp.err($$SELECT bandit.create_experiment('bad', '{x,y}', NULL, '{"alpha": "0.1"}')$$);
+SELECT pg_temp.err($$SELECT bandit.create_experiment('bad', '{x,y}', NULL, '{"sequential": 1}')$$);
+SELECT pg_temp.err($$SELECT bandit.create_experiment('bad', '{x,y}', NULL, '{"min_sample_size": 2.5}')$$);
+SELECT pg_temp.err($$SELECT bandit.create_experiment('bad', '{x,y}', NULL, '{"min_sample_size": 10, "max_sample_size": 5}')$$);
+SELECT pg_temp.err($$SELECT bandit.create_experiment('bad', '{x,y}', NULL, '{"metrics": {"m": "ordinal"}}')$$);
+SELECT pg_temp.err($$SELECT bandit.create_experiment('bad', '{x,y}', NULL, '[1]')$$);
 SELECT count(*) AS experiments, (SELECT count(*) FROM bandit.variant) AS variants FROM bandit.experiment;
 
 -- lifecycle: draft -> running -> completed
-SELECT bandit.assign('ab', 'u1');
-SELECT bandit.record_metric('ab', 'u1', 'conv', 1);
-SELECT bandit.assign('nope', 'u1');
-SELECT bandit.start_experiment('nope');
+SELECT pg_temp.err($$SELECT bandit.assign('ab', 'u1')$$);
+SELECT pg_temp.err($$SELECT bandit.record_metric('ab', 'u1', 'conv', 1)$$);
+SELECT pg_temp.err($$SELECT bandit.assign('nope', 'u1')$$);
+SELECT pg_temp.err($$SELECT bandit.start_experiment('nope')$$);
 SELECT bandit.start_experiment('ab');
-SELECT bandit.start_experiment('ab');
-SELECT bandit.assign(NULL, 'u1');
-SELECT bandit.assign('ab', NULL);
+SELECT pg_temp.err($$SELECT bandit.start_experiment('ab')$$);
+SELECT pg_temp.err($$SELECT bandit.assign(NULL, 'u1')$$);
+SELECT pg_temp.err($$SELECT bandit.assign('ab', NULL)$$);
 SELECT action FROM bandit.experiment_audit ORDER BY id;
 
 -- assignment: by the hash (u1 -> control, u2 and u3 -> treat), sticky; 18 control, 22 treat
@@ -82,15 +84,15 @@ SELECT bandit.record_metrics('ab', 'rare', array_agg(unit_id),
        array_agg(CASE WHEN variant = 'treat' AND substr(unit_id, 2)::int % 7 = 0 THEN 1.0 ELSE 0.0 END))
 FROM bandit.assignment;
 SELECT metric, count(*) FROM bandit.observation GROUP BY metric ORDER BY metric;
-SELECT bandit.record_metric('ab', 'stranger', 'conv', 1);
-SELECT bandit.record_metric('ab', 'u1', 'conv', 'NaN');
-SELECT bandit.record_metric('ab', 'u1', 'conv', 'Infinity');
-SELECT bandit.record_metric('ab', NULL, 'conv', 1);
-SELECT bandit.record_metric('ab', 'u1', NULL, 1);
-SELECT bandit.record_metric('nope', 'u1', 'conv', 1);
-SELECT bandit.record_metrics('ab', 'conv', '{u1,u2}', '{1}');
-SELECT bandit.record_metrics('ab', 'conv', '{u1,stranger,u2}', '{1,1,1}');
-SELECT bandit.record_metrics('ab', 'conv', '{u1,u2}', '{1,NaN}');
+SELECT pg_temp.err($$SELECT bandit.record_metric('ab', 'stranger', 'conv', 1)$$);
+SELECT pg_temp.err($$SELECT bandit.record_metric('ab', 'u1', 'conv', 'NaN')$$);
+SELECT pg_temp.err($$SELECT bandit.record_metric('ab', 'u1', 'conv', 'Infinity')$$);
+SELECT pg_temp.err($$SELECT bandit.record_metric('ab', NULL, 'conv', 1)$$);
+SELECT pg_temp.err($$SELECT bandit.record_metric('ab', 'u1', NULL, 1)$$);
+SELECT pg_temp.err($$SELECT bandit.record_metric('nope', 'u1', 'conv', 1)$$);
+SELECT pg_temp.err($$SELECT bandit.record_metrics('ab', 'conv', '{u1,u2}', '{1}')$$);
+SELECT pg_temp.err($$SELECT bandit.record_metrics('ab', 'conv', '{u1,stranger,u2}', '{1,1,1}')$$);
+SELECT pg_temp.err($$SELECT bandit.record_metrics('ab', 'conv', '{u1,u2}', '{1,NaN}')$$);
 SELECT count(*) AS observations FROM bandit.observation;
 
 -- binary: scipy chi2_contingency([[14, 8], [6, 12]]) p 0.112036843686 (min expected 9);
@@ -110,8 +112,8 @@ FROM bandit.analyze('ab', 'conv');
 SELECT variant, round(p_value::numeric, 12) AS p, test FROM bandit.analyze('ab', 'rare');
 -- no data for a metric: n 0, no tests
 SELECT variant, n, mean, p_value, prob_best, warning FROM bandit.analyze('ab', 'unrecorded');
-SELECT * FROM bandit.analyze('nope', 'conv');
-SELECT * FROM bandit.analyze('ab', NULL);
+SELECT pg_temp.err($$SELECT * FROM bandit.analyze('nope', 'conv')$$);
+SELECT pg_temp.err($$SELECT * FROM bandit.analyze('ab', NULL)$$);
 
 -- continuous: scipy ttest_ind(treat, control, equal_var=False) p 0.015687854045; Welch interval
 -- [2.722934865630, 24.489186346491]; Cohen's d 0.804141420807; control t interval [16.570458823086, 33.262874510247]
@@ -127,8 +129,8 @@ SELECT * FROM bandit.decide('ab', 'conv');
 
 -- completed: no more assignments, metrics still recorded
 SELECT bandit.stop_experiment('ab', 'enough data');
-SELECT bandit.stop_experiment('ab');
-SELECT bandit.assign('ab', 'u41');
+SELECT pg_temp.err($$SELECT bandit.stop_experiment('ab')$$);
+SELECT pg_temp.err($$SELECT bandit.assign('ab', 'u41')$$);
 SELECT bandit.record_metric('ab', 'u1', 'late', 1);
 SELECT status, stop_reason, started_at <= ended_at AS ordered FROM bandit.experiment;
 SELECT action, detail FROM bandit.experiment_audit ORDER BY id;
@@ -137,10 +139,10 @@ SELECT action, detail FROM bandit.experiment_audit ORDER BY id;
 SELECT bandit.create_experiment('declared', '{a,b}', '{0.25,0.75}', '{"metrics": {"clicked": "binary", "spend": "continuous"}, "salt": "d"}');
 SELECT bandit.start_experiment('declared');
 SELECT bandit.assign('declared', 'v1');
-SELECT bandit.record_metric('declared', 'v1', 'clicked', 0.5);
-SELECT bandit.record_metric('declared', 'v1', 'views', 3);
+SELECT pg_temp.err($$SELECT bandit.record_metric('declared', 'v1', 'clicked', 0.5)$$);
+SELECT pg_temp.err($$SELECT bandit.record_metric('declared', 'v1', 'views', 3)$$);
 SELECT bandit.record_metric('declared', 'v1', 'spend', 0.5);
-SELECT bandit.record_metrics('declared', 'clicked', '{v1}', '{2}');
+SELECT pg_temp.err($$SELECT bandit.record_metrics('declared', 'clicked', '{v1}', '{2}')$$);
 
 -- stratified assignment: blocks of 4 (1 a, 3 b) per stratum
 SELECT stratum, count(*) FILTER (WHERE variant = 'a') AS a, count(*) FILTER (WHERE variant = 'b') AS b
@@ -150,7 +152,7 @@ GROUP BY stratum ORDER BY stratum;
 SELECT bandit.assign('declared', 's' || 'north' || '-' || 1, 'north') = variant AS sticky
 FROM bandit.assignment WHERE unit_id = 'snorth-1';
 SELECT stratum, assigned FROM bandit.stratum ORDER BY stratum;
-SELECT bandit.assign('declared', 'v2', NULL);
+SELECT pg_temp.err($$SELECT bandit.assign('declared', 'v2', NULL)$$);
 
 -- a hostile search_path changes nothing
 CREATE SCHEMA hostile;

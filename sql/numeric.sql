@@ -4,7 +4,6 @@
 -- its inverse by Newton steps in mpmath), and PostgreSQL's numeric type
 -- for moments.  Each line shows whether the relative error is within the
 -- bound the core promises.
-\set VERBOSITY sqlstate
 
 -- the core's scalar functions, through a temporary test entry point
 CREATE FUNCTION pg_temp.probe(name text, x float8, y float8 DEFAULT 0) RETURNS float8

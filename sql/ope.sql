@@ -1,5 +1,7 @@
 -- Off-policy evaluation aggregates: ips, snips, dr.
-\set VERBOSITY sqlstate
+CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $f$
+BEGIN EXECUTE sql; RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN RETURN SQLSTATE || ': ' || SQLERRM; END $f$;
 CREATE TABLE logs(r float8, t float8, l float8, rl float8, rt float8);
 -- w = t / l = 2, 2, 0, 0.5; the IPS terms w r are 2, 0, 0, 0.5: mean 0.625, sd^2 = 2.6875 / 3;
 -- SNIPS = 2.5 / 4.5; the DR terms rt + w (r - rl) are 1, 0, 0.3, 0.95: mean 0.5625.
@@ -43,24 +45,24 @@ SELECT round((bandit.snips(1e9 + r, t, l)).std_error::numeric, 8) AS snips_se_of
        round(((bandit.snips(1e9 + r, t, l)).estimate - 1e9)::numeric, 6) AS snips_minus_offset FROM logs;
 
 -- bad input: 22003
-SELECT bandit.ips(1, 0.5, 0);
-SELECT bandit.ips(1, 0.5, 1.5);
-SELECT bandit.ips(1, 0.5, -0.5);
-SELECT bandit.ips(1, -0.1, 0.5);
-SELECT bandit.ips(1, 1.1, 0.5);
-SELECT bandit.ips(1, 'NaN', 0.5);
-SELECT bandit.ips(1, 0.5, 'NaN');
-SELECT bandit.ips('Infinity', 0.5, 0.5);
-SELECT bandit.snips('NaN', 0.5, 0.5);
-SELECT bandit.snips(1, 0.5, 0);
-SELECT bandit.dr(1, 0.5, 0.5, 'Infinity', 0);
-SELECT bandit.dr(1, 0.5, 0.5, 0, '-Infinity');
-SELECT bandit.dr(1, 0.5, 0, 0, 0);
+SELECT pg_temp.err($$SELECT bandit.ips(1, 0.5, 0)$$);
+SELECT pg_temp.err($$SELECT bandit.ips(1, 0.5, 1.5)$$);
+SELECT pg_temp.err($$SELECT bandit.ips(1, 0.5, -0.5)$$);
+SELECT pg_temp.err($$SELECT bandit.ips(1, -0.1, 0.5)$$);
+SELECT pg_temp.err($$SELECT bandit.ips(1, 1.1, 0.5)$$);
+SELECT pg_temp.err($$SELECT bandit.ips(1, 'NaN', 0.5)$$);
+SELECT pg_temp.err($$SELECT bandit.ips(1, 0.5, 'NaN')$$);
+SELECT pg_temp.err($$SELECT bandit.ips('Infinity', 0.5, 0.5)$$);
+SELECT pg_temp.err($$SELECT bandit.snips('NaN', 0.5, 0.5)$$);
+SELECT pg_temp.err($$SELECT bandit.snips(1, 0.5, 0)$$);
+SELECT pg_temp.err($$SELECT bandit.dr(1, 0.5, 0.5, 'Infinity', 0)$$);
+SELECT pg_temp.err($$SELECT bandit.dr(1, 0.5, 0.5, 0, '-Infinity')$$);
+SELECT pg_temp.err($$SELECT bandit.dr(1, 0.5, 0, 0, 0)$$);
 -- weights or terms that overflow
-SELECT bandit.ips(1, 1, 1e-320);
-SELECT bandit.ips(1e300, 1, 1e-10);
-SELECT bandit.snips(1, 1, 1e-200);  -- w^2 overflows
-SELECT bandit.ips(x, 1, 1) FROM (VALUES (1e308::float8), (-1e308)) v(x);
+SELECT pg_temp.err($$SELECT bandit.ips(1, 1, 1e-320)$$);
+SELECT pg_temp.err($$SELECT bandit.ips(1e300, 1, 1e-10)$$);
+SELECT pg_temp.err($$SELECT bandit.snips(1, 1, 1e-200)$$);  -- w^2 overflows
+SELECT pg_temp.err($$SELECT bandit.ips(x, 1, 1) FROM (VALUES (1e308::float8), (-1e308)) v(x)$$);
 
 -- parallel plans give the serial answer
 CREATE TABLE biglog AS
@@ -87,6 +89,6 @@ SET parallel_leader_participation = off;
 EXPLAIN (COSTS OFF) :compare;
 :compare;
 -- bad input is caught in the workers too
-SELECT bandit.ips(r, t, CASE WHEN r > 0.9 AND l < 0.3 THEN 0 ELSE l END) FROM biglog;
+SELECT pg_temp.err($$SELECT bandit.ips(r, t, CASE WHEN r > 0.9 AND l < 0.3 THEN 0 ELSE l END) FROM biglog$$);
 RESET ALL;
 DROP TABLE biglog, serial, logs;

@@ -1,7 +1,9 @@
 -- Table-backed policies: management, choose, reward, modes, budgets,
 -- snapshots, LinUCB.  Random choices are checked by their properties;
 -- learned values against arithmetic done here in SQL.
-\set VERBOSITY sqlstate
+CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $f$
+BEGIN EXECUTE sql; RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN RETURN SQLSTATE || ': ' || SQLERRM; END $f$;
 -- from empty tables and decision id 1, whatever tests ran before
 TRUNCATE bandit.policy, bandit.arm, bandit.decision, bandit.snapshot, bandit.audit RESTART IDENTITY;
 SELECT bandit.set_seed(11);
@@ -24,28 +26,28 @@ WITH c AS (SELECT * FROM bandit.choose('t')),
 SELECT abs(c.propensity - p.pb[array_position(p.arms, c.arm)]) < 1e-12 AS propensity_is_prob_best FROM c, p;
 
 -- exactly once: a second reward is an error and changes nothing
-SELECT bandit.reward(1, 0);
+SELECT pg_temp.err($$SELECT bandit.reward(1, 0)$$);
 SELECT sum(pulls) AS pulls, sum(alpha) AS alpha, sum(beta) AS beta FROM bandit.arm WHERE policy = 't';
-SELECT bandit.reward(12345, 1);
-SELECT bandit.reward(2, 'NaN');
-SELECT bandit.reward(2, 1.5);
+SELECT pg_temp.err($$SELECT bandit.reward(12345, 1)$$);
+SELECT pg_temp.err($$SELECT bandit.reward(2, 'NaN')$$);
+SELECT pg_temp.err($$SELECT bandit.reward(2, 1.5)$$);
 SELECT reward FROM bandit.decision WHERE id = 2;
 -- fractional rewards; crediting an arm directly
 SELECT bandit.reward(2, 0.25);
 SELECT bandit.reward('t', 'c', 0.5);
 SELECT arm, alpha, beta, pulls FROM bandit.arm WHERE policy = 't' ORDER BY arm;
-SELECT bandit.reward('t', 'zz', 1);
-SELECT bandit.reward('nope', 'a', 1);
+SELECT pg_temp.err($$SELECT bandit.reward('t', 'zz', 1)$$);
+SELECT pg_temp.err($$SELECT bandit.reward('nope', 'a', 1)$$);
 
 -- batch: all or nothing, in one statement
 SELECT count(*) FROM (SELECT bandit.choose('t') FROM generate_series(1, 4)) s;
 SELECT bandit.reward(ARRAY[3, 4, 5], ARRAY[1, 0, 1]::float8[]);
-SELECT bandit.reward(ARRAY[6, 3], ARRAY[1, 1]::float8[]);          -- 3 was rewarded: nothing changes
+SELECT pg_temp.err($$SELECT bandit.reward(ARRAY[6, 3], ARRAY[1, 1]::float8[])$$);          -- 3 was rewarded: nothing changes
 SELECT reward IS NULL AS six_untouched FROM bandit.decision WHERE id = 6;
-SELECT bandit.reward(ARRAY[6, 6], ARRAY[1, 1]::float8[]);          -- the same decision twice
-SELECT bandit.reward(ARRAY[6, 999], ARRAY[1, 1]::float8[]);
-SELECT bandit.reward(ARRAY[6], ARRAY[1, 1]::float8[]);
-SELECT bandit.reward(ARRAY[6, NULL], ARRAY[1, 1]::float8[]);
+SELECT pg_temp.err($$SELECT bandit.reward(ARRAY[6, 6], ARRAY[1, 1]::float8[])$$);          -- the same decision twice
+SELECT pg_temp.err($$SELECT bandit.reward(ARRAY[6, 999], ARRAY[1, 1]::float8[])$$);
+SELECT pg_temp.err($$SELECT bandit.reward(ARRAY[6], ARRAY[1, 1]::float8[])$$);
+SELECT pg_temp.err($$SELECT bandit.reward(ARRAY[6, NULL], ARRAY[1, 1]::float8[])$$);
 SELECT bandit.reward(ARRAY[6], ARRAY[1]::float8[]);
 SELECT count(*) FILTER (WHERE reward IS NOT NULL) AS rewarded, count(*) AS decisions FROM bandit.decision;
 SELECT sum(pulls) AS pulls FROM bandit.arm WHERE policy = 't';
@@ -57,22 +59,22 @@ JOIN unnest('{a,b,c}'::text[], bandit.prob_best(
         (SELECT array_agg(alpha ORDER BY arm) FROM bandit.arm WHERE policy = 't'),
         (SELECT array_agg(beta ORDER BY arm) FROM bandit.arm WHERE policy = 't'))) x(xa, pb) ON x.xa = s.arm
 ORDER BY arm;
-SELECT * FROM bandit.arm_stats('nope');
+SELECT pg_temp.err($$SELECT * FROM bandit.arm_stats('nope')$$);
 
 -- recommend ranks by P(best) for Thompson
 SELECT r.arm, r.rank, abs(r.score - s.prob_best) < 1e-12 AS score_is_prob_best
 FROM bandit.recommend('t', 2) r JOIN bandit.arm_stats('t') s USING (arm) ORDER BY r.rank;
 SELECT count(*) FROM bandit.recommend('t', 10);
-SELECT * FROM bandit.recommend('t', 0);
+SELECT pg_temp.err($$SELECT * FROM bandit.recommend('t', 0)$$);
 
 -- arms: add, retire; errors
 SELECT bandit.add_arm('t', 'd', 2.5, 40);
-SELECT bandit.add_arm('t', 'd');
-SELECT bandit.add_arm('nope', 'x');
-SELECT bandit.add_arm('t', 'e', -1);
+SELECT pg_temp.err($$SELECT bandit.add_arm('t', 'd')$$);
+SELECT pg_temp.err($$SELECT bandit.add_arm('nope', 'x')$$);
+SELECT pg_temp.err($$SELECT bandit.add_arm('t', 'e', -1)$$);
 SELECT bandit.retire_arm('t', 'b');
-SELECT bandit.retire_arm('t', 'b');
-SELECT bandit.retire_arm('t', 'a');   -- the default arm
+SELECT pg_temp.err($$SELECT bandit.retire_arm('t', 'b')$$);
+SELECT pg_temp.err($$SELECT bandit.retire_arm('t', 'a')$$);   -- the default arm
 SELECT count(*) AS chose_retired FROM (SELECT (bandit.choose('t')).arm FROM generate_series(1, 30)) s WHERE arm = 'b';
 SELECT arm, retired, prob_best IS NULL AS no_prob_best FROM bandit.arm_stats('t') ORDER BY arm;
 
@@ -83,8 +85,8 @@ SELECT arm, count(*) FROM (SELECT (bandit.choose('t', '{"max_cost": 3}')).arm FR
 GROUP BY arm ORDER BY arm;   -- c and d only
 SELECT arm, propensity FROM bandit.choose('t', '{"max_cost": 3, "max_latency_ms": 50}');   -- d only
 SELECT arm, propensity FROM bandit.choose('t', '{"max_cost": 0.5}');   -- none fits: default a
-SELECT * FROM bandit.choose('t', '{"max_cost": "cheap"}');
-SELECT * FROM bandit.choose('t', '[1, 2]');
+SELECT pg_temp.err($$SELECT * FROM bandit.choose('t', '{"max_cost": "cheap"}')$$);
+SELECT pg_temp.err($$SELECT * FROM bandit.choose('t', '[1, 2]')$$);
 
 -- modes
 SELECT bandit.set_mode('t', 'shadow');
@@ -93,7 +95,7 @@ SELECT arm, propensity, policy_arm IN ('a', 'c', 'd') AS logged_policy_choice, m
 SELECT bandit.set_mode('t', 'off');
 SELECT arm, propensity FROM bandit.choose('t');
 SELECT policy_arm IS NULL AS no_policy_choice, mode FROM bandit.decision ORDER BY id DESC LIMIT 1;
-SELECT bandit.set_mode('t', 'sideways');
+SELECT pg_temp.err($$SELECT bandit.set_mode('t', 'sideways')$$);
 SELECT bandit.set_mode('t', 'active');
 SELECT action, detail->>'arm' AS arm, detail->>'to' AS mode FROM bandit.audit ORDER BY id;
 
@@ -107,7 +109,7 @@ SELECT count(*) AS rows_differ FROM (
     (SELECT row FROM saved EXCEPT SELECT to_jsonb(a) - 'last_update' - 'state_stamp' FROM bandit.arm a WHERE policy = 't')
     UNION ALL
     (SELECT to_jsonb(a) - 'last_update' - 'state_stamp' FROM bandit.arm a WHERE policy = 't' EXCEPT SELECT row FROM saved)) d;
-SELECT bandit.restore(99999);
+SELECT pg_temp.err($$SELECT bandit.restore(99999)$$);
 
 -- other algorithms: UCB1 plays unpulled arms first, then its formula
 SELECT bandit.create_policy('u', 'ucb1', '{x,y,z}', '{"c": 0.5}');
@@ -142,11 +144,11 @@ SELECT bandit.reward(currval('bandit.decision_id_seq'), 0.5);
 SELECT a.arm, a.a_inv = ARRAY[1 - 1/10.0, -2/10.0, -2/10.0, -2/10.0, 1 - 4/10.0, -4/10.0, -2/10.0, -4/10.0, 1 - 4/10.0]::float8[]
        AS a_inv_exact, a.b
 FROM bandit.arm a WHERE policy = 'l' AND pulls = 1;
-SELECT * FROM bandit.choose('l');
-SELECT * FROM bandit.choose('l', '{"features": [1, 2]}');
-SELECT * FROM bandit.choose('l', '{"features": [1, "x", 2]}');
+SELECT pg_temp.err($$SELECT * FROM bandit.choose('l')$$);
+SELECT pg_temp.err($$SELECT * FROM bandit.choose('l', '{"features": [1, 2]}')$$);
+SELECT pg_temp.err($$SELECT * FROM bandit.choose('l', '{"features": [1, "x", 2]}')$$);
 SELECT count(*) FROM bandit.choose('l', '{"country": "de", "age": 31, "mobile": true}');
-SELECT bandit.reward('l', 'p', 1);
+SELECT pg_temp.err($$SELECT bandit.reward('l', 'p', 1)$$);
 
 -- LinUCB state is cached per row version: a rolled-back reward leaves the scores as they were
 CREATE TEMP TABLE l_before AS SELECT arm, score FROM bandit.recommend('l', 2, '{"features": [0, 1, 0]}');
@@ -161,33 +163,33 @@ WHERE r.score <> l_before.score;
 -- LinUCB state edited by hand into the wrong shape is reported as corrupted data (XX001), not an internal error
 BEGIN;
 UPDATE bandit.arm SET b = '{1}' WHERE policy = 'l' AND arm = 'p';
-SELECT count(*) FROM bandit.choose('l', '{"features": [0, 1, 0]}');
+SELECT pg_temp.err($$SELECT count(*) FROM bandit.choose('l', '{"features": [0, 1, 0]}')$$);
 ROLLBACK;
 -- the hashing trick is deterministic and sums to the signed values
 SELECT bandit.hash_features('{"a": 1.5, "b": "x", "c": true}', 8) = bandit.hash_features('{"c": true, "b": "x", "a": 1.5}', 8) AS stable,
        (SELECT sum(abs(v)) FROM unnest(bandit.hash_features('{"a": 1.5}', 8)) v) AS one_feature;
-SELECT bandit.hash_features('{"a": [1]}', 8);
-SELECT bandit.hash_features('{"a": 1}', 0);
+SELECT pg_temp.err($$SELECT bandit.hash_features('{"a": [1]}', 8)$$);
+SELECT pg_temp.err($$SELECT bandit.hash_features('{"a": 1}', 0)$$);
 
 -- creating policies: errors change nothing
 SELECT count(*) AS policies_before FROM bandit.policy;
-SELECT bandit.create_policy('t', 'ucb1', '{x}');
-SELECT bandit.create_policy('x1', 'bogus', '{x}');
-SELECT bandit.create_policy('x2', 'ucb1', '{}');
-SELECT bandit.create_policy('x3', 'ucb1', '{x,x}');
-SELECT bandit.create_policy('x4', 'ucb1', '{x}', '{"epsilon": 2}');
-SELECT bandit.create_policy('x5', 'ucb1', '{x}', '{"color": "red"}');
-SELECT bandit.create_policy('x6', 'ucb1', '{x}', '{"default_arm": "y"}');
-SELECT bandit.create_policy('x7', 'linucb', '{x}');
-SELECT bandit.create_policy('x8', 'ucb1', '{x}', '{"dim": 4}');
-SELECT bandit.create_policy('x9', 'ucb1', '{x}', '{"discount": 0}');
-SELECT bandit.create_policy('x10', 'ucb1', '{x}', '{"mode": "loud"}');
-SELECT bandit.create_policy('x11', 'ucb1', '{x}', '{"c": "big"}');
-SELECT bandit.create_policy('x12', 'linucb', '{x}', '{"dim": 2, "discount": 0.5}');
-SELECT bandit.create_policy(NULL, 'ucb1', '{x}');
+SELECT pg_temp.err($$SELECT bandit.create_policy('t', 'ucb1', '{x}')$$);
+SELECT pg_temp.err($$SELECT bandit.create_policy('x1', 'bogus', '{x}')$$);
+SELECT pg_temp.err($$SELECT bandit.create_policy('x2', 'ucb1', '{}')$$);
+SELECT pg_temp.err($$SELECT bandit.create_policy('x3', 'ucb1', '{x,x}')$$);
+SELECT pg_temp.err($$SELECT bandit.create_policy('x4', 'ucb1', '{x}', '{"epsilon": 2}')$$);
+SELECT pg_temp.err($$SELECT bandit.create_policy('x5', 'ucb1', '{x}', '{"color": "red"}')$$);
+SELECT pg_temp.err($$SELECT bandit.create_policy('x6', 'ucb1', '{x}', '{"default_arm": "y"}')$$);
+SELECT pg_temp.err($$SELECT bandit.create_policy('x7', 'linucb', '{x}')$$);
+SELECT pg_temp.err($$SELECT bandit.create_policy('x8', 'ucb1', '{x}', '{"dim": 4}')$$);
+SELECT pg_temp.err($$SELECT bandit.create_policy('x9', 'ucb1', '{x}', '{"discount": 0}')$$);
+SELECT pg_temp.err($$SELECT bandit.create_policy('x10', 'ucb1', '{x}', '{"mode": "loud"}')$$);
+SELECT pg_temp.err($$SELECT bandit.create_policy('x11', 'ucb1', '{x}', '{"c": "big"}')$$);
+SELECT pg_temp.err($$SELECT bandit.create_policy('x12', 'linucb', '{x}', '{"dim": 2, "discount": 0.5}')$$);
+SELECT pg_temp.err($$SELECT bandit.create_policy(NULL, 'ucb1', '{x}')$$);
 SELECT count(*) AS policies_after FROM bandit.policy;
-SELECT * FROM bandit.choose('nope');
-SELECT * FROM bandit.choose(NULL);
+SELECT pg_temp.err($$SELECT * FROM bandit.choose('nope')$$);
+SELECT pg_temp.err($$SELECT * FROM bandit.choose(NULL)$$);
 
 
 -- a hostile search_path changes nothing: the functions resolve everything in pg_catalog

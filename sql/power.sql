@@ -1,6 +1,8 @@
 -- Power and sample size; expected values from scipy 1.10 / statsmodels 0.13
 -- (exact roots of statsmodels' power equations, solved with brentq to 1e-15).
-\set VERBOSITY sqlstate
+CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $f$
+BEGIN EXECUTE sql; RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN RETURN SQLSTATE || ': ' || SQLERRM; END $f$;
 
 -- noncentral t: scipy.stats.nct.cdf / .sf
 SELECT round(bandit.nct_cdf(1, 10, 0.5)::numeric, 12) AS cdf_0_678630638691,
@@ -59,31 +61,31 @@ SELECT bandit.nct_cdf(NULL, 5, 1) IS NULL AS n1, bandit.nct_sf(1, NULL, 1) IS NU
        bandit.power_proportions(0.1, 0.2, NULL) IS NULL AS n7;
 
 -- bad input
-SELECT bandit.nct_cdf('NaN', 5, 1);
-SELECT bandit.nct_cdf(1, 0, 1);
-SELECT bandit.nct_sf(1, 'infinity', 1);
-SELECT bandit.nct_sf(1, 5, 'NaN');
-SELECT bandit.power_t_test(0.5, 1);
-SELECT bandit.power_t_test(0.5, 'infinity');
-SELECT bandit.power_t_test('NaN', 10);
-SELECT bandit.power_t_test(0.5, 10, 0);
-SELECT bandit.power_t_test(0.5, 10, 1);
-SELECT bandit.power_t_test(0.5, 10, 0.05, 'two_sided');
-SELECT bandit.power_t_test(0.5, 1.001);
-SELECT bandit.sample_size_t_test(0);
-SELECT bandit.sample_size_t_test(0.5, 1);
-SELECT bandit.sample_size_t_test(0.5, 0.8, 0);
-SELECT bandit.sample_size_t_test(0.5, 0.05);
-SELECT bandit.sample_size_t_test(0.5, 0.8, 0.05, 'less');
-SELECT bandit.sample_size_t_test(-0.5, 0.8, 0.05, 'greater');
-SELECT bandit.sample_size_t_test(0.5, 0.8, 0.05, 'sideways');
-SELECT bandit.sample_size_t_test('-infinity');
-SELECT bandit.sample_size_t_test(3, 0.0500001);
-SELECT bandit.sample_size_proportions(0.3, 0.3);
-SELECT bandit.sample_size_proportions(1.1, 0.3);
-SELECT bandit.sample_size_proportions(0.3, -0.1);
-SELECT bandit.sample_size_proportions(0.1, 0.2, 0.01);
-SELECT bandit.sample_size_proportions(0.1, 0.2, 0.8, 1.5);
-SELECT bandit.power_proportions(0.1, 0.2, 0);
-SELECT bandit.power_proportions(0.1, 'NaN', 10);
-SELECT bandit.power_proportions(0.1, 0.2, 10, -0.05);
+SELECT pg_temp.err($$SELECT bandit.nct_cdf('NaN', 5, 1)$$);
+SELECT pg_temp.err($$SELECT bandit.nct_cdf(1, 0, 1)$$);
+SELECT pg_temp.err($$SELECT bandit.nct_sf(1, 'infinity', 1)$$);
+SELECT pg_temp.err($$SELECT bandit.nct_sf(1, 5, 'NaN')$$);
+SELECT pg_temp.err($$SELECT bandit.power_t_test(0.5, 1)$$);
+SELECT pg_temp.err($$SELECT bandit.power_t_test(0.5, 'infinity')$$);
+SELECT pg_temp.err($$SELECT bandit.power_t_test('NaN', 10)$$);
+SELECT pg_temp.err($$SELECT bandit.power_t_test(0.5, 10, 0)$$);
+SELECT pg_temp.err($$SELECT bandit.power_t_test(0.5, 10, 1)$$);
+SELECT pg_temp.err($$SELECT bandit.power_t_test(0.5, 10, 0.05, 'two_sided')$$);
+SELECT pg_temp.err($$SELECT bandit.power_t_test(0.5, 1.001)$$);
+SELECT pg_temp.err($$SELECT bandit.sample_size_t_test(0)$$);
+SELECT pg_temp.err($$SELECT bandit.sample_size_t_test(0.5, 1)$$);
+SELECT pg_temp.err($$SELECT bandit.sample_size_t_test(0.5, 0.8, 0)$$);
+SELECT pg_temp.err($$SELECT bandit.sample_size_t_test(0.5, 0.05)$$);
+SELECT pg_temp.err($$SELECT bandit.sample_size_t_test(0.5, 0.8, 0.05, 'less')$$);
+SELECT pg_temp.err($$SELECT bandit.sample_size_t_test(-0.5, 0.8, 0.05, 'greater')$$);
+SELECT pg_temp.err($$SELECT bandit.sample_size_t_test(0.5, 0.8, 0.05, 'sideways')$$);
+SELECT pg_temp.err($$SELECT bandit.sample_size_t_test('-infinity')$$);
+SELECT pg_temp.err($$SELECT bandit.sample_size_t_test(3, 0.0500001)$$);
+SELECT pg_temp.err($$SELECT bandit.sample_size_proportions(0.3, 0.3)$$);
+SELECT pg_temp.err($$SELECT bandit.sample_size_proportions(1.1, 0.3)$$);
+SELECT pg_temp.err($$SELECT bandit.sample_size_proportions(0.3, -0.1)$$);
+SELECT pg_temp.err($$SELECT bandit.sample_size_proportions(0.1, 0.2, 0.01)$$);
+SELECT pg_temp.err($$SELECT bandit.sample_size_proportions(0.1, 0.2, 0.8, 1.5)$$);
+SELECT pg_temp.err($$SELECT bandit.power_proportions(0.1, 0.2, 0)$$);
+SELECT pg_temp.err($$SELECT bandit.power_proportions(0.1, 'NaN', 10)$$);
+SELECT pg_temp.err($$SELECT bandit.power_proportions(0.1, 0.2, 10, -0.05)$$);

@@ -3,7 +3,9 @@
 -- (cluster_hash, aggregation_round), validate_signal, prior_adjusted_score,
 -- cleanup_priors, prior_metrics.  Expected numbers were computed in exact
 -- rational arithmetic with Python's fractions and decimal modules.
-\set VERBOSITY sqlstate
+CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $f$
+BEGIN EXECUTE sql; RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN RETURN SQLSTATE || ': ' || SQLERRM; END $f$;
 
 -- the contract's table
 SELECT column_name, data_type FROM information_schema.columns
@@ -103,10 +105,10 @@ END $$;
 CREATE TABLE before AS SELECT * FROM bandit.prior;
 SELECT name, try_apply(signal) AS sqlstate, array_to_string(bandit.validate_signal(signal), ' | ') AS problems FROM bad;
 -- the same errors at top level, and NULL
-SELECT bandit.apply_signal(NULL);
-SELECT bandit.apply_signal('[]');
-SELECT bandit.apply_signal(signal) FROM bad WHERE name = 'success_rate > 1';
-SELECT bandit.apply_signal(signal) FROM bad WHERE name = 'one good key, one bad';
+SELECT pg_temp.err($$SELECT bandit.apply_signal(NULL)$$);
+SELECT pg_temp.err($$SELECT bandit.apply_signal('[]')$$);
+SELECT pg_temp.err($$SELECT bandit.apply_signal(signal) FROM bad WHERE name = 'success_rate > 1'$$);
+SELECT pg_temp.err($$SELECT bandit.apply_signal(signal) FROM bad WHERE name = 'one good key, one bad'$$);
 -- an error while updating (here a trigger failing on the second key) applies nothing either: not "aaa", not the signal
 CREATE FUNCTION fail_on_gpt() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -116,9 +118,9 @@ BEGIN
     RETURN NEW;
 END $$;
 CREATE TRIGGER fail_on_gpt BEFORE UPDATE ON bandit.prior FOR EACH ROW EXECUTE FUNCTION fail_on_gpt();
-SELECT bandit.apply_signal('{"aggregation_round": 3, "cluster_hash": "c1", "participant_count": 1,
+SELECT pg_temp.err($$SELECT bandit.apply_signal('{"aggregation_round": 3, "cluster_hash": "c1", "participant_count": 1,
   "reward_signals": {"aaa": {"success_rate": 0.5, "avg_latency": 1, "quality_score": 1, "total_samples": 1},
-                     "gpt": {"success_rate": 0.5, "avg_latency": 2, "quality_score": 1, "total_samples": 5}}}');
+                     "gpt": {"success_rate": 0.5, "avg_latency": 2, "quality_score": 1, "total_samples": 5}}}')$$);
 DROP TRIGGER fail_on_gpt ON bandit.prior;
 -- nothing changed
 SELECT (SELECT count(*) FROM (SELECT * FROM bandit.prior EXCEPT SELECT * FROM before) d) AS changed_priors,
@@ -153,21 +155,21 @@ SELECT bandit.prior_adjusted_score(NULL, 1, 1, 1, 1) IS NULL AS null_key,
        bandit.prior_adjusted_score('gpt', 1, 1, NULL, 1) IS NULL AS null_quality,
        bandit.prior_adjusted_score('gpt', 1, 1, 1, NULL) IS NULL AS null_carbon;
 -- bad input
-SELECT bandit.prior_adjusted_score('gpt', -1, 1, 1, 1);
-SELECT bandit.prior_adjusted_score('gpt', 'NaN', 1, 1, 1);
-SELECT bandit.prior_adjusted_score('gpt', 'Infinity', 1, 1, 1);
-SELECT bandit.prior_adjusted_score('gpt', 1, -0.5, 1, 1);
-SELECT bandit.prior_adjusted_score('gpt', 1, 'NaN', 1, 1);
-SELECT bandit.prior_adjusted_score('gpt', 1, 1, 1.5, 1);
-SELECT bandit.prior_adjusted_score('gpt', 1, 1, 'NaN', 1);
-SELECT bandit.prior_adjusted_score('gpt', 1, 1, 1, '-Infinity');
-SELECT bandit.prior_adjusted_score('gpt', 1, 1, 1, 1, '{"latency": 1}');
-SELECT bandit.prior_adjusted_score('gpt', 1, 1, 1, 1, '{"cost": -0.1}');
-SELECT bandit.prior_adjusted_score('gpt', 1, 1, 1, 1, '{"cost": "1"}');
-SELECT bandit.prior_adjusted_score('gpt', 1, 1, 1, 1, '{"cost": 1e400}');
-SELECT bandit.prior_adjusted_score('gpt', 1, 1, 1, 1, '{"cost": 0, "latency_ms": 0, "quality": 0, "carbon": 0}');
-SELECT bandit.prior_adjusted_score('gpt', 1, 1, 1, 1, '[0.25]');
-SELECT bandit.prior_adjusted_score('gpt', 1, 1, 1, 1, 'null');
+SELECT pg_temp.err($$SELECT bandit.prior_adjusted_score('gpt', -1, 1, 1, 1)$$);
+SELECT pg_temp.err($$SELECT bandit.prior_adjusted_score('gpt', 'NaN', 1, 1, 1)$$);
+SELECT pg_temp.err($$SELECT bandit.prior_adjusted_score('gpt', 'Infinity', 1, 1, 1)$$);
+SELECT pg_temp.err($$SELECT bandit.prior_adjusted_score('gpt', 1, -0.5, 1, 1)$$);
+SELECT pg_temp.err($$SELECT bandit.prior_adjusted_score('gpt', 1, 'NaN', 1, 1)$$);
+SELECT pg_temp.err($$SELECT bandit.prior_adjusted_score('gpt', 1, 1, 1.5, 1)$$);
+SELECT pg_temp.err($$SELECT bandit.prior_adjusted_score('gpt', 1, 1, 'NaN', 1)$$);
+SELECT pg_temp.err($$SELECT bandit.prior_adjusted_score('gpt', 1, 1, 1, '-Infinity')$$);
+SELECT pg_temp.err($$SELECT bandit.prior_adjusted_score('gpt', 1, 1, 1, 1, '{"latency": 1}')$$);
+SELECT pg_temp.err($$SELECT bandit.prior_adjusted_score('gpt', 1, 1, 1, 1, '{"cost": -0.1}')$$);
+SELECT pg_temp.err($$SELECT bandit.prior_adjusted_score('gpt', 1, 1, 1, 1, '{"cost": "1"}')$$);
+SELECT pg_temp.err($$SELECT bandit.prior_adjusted_score('gpt', 1, 1, 1, 1, '{"cost": 1e400}')$$);
+SELECT pg_temp.err($$SELECT bandit.prior_adjusted_score('gpt', 1, 1, 1, 1, '{"cost": 0, "latency_ms": 0, "quality": 0, "carbon": 0}')$$);
+SELECT pg_temp.err($$SELECT bandit.prior_adjusted_score('gpt', 1, 1, 1, 1, '[0.25]')$$);
+SELECT pg_temp.err($$SELECT bandit.prior_adjusted_score('gpt', 1, 1, 1, 1, 'null')$$);
 
 -- cleanup_priors: priors not updated within max_age go; the record of signals stays
 UPDATE bandit.prior SET last_updated = now() - interval '8 days' WHERE key IN ('tiny', 'llama');
@@ -176,8 +178,8 @@ SELECT bandit.cleanup_priors('1000000 years') AS none_that_old, bandit.cleanup_p
 SELECT bandit.cleanup_priors() AS default_7_days;
 SELECT bandit.cleanup_priors('1 day') AS older_than_a_day;
 SELECT key FROM bandit.prior ORDER BY key;
-SELECT bandit.cleanup_priors(NULL);
-SELECT bandit.cleanup_priors('-1 second');
+SELECT pg_temp.err($$SELECT bandit.cleanup_priors(NULL)$$);
+SELECT pg_temp.err($$SELECT bandit.cleanup_priors('-1 second')$$);
 -- a cleaned-up prior is not rebuilt by replaying an old round
 SELECT bandit.apply_signal('{"aggregation_round": 1, "cluster_hash": "c1", "participant_count": 3,
   "reward_signals": {"gpt": {"success_rate": 0.5, "avg_latency": 120, "quality_score": 0.9, "total_samples": 5},

@@ -1,7 +1,9 @@
 -- The mixture SPRT (Johari, Pekelis, Walsh 2017): always-valid p-value and
 -- confidence sequence.  Expected values: the paper's formulas transcribed in
 -- mpmath at 50 digits.
-\set VERBOSITY sqlstate
+CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $f$
+BEGIN EXECUTE sql; RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN RETURN SQLSTATE || ': ' || SQLERRM; END $f$;
 
 -- p = min(1, 1 / Lambda); small effects leave p at 1 but still narrow the sequence
 SELECT round(p_value::numeric, 12) AS p_1, round(ci_lower::numeric, 12) AS lo_m0_116673836703,
@@ -44,8 +46,8 @@ SELECT round(p_value::numeric, 12) AS p_0_163106129618, round(ci_lower::numeric,
        round(ci_upper::numeric, 12) AS hi_3_119984669071
 FROM bandit.msprt((SELECT bandit.summarize(x) FROM unnest('{1.5,2.0,2.5,3.5,4.0,1.0}'::float8[]) x),
                   (SELECT bandit.summarize(y) FROM unnest('{1.0,1.2,0.8,1.1}'::float8[]) y), 0.5);
-SELECT * FROM bandit.msprt((SELECT bandit.summarize(x) FROM unnest('{1.5}'::float8[]) x),
-                           (SELECT bandit.summarize(y) FROM unnest('{1.0,1.2}'::float8[]) y), 0.5);
+SELECT pg_temp.err($$SELECT * FROM bandit.msprt((SELECT bandit.summarize(x) FROM unnest('{1.5}'::float8[]) x),
+                           (SELECT bandit.summarize(y) FROM unnest('{1.0,1.2}'::float8[]) y), 0.5)$$);
 
 -- NULL inputs: STRICT
 SELECT p_value IS NULL AS n1 FROM bandit.msprt(NULL, 1, 1, 10, 1, 1, 1);
@@ -53,17 +55,17 @@ SELECT p_value IS NULL AS n2 FROM bandit.msprt(10, 1, 1, 10, 1, 1, 1, NULL);
 SELECT p_value IS NULL AS n3 FROM bandit.msprt(NULL::bandit.summary, NULL::bandit.summary, 1);
 
 -- bad input
-SELECT * FROM bandit.msprt(0.5, 1, 1, 10, 1, 1, 1);
-SELECT * FROM bandit.msprt(10, 1, 1, 'NaN', 1, 1, 1);
-SELECT * FROM bandit.msprt(10, 1, 1, 'infinity', 1, 1, 1);
-SELECT * FROM bandit.msprt(10, 'infinity', 1, 10, 1, 1, 1);
-SELECT * FROM bandit.msprt(10, 1, 1, 10, 'NaN', 1, 1);
-SELECT * FROM bandit.msprt(10, 1e308, 1, 10, -1e308, 1, 1);
-SELECT * FROM bandit.msprt(10, 1, -1, 10, 1, 1, 1);
-SELECT * FROM bandit.msprt(10, 1, 1, 10, 1, 'infinity', 1);
-SELECT * FROM bandit.msprt(10, 1, 1, 10, 1, 1, 0);
-SELECT * FROM bandit.msprt(10, 1, 1, 10, 1, 1, -1);
-SELECT * FROM bandit.msprt(10, 1, 1, 10, 1, 1, 'NaN');
-SELECT * FROM bandit.msprt(10, 1, 1, 10, 1, 1, 1, 0);
-SELECT * FROM bandit.msprt(10, 1, 1, 10, 1, 1, 1, 1);
-SELECT * FROM bandit.msprt(10, 1, 1, 10, 1, 1, 1, 'NaN');
+SELECT pg_temp.err($$SELECT * FROM bandit.msprt(0.5, 1, 1, 10, 1, 1, 1)$$);
+SELECT pg_temp.err($$SELECT * FROM bandit.msprt(10, 1, 1, 'NaN', 1, 1, 1)$$);
+SELECT pg_temp.err($$SELECT * FROM bandit.msprt(10, 1, 1, 'infinity', 1, 1, 1)$$);
+SELECT pg_temp.err($$SELECT * FROM bandit.msprt(10, 'infinity', 1, 10, 1, 1, 1)$$);
+SELECT pg_temp.err($$SELECT * FROM bandit.msprt(10, 1, 1, 10, 'NaN', 1, 1)$$);
+SELECT pg_temp.err($$SELECT * FROM bandit.msprt(10, 1e308, 1, 10, -1e308, 1, 1)$$);
+SELECT pg_temp.err($$SELECT * FROM bandit.msprt(10, 1, -1, 10, 1, 1, 1)$$);
+SELECT pg_temp.err($$SELECT * FROM bandit.msprt(10, 1, 1, 10, 1, 'infinity', 1)$$);
+SELECT pg_temp.err($$SELECT * FROM bandit.msprt(10, 1, 1, 10, 1, 1, 0)$$);
+SELECT pg_temp.err($$SELECT * FROM bandit.msprt(10, 1, 1, 10, 1, 1, -1)$$);
+SELECT pg_temp.err($$SELECT * FROM bandit.msprt(10, 1, 1, 10, 1, 1, 'NaN')$$);
+SELECT pg_temp.err($$SELECT * FROM bandit.msprt(10, 1, 1, 10, 1, 1, 1, 0)$$);
+SELECT pg_temp.err($$SELECT * FROM bandit.msprt(10, 1, 1, 10, 1, 1, 1, 1)$$);
+SELECT pg_temp.err($$SELECT * FROM bandit.msprt(10, 1, 1, 10, 1, 1, 1, 'NaN')$$);

@@ -1,7 +1,9 @@
 -- Mergeable summaries and t-tests.
 -- References: exact arithmetic (numeric), R's t.test on the sleep data as
 -- published in R's documentation, and scipy.stats 1.10 where noted.
-\set VERBOSITY sqlstate
+CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $f$
+BEGIN EXECUTE sql; RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN RETURN SQLSTATE || ': ' || SQLERRM; END $f$;
 
 SELECT bandit.summarize(x) FROM generate_series(1, 10) x;             -- (10,5.5,82.5)
 SELECT bandit.n(s), bandit.mean(s), bandit.variance(s), round(bandit.stddev(s)::numeric, 12) AS stddev
@@ -93,22 +95,22 @@ SELECT bandit.t_test(x, g) IS NULL AS one_row_group FROM (VALUES (1.0, false), (
 SELECT bandit.t_test_paired(x, y) IS NULL AS one_pair FROM (VALUES (1.0, 2.0)) t(x, y);
 
 -- bad input
-SELECT bandit.summarize(x) FROM (VALUES ('NaN'::float8)) t(x);
-SELECT bandit.summarize(x) FROM (VALUES ('-Infinity'::float8)) t(x);
-SELECT 'junk'::bandit.summary;
-SELECT '(3,2)'::bandit.summary;
-SELECT '(-1,0,0)'::bandit.summary;
-SELECT '(1,2,3)'::bandit.summary;
-SELECT '(3,2,-1)'::bandit.summary;
-SELECT bandit.make_summary(5, 1, -1);
-SELECT * FROM bandit.t_test(1, 0, 1, 10, 0, 1);
-SELECT * FROM bandit.t_test(10, 0, -1, 10, 0, 1);
-SELECT * FROM bandit.t_test(10, 'NaN', 1, 10, 0, 1);
-SELECT * FROM bandit.t_test(10, 0, 0, 10, 1, 0);
-SELECT * FROM bandit.t_test(10, 0, 1, 10, 0, 1, false, 'sideways');
-SELECT * FROM bandit.t_test(10, 0, 1, 10, 0, 1, false, 'two-sided', 1);
-SELECT * FROM bandit.t_test('(1,0,0)'::bandit.summary, '(3,2,2)'::bandit.summary);
-SELECT * FROM bandit.t_test_one_sample('(3,2,0)'::bandit.summary);
-SELECT bandit.t_test(x, g, e) FROM (VALUES (1.0, false, true), (2.0, true, false)) t(x, g, e);
-SELECT bandit.t_test(x, g, false, 'up') FROM (VALUES (1.0, false)) t(x, g);
-SELECT bandit.t_test_paired(x, y) FROM (VALUES (1.0, 'Infinity'::float8)) t(x, y);
+SELECT pg_temp.err($$SELECT bandit.summarize(x) FROM (VALUES ('NaN'::float8)) t(x)$$);
+SELECT pg_temp.err($$SELECT bandit.summarize(x) FROM (VALUES ('-Infinity'::float8)) t(x)$$);
+SELECT pg_temp.err($$SELECT 'junk'::bandit.summary$$);
+SELECT pg_temp.err($$SELECT '(3,2)'::bandit.summary$$);
+SELECT pg_temp.err($$SELECT '(-1,0,0)'::bandit.summary$$);
+SELECT pg_temp.err($$SELECT '(1,2,3)'::bandit.summary$$);
+SELECT pg_temp.err($$SELECT '(3,2,-1)'::bandit.summary$$);
+SELECT pg_temp.err($$SELECT bandit.make_summary(5, 1, -1)$$);
+SELECT pg_temp.err($$SELECT * FROM bandit.t_test(1, 0, 1, 10, 0, 1)$$);
+SELECT pg_temp.err($$SELECT * FROM bandit.t_test(10, 0, -1, 10, 0, 1)$$);
+SELECT pg_temp.err($$SELECT * FROM bandit.t_test(10, 'NaN', 1, 10, 0, 1)$$);
+SELECT pg_temp.err($$SELECT * FROM bandit.t_test(10, 0, 0, 10, 1, 0)$$);
+SELECT pg_temp.err($$SELECT * FROM bandit.t_test(10, 0, 1, 10, 0, 1, false, 'sideways')$$);
+SELECT pg_temp.err($$SELECT * FROM bandit.t_test(10, 0, 1, 10, 0, 1, false, 'two-sided', 1)$$);
+SELECT pg_temp.err($$SELECT * FROM bandit.t_test('(1,0,0)'::bandit.summary, '(3,2,2)'::bandit.summary)$$);
+SELECT pg_temp.err($$SELECT * FROM bandit.t_test_one_sample('(3,2,0)'::bandit.summary)$$);
+SELECT pg_temp.err($$SELECT bandit.t_test(x, g, e) FROM (VALUES (1.0, false, true), (2.0, true, false)) t(x, g, e)$$);
+SELECT pg_temp.err($$SELECT bandit.t_test(x, g, false, 'up') FROM (VALUES (1.0, false)) t(x, g)$$);
+SELECT pg_temp.err($$SELECT bandit.t_test_paired(x, y) FROM (VALUES (1.0, 'Infinity'::float8)) t(x, y)$$);
