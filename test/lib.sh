@@ -5,6 +5,11 @@ PG_MAJOR=${PG_MAJOR:-15}
 PACKAGES="make gcc postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR postgresql-common
 libgsl-dev python3 python3-scipy python3-statsmodels python3-psycopg2 valgrind"
 
+# The throwaway clusters and the Python tests speak UTF-8 whatever the
+# caller's locale (LANG is often unset in containers and login shells, which
+# would make the cluster SQL_ASCII); C.UTF-8 is always present on Debian.
+export LC_ALL=C.UTF-8
+
 as_root() {
     if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
 }
