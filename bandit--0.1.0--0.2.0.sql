@@ -676,3 +676,26 @@ COMMENT ON FUNCTION bandit.chisquare(float8[], float8[]) IS
     'Pearson''s chi-square goodness-of-fit test of observed counts against expected counts (NULL: all categories equal), k - 1 degrees of freedom; = scipy.stats.chisquare. The two must sum alike (relative 1e-8); at least 2 categories; observed counts that are all 0 are an error (22023) where scipy answers NaN';
 
 -- == hardening: other
+
+-- 0.1.0 could store learned state that no later call can compute with (a
+-- LinUCB reward with a feature near 1e200 left a_inv NaN; a reward near
+-- 1e308 an infinite mean).  0.2.0 refuses such updates, but cannot guess
+-- the lost state: name the arms, so that their owner restores a snapshot or
+-- re-creates them.
+DO $$
+DECLARE
+    poisoned text;
+BEGIN
+    SELECT string_agg(format('%I.%I', a.policy, a.arm), ', ' ORDER BY a.policy, a.arm)
+    INTO poisoned
+    FROM bandit.arm a
+    WHERE NOT (SELECT bool_and(v > '-Infinity'::float8 AND v < 'Infinity'::float8)
+               FROM unnest(ARRAY[a.alpha, a.beta, a.weight, a.mean_reward, a.m2]
+                           || coalesce(a.a_inv, '{}') || coalesce(a.b, '{}')) v);
+    IF poisoned IS NOT NULL THEN
+        RAISE WARNING 'bandit: arms whose learned state is not finite: %', poisoned
+            USING HINT = 'Calls that use that state fail with 22003 until each arm is restored '
+                         '(bandit.restore of an earlier snapshot) or retired and added again.';
+    END IF;
+END
+$$;

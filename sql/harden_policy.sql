@@ -203,6 +203,12 @@ SET statement_timeout = '100ms';
 SELECT pg_temp.cancelled($$SELECT count(*) FROM generate_series(1, 1000) g, LATERAL bandit.choose(CASE WHEN g > 0 THEN 'hp_many' END) c$$);
 RESET statement_timeout;
 SELECT count(*) AS logged FROM bandit.decision WHERE policy = 'hp_many';
+-- the LinUCB cache keeps at most 16 MB per backend: 200 arms at dim 128 are
+-- 200 x 8 (128^2 + 128) bytes = 26.4 MB of state, and each arm is still scored
+SELECT bandit.create_policy('hp_budget', 'linucb', ARRAY(SELECT 'a' || i FROM generate_series(1, 200) i), '{"dim": 128}');
+SELECT count(*) AS ranked FROM bandit.recommend('hp_budget', 200, '{"x": 1}');
+SELECT sum(used_bytes) <= 16 * 1024 * 1024 AS cache_within_budget
+FROM pg_backend_memory_contexts WHERE name = 'bandit LinUCB state';
 DELETE FROM bandit.policy WHERE name LIKE 'hp%';
 DELETE FROM bandit.decision WHERE policy LIKE 'hp%';
 DELETE FROM bandit.snapshot WHERE policy LIKE 'hp%';

@@ -370,9 +370,10 @@ bandit_state_stamp(PG_FUNCTION_ARGS)
 static MemoryContext linucb_cache_context = NULL;
 static HTAB *linucb_cache = NULL;
 static Size linucb_cache_bytes = 0;
+static bool linucb_cache_full = false;	/* a state did not fit: empty it next time */
 
 /*
- * Empties the cache when it is over budget.  Called only where no pointer
+ * Empties the cache when a state did not fit.  Called only where no pointer
  * into it is held, never between a lookup and the use of its answer.
  */
 static void
@@ -380,7 +381,7 @@ LinUcbCacheTrim(void)
 {
 	HASHCTL		ctl;
 
-	if (linucb_cache != NULL && linucb_cache_bytes <= LINUCB_CACHE_BYTES)
+	if (linucb_cache != NULL && !linucb_cache_full)
 		return;
 	if (linucb_cache_context == NULL)
 		linucb_cache_context = AllocSetContextCreate(TopMemoryContext, "bandit LinUCB state",
@@ -392,6 +393,7 @@ LinUcbCacheTrim(void)
 	ctl.hcxt = linucb_cache_context;
 	linucb_cache = hash_create("bandit LinUCB state", 256, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	linucb_cache_bytes = 0;
+	linucb_cache_full = false;
 }
 
 /* The cached state of an arm's state_stamp and row version, or NULL. */
@@ -403,12 +405,24 @@ LinUcbCacheLookup(const LinUcbKey *key, int dim)
 	return state != NULL && state->dim == dim ? state : NULL;
 }
 
+/*
+ * Keeps an arm's state, within the budget: past it the arm is not kept and
+ * is read from its row again, as on a miss (a policy larger than the
+ * budget would otherwise hold all its arms' state in every backend).
+ */
 static void
 LinUcbCacheRemember(const LinUcbKey *key, int dim, const double *a_inv, const double *b)
 {
+	Size		size = sizeof(LinUcbState) + sizeof(double) * ((Size) dim * dim + dim);
 	bool		found;
-	LinUcbState *state = hash_search(linucb_cache, key, HASH_ENTER, &found);
+	LinUcbState *state;
 
+	if (linucb_cache_bytes + size > LINUCB_CACHE_BYTES)
+	{
+		linucb_cache_full = true;
+		return;
+	}
+	state = hash_search(linucb_cache, key, HASH_ENTER, &found);
 	if (found)
 		return;
 	state->dim = dim;
@@ -416,7 +430,7 @@ LinUcbCacheRemember(const LinUcbKey *key, int dim, const double *a_inv, const do
 	state->b = MemoryContextAlloc(linucb_cache_context, sizeof(double) * dim);
 	memcpy(state->a_inv, a_inv, sizeof(double) * dim * dim);
 	memcpy(state->b, b, sizeof(double) * dim);
-	linucb_cache_bytes += sizeof(LinUcbState) + sizeof(double) * (dim * dim + dim);
+	linucb_cache_bytes += size;
 }
 
 /* The active arms that fit the context's budget (inside SPI). */
