@@ -70,6 +70,14 @@ SELECT pg_temp.err($$SELECT bandit.tuning_problems(NULL, NULL, NULL, NULL)$$);
 SELECT pg_temp.err($$SELECT bandit.tuning_proposal_toward(NULL, NULL, NULL, NULL, NULL)$$);
 SELECT pg_temp.err($$SELECT bandit.take_tuning_snapshot(NULL, 'label')$$);
 SELECT count(*) AS no_snapshot FROM bandit.tuning_snapshot WHERE label = 'label';
+-- an unknown scope is 42704, not a foreign-key violation (23503); a negative
+-- feedback count would give a confidence n / (n + prior) outside [0, 1]
+SELECT pg_temp.err($$SELECT bandit.take_tuning_snapshot('no such scope', 'label')$$);
+SELECT bandit.define_tuning_value('harden_scope', 'v', 1, 0, 10, 1, 0);
+SELECT pg_temp.err($$SELECT bandit.tuning_proposal_toward(t, 5, -1, 10, 'why') FROM bandit.tuning_value t WHERE scope = 'harden_scope'$$);
+SELECT (bandit.tuning_proposal_toward(t, 5, 10, 10, 'why')).confidence AS half FROM bandit.tuning_value t WHERE scope = 'harden_scope';  -- 10 / (10 + 10)
+DELETE FROM bandit.tuning_value WHERE scope = 'harden_scope';
+DELETE FROM bandit.tuning_scope WHERE scope = 'harden_scope';
 
 -- 5. Array arguments: 2-D is 2202E, a NULL element 22004, empty a clean answer or error
 SELECT pg_temp.err($$SELECT bandit.create_experiment('x', '{{a,b},{c,d}}')$$);

@@ -342,6 +342,9 @@ BEGIN
     IF v.scope IS NULL OR indicated IS NULL OR feedback_count IS NULL OR prior_count IS NULL THEN
         RAISE EXCEPTION 'v, indicated, feedback_count and prior_count must not be NULL' USING ERRCODE = '22004';
     END IF;
+    IF feedback_count < 0 THEN
+        RAISE EXCEPTION 'feedback_count must not be negative, got %', feedback_count USING ERRCODE = '22003';
+    END IF;
     IF NOT (prior_count > 0 AND prior_count < 'Infinity') THEN
         RAISE EXCEPTION 'prior_count must be a positive finite number, got %', prior_count USING ERRCODE = '22003';
     END IF;
@@ -417,6 +420,7 @@ BEGIN
     IF scope IS NULL THEN
         RAISE EXCEPTION 'scope must not be NULL' USING ERRCODE = '22004';
     END IF;
+    PERFORM bandit.tuning_scope_row(scope);
     INSERT INTO bandit.tuning_snapshot AS t (scope, label, saved_values)
     SELECT take_tuning_snapshot.scope, take_tuning_snapshot.label,
            coalesce(jsonb_object_agg(v.name, jsonb_build_object(
