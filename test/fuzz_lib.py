@@ -174,6 +174,72 @@ def nonfinite_in(typename, text, types, typeoid):
     return False
 
 
+# what a column of this name must satisfy (a garbage answer from a crafted state, an overflow, ...)
+UNIT = {'p_value', 'adjusted_p_value', 'prob_best', 'srm_p_value', 'propensity', 'confidence',
+        'relative_p_value', 'policy_propensity', 'power'}
+NONNEGATIVE = {'std_error', 'sd', 'stddev', 'variance', 'n', 'df', 'pulls', 'ess', 'max_weight', 'expected_loss'}
+PAIRS = [('ci_lower', 'ci_upper'), ('lower', 'upper'), ('diff_ci_lower', 'diff_ci_upper'),
+         ('relative_ci_lower', 'relative_ci_upper')]
+# functions whose result (a number or an array of numbers) lies in [0, 1]
+UNIT_RESULT = {'prob_best', 'normal_prob_best', 'holm', 'beta_quantile', 'beta_sample', 'power_t_test',
+               'power_proportions', 'nct_cdf', 'nct_sf', 'assignment_point', 'srm_check'}
+NONNEGATIVE_RESULT = {'expected_loss', 'normal_expected_loss', 'variance', 'stddev', 'n'}
+
+
+def _num(text):
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return None
+
+
+def _nums(text):
+    return [_num(x) for x in text.strip('{}').replace('{', '').replace('}', '').split(',') if _num(x) is not None]
+
+
+def invariant_problems(fname, desc, row):
+    """What in one result row breaks the rules above (NaN is left to the non-finite check)."""
+    out = []
+    byname = {}
+    for (cname, _), val in zip(desc, row):
+        byname[cname] = val
+        if val is None:
+            continue
+        vals = _nums(val) if val.startswith('{') else [_num(val)]
+        vals = [v for v in vals if v is not None and v == v]
+        unit = cname in UNIT or cname == fname and fname in UNIT_RESULT
+        nonneg = cname in NONNEGATIVE or cname == fname and fname in NONNEGATIVE_RESULT
+        if unit and any(v < -1e-12 or v > 1 + 1e-12 for v in vals):
+            out.append('%s = %s outside [0, 1]' % (cname, val[:80]))
+        elif nonneg and any(v < 0 for v in vals):
+            out.append('%s = %s negative' % (cname, val[:80]))
+    for lo, hi in PAIRS:
+        a, b = _num(byname.get(lo)), _num(byname.get(hi))
+        if a is not None and b is not None and a == a and b == b and a > b:
+            out.append('%s = %s above %s = %s' % (lo, byname[lo], hi, byname[hi]))
+    return out
+
+
+NUMBER_AFTER = r'(-?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?)'
+
+
+def imprecise_message(msg, argvals):
+    """A number the message shows for an argument that is not the value passed (printed with %g,
+    say; the rule is shortest round-trip form).  argvals: argument name -> float passed."""
+    if not msg or not argvals:
+        return None
+    for name, x in argvals.items():
+        if x is None or x != x or x == 0:
+            continue
+        shown = re.findall(r'\b%s\b.*?\bgot ' % re.escape(name) + NUMBER_AFTER, msg)
+        shown += re.findall(r'\b%s:? ' % re.escape(name) + NUMBER_AFTER, msg)
+        for t in shown:
+            v = float(t)
+            if v != x and abs(v / x - 1) <= 1e-5:
+                return '%s: shows %s for %r' % (name, t, x)
+    return None
+
+
 # types whose output every input accepts (PostgreSQL's own scalars)
 TRIVIAL_ROUNDTRIP = {'text', 'boolean', 'bigint', 'integer', 'smallint', 'double precision', 'real',
                      'timestamp with time zone', 'timestamp without time zone', 'date', 'void', 'name',
@@ -186,6 +252,10 @@ TRIVIAL_ROUNDTRIP = {'text', 'boolean', 'bigint', 'integer', 'smallint', 'double
 
 class Outcome:
     OK = 'ok'
+    WRONG = 'wrong_answer'    # an answer that contradicts the state (an arm the policy lacks, ...)
+    INVARIANT = 'invariant'   # a p-value above 1, a negative standard error, ci_lower > ci_upper, ...
+    MESSAGE = 'message'       # an error message that shows a rounded value, not the one passed
+    STALE = 'stale_cache'     # a session's answer differs from a fresh session's
     TIMEOUT = 'timeout'
     CRASH = 'crash'
     OVERRAN = 'overran'     # ran past statement_timeout + grace: no interrupt check
@@ -194,7 +264,7 @@ class Outcome:
     ROUNDTRIP = 'roundtrip'
     STATE = 'state_change'  # a failed call changed state
     STORED = 'stored_nonfinite'  # learned state no longer finite after a successful call
-    FAILURES = (CRASH, OVERRAN, XX000, NAN, ROUNDTRIP, STATE, STORED)
+    FAILURES = (CRASH, OVERRAN, XX000, NAN, ROUNDTRIP, STATE, STORED, WRONG, INVARIANT, MESSAGE, STALE)
 
 
 class Runner:
@@ -203,6 +273,7 @@ class Runner:
         self.conn = None
         self.crashes = 0
         self.spent, self.phase = {}, 'other'   # seconds by phase (call, checksum, ...)
+        self.history = []       # the statements this session ran, newest last (for a crash's report)
         self.connect()
         self.rt_cache = {}
 
@@ -246,6 +317,7 @@ class Runner:
         status: 'ok', 'error', 'timeout', 'crash', 'overran'."""
         if not self.alive():
             self.connect()
+        self.history = self.history[-4:] + [sql]
         self.overran = False
         done = threading.Event()
         wd = threading.Thread(target=self._watchdog, args=(self.pid, done), daemon=True)
@@ -280,6 +352,7 @@ class Runner:
             # the postmaster is still killing every backend: a connection made now dies too
             time.sleep(1.0)
             self.connect()
+            self.history = []
             self.spent['reconnect'] = self.spent.get('reconnect', 0) + time.time() - t1
         elif self.overran and status != 'ok':
             status = 'overran'

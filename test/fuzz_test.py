@@ -34,7 +34,8 @@ from collections import Counter, defaultdict
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fuzz_lib import (HOSTILE_F, HOSTILE_I4, HOSTILE_I8, HOSTILE_JSON_LEAF, HOSTILE_JSONB,  # noqa: E402
                       Func, HOSTILE_TEXT, NONFINITE_F, TRIVIAL_ROUNDTRIP, Outcome, Runner, Types, V,
-                      copy_binary, is_huge, lit, load_catalog, nonfinite_in)
+                      copy_binary, imprecise_message, invariant_problems, is_huge, lit, load_catalog,
+                      nonfinite_in, raw_connect)
 from testlib import fresh_database, ok, report  # noqa: E402
 
 DB = 'bandit_fuzz_test'
@@ -61,7 +62,7 @@ ALLOWED.update({
     ('fisher_exact', 'odds_ratio'): (lambda val, sql: val == 'Infinity',
                                      'COMMENT: a*d / (b*c), Infinity when b or c is 0 (= scipy)'),
     ('normal_quantile', 'normal_quantile'): (
-        lambda val, sql: re.search(r'normal_quantile\(-?%s::' % ('0' if val == '-Infinity' else '1'), sql) is not None,
+        lambda val, sql: re.search(r"normal_quantile\('?-?%s'?::" % ('0' if val == '-Infinity' else '1'), sql) is not None,
         'COMMENT: -Infinity and Infinity at 0 and 1 (= scipy norm.ppf)'),
 })
 
@@ -69,8 +70,8 @@ ALLOWED.update({
 # valid values, by (function, argument) or argument name: SQL expressions
 
 POLICIES = ["'fz_thompson'", "'fz_ucb1'", "'fz_eps'", "'fz_softmax'", "'fz_linucb'", "'fz_shadow'",
-            "'fz_linucb'", "'fz_lin8'", "'fz_lin8'"]
-EXPERIMENTS = ["'fz_exp'", "'fz_seq'", "'fz_draft'"]
+            "'fz_linucb'", "'fz_lin8'", "'fz_lin8'", "'fz_long'", "'fz_longlin'"]
+EXPERIMENTS = ["'fz_exp'", "'fz_seq'", "'fz_draft'", "'fz_longexp'"]
 ARMS = ["'a'", "'b'", "'c'"]
 F_SMALL = ['0.5', '1', '2', '0.1', '3', '10']
 FEATURES = ["'{\"features\": [1, 0, 0.5]}'", "'{\"a\": 1, \"b\": \"x\"}'", "'{}'", "NULL",
@@ -90,10 +91,10 @@ def new_name(prefix):
 
 
 VALID_ARG = {
-    'policy': lambda: rng.choice(POLICIES),
+    'policy': lambda: rng.choice(fx.created['policy']) if fx.created['policy'] and rng.random() < 0.2 else rng.choice(POLICIES),
     'algorithm': lambda: rng.choice(["'thompson'", "'ucb1'", "'epsilon_greedy'", "'softmax'", "'linucb'"]),
     'arms': lambda: rng.choice(["'{a,b,c}'", "'{x,y}'", "'{p}'"]),
-    'arm': lambda: rng.choice(ARMS + [new_name('arm')]),
+    'arm': lambda: rng.choice(ARMS + [new_name('arm'), "repeat('x', 10000)", "'é日本🙂'"]),
     'arm_name': lambda: rng.choice(ARMS + ["'new'"]),
     'context': lambda: rng.choice(FEATURES),
     'decision_id': lambda: fx.decision(),
@@ -110,7 +111,8 @@ VALID_ARG = {
     'k': lambda: rng.choice(['1', '2', '3']),
     'dim': lambda: rng.choice(['3', '8']),
     'snapshot_id': lambda: fx.snapshot(),
-    'experiment': lambda: rng.choice(EXPERIMENTS[:2] * 3 + EXPERIMENTS[2:]),
+    'experiment': lambda: (rng.choice(fx.created['experiment']) if fx.created['experiment'] and rng.random() < 0.2
+                           else rng.choice(EXPERIMENTS[:2] * 3 + EXPERIMENTS[2:])),
     'variants': lambda: rng.choice(["'{control,treat}'", "'{a,b,c}'"]),
     'allocation': lambda: rng.choice(["NULL", "'{0.5,0.5}'", "'{0.2,0.3,0.5}'"]),
     'unit_id': lambda: rng.choice(["'u%d'" % rng.randint(1, 30), "'w%d'" % rng.randint(1, 30), new_name('n')]),
@@ -218,7 +220,7 @@ VALID_BY_FUNC = {
     ('create_experiment', 'params'): lambda: rng.choice(["'{}'", "'{\"metrics\": {\"m\": \"binary\"}}'",
                                                            "'{\"sequential\": true, \"min_sample_size\": 10}'",
                                                            "'{\"alpha\": 0.1, \"min_effect\": 0.01}'"]),
-    ('start_experiment', 'name'): lambda: rng.choice(["'fz_draft'", new_name('nope')]),
+    ('start_experiment', 'name'): lambda: rng.choice(["'fz_draft'", new_name('nope')] + fx.created['experiment'] * 2),
     ('stop_experiment', 'name'): lambda: rng.choice(EXPERIMENTS),
     ('drop_experiment', 'name'): lambda: rng.choice(EXPERIMENTS + [new_name('nope')]),
     ('experiment_params', 'params'): lambda: rng.choice(["'{}'", "'{\"metrics\": [\"m\"]}'", "'{\"sequential\": true}'"]),
@@ -279,19 +281,25 @@ NAME_ARGS = {'policy', 'experiment', 'agent', 'scope', 'name', 'arm', 'unit_id',
              'action', 'stratum', 'label', 'reason', 'next_state', 'covariate'}
 
 
+slow_flag = [False]
+
+
 class Fixture:
     """Valid objects the stateful API is called against; rebuilt from scratch now and then."""
 
     def __init__(self, run):
         self.run = run
         self.decisions, self.snapshots, self.tsnapshots = [], [], []
+        self.changes = []     # successful volatile calls since the last reset
+        self.resets = 0
+        self.created = {'policy': [], 'experiment': []}
         self.qdoc = '{}'
         cur = run.cur
         cur.execute("""SELECT c.relname FROM pg_class c WHERE c.relnamespace = 'bandit'::regnamespace
                        AND c.relkind = 'r' ORDER BY 1""")
         self.tables = [r[0] for r in cur.fetchall()]
         # order-independent: a count and a sum of row hashes per table
-        self.checksum_sql = 'SELECT string_agg(x, \' \') FROM (%s) s' % ' UNION ALL '.join(
+        self.checksum_sql = 'SELECT string_agg(x, \' \' ORDER BY x) FROM (%s) s' % ' UNION ALL '.join(
             "SELECT '%s:' || count(*) || ':' || coalesce(sum(hashtextextended(t::text, 0)::numeric), 0) AS x "
             "FROM bandit.%s t" % (t, t) for t in self.tables)
         cur.execute("""SELECT c.relname, a.attname, format_type(a.atttypid, NULL)
@@ -305,10 +313,10 @@ class Fixture:
                     "EXISTS (SELECT 1 FROM unnest(%s) x WHERE x IN ('NaN', 'Infinity', '-Infinity'))" % col)
             parts.append("SELECT '%s.%s', t::text FROM bandit.%s t WHERE %s" % (rel, col, rel, cond))
         self.nonfinite_sql = '(%s) LIMIT 1' % ') UNION ALL ('.join(parts) if parts else 'SELECT 1 WHERE false'
-        self.fingerprint_sql = """SELECT (SELECT string_agg(p.name || p.mode || (SELECT count(*) FROM bandit.arm a
+        self.fingerprint_sql = """SELECT (SELECT string_agg(p.name || p.mode || (SELECT count(*) >= 2 FROM bandit.arm a
                                                               WHERE a.policy = p.name AND NOT a.retired), ',' ORDER BY p.name)
                     FROM bandit.policy p WHERE p.name IN (%s))
-            || '/' || (SELECT string_agg(name || status, ',' ORDER BY name) FROM bandit.experiment WHERE name IN ('fz_exp', 'fz_seq', 'fz_draft'))
+            || '/' || (SELECT string_agg(name || status, ',' ORDER BY name) FROM bandit.experiment WHERE name IN ('fz_exp', 'fz_seq', 'fz_draft', 'fz_longexp'))
             || '/' || (SELECT count(*) FROM bandit.tuning_value WHERE scope = 'fz_scope' AND name IN ('v1', 'v2'))
             || '/' || (SELECT count(*) > 0 FROM bandit.q_table WHERE agent = 'fz_agent')""" % ', '.join(sorted(set(POLICIES)))
         self.reset()
@@ -321,6 +329,10 @@ class Fixture:
         "SELECT bandit.create_policy('fz_softmax', 'softmax', '{a,b,c}', '{\"temperature\": 0.5}')",
         "SELECT bandit.create_policy('fz_linucb', 'linucb', '{a,b,c}', '{\"dim\": 3, \"alpha\": 0.5}')",
         "SELECT bandit.create_policy('fz_lin8', 'linucb', '{a,b}', '{\"dim\": 8, \"alpha\": 1}')",
+        "SELECT bandit.create_policy('fz_long', 'ucb1', ARRAY[repeat('x', 10000), 'é日本🙂', 'b'])",
+        "SELECT bandit.create_policy('fz_longlin', 'linucb', ARRAY[repeat('y', 10000), 'b'], '{\"dim\": 3}')",
+        "SELECT bandit.create_experiment('fz_longexp', ARRAY[repeat('v', 10000), 'ü'])",
+        "SELECT bandit.start_experiment('fz_longexp')",
         "SELECT bandit.create_policy('fz_shadow', 'thompson', '{a,b,c}', '{\"mode\": \"shadow\", \"discount\": 0.9}')",
         "SELECT bandit.reward(d.decision_id, (g % 2)::float8) FROM generate_series(1, 3) g, "
         "unnest(ARRAY['fz_thompson', 'fz_ucb1', 'fz_eps', 'fz_softmax', 'fz_shadow']) p, LATERAL bandit.choose(p, jsonb_build_object('g', g)) d",
@@ -350,6 +362,9 @@ class Fixture:
 
     def reset(self):
         r = self.run
+        self.resets += 1
+        slow_flag[0] = False
+        self.changes = []
         # DELETE, not TRUNCATE (10x faster on small tables); foreign keys off meanwhile
         r.scalar("SET session_replication_role = replica; %s; RESET session_replication_role; SELECT 1"
                  % '; '.join('DELETE FROM bandit.' + t for t in self.tables))
@@ -364,6 +379,10 @@ class Fixture:
         self.snapshots = [x for x in (r.scalar('SELECT array_agg(id)::text FROM bandit.snapshot') or '{}').strip('{}').split(',') if x]
         self.tsnapshots = [x for x in (r.scalar('SELECT array_agg(id)::text FROM bandit.tuning_snapshot') or '{}').strip('{}').split(',') if x]
         self.qdoc = r.scalar("SELECT bandit.q_export('fz_agent')::text") or '{}'
+        for kind, table in (('policy', 'policy'), ('experiment', 'experiment')):
+            names = r.scalar("SELECT array_agg(quote_literal(name))::text FROM bandit.%s WHERE name LIKE 'fz\\_%%' "
+                             "AND name NOT IN (%s)" % (table, ', '.join(sorted(set(POLICIES + EXPERIMENTS)))))
+            self.created[kind] = [x for x in (names or '{}').strip('{}').split(',') if x]
         self.fingerprint = r.scalar(self.fingerprint_sql)
 
     def intact(self):
@@ -464,7 +483,7 @@ class Gen:
 
     def cast(self, expr, typ):
         name = self.t.name(typ)
-        if re.match(r'^[-+]?[\w.]+$', expr) and expr not in ('NULL', 'true', 'false'):
+        if re.match(r'^[-+]?[\w.]+([eE][-+]\d+)?$', expr) and expr not in ('NULL', 'true', 'false'):
             expr = lit(expr)      # '-1e308'::float8, not -(1e308::float8); 'NaN', not a column NaN
         return V('%s::%s' % (expr if re.match(r"^('([^']|'')*'|NULL|true|false)$", expr) else '(%s)' % expr, name),
                  finite=not re.search(r'NaN|Infinity|infinity', expr))
@@ -688,6 +707,14 @@ def main():
     for (init,) in cur.fetchall():
         if init:
             STATE_LENGTHS.append(len(init.strip('{}').split(',')))
+    # aggregate support functions are internal helpers: not executable by PUBLIC (COMMON.md)
+    cur.execute("""SELECT DISTINCT p.oid::regprocedure::text FROM pg_aggregate a
+                   JOIN pg_proc p ON p.oid IN (a.aggtransfn, a.aggcombinefn, a.aggfinalfn, a.aggserialfn, a.aggdeserialfn)
+                   WHERE a.aggfnoid::regproc::text LIKE 'bandit.%'
+                     AND (p.proacl IS NULL OR EXISTS (SELECT 1 FROM aclexplode(p.proacl) x
+                                                      WHERE x.grantee = 0 AND x.privilege_type = 'EXECUTE'))
+                   ORDER BY 1""")
+    public_support = [r[0] for r in cur.fetchall()]
     boot.close()
 
     run = Runner(DB, types, timeout_s=TIMEOUT_S)
@@ -725,15 +752,46 @@ def main():
         else:
             d[key] = [1, repro, msg]
 
+    slow = slow_flag    # the checks got slow: the state tables grew, time for a new fixture
+
     def checksum():
         run.phase = 'checksum'
+        t0 = time.time()
         try:
             return run.scalar(fx.checksum_sql)
         finally:
             run.phase = 'other'
+            slow[0] = slow[0] or time.time() - t0 > 0.02
 
-    def one(func, sql, finite, huge, volatile, copy=None, typ_for_copy=None, cleanup=None):
+    literal_args = re.compile(r"^SELECT \* FROM bandit\.\w+\(('(?:[^']|'')*')::text, ('(?:[^']|'')*')::")
+
+    def contradiction(func, sql, desc, row):
+        """An answer that contradicts the state: an arm the policy lacks, a decision logged with another
+        arm, a variant the experiment lacks or a unit's stored assignment that differs."""
+        m = literal_args.match(sql)
+        if not m:
+            return None
+        val = dict((c, v) for (c, _), v in zip(desc, row))
+        if func.name in ('choose', 'choose_k', 'recommend') and val.get('arm') is not None:
+            ok_arm = run.scalar('SELECT EXISTS (SELECT 1 FROM bandit.arm WHERE policy = %s AND arm = %s)'
+                                % (m.group(1), lit(val['arm'])))
+            if ok_arm != 't':
+                return 'returned arm %r, which policy %s does not have' % (val['arm'][:60], m.group(1))
+            if val.get('decision_id'):
+                logged = run.scalar('SELECT arm FROM bandit.decision WHERE id = %s' % val['decision_id'])
+                if logged != val['arm']:
+                    return 'returned arm %r but logged decision %s with arm %r' % (
+                        val['arm'][:60], val['decision_id'], (logged or '')[:60])
+        if func.name == 'assign' and val.get('assign') is not None:
+            stored = run.scalar('SELECT variant FROM bandit.assignment WHERE experiment = %s AND unit_id = %s'
+                                % (m.group(1), m.group(2)))
+            if stored != val['assign']:
+                return 'returned variant %r, stored assignment %r' % (val['assign'][:60], (stored or '')[:60])
+        return None
+
+    def one(func, sql, finite, huge, volatile, copy=None, cleanup=None, argvals=None):
         seqtag[0] += 1
+        before_history = list(run.history)
         before = checksum() if volatile and rng.random() < CHECKSUM_SHARE else None
         run.phase = 'call'
         status, rows, desc, state, msg, secs = run.execute(sql, copy_data=copy)
@@ -752,6 +810,15 @@ def main():
         if status == 'crash':
             counts[Outcome.CRASH] += 1
             crashes_of[func.sig] += 1
+            if crashes_of[func.sig] == 1 and copy is None:    # again, alone in a fresh session
+                again = run.execute(sql)[0]
+                if cleanup and again not in ('crash', 'overran'):
+                    run.execute(cleanup)
+                if again == 'crash':
+                    msg = 'crashes every time (again in a fresh session)'
+                else:
+                    msg = ('crashed once, not again in a fresh session (%s): the statements before it in the '
+                           'crashed session were: %s' % (again, ' ;; '.join(x[:300] for x in before_history)))
             fail(func, Outcome.CRASH, None, msg, repro)
             if crashes_of[func.sig] >= 3:
                 skip.add(func.sig)
@@ -772,21 +839,49 @@ def main():
             if state == 'XX000':
                 counts[Outcome.XX000] += 1
                 fail(func, Outcome.XX000, state, msg, repro)
+            elif state == 'ENCODING':
+                counts[Outcome.ROUNDTRIP] += 1
+                fail(func, Outcome.ROUNDTRIP, state, msg, repro)
             else:
                 counts['error %s' % (state[:2] if state else '??')] += 1
+                shown = imprecise_message(msg, argvals)
+                if shown:
+                    counts[Outcome.MESSAGE] += 1
+                    fail(func, Outcome.MESSAGE, state, '%s (%s)' % (shown, msg), repro)
             if before is not None:
                 after = checksum()
                 if after != before:
+                    changed = sorted(set(after.split(' ')) - set(before.split(' ')))
                     counts[Outcome.STATE] += 1
-                    fail(func, Outcome.STATE, state, 'failed with %s and changed the state tables' % state, repro)
+                    fail(func, Outcome.STATE, state, 'failed with %s and changed the state tables: %s (before: %s)'
+                         % (state, ' '.join(changed)[:300], ' '.join(sorted(set(before.split(' ')) - set(after.split(' '))))[:300]), repro)
             return
         bad = False
         if copy is not None:
+            st2, raw, _, _, _, _ = run.execute("SELECT encode(textsend(v::text), 'hex') FROM %s" % recv_table[0])
+            if st2 == 'ok' and raw and raw[0][0] is not None:
+                try:
+                    bytes.fromhex(raw[0][0]).decode('utf-8')
+                except UnicodeDecodeError:
+                    run.execute('TRUNCATE %s' % recv_table[0])
+                    counts[Outcome.ROUNDTRIP] += 1
+                    fail(func, Outcome.ROUNDTRIP, None, 'receive accepted text that is not valid UTF-8: output bytes %s'
+                         % raw[0][0][:120], repro)
+                    return
             st2, rows, desc, s2, m2, _ = run.execute('SELECT v FROM %s' % recv_table[0])
             run.execute('TRUNCATE %s' % recv_table[0])
             if st2 != 'ok':
                 rows, desc = [], []
         for row in (rows or [])[:20]:
+            for problem in invariant_problems(func.name, desc, row) if finite else []:
+                bad = True
+                counts[Outcome.INVARIANT] += 1
+                fail(func, Outcome.INVARIANT, None, problem, repro)
+            problem = contradiction(func, sql, desc, row)
+            if problem:
+                bad = True
+                counts[Outcome.WRONG] += 1
+                fail(func, Outcome.WRONG, None, problem, repro)
             for (cname, toid), val in zip(desc, row):
                 tname = types.name(toid) if toid in types.info else None
                 if tname is None or val is None:
@@ -805,19 +900,23 @@ def main():
                         bad = True
                         counts[Outcome.ROUNDTRIP] += 1
                         fail(func, Outcome.ROUNDTRIP, None, '%s %s = %s: %s' % (cname, tname, val[:120], problem), repro)
-        if volatile and not fx.intact():    # a drop, stop, retire, ...: the next calls get a whole fixture
+        if volatile:
+            fx.changes = fx.changes[-9:] + [sql]
+        if volatile and (slow[0] or not fx.intact()):   # big tables slow every later check down    # a drop, stop, retire, ...: the next calls get a whole fixture
             run.phase = 'fixture'
             fx.reset()
             run.phase = 'other'
         if volatile:
             run.phase = 'state scan'
-            st3, r3, _, _, _, _ = run.execute(fx.nonfinite_sql)
+            st3, r3, _, _, _, secs3 = run.execute(fx.nonfinite_sql)
+            slow[0] = slow[0] or secs3 > 0.01
             run.phase = 'other'
             if st3 == 'ok' and r3:
                 bad = True
                 counts[Outcome.STORED] += 1
-                fail(func, Outcome.STORED, None, 'left %s non-finite%s: %s' % (r3[0][0], '' if finite else ' (non-finite input)',
-                                                                            r3[0][1][:200]), repro)
+                fail(func, Outcome.STORED, None, 'left %s non-finite%s: %s; the successful calls before it: %s'
+                     % (r3[0][0], '' if finite else ' (non-finite input)', r3[0][1][:200],
+                        ' ;; '.join(x[:300] for x in fx.changes[-4:])), repro)
                 fx.reset()
         if not bad:
             counts[Outcome.OK] += 1
@@ -901,8 +1000,20 @@ def main():
 
     def sweep():
         """Every function: NULL in each argument, then each hostile class in each argument, the
-        others valid (aggregates: one hostile row among valid ones)."""
+        others valid (aggregates: one hostile row among valid ones); a function of several arrays
+        gets them all long and of one length (30,000: a policy or test of that many arms)."""
         for func in callable_funcs:
+            arrays = [i for i, t in enumerate(func.argtypes) if types.is_array(t)]
+            if len(arrays) >= 2 and func.kind == 'f':
+                fixed = {}
+                for i in arrays:
+                    ename = types.name(types.info[func.argtypes[i]]['elem'])
+                    fixed[i] = V({'double precision': "array_fill(2::float8, ARRAY[30000])",
+                                  'text': "ARRAY(SELECT 'a' || i FROM generate_series(1, 30000) i)",
+                                  'bigint': "ARRAY(SELECT i::bigint FROM generate_series(1, 30000) i)",
+                                  'bandit.summary': "array_fill('(3,1,2)'::bandit.summary, ARRAY[30000])"
+                                  }.get(ename, 'NULL') + '::' + types.name(func.argtypes[i]), huge=True)
+                yield func, arrays[0], fixed.pop(arrays[0]), fixed
             anchors = [j for j, nm in enumerate(func.argnames) if nm in ANCHORS]
             for i, (argname, typ) in enumerate(zip(func.argnames, func.argtypes)):
                 for bad in [gen.null(typ)] + sweep_values(func, argname, typ):
@@ -925,11 +1036,11 @@ def main():
                                                          for j, (nm, t) in enumerate(zip(func.argnames, func.argtypes))])
             finite = all(v.finite for r in rows for v in r)
             if func.combine and rows and rng.random() < PARALLEL_SHARE:
-                return agg_parallel_sql(func, rows, types), finite, False, 'ROLLBACK'
+                return agg_parallel_sql(func, rows, types), finite, False, 'ROLLBACK', {}
             huge = any(v.huge or is_huge(v.sql) for r in rows for v in r)
             if not huge and huge_ok and rng.random() < 0.04:
-                return agg_sql(func, rows, types, True), finite, True, None
-            return agg_sql(func, rows, types), finite, huge, None
+                return agg_sql(func, rows, types, True), finite, True, None, {}
+            return agg_sql(func, rows, types), finite, huge, None, {}
         args = []
         nargs = len(func.argtypes)
         pick = target if target is not None else (rng.randrange(nargs) if nargs else -1)
@@ -944,8 +1055,49 @@ def main():
                 args.append(gen.null(typ))
             else:
                 args.append(gen.valid(func, name, typ))
+        argvals = {}
+        for name, v in zip(func.argnames, args):
+            m = re.match(r"^\(?'?(-?[\d.]+(?:e[-+]?\d+)?)'?\)?::double precision$", v.sql)
+            if m:
+                argvals[name] = float(m.group(1))
         return (call_sql(func, args), all(v.finite for v in args),
-                any(v.huge or is_huge(v.sql) for v in args), None)
+                any(v.huge or is_huge(v.sql) for v in args), None, argvals)
+
+    def stale_cache_check():
+        """VACUUM FULL moves the arms' rows; a session's cached LinUCB state must follow the arm, not
+        the row's old place: the same recommend in this session and in a new one must agree."""
+        checks = [("'fz_linucb'", '{"features": [1, 0, 0.5]}'), ("'fz_lin8'", '{"a": 1, "b": "x"}')]
+        rec = next(f for f in callable_funcs if f.name == 'recommend')
+        if rec.sig in skip:
+            return
+        for policy, ctx in checks:
+            q = 'SELECT arm, score FROM bandit.recommend(%s, 10, %s) ORDER BY arm' % (policy, lit(ctx))
+            run.execute(q)
+        run.execute('VACUUM FULL bandit.arm')
+        for policy, ctx in checks:
+            q = 'SELECT arm, score FROM bandit.recommend(%s, 10, %s) ORDER BY arm' % (policy, lit(ctx))
+            mine = run.execute(q)
+            per_func[rec.sig] += 1
+            if mine[0] in ('crash', 'overran'):
+                counts[mine[0]] += 1
+                fail(rec, mine[0], None, mine[4], 'VACUUM FULL bandit.arm; ' + q + ';')
+                return
+            fresh = Runner(DB, types, timeout_s=TIMEOUT_S)
+            st, theirs = fresh.execute(q)[:2]
+            fresh.conn.close()
+            if st in ('crash', 'overran'):       # the restart took this session too
+                counts[st] += 1
+                fail(rec, st, None, 'in a new session', 'VACUUM FULL bandit.arm; ' + q + ';')
+                run.conn = None
+                run.connect()
+                return
+            if st != 'ok':
+                theirs = None
+            if mine[0] == 'ok' and theirs is not None and [tuple(r) for r in mine[1]] != [tuple(r) for r in theirs]:
+                counts[Outcome.STALE] += 1
+                fail(rec, Outcome.STALE, None, 'after VACUUM FULL this session says %s, a new session %s'
+                     % (str(mine[1])[:200], str(theirs)[:200]),
+                     '-- in a session that has used the policy: VACUUM FULL bandit.arm; %s; -- and the same in a new session' % q)
 
     t_start = time.time()
     last_reset = 0
@@ -973,9 +1125,14 @@ def main():
             except StopIteration:
                 planned = None
                 n_sweep = n
-                print('systematic phase: %d calls in %.0f s' % (n, time.time() - t_start), flush=True)
+                print('systematic phase: %d calls in %.0f s (%s)' % (n, time.time() - t_start, ', '.join(
+                    '%s %.1f' % kv for kv in sorted(run.spent.items()))), flush=True)
         if planned is None:
             func = rng.choices(pool, weights)[0]
+            if n % 700 == 350:
+                run.phase = 'stale cache'
+                stale_cache_check()
+                run.phase = 'other'
         if func.sig in skip:
             continue
         if bad is not None and (bad.huge or is_huge(bad.sql)) and timeouts[func.sig] >= 2:
@@ -1000,13 +1157,14 @@ def main():
                               % (table, tname, head, data.hex()))
             continue
         strategy = rng.choices(['one_hostile', 'all_valid', 'all_hostile', 'one_null'], [55, 12, 20, 13])[0]
-        sql, finite, huge, cleanup = build(func, target, bad, strategy, huge_ok, fixed)
-        one(func, sql, finite, huge, volatile, cleanup=cleanup)
+        sql, finite, huge, cleanup, argvals = build(func, target, bad, strategy, huge_ok, fixed)
+        one(func, sql, finite, huge, volatile, cleanup=cleanup, argvals=argvals)
     elapsed = time.time() - t_start
 
     # report
     print('%d calls in %.0f s (seed %d)' % (n, elapsed, SEED))
-    print('seconds by phase: %s' % ', '.join('%s %.1f' % kv for kv in sorted(run.spent.items())))
+    print('seconds by phase: %s; %d fixture rebuilds' % (', '.join('%s %.1f' % kv for kv in sorted(run.spent.items())),
+                                                       fx.resets))
     print('outcomes:')
     for k, v in sorted(counts.items(), key=lambda kv: -kv[1]):
         print('  %-18s %6d' % (k, v))
@@ -1029,6 +1187,10 @@ def main():
                 print('    %s' % repro[:600])
                 dump.append(dict(function=f.sig, cls=cls, sqlstate=state, count=cnt, message=msg, repro=repro))
         ok('fuzz %s' % f.sig, not d, '%d distinct failures' % len(d or {}))
+    for sig in public_support:
+        print('PUBLIC may execute aggregate support function %s' % sig)
+    ok('fuzz: aggregate support functions not executable by PUBLIC', not public_support,
+       '%d are: %s' % (len(public_support), ', '.join(public_support)))
     ok('fuzz: at least 10000 calls', n >= 10000 or CALLS < 10000, '%d calls' % n)
     ok('fuzz: every function called', not never, 'never called: %s' % ', '.join(never))
     if os.environ.get('FUZZ_REPORT'):
