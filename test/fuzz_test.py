@@ -19,7 +19,7 @@ outcome, not a failure.
 
 FUZZ_SEED replays a run (the seed is printed first), FUZZ_CALLS sets the
 number of calls (default 15000: a systematic phase, then random calls), FUZZ_REPORT names a JSON file for every
-failure; FUZZ_REPRO='SQL' runs one statement against a fresh fixture
+failure; FUZZ_SWEEP=0 skips the systematic phase; FUZZ_REPRO='SQL' runs one statement against a fresh fixture
 and prints its outcome.  Run inside a cluster (test/run, which sets PGHOST etc.); prints
 "N passed, N failed"."""
 import json
@@ -365,12 +365,16 @@ class Fixture:
         self.resets += 1
         slow_flag[0] = False
         self.changes = []
-        # DELETE, not TRUNCATE (10x faster on small tables); foreign keys off meanwhile
-        r.scalar("SET session_replication_role = replica; %s; RESET session_replication_role; SELECT 1"
-                 % '; '.join('DELETE FROM bandit.' + t for t in self.tables))
+        self.wipe()
         for sql in self.SETUP:
             r.scalar(sql)
         self.refresh()
+
+    def wipe(self):
+        """Empties the state tables: DELETE, not TRUNCATE (10x faster on small tables), foreign keys
+        off meanwhile."""
+        self.run.scalar("SET session_replication_role = replica; %s; RESET session_replication_role; SELECT 1"
+                        % '; '.join('DELETE FROM bandit.' + t for t in self.tables))
 
     def refresh(self):
         r = self.run
@@ -1064,40 +1068,62 @@ def main():
                 any(v.huge or is_huge(v.sql) for v in args), None, argvals)
 
     def stale_cache_check():
-        """VACUUM FULL moves the arms' rows; a session's cached LinUCB state must follow the arm, not
-        the row's old place: the same recommend in this session and in a new one must agree."""
-        checks = [("'fz_linucb'", '{"features": [1, 0, 0.5]}'), ("'fz_lin8'", '{"a": 1, "b": "x"}')]
+        """A session's cached LinUCB state must follow the arm, not the place of its row: two arms
+        rewarded in one transaction (one xmin), b's row before a's, alone in the table; VACUUM FULL
+        packs them into its first two places; this session caches them (recommend); CLUSTER on the
+        primary key swaps their places.  This session must then answer as before, and as a new
+        session does.  The fixture is rebuilt afterwards."""
         rec = next(f for f in callable_funcs if f.name == 'recommend')
         if rec.sig in skip:
             return
-        for policy, ctx in checks:
-            q = 'SELECT arm, score FROM bandit.recommend(%s, 10, %s) ORDER BY arm' % (policy, lit(ctx))
-            run.execute(q)
-        run.execute('VACUUM FULL bandit.arm')
-        for policy, ctx in checks:
-            q = 'SELECT arm, score FROM bandit.recommend(%s, 10, %s) ORDER BY arm' % (policy, lit(ctx))
-            mine = run.execute(q)
-            per_func[rec.sig] += 1
-            if mine[0] in ('crash', 'overran'):
-                counts[mine[0]] += 1
-                fail(rec, mine[0], None, mine[4], 'VACUUM FULL bandit.arm; ' + q + ';')
-                return
-            fresh = Runner(DB, types, timeout_s=TIMEOUT_S)
-            st, theirs = fresh.execute(q)[:2]
-            fresh.conn.close()
-            if st in ('crash', 'overran'):       # the restart took this session too
-                counts[st] += 1
-                fail(rec, st, None, 'in a new session', 'VACUUM FULL bandit.arm; ' + q + ';')
-                run.conn = None
-                run.connect()
-                return
-            if st != 'ok':
-                theirs = None
-            if mine[0] == 'ok' and theirs is not None and [tuple(r) for r in mine[1]] != [tuple(r) for r in theirs]:
-                counts[Outcome.STALE] += 1
-                fail(rec, Outcome.STALE, None, 'after VACUUM FULL this session says %s, a new session %s'
-                     % (str(mine[1])[:200], str(theirs)[:200]),
-                     '-- in a session that has used the policy: VACUUM FULL bandit.arm; %s; -- and the same in a new session' % q)
+        name = "'fz_cache'"
+        fx.wipe()
+        pkey = run.scalar("SELECT quote_ident(c.relname) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                          "WHERE i.indrelid = 'bandit.arm'::regclass AND i.indisprimary")
+        steps = ['VACUUM FULL bandit.arm',
+                 "SELECT bandit.create_policy(%s, 'linucb', '{b,a}', '{\"dim\": 2}')" % name]
+        for sql in steps:
+            run.execute(sql)
+        decided = {}
+        for _ in range(12):
+            st, rows = run.execute("SELECT decision_id, arm FROM bandit.choose(%s, '{\"features\": [1, 0]}')" % name)[:2]
+            if st == 'ok' and rows:
+                decided.setdefault(rows[0][1], rows[0][0])
+            if len(decided) == 2:
+                break
+        if len(decided) < 2:
+            return
+        q = "SELECT arm, score FROM bandit.recommend(%s, 2, '{\"features\": [1, 0]}') ORDER BY arm" % name
+        steps += ['BEGIN; SELECT bandit.reward(%s, 1); SELECT bandit.reward(%s, 0); COMMIT' % (decided['b'], decided['a']),
+                  'VACUUM FULL bandit.arm']
+        for sql in steps[2:]:
+            run.execute(sql)
+        before = run.execute(q)
+        run.execute("CLUSTER bandit.arm USING %s" % pkey)
+        after = run.execute(q)
+        per_func[rec.sig] += 1
+        repro = ('-- in an empty bandit.arm: %s; -- b and a chosen with features [1, 0] (decisions db, da); %s; '
+                 'VACUUM FULL bandit.arm; %s; CLUSTER bandit.arm USING %s; %s; -- differs from %s in a new session'
+                 % ('; '.join(steps[:2]), steps[2].replace(decided['b'], 'db', 1).replace(decided['a'], 'da', 1),
+                    q, pkey, q, q))
+        if 'crash' in (before[0], after[0]):
+            counts[Outcome.CRASH] += 1
+            fail(rec, Outcome.CRASH, None, 'in the stale-cache check', repro)
+            return
+        fresh = Runner(DB, types, timeout_s=TIMEOUT_S)
+        st, theirs = fresh.execute(q)[:2]
+        fresh.conn.close()
+        if st == 'crash':       # the restart took this session too
+            counts[Outcome.CRASH] += 1
+            fail(rec, Outcome.CRASH, None, 'in a new session', repro)
+            run.conn = None
+            run.connect()
+            return
+        if after[0] == 'ok' and st == 'ok' and [tuple(r) for r in after[1]] != [tuple(r) for r in theirs]:
+            counts[Outcome.STALE] += 1
+            fail(rec, Outcome.STALE, None, 'after CLUSTER this session says %s (before: %s), a new session %s'
+                 % (after[1], before[1], theirs), repro)
+        fx.reset()
 
     t_start = time.time()
     last_reset = 0
@@ -1107,7 +1133,7 @@ def main():
     for f in callable_funcs + recv_funcs:
         weights.append(3 if f.volatile == 'v' and f.kind == 'f' else 2 if f.kind == 'a' else 1)
     pool = callable_funcs + recv_funcs
-    planned = sweep()
+    planned = sweep() if os.environ.get('FUZZ_SWEEP', '1') != '0' else None
     while n < CALLS:
         if n - last_reset >= RESET_EVERY:
             run.phase = 'fixture'
@@ -1125,11 +1151,14 @@ def main():
             except StopIteration:
                 planned = None
                 n_sweep = n
+                run.phase = 'stale cache'
+                stale_cache_check()
+                run.phase = 'other'
                 print('systematic phase: %d calls in %.0f s (%s)' % (n, time.time() - t_start, ', '.join(
                     '%s %.1f' % kv for kv in sorted(run.spent.items()))), flush=True)
         if planned is None:
             func = rng.choices(pool, weights)[0]
-            if n % 700 == 350:
+            if n % 2000 == 1000:
                 run.phase = 'stale cache'
                 stale_cache_check()
                 run.phase = 'other'
