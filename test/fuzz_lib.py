@@ -256,6 +256,7 @@ class Outcome:
     INVARIANT = 'invariant'   # a p-value above 1, a negative standard error, ci_lower > ci_upper, ...
     MESSAGE = 'message'       # an error message that shows a rounded value, not the one passed
     STALE = 'stale_cache'     # a session's answer differs from a fresh session's
+    POISONED = 'poisoned'     # a call succeeded, and the policy it changed can no longer choose
     TIMEOUT = 'timeout'
     CRASH = 'crash'
     OVERRAN = 'overran'     # ran past statement_timeout + grace: no interrupt check
@@ -264,7 +265,7 @@ class Outcome:
     ROUNDTRIP = 'roundtrip'
     STATE = 'state_change'  # a failed call changed state
     STORED = 'stored_nonfinite'  # learned state no longer finite after a successful call
-    FAILURES = (CRASH, OVERRAN, XX000, NAN, ROUNDTRIP, STATE, STORED, WRONG, INVARIANT, MESSAGE, STALE)
+    FAILURES = (CRASH, OVERRAN, XX000, NAN, ROUNDTRIP, STATE, STORED, WRONG, INVARIANT, MESSAGE, STALE, POISONED)
 
 
 class Runner:

@@ -19,7 +19,7 @@ outcome, not a failure.
 
 FUZZ_SEED replays a run (the seed is printed first), FUZZ_CALLS sets the
 number of calls (default 15000: a systematic phase, then random calls), FUZZ_REPORT names a JSON file for every
-failure; FUZZ_SWEEP=0 skips the systematic phase; FUZZ_REPRO='SQL' runs one statement against a fresh fixture
+failure; FUZZ_ONLY=name,name fuzzes only these functions; FUZZ_SWEEP=0 skips the systematic phase; FUZZ_REPRO='SQL' runs one statement against a fresh fixture
 and prints its outcome.  Run inside a cluster (test/run, which sets PGHOST etc.); prints
 "N passed, N failed"."""
 import json
@@ -70,7 +70,7 @@ ALLOWED.update({
 # valid values, by (function, argument) or argument name: SQL expressions
 
 POLICIES = ["'fz_thompson'", "'fz_ucb1'", "'fz_eps'", "'fz_softmax'", "'fz_linucb'", "'fz_shadow'",
-            "'fz_linucb'", "'fz_lin8'", "'fz_lin8'", "'fz_long'", "'fz_longlin'"]
+            "'fz_linucb'", "'fz_lin8'", "'fz_lin8'", "'fz_long'", "'fz_longlin'", "'fz_fresh'"]
 EXPERIMENTS = ["'fz_exp'", "'fz_seq'", "'fz_draft'", "'fz_longexp'"]
 ARMS = ["'a'", "'b'", "'c'"]
 F_SMALL = ['0.5', '1', '2', '0.1', '3', '10']
@@ -94,7 +94,7 @@ VALID_ARG = {
     'policy': lambda: rng.choice(fx.created['policy']) if fx.created['policy'] and rng.random() < 0.2 else rng.choice(POLICIES),
     'algorithm': lambda: rng.choice(["'thompson'", "'ucb1'", "'epsilon_greedy'", "'softmax'", "'linucb'"]),
     'arms': lambda: rng.choice(["'{a,b,c}'", "'{x,y}'", "'{p}'"]),
-    'arm': lambda: rng.choice(ARMS + [new_name('arm'), "repeat('x', 10000)", "'é日本🙂'"]),
+    'arm': lambda: rng.choice(ARMS) if rng.random() < 0.8 else rng.choice([new_name('arm'), "repeat('x', 10000)", "'é日本🙂'"]),
     'arm_name': lambda: rng.choice(ARMS + ["'new'"]),
     'context': lambda: rng.choice(FEATURES),
     'decision_id': lambda: fx.decision(),
@@ -273,6 +273,11 @@ VALID_BY_FUNC.update({
     ('beta_posterior', 'prior_alpha'): lambda: '1', ('beta_posterior', 'prior_beta'): lambda: '1',
 })
 
+PARAM_KEYS = ['prior_alpha', 'prior_beta', 'epsilon', 'epsilon_decay', 'min_epsilon', 'c', 'temperature',
+              'discount', 'alpha', 'dim', 'min_sample_size', 'max_sample_size', 'early_alpha', 'min_effect',
+              'mixing_sd', 'default_arm']
+PARAM_EXTREMES = ['1e-320', '1e300', '1e308', '0', '-1', '2147483648', '0.9999999999999999']
+
 # the systematic phase sweeps the other arguments against each of these in turn
 ANCHORS = {'policy': sorted(set(POLICIES)), 'experiment': EXPERIMENTS, 'agent': ["'fz_agent'", "'fz_other'"]}
 
@@ -329,6 +334,7 @@ class Fixture:
         "SELECT bandit.create_policy('fz_softmax', 'softmax', '{a,b,c}', '{\"temperature\": 0.5}')",
         "SELECT bandit.create_policy('fz_linucb', 'linucb', '{a,b,c}', '{\"dim\": 3, \"alpha\": 0.5}')",
         "SELECT bandit.create_policy('fz_lin8', 'linucb', '{a,b}', '{\"dim\": 8, \"alpha\": 1}')",
+        "SELECT bandit.create_policy('fz_fresh', 'softmax', '{a,b,c}')",
         "SELECT bandit.create_policy('fz_long', 'ucb1', ARRAY[repeat('x', 10000), 'é日本🙂', 'b'])",
         "SELECT bandit.create_policy('fz_longlin', 'linucb', ARRAY[repeat('y', 10000), 'b'], '{\"dim\": 3}')",
         "SELECT bandit.create_experiment('fz_longexp', ARRAY[repeat('v', 10000), 'ü'])",
@@ -730,7 +736,10 @@ def main():
         return
 
     callable_funcs, via_aggregate, recv_funcs = [], [], []
+    only = os.environ.get('FUZZ_ONLY')
     for f in funcs:
+        if only and f.name not in only.split(','):
+            continue
         names = [types.name(t) for t in f.argtypes]
         if 'internal' in names:
             (recv_funcs if f.name.endswith('_recv') else via_aggregate).append(f)
@@ -793,7 +802,40 @@ def main():
                 return 'returned variant %r, stored assignment %r' % (val['assign'][:60], (stored or '')[:60])
         return None
 
-    def one(func, sql, finite, huge, volatile, copy=None, cleanup=None, argvals=None):
+    first_literal = re.compile(r"^SELECT \* FROM bandit\.\w+\(('(?:[^']|'')*')::(text|bigint)")
+    FOLLOW_UP = {'create_policy', 'reward', 'add_arm', 'set_arm_budget', 'restore'}
+
+    def follow_up(func, sql, finite, repro):
+        """After a call that changed a policy succeeds, the policy must still choose: an error or a
+        non-finite propensity there means the call let in something that poisons it (a temperature of
+        1e-320, a reward of 1e308 to softmax, ...)."""
+        m = first_literal.match(sql)
+        if not m:
+            return
+        if m.group(2) == 'bigint':
+            st, rows = run.execute('SELECT quote_literal(policy) FROM bandit.decision WHERE id = %s' % m.group(1))[:2]
+            if st != 'ok' or not rows:
+                return
+            policy = rows[0][0]
+        else:
+            policy = m.group(1)
+        st, rows = run.execute('SELECT algorithm, mode FROM bandit.policy WHERE name = %s' % policy)[:2]
+        if st != 'ok' or not rows:
+            return
+        q = 'SELECT * FROM bandit.choose(%s, %s)' % (policy, "'{\"a\": 1}'" if rows[0][0] == 'linucb' else 'NULL')
+        st, rows, desc, state, msg = run.execute(q)[:5]
+        if st == 'crash':
+            counts[Outcome.CRASH] += 1
+            fail(func, Outcome.CRASH, None, 'in the choose after it', repro + ' ' + q + ';')
+        elif st == 'error' and state and state[:2] in ('22', 'XX', '54'):
+            counts[Outcome.POISONED] += 1
+            fail(func, Outcome.POISONED, state, 'a later choose fails: %s' % msg, repro + ' ' + q + ';')
+        elif st == 'ok' and finite and rows and any(nonfinite_in('double precision', v, types, 701)
+                                                    for (c, _), v in zip(desc, rows[0]) if c == 'propensity'):
+            counts[Outcome.POISONED] += 1
+            fail(func, Outcome.POISONED, None, 'a later choose logs propensity %s' % rows[0][2], repro + ' ' + q + ';')
+
+    def one(func, sql, finite, huge, volatile, copy=None, cleanup=None, argvals=None, setup=None):
         seqtag[0] += 1
         before_history = list(run.history)
         before = checksum() if volatile and rng.random() < CHECKSUM_SHARE else None
@@ -810,7 +852,7 @@ def main():
         if len(slowest) > 40:
             slowest.sort(reverse=True)
             del slowest[20:]
-        repro = sql + ';' + (' ' + cleanup + ';' if cleanup else '')
+        repro = (setup + '; ' if setup else '') + sql + ';' + (' ' + cleanup + ';' if cleanup else '')
         if status == 'crash':
             counts[Outcome.CRASH] += 1
             crashes_of[func.sig] += 1
@@ -906,6 +948,10 @@ def main():
                         fail(func, Outcome.ROUNDTRIP, None, '%s %s = %s: %s' % (cname, tname, val[:120], problem), repro)
         if volatile:
             fx.changes = fx.changes[-9:] + [sql]
+            if func.name in FOLLOW_UP:
+                run.phase = 'follow-up'
+                follow_up(func, sql, finite, repro)
+                run.phase = 'other'
         if volatile and (slow[0] or not fx.intact()):   # big tables slow every later check down    # a drop, stop, retire, ...: the next calls get a whole fixture
             run.phase = 'fixture'
             fx.reset()
@@ -979,7 +1025,10 @@ def main():
         elif name == 'cstring':
             pool = SUMMARY_TEXTS if 'summary' in func.name else TALLY_TEXTS
         elif name == 'jsonb':
-            return [gen.cast(x, typ) for x in HOSTILE_JSONB] + [gen._hostile(func, argname, typ, name) for _ in range(4)]
+            out = [gen.cast(x, typ) for x in HOSTILE_JSONB] + [gen._hostile(func, argname, typ, name) for _ in range(4)]
+            if argname == 'params':     # each known parameter at each extreme
+                out += [gen.cast(lit('{"%s": %s}' % (k, v)), typ) for k in PARAM_KEYS for v in PARAM_EXTREMES]
+            return out
         elif name == 'bandit.summary':
             pool = HOSTILE_SUMMARY
         elif name == 'bandit.ensemble_tally':
@@ -1025,6 +1074,13 @@ def main():
                         # against each policy (experiment, agent) of the fixture in turn
                         for value in ANCHORS[func.argnames[anchors[0]]]:
                             yield func, i, bad, {anchors[0]: gen.cast(value, func.argtypes[anchors[0]])}
+                        if func.argnames[anchors[0]] == 'policy' and func.name in FOLLOW_UP:
+                            # and a policy that has learned nothing yet, made just before
+                            name = new_name('fz_fresh')
+                            algorithm = rng.choice(['softmax', 'thompson', 'ucb1', 'epsilon_greedy', 'linucb'])
+                            yield func, i, bad, {anchors[0]: gen.cast(name, func.argtypes[anchors[0]]),
+                                                 'setup': "SELECT bandit.create_policy(%s, '%s', '{a,b,c}'%s)" % (
+                                                     name, algorithm, ", '{\"dim\": 3}'" if algorithm == 'linucb' else '')}
                     else:
                         yield func, i, bad, {}
 
@@ -1073,9 +1129,7 @@ def main():
         packs them into its first two places; this session caches them (recommend); CLUSTER on the
         primary key swaps their places.  This session must then answer as before, and as a new
         session does.  The fixture is rebuilt afterwards."""
-        rec = next(f for f in callable_funcs if f.name == 'recommend')
-        if rec.sig in skip:
-            return
+        rec = next(f for f in funcs if f.name == 'recommend')
         name = "'fz_cache'"
         fx.wipe()
         pkey = run.scalar("SELECT quote_ident(c.relname) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
@@ -1186,8 +1240,11 @@ def main():
                               % (table, tname, head, data.hex()))
             continue
         strategy = rng.choices(['one_hostile', 'all_valid', 'all_hostile', 'one_null'], [55, 12, 20, 13])[0]
+        setup = fixed.pop('setup', None)
+        if setup:
+            run.execute(setup)
         sql, finite, huge, cleanup, argvals = build(func, target, bad, strategy, huge_ok, fixed)
-        one(func, sql, finite, huge, volatile, cleanup=cleanup, argvals=argvals)
+        one(func, sql, finite, huge, volatile, cleanup=cleanup, argvals=argvals, setup=setup)
     elapsed = time.time() - t_start
 
     # report
