@@ -143,8 +143,6 @@ def raw_connect(dbname):
         cur.execute('SELECT array_agg(oid::int) FROM pg_type')
         oids = tuple(cur.fetchone()[0])
         _RAW = psycopg2.extensions.new_type(oids, 'FUZZRAW', lambda s, c: s)
-        rawarr = psycopg2.extensions.new_array_type(oids, 'FUZZRAWA', _RAW)
-        del rawarr
     psycopg2.extensions.register_type(_RAW, conn)
     return conn
 
@@ -265,7 +263,6 @@ class Outcome:
     ROUNDTRIP = 'roundtrip'
     STATE = 'state_change'  # a failed call changed state
     STORED = 'stored_nonfinite'  # learned state no longer finite after a successful call
-    FAILURES = (CRASH, OVERRAN, XX000, NAN, ROUNDTRIP, STATE, STORED, WRONG, INVARIANT, MESSAGE, STALE, POISONED)
 
 
 class Runner:

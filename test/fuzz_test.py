@@ -35,7 +35,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fuzz_lib import (HOSTILE_F, HOSTILE_I4, HOSTILE_I8, HOSTILE_JSON_LEAF, HOSTILE_JSONB,  # noqa: E402
                       Func, HOSTILE_TEXT, NONFINITE_F, TRIVIAL_ROUNDTRIP, Outcome, Runner, Types, V,
                       copy_binary, imprecise_message, invariant_problems, is_huge, lit, load_catalog,
-                      nonfinite_in, raw_connect)
+                      nonfinite_in)
 from testlib import fresh_database, ok, report  # noqa: E402
 
 DB = 'bandit_fuzz_test'
@@ -65,6 +65,11 @@ ALLOWED.update({
         lambda val, sql: re.search(r"normal_quantile\('?-?%s'?::" % ('0' if val == '-Infinity' else '1'), sql) is not None,
         'COMMENT: -Infinity and Infinity at 0 and 1 (= scipy norm.ppf)'),
 })
+
+# Aggregate support functions that are also documented API, so PUBLIC keeps EXECUTE: why.
+PUBLIC_SUPPORT = {
+    'ensemble_winner': "README: the winner of a stored tally; its input is a validated bandit.ensemble_tally",
+}
 
 # --------------------------------------------------------------------------
 # valid values, by (function, argument) or argument name: SQL expressions
@@ -162,7 +167,6 @@ VALID_ARG = {
     'v': lambda: "(SELECT t FROM bandit.tuning_value t WHERE scope = 'fz_scope' AND name = 'v1')",
     's': lambda: "(SELECT t FROM bandit.tuning_scope t WHERE scope = 'fz_scope')",
     'e': lambda: "(SELECT t FROM bandit.experiment t WHERE name = 'fz_exp')",
-    'p': lambda: "(SELECT t FROM bandit.policy t WHERE name = %s)" % rng.choice(POLICIES),
     'indicated': lambda: '600', 'why': lambda: "'fz'",
     'names': lambda: "'{control,treat}'",
     'summaries': lambda: 'ARRAY[%s, %s]::bandit.summary[]' % (rng.choice(SUMMARIES), rng.choice(SUMMARIES)),
@@ -225,6 +229,7 @@ VALID_BY_FUNC = {
     ('drop_experiment', 'name'): lambda: rng.choice(EXPERIMENTS + [new_name('nope')]),
     ('experiment_params', 'params'): lambda: rng.choice(["'{}'", "'{\"metrics\": [\"m\"]}'", "'{\"sequential\": true}'"]),
     ('policy_params', 'params'): lambda: rng.choice(["'{}'", "'{\"epsilon\": 0.2}'", "'{\"dim\": 3}'"]),
+    ('new_arm', 'p'): lambda: "(SELECT t FROM bandit.policy t WHERE name = %s)" % rng.choice(POLICIES),
     ('identity_matrix', 'dim'): lambda: rng.choice(['3', '1', '10']),
     ('reward', 'policy'): lambda: rng.choice(POLICIES),
     ('q_learn', 'alpha'): lambda: rng.choice(['0.1', '0.5', '1']),
@@ -466,6 +471,11 @@ class Gen:
         """Whether a pool's value suits this type (pools are by argument name, and a name like
         'mean' is a number in one function and an array in another)."""
         name = self.t.name(typ)
+        row = re.match(r'\(SELECT t FROM (bandit\.\w+) t', expr)
+        if row:
+            return row.group(1) == name
+        if name.startswith('bandit.') and self.t.info[typ]['kind'] == 'c' and re.match(r"^'[^{(]", expr):
+            return False
         looks_array = expr.startswith("'{") or expr.startswith('ARRAY') or expr.startswith('array_')
         if self.t.is_array(typ):
             return looks_array or expr == 'NULL' or expr.startswith('(SELECT') or expr.startswith("'[")
@@ -724,7 +734,7 @@ def main():
                      AND (p.proacl IS NULL OR EXISTS (SELECT 1 FROM aclexplode(p.proacl) x
                                                       WHERE x.grantee = 0 AND x.privilege_type = 'EXECUTE'))
                    ORDER BY 1""")
-    public_support = [r[0] for r in cur.fetchall()]
+    public_support = [r[0] for r in cur.fetchall() if r[0].split('(')[0].split('.')[-1] not in PUBLIC_SUPPORT]
     boot.close()
 
     run = Runner(DB, types, timeout_s=TIMEOUT_S)
@@ -750,11 +760,11 @@ def main():
           % (len(funcs), len(callable_funcs), len(recv_funcs), len(via_aggregate)), flush=True)
 
     counts = Counter()
+    states = Counter()      # clean errors by full SQLSTATE
     per_func = Counter()
     failures = defaultdict(dict)     # sig -> key -> [count, repro, detail]
     slowest = []
     skip, timeouts, crashes_of = set(), Counter(), Counter()
-    seqtag = [0]
 
     def fail(func, cls, state, msg, repro):
         norm = re.sub(r'\d+(\.\d+)?(e[-+]?\d+)?', 'N', (msg or '')[:120])
@@ -836,7 +846,6 @@ def main():
             fail(func, Outcome.POISONED, None, 'a later choose logs propensity %s' % rows[0][2], repro + ' ' + q + ';')
 
     def one(func, sql, finite, huge, volatile, copy=None, cleanup=None, argvals=None, setup=None):
-        seqtag[0] += 1
         before_history = list(run.history)
         before = checksum() if volatile and rng.random() < CHECKSUM_SHARE else None
         run.phase = 'call'
@@ -890,6 +899,7 @@ def main():
                 fail(func, Outcome.ROUNDTRIP, state, msg, repro)
             else:
                 counts['error %s' % (state[:2] if state else '??')] += 1
+                states[state] += 1
                 shown = imprecise_message(msg, argvals)
                 if shown:
                     counts[Outcome.MESSAGE] += 1
@@ -1182,7 +1192,6 @@ def main():
     t_start = time.time()
     last_reset = 0
     n = 0
-    n_sweep = 0
     weights = []
     for f in callable_funcs + recv_funcs:
         weights.append(3 if f.volatile == 'v' and f.kind == 'f' else 2 if f.kind == 'a' else 1)
@@ -1204,7 +1213,6 @@ def main():
                 func, target, bad, fixed = next(planned)
             except StopIteration:
                 planned = None
-                n_sweep = n
                 run.phase = 'stale cache'
                 stale_cache_check()
                 run.phase = 'other'
@@ -1254,6 +1262,7 @@ def main():
     print('outcomes:')
     for k, v in sorted(counts.items(), key=lambda kv: -kv[1]):
         print('  %-18s %6d' % (k, v))
+    print('clean errors, most frequent SQLSTATEs: %s' % ', '.join('%s %d' % kv for kv in states.most_common(12)))
     slowest.sort(reverse=True)
     print('slowest calls:')
     for secs, sig, sql in slowest[:8]:
