@@ -1,27 +1,44 @@
 #!/usr/bin/python3
 """Fuzzer of schema bandit.  Every function and aggregate of the schema is read
 from pg_proc (support functions, type I/O and the API alike, so a new one is
-fuzzed without anyone remembering to) and called, one statement each, with
-hostile values of its argument types, mostly-valid calls with one hostile
-argument, NULLs, huge arrays and crafted aggregate states; the stateful API
-runs against a fixture of valid objects (a policy per algorithm, experiments,
-a Q agent, a tuning scope, priors) so that calls reach deep code.  Receive
-functions get mutated bytes through binary COPY; aggregates run over small
-sets of hostile rows, some under a forced parallel plan.
+fuzzed without anyone remembering to) and called, one statement each, under a
+2 s statement_timeout:
 
-A call fails the test when: the connection is lost (crash; the fuzzer
-reconnects and goes on), the backend ignores statement_timeout (killed), any
-XX000, a NaN or infinite result from finite inputs (unless in ALLOWED
-below, with the reason), a produced value that its type's input rejects or
-reads back differently, a failed call that changed the state tables, or a
-successful call that leaves NaN/Infinity in learned state.  A timeout is an
-outcome, not a failure.
+- a systematic phase: NULL in each argument, then each hostile class of its type
+  (NaN, +-Infinity, +-1e308, subnormals, 0, -1, extreme integers, empty,
+  NULL-holding, 2-D, [0:n] and 100,000-element arrays, 30,000 arms in every array
+  at once, malformed, 10,000-deep and 500-key jsonb, each known parameter at each
+  extreme, unknown, 100,000-character and non-ASCII names, crafted summaries and
+  tallies), the other arguments valid, against each policy, experiment and agent
+  of a fixture of valid objects (a policy per algorithm, 10,000-character arm and
+  variant names, a policy made just before the call, ...);
+- then seeded random calls: mostly valid with one hostile argument, all hostile,
+  one NULL; aggregates over small sets of hostile rows (some under a forced
+  parallel plan, through their combine functions); crafted float8[] aggregate
+  states of the right and wrong lengths; mutated bytes into receive functions by
+  binary COPY.
 
-FUZZ_SEED replays a run (the seed is printed first), FUZZ_CALLS sets the
-number of calls (default 15000: a systematic phase, then random calls), FUZZ_REPORT names a JSON file for every
-failure; FUZZ_ONLY=name,name fuzzes only these functions; FUZZ_SWEEP=0 skips the systematic phase; FUZZ_REPRO='SQL' runs one statement against a fresh fixture
-and prints its outcome.  Run inside a cluster (test/run, which sets PGHOST etc.); prints
-"N passed, N failed"."""
+A call fails the test on: a lost connection (crash: re-run alone in a fresh
+session to tell a deterministic crash from one that earlier calls set up; the
+fuzzer reconnects and goes on), a backend that ignores statement_timeout
+(killed), XX000, NaN or Infinity from finite inputs (unless in ALLOWED, with the
+reason), a produced value that its type's input rejects or reads back
+differently (pg_dump could not restore it), an answer that contradicts the state
+(an arm the policy lacks, a decision logged with another arm, a variant other
+than the one stored), a p-value outside [0, 1], a negative standard error or
+ci_lower > ci_upper, an error message that shows a rounded value, a failed call
+that changed the state tables (checksummed before and after, on a sample), a
+successful call that leaves NaN/Infinity in learned state or a policy that can
+no longer choose, a LinUCB cache that answers differently from a new session
+after VACUUM FULL and CLUSTER, and aggregate support functions executable by
+PUBLIC.  A timeout is an outcome, not a failure; the slowest calls are listed.
+
+FUZZ_SEED replays a run (the seed is printed first); FUZZ_CALLS sets the number
+of calls (default 15,000, about 70 s when nothing crashes); FUZZ_REPORT names a
+JSON file for every failure; FUZZ_ONLY=name,name fuzzes only these functions;
+FUZZ_SWEEP=0 skips the systematic phase; FUZZ_REPRO='SQL' runs one statement
+against a fresh fixture and prints its outcome.  Run inside a cluster
+(test/run, which sets PGHOST etc.); prints "N passed, N failed"."""
 import json
 import os
 import random
