@@ -255,6 +255,7 @@ class Outcome:
     MESSAGE = 'message'       # an error message that shows a rounded value, not the one passed
     STALE = 'stale_cache'     # a session's answer differs from a fresh session's
     POISONED = 'poisoned'     # a call succeeded, and the policy it changed can no longer choose
+    CONSTRAINT = 'constraint'  # bad input stopped by a table constraint, not by the function's own check
     TIMEOUT = 'timeout'
     CRASH = 'crash'
     OVERRAN = 'overran'     # ran past statement_timeout + grace: no interrupt check

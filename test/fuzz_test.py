@@ -26,7 +26,9 @@ reason), a produced value that its type's input rejects or reads back
 differently (pg_dump could not restore it), an answer that contradicts the state
 (an arm the policy lacks, a decision logged with another arm, a variant other
 than the one stored), a p-value outside [0, 1], a negative standard error or
-ci_lower > ci_upper, an error message that shows a rounded value, a failed call
+ci_lower > ci_upper, an error message that shows a rounded value, bad input that
+only a table constraint stops (23502/23503/23514 naming a constraint, not the
+argument), a failed call
 that changed the state tables (checksummed before and after, on a sample), a
 successful call that leaves NaN/Infinity in learned state or a policy that can
 no longer choose, a LinUCB cache that answers differently from a new session
@@ -915,6 +917,11 @@ def main():
             elif state == 'ENCODING':
                 counts[Outcome.ROUNDTRIP] += 1
                 fail(func, Outcome.ROUNDTRIP, state, msg, repro)
+            elif state in ('23502', '23503', '23514') and 'violates' in (msg or ''):
+                # a table's constraint caught what the function should have checked: the message names a
+                # constraint, not the argument and what is accepted (API.md, general rules)
+                counts[Outcome.CONSTRAINT] += 1
+                fail(func, Outcome.CONSTRAINT, state, msg, repro)
             else:
                 counts['error %s' % (state[:2] if state else '??')] += 1
                 states[state] += 1
