@@ -1244,15 +1244,15 @@ def main():
                     '%s %.1f' % kv for kv in sorted(run.spent.items()))), flush=True)
         if planned is None:
             func = rng.choices(pool, weights)[0]
-            if n % 2000 == 1000:
-                run.phase = 'stale cache'
-                stale_cache_check()
-                run.phase = 'other'
         if func.sig in skip:
             continue
         if bad is not None and (bad.huge or is_huge(bad.sql)) and timeouts[func.sig] >= 2:
             continue
         n += 1
+        if planned is None and n % 2000 == 1000:
+            run.phase = 'stale cache'
+            stale_cache_check()
+            run.phase = 'other'
         huge_ok = timeouts[func.sig] < 2 and rng.random() < 0.5
         volatile = func.volatile != 'i'
         if func in recv_funcs:
