@@ -256,6 +256,7 @@ class Outcome:
     STALE = 'stale_cache'     # a session's answer differs from a fresh session's
     POISONED = 'poisoned'     # a call succeeded, and the policy it changed can no longer choose
     CONSTRAINT = 'constraint'  # bad input stopped by a table constraint, not by the function's own check
+    UNSTABLE = 'unstable'     # an IMMUTABLE function that answers differently when asked again
     TIMEOUT = 'timeout'
     CRASH = 'crash'
     OVERRAN = 'overran'     # ran past statement_timeout + grace: no interrupt check

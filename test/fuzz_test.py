@@ -21,22 +21,23 @@ fuzzed without anyone remembering to) and called, one statement each, under a
 A call fails the test on: a lost connection (crash: re-run alone in a fresh
 session to tell a deterministic crash from one that earlier calls set up; the
 fuzzer reconnects and goes on), a backend that ignores statement_timeout
-(killed), XX000, NaN or Infinity from finite inputs (unless in ALLOWED, with the
-reason), a produced value that its type's input rejects or reads back
-differently (pg_dump could not restore it), an answer that contradicts the state
-(an arm the policy lacks, a decision logged with another arm, a variant other
-than the one stored), a p-value outside [0, 1], a negative standard error or
-ci_lower > ci_upper, an error message that shows a rounded value, bad input that
-only a table constraint stops (23502/23503/23514 naming a constraint, not the
-argument), a failed call
-that changed the state tables (checksummed before and after, on a sample), a
-successful call that leaves NaN/Infinity in learned state or a policy that can
-no longer choose, a LinUCB cache that answers differently from a new session
-after VACUUM FULL and CLUSTER, and aggregate support functions executable by
-PUBLIC (while a plain role can still run every aggregate).  A timeout is an outcome, not a failure; the slowest calls are listed.
+(killed), XX000, NaN or Infinity from finite inputs (unless in ALLOWED, with
+the reason), a produced value that its type's input rejects or reads back
+differently (pg_dump could not restore it), an answer that contradicts the
+state (an arm the policy lacks, a decision logged with another arm, a variant
+other than the one stored), a p-value outside [0, 1], a negative standard error
+or ci_lower > ci_upper, an error message that shows a rounded value, bad input
+that only a table constraint stops (23502/23503/23514 naming a constraint, not
+the argument), an IMMUTABLE function that answers differently when asked again,
+a failed call that changed the state tables (checksummed before and after, on a
+sample), a successful call that leaves NaN/Infinity in learned state or a
+policy that can no longer choose, a LinUCB cache that answers differently from
+a new session after VACUUM FULL and CLUSTER, and aggregate support functions
+executable by PUBLIC (while a plain role can still run every aggregate). A
+timeout is an outcome, not a failure; the slowest calls are listed.
 
 FUZZ_SEED replays a run (the seed is printed first); FUZZ_CALLS sets the number
-of calls (default 15,000, about 70 s when nothing crashes); FUZZ_REPORT names a
+of calls (default 15,000: about 45-70 s when nothing crashes); FUZZ_REPORT names a
 JSON file for every failure; FUZZ_ONLY=name,name fuzzes only these functions;
 FUZZ_SWEEP=0 skips the systematic phase; FUZZ_REPRO='SQL' runs one statement
 against a fresh fixture and prints its outcome.  Run inside a cluster
@@ -64,6 +65,7 @@ TIMEOUT_S = 2.0
 RESET_EVERY = 1500          # calls between fixture rebuilds (keeps the state tables small)
 PARALLEL_SHARE = 0.08       # aggregates with a combine function run this often under a parallel plan
 CHECKSUM_SHARE = 0.12       # failing calls whose state tables are checksummed before/after
+IMMUTABLE_SHARE = 0.1       # successful calls of IMMUTABLE functions made twice and compared
 print('seed %d (replay: FUZZ_SEED=%d python3 test/fuzz_test.py)' % (SEED, SEED), flush=True)
 rng = random.Random(SEED)
 
@@ -981,6 +983,14 @@ def main():
                         bad = True
                         counts[Outcome.ROUNDTRIP] += 1
                         fail(func, Outcome.ROUNDTRIP, None, '%s %s = %s: %s' % (cname, tname, val[:120], problem), repro)
+        if func.volatile == 'i' and func.kind == 'f' and copy is None and rng.random() < IMMUTABLE_SHARE:
+            # an IMMUTABLE function answers the same twice (uninitialised or freed memory does not)
+            again = run.execute(sql)
+            if again[0] == 'ok' and again[1] != rows:
+                bad = True
+                counts[Outcome.UNSTABLE] += 1
+                fail(func, Outcome.UNSTABLE, None, 'IMMUTABLE, but answered %s, then %s' % (str(rows)[:150], str(again[1])[:150]),
+                     repro)
         if volatile:
             fx.changes = fx.changes[-9:] + [sql]
             if func.name in FOLLOW_UP:
