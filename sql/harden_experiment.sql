@@ -183,6 +183,8 @@ SELECT pg_temp.recv_tally(decode('000000010000000200613ff00000000000000000000000
 SELECT CASE WHEN getdatabaseencoding() = 'UTF8'
             THEN pg_temp.recv_tally(decode('0000000100000002fffe3ff00000000000000000000000000000', 'hex'))
             ELSE '22021: invalid byte sequence for encoding "UTF8": 0xff' END AS not_utf8;
+-- a total of -0 is 0 (JSON text has no negative zero: its text form must read back)
+SELECT pg_temp.recv_tally(decode('000000010000000178' || '8000000000000000' || '0000000000000000', 'hex'));
 -- a count the message cannot hold, a length past its end, unsorted names
 SELECT pg_temp.recv_tally(decode('7fffffff00000002616200', 'hex'));
 SELECT pg_temp.recv_tally(decode('00000001000000ff61623ff00000000000000000000000000000', 'hex'));

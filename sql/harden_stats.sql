@@ -30,6 +30,10 @@ SELECT bandit.normal_prob_best('{0.5,0.5,0.5}', '{5e-324,5e-324,5e-324}') AS tie
        (SELECT array_agg(round(p::numeric, 12)) FROM unnest(bandit.normal_prob_best('{0.5,0.5,0.5}', '{5e-324,1e-323,2e-300}')) p) AS wide,
        (SELECT bool_and(abs(l / 8.920620580763856e-301 - 1) < 1e-12)
         FROM unnest(bandit.normal_expected_loss('{1e300,1e300}', '{1e-300,2e-300}')) l) AS loss_ok;
+-- means 1e20 sds apart, not exact as differences: the narrow arms are point
+-- masses where they are (was {NaN,NaN}); P = Phi(1e20 / sqrt(2)) = 1, scipy
+SELECT bandit.normal_prob_best('{1e20,2}', '{1,1}') AS far_apart,
+       bandit.normal_prob_best('{1e20,1e20,2}', '{1,1,1}') AS far_tie;
 -- a standard error or difference beyond float8: 22003, not "both sds are 0"
 SELECT pg_temp.err($$SELECT bandit.t_test(2, 0, 1e200, 2, 0, 1e200)$$);
 SELECT pg_temp.err($$SELECT bandit.t_test(2, 1e308, 1, 2, -1e308, 1)$$);

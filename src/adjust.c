@@ -190,6 +190,9 @@ CheckedTally(TallyItem *items, int count)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("invalid ensemble tally: actions must be distinct and sorted bytewise")));
+		/* -0 is 0: JSON text has no negative zero */
+		items[i].hi += 0.0;
+		items[i].lo += 0.0;
 	}
 	return BuildTally(items, count);
 }
@@ -389,7 +392,7 @@ bandit_ensemble_accum(PG_FUNCTION_ARGS)
 		memmove(&items[at + 1], &items[at], (t->count - at) * sizeof(TallyItem));
 		items[at].name = VARDATA_ANY(action);
 		items[at].length = VARSIZE_ANY_EXHDR(action);
-		items[at].hi = term + 0.0;	/* -0 is 0: JSON text has no negative zero */
+		items[at].hi = term + 0.0;	/* -0 is 0, as in CheckedTally */
 		items[at].lo = 0;
 		PG_RETURN_POINTER(BuildTally(items, t->count + 1));
 	}

@@ -296,8 +296,9 @@ CompareNormals(const double *mean_in, const double *sd_in, int n, double *prob, 
 	 * differences and the sds together, so that sds far below the means'
 	 * spacing (1e-300 at mean 1) are still resolved against each other.  A
 	 * rounded difference would misplace a narrow arm, so then the means stay
-	 * as they are.  No overflow; an sd under 2^-1074 of the largest input
-	 * becomes a point mass.
+	 * as they are, and an arm whose tails do not move its mean in double
+	 * precision is a point mass there.  No overflow; an sd under 2^-1074 of
+	 * the largest input becomes a point mass.
 	 */
 	for (int i = 0; i < n; i++)
 		largest = Max(largest, fabs(mean_in[i]));
@@ -336,6 +337,9 @@ CompareNormals(const double *mean_in, const double *sd_in, int n, double *prob, 
 	{
 		mean[i] = ldexp(mean[i], -shift_exp);
 		sd[i] = ldexp(sd_in[i], -(scale_exp + shift_exp));
+		/* where the means stay apart, an arm too narrow to widen its mean is a point mass */
+		if (!exact && fabs(mean[i]) + TAIL_Z * sd[i] == fabs(mean[i]))
+			sd[i] = 0;
 		prob[i] = 0;
 		origin = Max(origin, mean[i]);
 		if (sd[i] == 0)
