@@ -1143,13 +1143,14 @@ bandit_learn_step(PG_FUNCTION_ARGS)
 				prior_beta = PG_GETARG_FLOAT8(7),
 				discount = PG_GETARG_FLOAT8(8);
 	bool		posterior = PG_GETARG_BOOL(9);
-	double		delta = reward - mean;
 	double		state[5];
 	Datum		datums[5];
 
+	/* Welford/West with weight 1, after the old evidence is discounted */
 	state[2] = discount * weight + 1;
-	state[3] = mean + delta / state[2];
-	state[4] = discount * m2 + delta * (delta - delta / state[2]);
+	state[3] = mean;
+	state[4] = discount * m2;
+	MomentsAdd(&state[3], NULL, &state[4], reward, 1, state[2]);
 	state[0] = posterior ? prior_alpha + discount * (alpha - prior_alpha) + reward : alpha;
 	state[1] = posterior ? prior_beta + discount * (beta - prior_beta) + (1 - reward) : beta;
 	for (int i = 0; i < 5; i++)
