@@ -202,10 +202,17 @@ Float8State(ArrayType *array, int length, const char *aggregate)
 {
 	if (ARR_NDIM(array) != 1 || ARR_DIMS(array)[0] != length ||
 		ARR_HASNULL(array) || ARR_ELEMTYPE(array) != FLOAT8OID)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("%s: corrupt aggregate state", aggregate)));
+		CorruptState(aggregate);
 	return (double *) ARR_DATA_PTR(array);
+}
+
+/* A state that the aggregate could not have built: XX001, never an answer. */
+void
+CorruptState(const char *aggregate)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("%s: corrupt aggregate state", aggregate)));
 }
 
 /* Records a per-row constant, or checks that it is the one earlier rows gave. */

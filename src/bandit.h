@@ -104,6 +104,7 @@ CheckCount(int64 value, const char *name)
 
 extern ArrayType *WritableFloat8State(FunctionCallInfo fcinfo);
 extern double *Float8State(ArrayType *array, int length, const char *aggregate);
+extern void CorruptState(const char *aggregate) pg_attribute_noreturn();
 extern void SetRowConstant(double *state, int slot, double value,
 						   const char *aggregate, const char *argument);
 

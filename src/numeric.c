@@ -47,14 +47,6 @@ StateCountAdd(double n, double k, const char *aggregate)
 	return n + k;
 }
 
-void
-CorruptState(const char *aggregate)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_DATA_CORRUPTED),
-			 errmsg("%s: corrupt aggregate state", aggregate)));
-}
-
 /* expm1(x) - x without cancellation for small x. */
 double
 Expm1mx(double x)

@@ -123,7 +123,8 @@ CheckMoments(double mean, double m2, const char *what)
 /*
  * Counts kept in float8 aggregate states: exact integers up to 2^53.  A
  * state is checked before use (its support functions can be called with
- * any array): CorruptState is XX001, as for a state of the wrong shape.
+ * any array): CorruptState (bandit.h) is XX001, as for a state of the
+ * wrong shape.
  */
 #define MAX_STATE_COUNT 9007199254740992.0
 
@@ -134,7 +135,6 @@ IsStateCount(double n)
 }
 
 extern double StateCountAdd(double n, double k, const char *aggregate);
-extern void CorruptState(const char *aggregate) pg_attribute_noreturn();
 
 /*
  * Double-double arithmetic: a value hi + lo with |lo| <= ulp(hi) / 2.
