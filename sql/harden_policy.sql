@@ -209,6 +209,15 @@ SELECT bandit.create_policy('hp_budget', 'linucb', ARRAY(SELECT 'a' || i FROM ge
 SELECT count(*) AS ranked FROM bandit.recommend('hp_budget', 200, '{"x": 1}');
 SELECT sum(used_bytes) <= 16 * 1024 * 1024 AS cache_within_budget
 FROM pg_backend_memory_contexts WHERE name = 'bandit LinUCB state';
+-- learn_step, by hand: a first reward of 1 on a fresh arm; then a 0 on it
+-- (weight 2, mean 1/2, m2 = 1 * (0 - 1/2) * -1 = 1/2); the same with discount
+-- 1/2 (weight 1.5, mean 1/3, m2 1/3, alpha 1 + (2 - 1)/2, beta 1 + 0 + 1)
+SELECT bandit.learn_step(1, 1, 0, 0, 0, 1, 1, 1, 1, true) AS first,
+       bandit.learn_step(2, 1, 1, 1, 0, 0, 1, 1, 1, true) AS second,
+       (SELECT array_agg(round(x::numeric, 12)) FROM unnest(bandit.learn_step(2, 1, 1, 1, 0, 0, 1, 1, 0.5, true)) x) AS discounted;
+-- a state it cannot compute is 22003; STRICT: NULL in, NULL out
+SELECT pg_temp.err($$SELECT bandit.learn_step(1, 1, 1, 1e308, 0, -1e308, 1, 1, 1, false)$$);
+SELECT bandit.learn_step(1, 1, 1, 0, 0, NULL, 1, 1, 1, false) IS NULL AS strict;
 DELETE FROM bandit.policy WHERE name LIKE 'hp%';
 DELETE FROM bandit.decision WHERE policy LIKE 'hp%';
 DELETE FROM bandit.snapshot WHERE policy LIKE 'hp%';
