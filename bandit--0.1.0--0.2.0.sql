@@ -419,6 +419,94 @@ $$;
 COMMENT ON FUNCTION bandit.create_experiment(text, text[], float8[], jsonb) IS
     'Creates an experiment in status draft; the first variant is the control (2 to 1000 variants: more is 54000); allocation (NULL: equal) must sum to 1, one share per variant in the same order. params: hypothesis, min_sample_size (100), max_sample_size (planned per variant, for futility), alpha (0.05), early_alpha (0.01), min_effect (0), sequential (false), metrics (names, or name: "binary"/"continuous"), mixing_sd (mSPRT mixing scale; default min_effect if positive, else 0.1 pooled standard deviations), salt (default random)';
 
+-- report: bars drawn by characters, box drawing in UTF-8 databases, ASCII elsewhere
+-- (0.1.0 sliced its Unicode bars by bytes in SQL_ASCII and was mojibake in LATIN1)
+CREATE OR REPLACE FUNCTION bandit.report(experiment text, metric text) RETURNS SETOF text
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    e bandit.experiment := bandit.experiment_row(experiment);
+    width constant int := 40;
+    rows bandit.variant_result[];
+    lowest float8;
+    highest float8;
+    name_width int;
+    r record;
+    d record;
+    first int;
+    last int;
+    center int;
+    bar text;
+    -- what the bars are drawn with: axis ends and rule, the bars' frame,
+    -- the interval, the mean, and the dash before remarks
+    axis_left text := '|';
+    axis_rule text := '-';
+    axis_right text := '|';
+    frame text := '|';
+    fill text := '=';
+    mark text := 'o';
+    dash text := '-';
+BEGIN
+    -- Box drawing only where the database encoding has it; every other server
+    -- encoding has ASCII.  chr() rather than literals keeps this script ASCII,
+    -- which every encoding reads alike, and is planned only in this branch.
+    IF getdatabaseencoding() = 'UTF8' THEN
+        axis_left := chr(9500);   -- U+251C
+        axis_rule := chr(9472);   -- U+2500
+        axis_right := chr(9508);  -- U+2524
+        frame := chr(9474);       -- U+2502
+        fill := chr(9473);        -- U+2501
+        mark := chr(9679);        -- U+25CF
+        dash := chr(8212);        -- U+2014
+    END IF;
+    rows := ARRAY(SELECT ROW(a.*)::bandit.variant_result FROM bandit.analyze(experiment, metric) a);
+    SELECT min(t.ci_lower), max(t.ci_upper), greatest(7, max(length(t.variant))) INTO lowest, highest, name_width
+    FROM unnest(rows) t;
+    RETURN NEXT format('experiment %s (%s), metric %s, intervals at %s %%%s', e.name, e.status, metric,
+                       100 * (1 - (e.params->>'alpha')::float8),
+                       CASE WHEN (e.params->>'sequential')::boolean THEN ', sequential (always valid)' ELSE '' END);
+    IF e.hypothesis IS NOT NULL THEN
+        RETURN NEXT 'hypothesis: ' || e.hypothesis;
+    END IF;
+    RETURN NEXT format('%s %10s %12s  %-25s %s', rpad('variant', name_width), 'n', 'mean', 'interval',
+                       axis_left || repeat(axis_rule, width) || axis_right);
+    -- positions count characters (repeat, overlay), so a mark never lands inside another
+    FOR r IN SELECT * FROM unnest(rows) LOOP
+        IF r.ci_lower IS NULL OR highest IS NULL OR highest <= lowest THEN
+            bar := repeat(' ', width);
+        ELSE
+            first := least(width, 1 + floor((r.ci_lower - lowest) / (highest - lowest) * width)::int);
+            last := least(width, 1 + floor((r.ci_upper - lowest) / (highest - lowest) * width)::int);
+            center := least(width, 1 + floor((r.mean - lowest) / (highest - lowest) * width)::int);
+            bar := repeat(' ', first - 1) || repeat(fill, last - first + 1) || repeat(' ', width - last);
+            bar := overlay(bar PLACING mark FROM center FOR 1);
+        END IF;
+        RETURN NEXT format('%s %10s %12s  %-25s %s%s%s', rpad(r.variant, name_width), r.n, bandit.format_number(r.mean),
+                           CASE WHEN r.ci_lower IS NULL THEN '' ELSE format('[%s, %s]', bandit.format_number(r.ci_lower),
+                                                                            bandit.format_number(r.ci_upper)) END,
+                           frame, bar, frame);
+    END LOOP;
+    RETURN NEXT format('%s %10s %12s  %-25s %s', rpad('', name_width), '', '', '',
+                       rpad(coalesce(bandit.format_number(lowest), ''), width - 8) || lpad(coalesce(bandit.format_number(highest), ''), 10));
+    FOR r IN SELECT * FROM unnest(rows) OFFSET 1 LOOP
+        RETURN NEXT format('%s vs control: difference %s%s, interval [%s, %s], p = %s (Holm %s, %s), P(best) = %s%s%s',
+                           r.variant, CASE WHEN r.diff >= 0 THEN '+' ELSE '' END || bandit.format_number(r.diff),
+                           coalesce(format(' (%s%s %%)', CASE WHEN r.relative_lift >= 0 THEN '+' ELSE '' END,
+                                           bandit.format_number(100 * r.relative_lift)), ''),
+                           bandit.format_number(r.diff_ci_lower), bandit.format_number(r.diff_ci_upper),
+                           bandit.format_number(r.p_value), bandit.format_number(r.adjusted_p_value), coalesce(r.test, 'no test'),
+                           bandit.format_number(r.prob_best),
+                           CASE WHEN r.significant THEN ' ' || dash || ' significant' ELSE '' END,
+                           coalesce(' ' || dash || ' ' || r.warning, ''));
+    END LOOP;
+    SELECT * INTO d FROM bandit.decide(experiment, metric);
+    RETURN NEXT format('decision: %s%s %s %s', d.decision, coalesce(' (' || d.winner || ')', ''), dash, d.reason);
+END
+$$;
+COMMENT ON FUNCTION bandit.report(text, text) IS
+    'A text report of an experiment on one metric for psql (SELECT * FROM bandit.report(...)): each variant''s n, mean and interval drawn as a bar on one common axis, each treatment against the control, and the decision. Bars are 40 characters wide and drawn by characters: in a UTF-8 database with box drawing (U+2501 the interval, U+25CF the mean, U+2502 the frame, U+251C U+2500 U+2524 the axis, U+2014 the dash before remarks); in any other encoding with ASCII (= the interval, o the mean, | the frame, |-| the axis, - the dash), so a line has as many characters in every database (SQL_ASCII, which knows no characters, counts a non-ASCII name''s bytes)';
+
 -- apply_signal: the latency mean weighs before it adds, so a latency near the float8 maximum cannot overflow
 CREATE OR REPLACE FUNCTION bandit.apply_signal(signal jsonb) RETURNS integer
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE

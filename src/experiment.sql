@@ -885,7 +885,28 @@ DECLARE
     last int;
     center int;
     bar text;
+    -- what the bars are drawn with: axis ends and rule, the bars' frame,
+    -- the interval, the mean, and the dash before remarks
+    axis_left text := '|';
+    axis_rule text := '-';
+    axis_right text := '|';
+    frame text := '|';
+    fill text := '=';
+    mark text := 'o';
+    dash text := '-';
 BEGIN
+    -- Box drawing only where the database encoding has it; every other server
+    -- encoding has ASCII.  chr() rather than literals keeps this script ASCII,
+    -- which every encoding reads alike, and is planned only in this branch.
+    IF getdatabaseencoding() = 'UTF8' THEN
+        axis_left := chr(9500);   -- U+251C
+        axis_rule := chr(9472);   -- U+2500
+        axis_right := chr(9508);  -- U+2524
+        frame := chr(9474);       -- U+2502
+        fill := chr(9473);        -- U+2501
+        mark := chr(9679);        -- U+25CF
+        dash := chr(8212);        -- U+2014
+    END IF;
     rows := ARRAY(SELECT ROW(a.*)::bandit.variant_result FROM bandit.analyze(experiment, metric) a);
     SELECT min(t.ci_lower), max(t.ci_upper), greatest(7, max(length(t.variant))) INTO lowest, highest, name_width
     FROM unnest(rows) t;
@@ -896,7 +917,8 @@ BEGIN
         RETURN NEXT 'hypothesis: ' || e.hypothesis;
     END IF;
     RETURN NEXT format('%s %10s %12s  %-25s %s', rpad('variant', name_width), 'n', 'mean', 'interval',
-                       '├' || repeat('─', width) || '┤');
+                       axis_left || repeat(axis_rule, width) || axis_right);
+    -- positions count characters (repeat, overlay), so a mark never lands inside another
     FOR r IN SELECT * FROM unnest(rows) LOOP
         IF r.ci_lower IS NULL OR highest IS NULL OR highest <= lowest THEN
             bar := repeat(' ', width);
@@ -904,13 +926,13 @@ BEGIN
             first := least(width, 1 + floor((r.ci_lower - lowest) / (highest - lowest) * width)::int);
             last := least(width, 1 + floor((r.ci_upper - lowest) / (highest - lowest) * width)::int);
             center := least(width, 1 + floor((r.mean - lowest) / (highest - lowest) * width)::int);
-            bar := repeat(' ', first - 1) || repeat('━', last - first + 1) || repeat(' ', width - last);
-            bar := overlay(bar PLACING '●' FROM center FOR 1);
+            bar := repeat(' ', first - 1) || repeat(fill, last - first + 1) || repeat(' ', width - last);
+            bar := overlay(bar PLACING mark FROM center FOR 1);
         END IF;
-        RETURN NEXT format('%s %10s %12s  %-25s │%s│', rpad(r.variant, name_width), r.n, bandit.format_number(r.mean),
+        RETURN NEXT format('%s %10s %12s  %-25s %s%s%s', rpad(r.variant, name_width), r.n, bandit.format_number(r.mean),
                            CASE WHEN r.ci_lower IS NULL THEN '' ELSE format('[%s, %s]', bandit.format_number(r.ci_lower),
                                                                             bandit.format_number(r.ci_upper)) END,
-                           bar);
+                           frame, bar, frame);
     END LOOP;
     RETURN NEXT format('%s %10s %12s  %-25s %s', rpad('', name_width), '', '', '',
                        rpad(coalesce(bandit.format_number(lowest), ''), width - 8) || lpad(coalesce(bandit.format_number(highest), ''), 10));
@@ -922,12 +944,12 @@ BEGIN
                            bandit.format_number(r.diff_ci_lower), bandit.format_number(r.diff_ci_upper),
                            bandit.format_number(r.p_value), bandit.format_number(r.adjusted_p_value), coalesce(r.test, 'no test'),
                            bandit.format_number(r.prob_best),
-                           CASE WHEN r.significant THEN ' — significant' ELSE '' END,
-                           coalesce(' — ' || r.warning, ''));
+                           CASE WHEN r.significant THEN ' ' || dash || ' significant' ELSE '' END,
+                           coalesce(' ' || dash || ' ' || r.warning, ''));
     END LOOP;
     SELECT * INTO d FROM bandit.decide(experiment, metric);
-    RETURN NEXT format('decision: %s%s — %s', d.decision, coalesce(' (' || d.winner || ')', ''), d.reason);
+    RETURN NEXT format('decision: %s%s %s %s', d.decision, coalesce(' (' || d.winner || ')', ''), dash, d.reason);
 END
 $$;
 COMMENT ON FUNCTION bandit.report(text, text) IS
-    'A text report of an experiment on one metric for psql (SELECT * FROM bandit.report(...)): each variant''s n, mean and interval drawn with Unicode bars on one common axis (● the mean), each treatment against the control, and the decision';
+    'A text report of an experiment on one metric for psql (SELECT * FROM bandit.report(...)): each variant''s n, mean and interval drawn as a bar on one common axis, each treatment against the control, and the decision. Bars are 40 characters wide and drawn by characters: in a UTF-8 database with box drawing (U+2501 the interval, U+25CF the mean, U+2502 the frame, U+251C U+2500 U+2524 the axis, U+2014 the dash before remarks); in any other encoding with ASCII (= the interval, o the mean, | the frame, |-| the axis, - the dash), so a line has as many characters in every database (SQL_ASCII, which knows no characters, counts a non-ASCII name''s bytes)';
