@@ -191,15 +191,15 @@ class Installation:
                 [os.path.join(share, 'bandit.control')] + glob.glob(os.path.join(share, 'bandit--*.sql')))
 
 
-def build_release(commit, into):
-    """Builds the release at commit with the suite's pg_config; returns its directory or None."""
+def build_release(commit, into, pg_config):
+    """Builds the release at commit with pg_config; returns its directory or None."""
     try:
         os.mkdir(into)
         archive = subprocess.run(['git', '-c', 'safe.directory=*', '-C', REPO, 'archive', commit],
                                  capture_output=True, check=True).stdout
         subprocess.run(['tar', '-x', '-C', into], input=archive, check=True)
         subprocess.run(['make', '-s', '-C', into, '-j2', 'with_llvm=no',
-                        'PG_CONFIG=' + (os.environ.get('PG_CONFIG') or 'pg_config')],
+                        'PG_CONFIG=' + pg_config],
                        capture_output=True, check=True)
     except (OSError, subprocess.CalledProcessError) as e:
         print('building %s: %s %s' % (commit, e, (getattr(e, 'stderr', None) or b'')[-2000:]))
@@ -262,7 +262,7 @@ def write_old_state(cur):
     q1("SELECT bandit.set_mode('p_softmax', 'active')")
 
     # experiments: a plain one with a binary and a continuous metric, a
-    # stratified one (stopped), a sequential one with a look
+    # stratified one, a sequential one with a look
     q1("""SELECT bandit.create_experiment('exp', ARRAY['control', 'treatment'], NULL,
           '{"hypothesis": "the treatment converts more", "salt": "exp",
             "metrics": {"converted": "binary", "revenue": "continuous"}}')""")
@@ -566,7 +566,9 @@ def check_access(cur, before):
 
 
 def main():
-    found, default = versions(psycopg2.connect(dbname='postgres').cursor())
+    suite = psycopg2.connect(dbname='postgres')
+    found, default = versions(suite.cursor())
+    suite.close()
     print('versions %s, default %s' % (' '.join(found), default))
     ok('the default version is the newest', found[-1] == default, str(found))
     ok('every older version is a release this test builds', set(found[:-1]) <= set(RELEASES), str(found))
@@ -596,7 +598,8 @@ def main():
 
         upgraded = {}
         for version in found[:-1]:
-            release = build_release(RELEASES[version], os.path.join(work, 'release-' + version))
+            release = build_release(RELEASES[version], os.path.join(work, 'release-' + version),
+                                    install.original)
             ok('release %s builds from %s' % (version, RELEASES[version]), release is not None)
             if release is None:
                 continue
