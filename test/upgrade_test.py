@@ -538,6 +538,7 @@ def check_access(cur, before):
     ok('every old object is owned by the extension\'s owner', got == want, '%r' % (got ^ want))
     cur.execute('DROP ROLE IF EXISTS upgrade_reader')
     cur.execute('CREATE ROLE upgrade_reader')
+    cur.execute('GRANT USAGE ON SCHEMA bandit TO upgrade_reader')  # as a DBA does; PUBLIC has none
     names = tables(cur)
     cur.execute('SET ROLE upgrade_reader')
     seen = {t: q1('SELECT count(*) FROM bandit.%s' % t) for t, (is_view, _) in names.items() if not is_view}
@@ -558,7 +559,15 @@ def check_access(cur, before):
         want[t] = rows(cur, t, cols, where)
     cur.execute('SET ROLE upgrade_reader')
     got = {t: rows(cur, t, names[t][1]) for t in want}
+    ok('granted read on p_thompson, the role reads its arm_stats',
+       sqlstate("SELECT * FROM bandit.arm_stats('p_thompson')") is None)
+    ok('granted read on p_thompson, the role still may not choose (42501)',
+       sqlstate("SELECT * FROM bandit.choose('p_thompson')") == '42501')
+    ok('granted read on p_thompson, the role may not read p_ucb1 (42501)',
+       sqlstate("SELECT * FROM bandit.arm_stats('p_ucb1')") == '42501')
     cur.execute('RESET ROLE')
+    print('granted read on p_thompson, a new role sees: %s' % ', '.join(
+        '%s %d' % (t, len(got[t])) for t in sorted(got) if got[t]))
     for t in sorted(want):
         ok('granted read on p_thompson, the role sees exactly its rows of %s (%d)' % (t, len(want[t])),
            got[t] == want[t], '%d rows, want %d' % (len(got[t]), len(want[t])))
