@@ -3,8 +3,11 @@
 -- (test/upgrade_test.py compares the two).
 \echo Use "ALTER EXTENSION bandit UPDATE TO '0.2.0'" to load this file. \quit
 
--- == access control (src/access.sql): owners, grants of use/read/manage, and the filter that
--- row-level security puts on every state table (src/access.c).
+-- == access control (src/bandit.sql, src/access.sql): owners, grants of
+-- use/read/manage, and the filter that row-level security puts on every
+-- state table (src/access.c).
+
+GRANT USAGE ON SCHEMA bandit TO PUBLIC;
 
 CREATE TABLE bandit.object (
     kind text NOT NULL CHECK (kind IN ('policy', 'experiment', 'agent', 'scope', 'priors')),
