@@ -112,7 +112,8 @@ PreparePlans(void)
 	if (plan_update_linucb_arm != NULL)
 		return;
 	plan_policy = PrepareSafely(
-		"SELECT algorithm, params, mode, default_arm FROM bandit.policy WHERE name = $1", 1, text1);
+		"SELECT algorithm, params, mode, default_arm, " PRIVILEGE_COLUMNS("'policy'", "$1", "'use'")
+		" FROM bandit.policy WHERE name = $1", 1, text1);
 	plan_arms = PrepareSafely(
 		"SELECT arm, alpha, beta, pulls, weight, mean_reward, cost, latency_ms, a_inv, b,"
 		"  tableoid, xmin, ctid, state_stamp"
@@ -128,7 +129,7 @@ PreparePlans(void)
 	plan_count_decision = PrepareSafely(
 		"UPDATE bandit.policy SET decisions = decisions + 1 WHERE name = $1 RETURNING decisions - 1", 1, text1);
 	plan_decision_state = PrepareSafely(
-		"SELECT reward FROM bandit.decision WHERE id = $1", 1, int8_1);
+		"SELECT policy FROM bandit.decision WHERE id = $1", 1, int8_1);
 
 	/*
 	 * One statement: the arm's row lock is taken here and held only until
@@ -182,7 +183,10 @@ TupleFloat8(HeapTuple tuple, TupleDesc desc, int column, double fallback)
 	return isnull ? fallback : DatumGetFloat8(d);
 }
 
-/* Reads a policy (inside SPI); an unknown policy is 42704. */
+/*
+ * Reads a policy for its application's calls (inside SPI): an unknown
+ * policy is 42704, a caller without use on it 42501.
+ */
 static void
 LoadPolicy(const char *name, Policy *policy)
 {
@@ -193,6 +197,7 @@ LoadPolicy(const char *name, Policy *policy)
 			   *mode;
 	Jsonb	   *params;
 	bool		isnull;
+	Datum		owner;
 
 	if (SPI_execute_plan(plan_policy, &arg, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "reading policy \"%s\" failed", name);
@@ -202,6 +207,15 @@ LoadPolicy(const char *name, Policy *policy)
 				 errmsg("policy \"%s\" does not exist", name)));
 	tuple = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
+	/* the policy's privileges, read in the same statement (see PRIVILEGE_COLUMNS) */
+	owner = SPI_getbinval(tuple, desc, 5, &isnull);
+	if (isnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("policy \"%s\" has no owner in bandit.object", name),
+				 errhint("A superuser can give it one: INSERT INTO bandit.object (kind, name, owner) VALUES ('policy', %s, 'role').",
+						 quote_literal_cstr(name))));
+	CheckGranted("policy", name, "use", DatumGetObjectId(owner), DatumGetBool(SPI_getbinval(tuple, desc, 6, &isnull)));
 	policy->name = pstrdup(name);
 	algorithm = TupleText(tuple, desc, 1);
 	params = DatumGetJsonbP(SPI_getbinval(tuple, desc, 2, &isnull));
@@ -1224,6 +1238,8 @@ RewardDecision(int64 decision_id, double reward)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
 					 errmsg("decision " INT64_FORMAT " does not exist", decision_id)));
+		/* whether it was rewarded is for those who may reward it */
+		RequirePrivilege("policy", TupleText(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), "use", false);
 		ereport(ERROR,
 				(errcode(ERRCODE_UNIQUE_VIOLATION),
 				 errmsg("decision " INT64_FORMAT " was already rewarded", decision_id),
