@@ -3,6 +3,37 @@
 -- (test/upgrade_test.py compares the two).
 \echo Use "ALTER EXTENSION bandit UPDATE TO '0.2.0'" to load this file. \quit
 
+-- 0.1.0 worked for an ordinary role only with table privileges granted by
+-- hand; from 0.2.0 writes go through the functions, so only the extension's
+-- owner keeps any privilege on bandit's tables and sequences (every role
+-- reads the tables, filtered: see the end of this script), and on the
+-- schema every role has USAGE (granted below), no role CREATE.
+DO $$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN
+        SELECT DISTINCT c.oid::regclass AS rel, c.relkind, a.grantee
+        FROM pg_catalog.pg_class c
+        CROSS JOIN LATERAL (SELECT x.grantee FROM pg_catalog.aclexplode(c.relacl) x
+                            UNION ALL
+                            SELECT x.grantee FROM pg_catalog.pg_attribute t, pg_catalog.aclexplode(t.attacl) x
+                            WHERE t.attrelid = c.oid) a
+        WHERE c.relnamespace = 'bandit'::regnamespace AND c.relkind IN ('r', 'S', 'v') AND a.grantee <> c.relowner
+    LOOP
+        EXECUTE format('REVOKE ALL ON %s %s FROM %s', CASE WHEN r.relkind = 'S' THEN 'SEQUENCE' ELSE 'TABLE' END, r.rel,
+                       CASE WHEN r.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_catalog.pg_get_userbyid(r.grantee)) END);
+    END LOOP;
+    FOR r IN
+        SELECT DISTINCT x.grantee FROM pg_catalog.pg_namespace n, pg_catalog.aclexplode(n.nspacl) x
+        WHERE n.nspname = 'bandit' AND x.grantee <> n.nspowner
+    LOOP
+        EXECUTE format('REVOKE ALL ON SCHEMA bandit FROM %s',
+                       CASE WHEN r.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_catalog.pg_get_userbyid(r.grantee)) END);
+    END LOOP;
+END
+$$;
+
 -- == access control (src/bandit.sql, src/access.sql): owners, grants of
 -- use/read/manage, and the filter that row-level security puts on every
 -- state table (src/access.c).
@@ -84,26 +115,26 @@ COMMENT ON FUNCTION bandit.set_owner(text, text, regrole) IS
     'Gives an object to another owner, as ALTER ... OWNER TO does (before DROP ROLE of its owner, say): grants stay. Privilege: ownership of the object (or superuser), and membership in new_owner.';
 
 -- The filter of row-level security: called once per query (a hashed subplan).
-CREATE FUNCTION bandit.readable(kind text) RETURNS SETOF text
-LANGUAGE sql STABLE STRICT PARALLEL SAFE SECURITY DEFINER
+CREATE FUNCTION bandit.readable(kind text DEFAULT NULL) RETURNS TABLE (kind text, name text)
+LANGUAGE sql STABLE PARALLEL SAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT o.name FROM bandit.object o
-    WHERE o.kind = readable.kind
+    SELECT o.kind, o.name FROM bandit.object o
+    WHERE ($1 IS NULL OR o.kind = $1)
       AND (bandit.holds(o.owner)
            OR EXISTS (SELECT FROM bandit.permission p
                       WHERE p.kind = o.kind AND p.name = o.name AND p.privilege IN ('read', 'manage')
                         AND bandit.holds(p.grantee)))
 $$;
 COMMENT ON FUNCTION bandit.readable(text) IS
-    'Names of the objects of a kind that the caller may read (owned, or read or manage granted); the row-level security of every state table';
+    'The objects (of a kind, or all) that the caller may read: owned, or read or manage granted; the row-level security of every state table';
 
 GRANT SELECT ON bandit.object, bandit.permission TO PUBLIC;
 ALTER TABLE bandit.object ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.object FOR SELECT USING (name IN (SELECT bandit.readable(kind)));
+CREATE POLICY readable ON bandit.object FOR SELECT USING ((kind, name) IN (SELECT * FROM bandit.readable()));
 ALTER TABLE bandit.permission ENABLE ROW LEVEL SECURITY;
 CREATE POLICY readable ON bandit.permission FOR SELECT
-    USING (name IN (SELECT bandit.readable(kind))
+    USING ((kind, name) IN (SELECT * FROM bandit.readable())
            OR bandit.holds(grantee));
 
 CREATE VIEW bandit.privileges WITH (security_invoker = true) AS
@@ -2054,66 +2085,74 @@ COMMENT ON FUNCTION bandit.q_import(text, jsonb, boolean) IS
 -- Readable by every role, filtered to the objects it may read; written only
 -- through the functions (SECURITY DEFINER), so no other grant.
 GRANT SELECT ON bandit.policy, bandit.arm, bandit.decision, bandit.snapshot, bandit.audit TO PUBLIC;
+-- ids come from the functions alone (the default ACL, made explicit)
+REVOKE ALL ON SEQUENCE bandit.decision_id_seq, bandit.snapshot_id_seq, bandit.audit_id_seq FROM PUBLIC;
 ALTER TABLE bandit.policy ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.policy FOR SELECT USING (name IN (SELECT bandit.readable('policy')));
+CREATE POLICY readable ON bandit.policy FOR SELECT USING (name IN (SELECT r.name FROM bandit.readable('policy') r));
 ALTER TABLE bandit.arm ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.arm FOR SELECT USING (policy IN (SELECT bandit.readable('policy')));
+CREATE POLICY readable ON bandit.arm FOR SELECT USING (policy IN (SELECT r.name FROM bandit.readable('policy') r));
 ALTER TABLE bandit.decision ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.decision FOR SELECT USING (policy IN (SELECT bandit.readable('policy')));
+CREATE POLICY readable ON bandit.decision FOR SELECT USING (policy IN (SELECT r.name FROM bandit.readable('policy') r));
 ALTER TABLE bandit.snapshot ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.snapshot FOR SELECT USING (policy IN (SELECT bandit.readable('policy')));
+CREATE POLICY readable ON bandit.snapshot FOR SELECT USING (policy IN (SELECT r.name FROM bandit.readable('policy') r));
 ALTER TABLE bandit.audit ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.audit FOR SELECT USING (policy IN (SELECT bandit.readable('policy')));
+CREATE POLICY readable ON bandit.audit FOR SELECT USING (policy IN (SELECT r.name FROM bandit.readable('policy') r));
 
 -- src/experiment.sql
 -- Readable by every role, filtered to the objects it may read; written only
 -- through the functions (SECURITY DEFINER), so no other grant.
 GRANT SELECT ON bandit.experiment, bandit.variant, bandit.assignment, bandit.stratum, bandit.observation, bandit.sequential_look, bandit.experiment_audit TO PUBLIC;
+-- ids come from the functions alone (the default ACL, made explicit)
+REVOKE ALL ON SEQUENCE bandit.observation_id_seq, bandit.experiment_audit_id_seq FROM PUBLIC;
 ALTER TABLE bandit.experiment ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.experiment FOR SELECT USING (name IN (SELECT bandit.readable('experiment')));
+CREATE POLICY readable ON bandit.experiment FOR SELECT USING (name IN (SELECT r.name FROM bandit.readable('experiment') r));
 ALTER TABLE bandit.variant ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.variant FOR SELECT USING (experiment IN (SELECT bandit.readable('experiment')));
+CREATE POLICY readable ON bandit.variant FOR SELECT USING (experiment IN (SELECT r.name FROM bandit.readable('experiment') r));
 ALTER TABLE bandit.assignment ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.assignment FOR SELECT USING (experiment IN (SELECT bandit.readable('experiment')));
+CREATE POLICY readable ON bandit.assignment FOR SELECT USING (experiment IN (SELECT r.name FROM bandit.readable('experiment') r));
 ALTER TABLE bandit.stratum ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.stratum FOR SELECT USING (experiment IN (SELECT bandit.readable('experiment')));
+CREATE POLICY readable ON bandit.stratum FOR SELECT USING (experiment IN (SELECT r.name FROM bandit.readable('experiment') r));
 ALTER TABLE bandit.observation ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.observation FOR SELECT USING (experiment IN (SELECT bandit.readable('experiment')));
+CREATE POLICY readable ON bandit.observation FOR SELECT USING (experiment IN (SELECT r.name FROM bandit.readable('experiment') r));
 ALTER TABLE bandit.sequential_look ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.sequential_look FOR SELECT USING (experiment IN (SELECT bandit.readable('experiment')));
+CREATE POLICY readable ON bandit.sequential_look FOR SELECT USING (experiment IN (SELECT r.name FROM bandit.readable('experiment') r));
 ALTER TABLE bandit.experiment_audit ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.experiment_audit FOR SELECT USING (experiment IN (SELECT bandit.readable('experiment')));
+CREATE POLICY readable ON bandit.experiment_audit FOR SELECT USING (experiment IN (SELECT r.name FROM bandit.readable('experiment') r));
 
 -- src/qlearn.sql
 -- Readable by every role, filtered to the objects it may read; written only
 -- through the functions (SECURITY DEFINER), so no other grant.
 GRANT SELECT ON bandit.q_table, bandit.transition TO PUBLIC;
+-- ids come from the functions alone (the default ACL, made explicit)
+REVOKE ALL ON SEQUENCE bandit.transition_id_seq FROM PUBLIC;
 ALTER TABLE bandit.q_table ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.q_table FOR SELECT USING (agent IN (SELECT bandit.readable('agent')));
+CREATE POLICY readable ON bandit.q_table FOR SELECT USING (agent IN (SELECT r.name FROM bandit.readable('agent') r));
 ALTER TABLE bandit.transition ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.transition FOR SELECT USING (agent IN (SELECT bandit.readable('agent')));
+CREATE POLICY readable ON bandit.transition FOR SELECT USING (agent IN (SELECT r.name FROM bandit.readable('agent') r));
 
 -- src/prior.sql
 -- Readable by every role, filtered to the objects it may read; written only
 -- through the functions (SECURITY DEFINER), so no other grant.
 GRANT SELECT ON bandit.prior, bandit.prior_signal TO PUBLIC;
 ALTER TABLE bandit.prior ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.prior FOR SELECT USING ('*' IN (SELECT bandit.readable('priors')));
+CREATE POLICY readable ON bandit.prior FOR SELECT USING ('*' IN (SELECT r.name FROM bandit.readable('priors') r));
 ALTER TABLE bandit.prior_signal ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.prior_signal FOR SELECT USING ('*' IN (SELECT bandit.readable('priors')));
+CREATE POLICY readable ON bandit.prior_signal FOR SELECT USING ('*' IN (SELECT r.name FROM bandit.readable('priors') r));
 
 -- src/adjust.sql
 -- Readable by every role, filtered to the objects it may read; written only
 -- through the functions (SECURITY DEFINER), so no other grant.
 GRANT SELECT ON bandit.tuning_scope, bandit.tuning_value, bandit.tuning_snapshot, bandit.tuning_adjustment TO PUBLIC;
+-- ids come from the functions alone (the default ACL, made explicit)
+REVOKE ALL ON SEQUENCE bandit.tuning_snapshot_id_seq, bandit.tuning_adjustment_id_seq FROM PUBLIC;
 ALTER TABLE bandit.tuning_scope ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.tuning_scope FOR SELECT USING (scope IN (SELECT bandit.readable('scope')));
+CREATE POLICY readable ON bandit.tuning_scope FOR SELECT USING (scope IN (SELECT r.name FROM bandit.readable('scope') r));
 ALTER TABLE bandit.tuning_value ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.tuning_value FOR SELECT USING (scope IN (SELECT bandit.readable('scope')));
+CREATE POLICY readable ON bandit.tuning_value FOR SELECT USING (scope IN (SELECT r.name FROM bandit.readable('scope') r));
 ALTER TABLE bandit.tuning_snapshot ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.tuning_snapshot FOR SELECT USING (scope IN (SELECT bandit.readable('scope')));
+CREATE POLICY readable ON bandit.tuning_snapshot FOR SELECT USING (scope IN (SELECT r.name FROM bandit.readable('scope') r));
 ALTER TABLE bandit.tuning_adjustment ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.tuning_adjustment FOR SELECT USING (scope IN (SELECT bandit.readable('scope')));
+CREATE POLICY readable ON bandit.tuning_adjustment FOR SELECT USING (scope IN (SELECT r.name FROM bandit.readable('scope') r));
 
 -- src/bandit.sql
 -- Internal helpers: only bandit's own functions call them.
@@ -2162,4 +2201,5 @@ REVOKE ALL ON FUNCTION bandit.define_tuning_value(text, text, double precision, 
 REVOKE ALL ON FUNCTION bandit.set_tuning_rate_limit(text, integer, interval) FROM PUBLIC;
 
 ALTER VIEW bandit.prior_metrics SET (security_invoker = true);
+ALTER FUNCTION bandit.validate_signal(jsonb) SECURITY DEFINER;
 GRANT SELECT ON bandit.prior_metrics TO PUBLIC;

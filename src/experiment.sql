@@ -108,20 +108,22 @@ SELECT pg_catalog.pg_extension_config_dump('bandit.experiment_audit_id_seq', '')
 -- Readable by every role, filtered to the objects it may read; written only
 -- through the functions (SECURITY DEFINER), so no other grant.
 GRANT SELECT ON bandit.experiment, bandit.variant, bandit.assignment, bandit.stratum, bandit.observation, bandit.sequential_look, bandit.experiment_audit TO PUBLIC;
+-- ids come from the functions alone (the default ACL, made explicit)
+REVOKE ALL ON SEQUENCE bandit.observation_id_seq, bandit.experiment_audit_id_seq FROM PUBLIC;
 ALTER TABLE bandit.experiment ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.experiment FOR SELECT USING (name IN (SELECT bandit.readable('experiment')));
+CREATE POLICY readable ON bandit.experiment FOR SELECT USING (name IN (SELECT r.name FROM bandit.readable('experiment') r));
 ALTER TABLE bandit.variant ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.variant FOR SELECT USING (experiment IN (SELECT bandit.readable('experiment')));
+CREATE POLICY readable ON bandit.variant FOR SELECT USING (experiment IN (SELECT r.name FROM bandit.readable('experiment') r));
 ALTER TABLE bandit.assignment ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.assignment FOR SELECT USING (experiment IN (SELECT bandit.readable('experiment')));
+CREATE POLICY readable ON bandit.assignment FOR SELECT USING (experiment IN (SELECT r.name FROM bandit.readable('experiment') r));
 ALTER TABLE bandit.stratum ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.stratum FOR SELECT USING (experiment IN (SELECT bandit.readable('experiment')));
+CREATE POLICY readable ON bandit.stratum FOR SELECT USING (experiment IN (SELECT r.name FROM bandit.readable('experiment') r));
 ALTER TABLE bandit.observation ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.observation FOR SELECT USING (experiment IN (SELECT bandit.readable('experiment')));
+CREATE POLICY readable ON bandit.observation FOR SELECT USING (experiment IN (SELECT r.name FROM bandit.readable('experiment') r));
 ALTER TABLE bandit.sequential_look ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.sequential_look FOR SELECT USING (experiment IN (SELECT bandit.readable('experiment')));
+CREATE POLICY readable ON bandit.sequential_look FOR SELECT USING (experiment IN (SELECT r.name FROM bandit.readable('experiment') r));
 ALTER TABLE bandit.experiment_audit ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.experiment_audit FOR SELECT USING (experiment IN (SELECT bandit.readable('experiment')));
+CREATE POLICY readable ON bandit.experiment_audit FOR SELECT USING (experiment IN (SELECT r.name FROM bandit.readable('experiment') r));
 
 -- Small statistics (src/experiment.c, src/contingency.c)
 

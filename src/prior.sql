@@ -44,9 +44,9 @@ SELECT pg_catalog.pg_extension_config_dump('bandit.prior_signal', '');
 -- through the functions (SECURITY DEFINER), so no other grant.
 GRANT SELECT ON bandit.prior, bandit.prior_signal TO PUBLIC;
 ALTER TABLE bandit.prior ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.prior FOR SELECT USING ('*' IN (SELECT bandit.readable('priors')));
+CREATE POLICY readable ON bandit.prior FOR SELECT USING ('*' IN (SELECT r.name FROM bandit.readable('priors') r));
 ALTER TABLE bandit.prior_signal ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.prior_signal FOR SELECT USING ('*' IN (SELECT bandit.readable('priors')));
+CREATE POLICY readable ON bandit.prior_signal FOR SELECT USING ('*' IN (SELECT r.name FROM bandit.readable('priors') r));
 
 -- One number of a signal or of weights checked against [low, high] (and for
 -- being whole); problem is NULL when it is fine.  float8 fields also need a
@@ -161,6 +161,7 @@ COMMENT ON FUNCTION bandit.prior_signal_problems(jsonb) IS
 
 CREATE FUNCTION bandit.validate_signal(signal jsonb) RETURNS text[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT coalesce(array_agg(p.problem ORDER BY p.n), '{}')
