@@ -60,24 +60,29 @@ BEGIN
     RETURN NEXT;
 END $f$;
 -- a cell of a matrix: 'ok', 'lacks <privilege>' when the refusal is exactly the
--- design's message for this role and object, or the whole result otherwise
+-- design's message for this role and object (a scope is named 'tuning scope "s"',
+-- the priors 'the priors'), or the whole result otherwise
 CREATE FUNCTION pg_temp.cell(kind text, name text, who text, sql text) RETURNS text LANGUAGE plpgsql AS $f$
 DECLARE
     r text := pg_temp.try_as(who, sql);
-    m text[] := regexp_match(r, format('^42501: permission denied for %s "%s": role "%s" lacks (use|read|manage)$',
-                                       kind, regexp_replace(name, '([*.])', '\\\1', 'g'), 'regress_bandit_' || who));
+    m text[] := regexp_match(r, '^42501: permission denied for '
+                                || CASE kind WHEN 'priors' THEN 'the priors'
+                                             WHEN 'scope' THEN format('tuning scope "%s"', name)
+                                             ELSE format('%s "%s"', kind, name) END
+                                || format(': role "%s" lacks (use|read|manage)$', 'regress_bandit_' || who));
 BEGIN
     RETURN CASE WHEN m IS NULL THEN r ELSE 'lacks ' || m[1] END;
 END $f$;
--- every row of every bandit table and the sequences' positions, as the superuser sees them
-CREATE FUNCTION pg_temp.digest() RETURNS text LANGUAGE plpgsql AS $f$
+-- every row of every bandit table, and with sequences the sequences' positions, as the superuser sees them
+CREATE FUNCTION pg_temp.digest(sequences boolean) RETURNS text LANGUAGE plpgsql AS $f$
 DECLARE
     t record;
     acc text := '';
     part text;
 BEGIN
     FOR t IN SELECT c.relname, c.relkind FROM pg_class c
-             WHERE c.relnamespace = 'bandit'::regnamespace AND c.relkind IN ('r', 'S') ORDER BY 1 LOOP
+             WHERE c.relnamespace = 'bandit'::regnamespace AND (c.relkind = 'r' OR sequences AND c.relkind = 'S')
+             ORDER BY 1 LOOP
         IF t.relkind = 'S' THEN
             EXECUTE format('SELECT last_value || '','' || is_called FROM bandit.%I', t.relname) INTO part;
         ELSE
@@ -95,6 +100,11 @@ CREATE FUNCTION pg_temp.who(r regrole) RETURNS text LANGUAGE sql AS $f$
                 WHEN (SELECT rolsuper FROM pg_roles WHERE oid = r) THEN 'a superuser' ELSE r::text END
 $f$;
 
+-- the sequences as they are, put back at the end: later tests count ids from them
+CREATE TEMP TABLE sequences_before AS
+SELECT sequencename, coalesce(last_value, start_value) AS last_value, last_value IS NOT NULL AS is_called
+FROM pg_sequences WHERE schemaname = 'bandit';
+
 CREATE ROLE regress_bandit_owner;
 CREATE ROLE regress_bandit_app;
 CREATE ROLE regress_bandit_analyst;
@@ -108,7 +118,7 @@ GRANT EXECUTE ON FUNCTION bandit.create_policy(text, text, text[], jsonb),
 
 -- with no grant at all, the pure functions work for anyone (0.1.0 refused even these)
 SELECT pg_temp.try_as('nobody', $$SELECT bandit.prob_best('{1,2}', '{2,1}')$$) AS prob_best,
-       pg_temp.try_as('nobody', $$SELECT bandit.beta_quantile(0.5, 2, 2)$$) AS beta_quantile,
+       pg_temp.try_as('nobody', $$SELECT bandit.beta_quantile(2, 2, 0.5)$$) AS beta_quantile,
        pg_temp.try_as('nobody', $$SELECT bandit.thompson_choice(a, 1, 1) FROM unnest('{x,y}'::text[]) a$$) AS aggregate;
 
 -- owner creates P and Q of every kind; an agent is created by its first q_learn
@@ -139,14 +149,17 @@ FROM (VALUES ('policy', 'priv_p', 'priv_q'), ('experiment', 'priv_e', 'priv_eq')
 SELECT bandit.grant('experiment', 'priv_ed', 'regress_bandit_app', 'use'),
        bandit.grant('experiment', 'priv_ed', 'regress_bandit_analyst', 'read');
 -- what the cells below need: a decision of P and of Q, snapshots, a Q-table document, a proposal
+-- (kept as settings, which any role reads, so that the calls read the same whatever ran before)
 SELECT bandit.snapshot('priv_p', 'before') AS snap \gset
 SELECT bandit.snapshot_tuning('priv_s', 'before') AS tsnap \gset
-SELECT bandit.q_export('priv_a')::text AS qdoc \gset
-SELECT bandit.propose_value('priv_s', 'v', 600, 30)::text AS prop \gset
+SELECT set_config('priv.snap', :'snap', false) IS NOT NULL AS snap,
+       set_config('priv.tsnap', :'tsnap', false) IS NOT NULL AS tsnap,
+       set_config('priv.qdoc', bandit.q_export('priv_a')::text, false) IS NOT NULL AS qdoc,
+       set_config('priv.prop', bandit.propose_value('priv_s', 'v', 600, 30)::text, false) IS NOT NULL AS prop;
 SET ROLE regress_bandit_app;
-SELECT decision_id AS dp FROM bandit.choose('priv_p') \gset
+SELECT set_config('priv.dp', decision_id::text, false) AS dp FROM bandit.choose('priv_p') \gset
 SET ROLE regress_bandit_other_app;
-SELECT decision_id AS dq FROM bandit.choose('priv_q') \gset
+SELECT set_config('priv.dq', decision_id::text, false) AS dq FROM bandit.choose('priv_q') \gset
 RESET ROLE;
 -- priors are one object, the extension owner's (here the superuser): owner does not hold it
 SELECT kind, name, owner = (SELECT extowner FROM pg_extension WHERE extname = 'bandit')::regrole AS extension_owner
@@ -163,7 +176,8 @@ SELECT bandit.q_learn('priv_ax', 's0', 'a0', 1, 's1');
 SELECT bandit.define_tuning_value('priv_sx', 'v', 500, 100, 2000, 50, 0);
 
 -- the matrices: each statement run by each role and rolled back; nothing of it may remain
-SELECT pg_temp.digest() AS before \gset
+-- (but the sequences the calls that work draw from)
+SELECT pg_temp.digest(false) AS before \gset
 CREATE TEMP TABLE matrix (kind text, name text, call text, want text[], ord serial);
 CREATE FUNCTION pg_temp.show(k text) RETURNS TABLE(call text, owner text, app text, analyst text, other_app text,
                                                   nobody text, as_designed boolean) LANGUAGE sql AS $f$
@@ -175,13 +189,14 @@ CREATE FUNCTION pg_temp.show(k text) RETURNS TABLE(call text, owner text, app te
     ORDER BY ord
 $f$;
 \set signal '{"aggregation_round": 1, "cluster_hash": "priv", "participant_count": 3, "reward_signals": {"priv_key": {"success_rate": 0.5, "avg_latency": 120, "quality_score": 0.9, "total_samples": 5}}}'
+SELECT set_config('priv.signal', :'signal', false) IS NOT NULL AS signal;
 -- policy: use = choose, reward (3 forms; by id the decision's policy), recommend; read = arm_stats;
 -- manage = the rest, grant and revoke
 INSERT INTO matrix (kind, name, call, want) VALUES
  ('policy', 'priv_p', $$SELECT bandit.choose('priv_p')$$,                    '{ok,ok,"lacks use","lacks use","lacks use"}'),
  ('policy', 'priv_p', $$SELECT bandit.choose('priv_p', '{"x": 1}')$$,        '{ok,ok,"lacks use","lacks use","lacks use"}'),
- ('policy', 'priv_p', format('SELECT bandit.reward(%s, 1)', :dp),           '{ok,ok,"lacks use","lacks use","lacks use"}'),
- ('policy', 'priv_p', format('SELECT bandit.reward(ARRAY[%s], ARRAY[1.0])', :dp), '{ok,ok,"lacks use","lacks use","lacks use"}'),
+ ('policy', 'priv_p', $$SELECT bandit.reward(current_setting('priv.dp')::bigint, 1)$$, '{ok,ok,"lacks use","lacks use","lacks use"}'),
+ ('policy', 'priv_p', $$SELECT bandit.reward(ARRAY[current_setting('priv.dp')::bigint], ARRAY[1.0])$$, '{ok,ok,"lacks use","lacks use","lacks use"}'),
  ('policy', 'priv_p', $$SELECT bandit.reward('priv_p', 'a', 1)$$,            '{ok,ok,"lacks use","lacks use","lacks use"}'),
  ('policy', 'priv_p', $$SELECT bandit.recommend('priv_p')$$,                 '{ok,ok,"lacks use","lacks use","lacks use"}'),
  ('policy', 'priv_p', $$SELECT bandit.arm_stats('priv_p')$$,                 '{ok,"lacks read",ok,"lacks read","lacks read"}'),
@@ -190,12 +205,12 @@ INSERT INTO matrix (kind, name, call, want) VALUES
  ('policy', 'priv_p', $$SELECT bandit.set_mode('priv_p', 'shadow')$$,        '{ok,"lacks manage","lacks manage","lacks manage","lacks manage"}'),
  ('policy', 'priv_p', $$SELECT bandit.set_arm_budget('priv_p', 'a', 1, 100)$$, '{ok,"lacks manage","lacks manage","lacks manage","lacks manage"}'),
  ('policy', 'priv_p', $$SELECT bandit.snapshot('priv_p', 'x')$$,             '{ok,"lacks manage","lacks manage","lacks manage","lacks manage"}'),
- ('policy', 'priv_p', format('SELECT bandit.restore(%s)', :snap),           '{ok,"lacks manage","lacks manage","lacks manage","lacks manage"}'),
+ ('policy', 'priv_p', $$SELECT bandit.restore(current_setting('priv.snap')::bigint)$$, '{ok,"lacks manage","lacks manage","lacks manage","lacks manage"}'),
  ('policy', 'priv_p', $$SELECT bandit.grant('policy', 'priv_p', 'regress_bandit_nobody', 'read')$$, '{ok,"lacks manage","lacks manage","lacks manage","lacks manage"}'),
  ('policy', 'priv_p', $$SELECT bandit.revoke('policy', 'priv_p', 'regress_bandit_app', 'use')$$, '{ok,"lacks manage","lacks manage","lacks manage","lacks manage"}'),
  -- Q: other_app's
  ('policy', 'priv_q', $$SELECT bandit.choose('priv_q')$$,                    '{ok,"lacks use","lacks use",ok,"lacks use"}'),
- ('policy', 'priv_q', format('SELECT bandit.reward(%s, 1)', :dq),           '{ok,"lacks use","lacks use",ok,"lacks use"}'),
+ ('policy', 'priv_q', $$SELECT bandit.reward(current_setting('priv.dq')::bigint, 1)$$, '{ok,"lacks use","lacks use",ok,"lacks use"}'),
  ('policy', 'priv_q', $$SELECT bandit.arm_stats('priv_q')$$,                 '{ok,"lacks read","lacks read","lacks read","lacks read"}'),
  -- another owner's: owner holds nothing on it
  ('policy', 'priv_x', $$SELECT bandit.choose('priv_x')$$,                    '{"lacks use","lacks use","lacks use","lacks use","lacks use"}'),
@@ -243,7 +258,7 @@ INSERT INTO matrix (kind, name, call, want) VALUES
  ('agent', 'priv_a', $$SELECT bandit.q_replay('priv_a', 1)$$,                  '{ok,ok,"lacks use","lacks use","lacks use"}'),
  ('agent', 'priv_a', $$SELECT bandit.q_greedy('priv_a')$$,                     '{ok,ok,"lacks use","lacks use","lacks use"}'),
  ('agent', 'priv_a', $$SELECT bandit.q_export('priv_a')$$,                     '{ok,"lacks read",ok,"lacks read","lacks read"}'),
- ('agent', 'priv_a', format('SELECT bandit.q_import(%L, %L, true)', 'priv_a', :'qdoc'), '{ok,"lacks manage","lacks manage","lacks manage","lacks manage"}'),
+ ('agent', 'priv_a', $$SELECT bandit.q_import('priv_a', current_setting('priv.qdoc')::jsonb, true)$$, '{ok,"lacks manage","lacks manage","lacks manage","lacks manage"}'),
  ('agent', 'priv_a', $$SELECT bandit.q_forget('priv_a')$$,                     '{ok,"lacks manage","lacks manage","lacks manage","lacks manage"}'),
  ('agent', 'priv_aq', $$SELECT bandit.q_learn('priv_aq', 's0', 'a0', 1, 's1')$$, '{ok,"lacks use","lacks use",ok,"lacks use"}'),
  ('agent', 'priv_ax', $$SELECT bandit.q_learn('priv_ax', 's0', 'a0', 1, 's1')$$, '{"lacks use","lacks use","lacks use","lacks use","lacks use"}'),
@@ -263,9 +278,9 @@ INSERT INTO matrix (kind, name, call, want) VALUES
  ('scope', 'priv_s', $$SELECT bandit.propose_value('priv_s', 'v', 600, 30)$$,  '{ok,"lacks manage","lacks manage","lacks manage","lacks manage"}'),
  ('scope', 'priv_s', $$SELECT bandit.propose_adjustment('priv_s', 'v', 0.4, 30, 0.5)$$, '{ok,"lacks manage","lacks manage","lacks manage","lacks manage"}'),
  ('scope', 'priv_s', $$SELECT bandit.apply_adjustment('priv_s', 'v', 520, 'why', 30)$$, '{ok,"lacks manage","lacks manage","lacks manage","lacks manage"}'),
- ('scope', 'priv_s', format('SELECT bandit.apply_proposal(%L::bandit.tuning_proposal)', :'prop'), '{ok,"lacks manage","lacks manage","lacks manage","lacks manage"}'),
+ ('scope', 'priv_s', $$SELECT bandit.apply_proposal(current_setting('priv.prop')::bandit.tuning_proposal)$$, '{ok,"lacks manage","lacks manage","lacks manage","lacks manage"}'),
  ('scope', 'priv_s', $$SELECT bandit.snapshot_tuning('priv_s', 'x')$$,         '{ok,"lacks manage","lacks manage","lacks manage","lacks manage"}'),
- ('scope', 'priv_s', format('SELECT bandit.rollback_tuning(%s)', :tsnap),     '{ok,"lacks manage","lacks manage","lacks manage","lacks manage"}'),
+ ('scope', 'priv_s', $$SELECT bandit.rollback_tuning(current_setting('priv.tsnap')::bigint)$$, '{ok,"lacks manage","lacks manage","lacks manage","lacks manage"}'),
  ('scope', 'priv_s', $$SELECT bandit.set_tuning_rate_limit('priv_s', 100, '1 hour')$$,
    '{ok,"42501: permission denied for function set_tuning_rate_limit","42501: permission denied for function set_tuning_rate_limit","42501: permission denied for function set_tuning_rate_limit","42501: permission denied for function set_tuning_rate_limit"}'),
  ('scope', 'priv_s', $$SELECT bandit.define_tuning_value('priv_s', 'w', 1, 0, 2, 1, 0)$$,
@@ -280,7 +295,7 @@ SELECT * FROM pg_temp.show('scope');
 -- priors (owner holds manage, app use, analyst read): use = apply_signal, prior_adjusted_score;
 -- manage = cleanup_priors
 INSERT INTO matrix (kind, name, call, want) VALUES
- ('priors', '*', format('SELECT bandit.apply_signal(%L)', :'signal'), '{ok,ok,"lacks use","lacks use","lacks use"}'),
+ ('priors', '*', $$SELECT bandit.apply_signal(current_setting('priv.signal')::jsonb)$$, '{ok,ok,"lacks use","lacks use","lacks use"}'),
  ('priors', '*', $$SELECT bandit.prior_adjusted_score('priv_key', 0.5, 250, 0.8, 2)$$, '{ok,ok,"lacks use","lacks use","lacks use"}'),
  ('priors', '*', $$SELECT bandit.cleanup_priors('7 days')$$,                   '{ok,"lacks manage","lacks manage","lacks manage","lacks manage"}'),
  ('priors', '*', $$SELECT bandit.grant('priors', '*', 'regress_bandit_nobody', 'use')$$, '{ok,"lacks manage","lacks manage","lacks manage","lacks manage"}');
@@ -298,17 +313,18 @@ INSERT INTO matrix (kind, name, call, want) VALUES
  ('internal', '', $$SELECT bandit.assignment_counts('priv_e')$$, array_fill('42501: permission denied for function assignment_counts'::text, '{5}'));
 SELECT * FROM pg_temp.show('internal');
 -- and nothing of all this remained
-SELECT pg_temp.digest() = :'before' AS unchanged;
+SELECT pg_temp.digest(false) = :'before' AS unchanged;
 
 -- the refusal names the object, the role and the privilege, and the grant that would allow it
 SELECT * FROM pg_temp.refusal('app', $$SELECT bandit.arm_stats('priv_p')$$);
 -- a reward by decision id is checked against the decision's policy
-SELECT * FROM pg_temp.refusal('other_app', format('SELECT bandit.reward(%s, 1)', :dp));
-SELECT * FROM pg_temp.refusal('app', format('SELECT bandit.reward(ARRAY[%s, %s], ARRAY[1.0, 1.0])', :dp, :dq));
+SELECT * FROM pg_temp.refusal('other_app', $$SELECT bandit.reward(current_setting('priv.dp')::bigint, 1)$$);
+SELECT * FROM pg_temp.refusal('app', $$SELECT bandit.reward(ARRAY[current_setting('priv.dp'), current_setting('priv.dq')]::bigint[],
+                                                          ARRAY[1.0, 1.0])$$);
 -- restore and rollback_tuning by id: the snapshot's policy / scope
-SELECT * FROM pg_temp.refusal('nobody', format('SELECT bandit.restore(%s)', :snap));
-SELECT * FROM pg_temp.refusal('app', format('SELECT bandit.rollback_tuning(%s)', :tsnap));
-SELECT * FROM pg_temp.refusal('other_app', format('SELECT bandit.apply_signal(%L)', :'signal'));
+SELECT * FROM pg_temp.refusal('nobody', $$SELECT bandit.restore(current_setting('priv.snap')::bigint)$$);
+SELECT * FROM pg_temp.refusal('app', $$SELECT bandit.rollback_tuning(current_setting('priv.tsnap')::bigint)$$);
+SELECT * FROM pg_temp.refusal('other_app', $$SELECT bandit.apply_signal(current_setting('priv.signal')::jsonb)$$);
 -- app cannot raise its own rights
 SELECT * FROM pg_temp.refusal('app', $$SELECT bandit.grant('policy', 'priv_p', 'regress_bandit_app', 'manage')$$);
 SELECT * FROM pg_temp.refusal('app', $$SELECT bandit.grant('policy', 'priv_q', 'regress_bandit_app', 'use')$$);
@@ -317,10 +333,15 @@ SELECT * FROM pg_temp.refusal('app', $$SELECT bandit.grant('policy', 'priv_q', '
 SET ROLE regress_bandit_owner;
 SELECT arm, alpha, beta, pulls FROM bandit.arm WHERE policy = 'priv_p' ORDER BY arm;
 SELECT count(*) AS decisions, count(reward) AS rewarded FROM bandit.decision WHERE policy = 'priv_p';
+RESET ROLE;
+SELECT pg_temp.digest(true) AS before \gset
 SET ROLE regress_bandit_other_app;
 SELECT bandit.reward(:dp, 1);
 SELECT bandit.choose('priv_p');
 SELECT bandit.add_arm('priv_p', 'z');
+RESET ROLE;
+-- not even a decision id drawn
+SELECT pg_temp.digest(true) = :'before' AS unchanged;
 SET ROLE regress_bandit_owner;
 SELECT arm, alpha, beta, pulls FROM bandit.arm WHERE policy = 'priv_p' ORDER BY arm;
 SELECT count(*) AS decisions, count(reward) AS rewarded FROM bandit.decision WHERE policy = 'priv_p';
@@ -526,6 +547,7 @@ DELETE FROM bandit.object WHERE name LIKE 'priv\_%';
 DELETE FROM bandit.permission WHERE kind = 'priors';
 DELETE FROM bandit.prior WHERE key = 'priv_key';
 DELETE FROM bandit.prior_signal WHERE cluster_hash = 'priv';
+SELECT count(setval('bandit.' || quote_ident(sequencename), last_value, is_called)) AS sequences_put_back FROM sequences_before;
 DROP OWNED BY regress_bandit_owner, regress_bandit_app, regress_bandit_analyst, regress_bandit_other_app,
     regress_bandit_nobody, regress_bandit_team, regress_bandit_member, regress_bandit_noinherit, regress_bandit_deputy;
 DROP ROLE regress_bandit_deputy, regress_bandit_noinherit, regress_bandit_member, regress_bandit_team,
