@@ -71,6 +71,15 @@ for _kind, _levels in {
             DESIGN[_n] = (_level, _kind)
 CREATING = {'create_policy': 'policy', 'create_experiment': 'experiment', 'define_tuning_value': 'scope',
             'set_tuning_rate_limit': 'scope'}
+# functions answering for the caller, by design: checked against what each role may do
+READABLE = {'owner': ['pt_p', 'pt_q'], 'app': [], 'analyst': ['pt_p'], 'other_app': ['pt_x'], 'nobody': []}
+CALLER_DEPENDENT = {
+    'caller': lambda who: ('SELECT bandit.caller()::text', [(role(who),)]),
+    'holds': lambda who: ("SELECT bandit.holds('bandit_pt_owner'), bandit.holds('bandit_pt_app')",
+                          [(who == 'owner', who == 'app')]),
+    'readable': lambda who: ("SELECT name FROM bandit.readable('policy') name WHERE name LIKE 'pt\\_%' ORDER BY 1",
+                             [(n,) for n in READABLE[who]]),
+}
 # what each role holds on the P objects (and other_app on Q only)
 HOLDS = {'owner': {'use', 'read', 'manage'}, 'app': {'use'}, 'analyst': {'read'}, 'other_app': set(), 'nobody': set()}
 P = {'policy': 'pt_p', 'experiment': 'pt_e', 'agent': 'pt_a', 'scope': 'pt_s', 'priors': '*'}
@@ -178,12 +187,15 @@ def lit(s):
 
 
 PRIV_RE = re.compile(r'Privilege: (use|read|manage) on the (policy|experiment|agent|scope|priors)\.')
-EXEC_RE = re.compile(r'Privilege: EXECUTE, granted by a DBA; creates an? (policy|experiment|agent|scope) owned by the caller')
+EXEC_RE = re.compile(r'Privilege: EXECUTE, granted by a DBA[^;.]*; creates (?:an?|the) (policy|experiment|agent|scope) owned by the caller')
 GRANT_RE = re.compile(r'Privilege: manage on the object')
 
 
 def denial(kind, name, who, priv):
-    return ('permission denied for %s "%s": role "%s" lacks %s' % (kind, name, role(who), priv),
+    """ACCESS.md's message and HINT; the implementation names a scope 'tuning scope "s"' and the
+    priors 'the priors'."""
+    what = {'priors': 'the priors', 'scope': 'tuning scope "%s"' % name}.get(kind, '%s "%s"' % (kind, name))
+    return ('permission denied for %s: role "%s" lacks %s' % (what, role(who), priv),
             "A role with manage on it can run: SELECT bandit.grant('%s', '%s', '%s', '%s');" % (kind, name, role(who), priv))
 
 
@@ -342,6 +354,14 @@ def main():
                config is not None and 'search_path=pg_catalog, pg_temp' in config, 'proconfig %s' % config)
             ok('%s SECURITY DEFINER is the extension owner\'s' % f.sig, ext_owned)
         touches = lang in ('sql', 'plpgsql') and table_re.search(src or '') is not None
+        if name in CALLER_DEPENDENT:
+            n_pure += 1
+            for who in ROLES:
+                sql, want = CALLER_DEPENDENT[name](who)
+                code, out = caller.run(who, sql)
+                ok('%s by %s answers for the caller' % (f.sig, who), code is None and out == want,
+                   'got %s %s, want %s' % (code, out, want))
+            continue
         if public and (touches or secdef):
             ok('%s: PUBLIC may run it and it touches tables, so it has a Privilege sentence' % f.sig,
                prv or exe or GRANT_RE.search(comment) or name in ('grant', 'revoke'), 'COMMENT: %s' % comment[-200:])
@@ -460,7 +480,9 @@ def dump_restore(admin, conn, fx):
     cur.execute("SELECT bandit.grant('agent', 'pt_nobodys', 'bandit_pt_analyst', 'read')")
     cur.execute('RESET ROLE')
     queries = {
-        'objects': 'SELECT kind, name, owner::text, created_at FROM bandit.object ORDER BY 1, 2',
+        # the priors' row is made by CREATE EXTENSION, so it is as old as the restore
+        'objects': "SELECT kind, name, owner::text, CASE WHEN kind <> 'priors' THEN created_at END "
+                   "FROM bandit.object ORDER BY 1, 2",
         'grants': 'SELECT kind, name, grantee::text, privilege, granted_by::text, granted_at FROM bandit.permission ORDER BY 1, 2, 3, 4',
         'arms': 'SELECT * FROM bandit.arm ORDER BY policy, arm',
     }
