@@ -17,6 +17,7 @@ DB=bandit_bench_privileges
 . test/bench_lib.sh
 
 psql -qX -o /dev/null -v ON_ERROR_STOP=1 -d "$DB" <<'SQL'
+SET client_min_messages = warning;
 DROP ROLE IF EXISTS bench_priv_owner;
 DROP ROLE IF EXISTS bench_priv_app;
 CREATE ROLE bench_priv_owner;
