@@ -40,7 +40,7 @@ CREATE FUNCTION bandit.require(kind text, name text, privilege text, create_miss
 RETURNS void
 AS 'MODULE_PATHNAME', 'bandit_require' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
 COMMENT ON FUNCTION bandit.require(text, text, text, boolean) IS
-    'Internal: raises 42501 unless the caller holds privilege (use, read, manage) on the object, 42704 if it does not exist (an agent not yet created passes; with create_missing it is created owned by the caller)';
+    'Internal: raises 42501 unless the caller holds privilege (use, read, manage) on the object, 42704 if it does not exist (an agent not yet created passes; with create_missing an agent or scope is created owned by the caller)';
 REVOKE ALL ON FUNCTION bandit.require(text, text, text, boolean) FROM PUBLIC;
 
 CREATE FUNCTION bandit.grant(kind text, name text, grantee regrole, privilege text) RETURNS void
@@ -59,6 +59,12 @@ CREATE FUNCTION bandit.holds(role regrole) RETURNS boolean
 AS 'MODULE_PATHNAME', 'bandit_holds' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION bandit.holds(regrole) IS
     'Whether the caller (bandit.caller()) has the privileges of role, as a member inheriting them or as a superuser; false for a dropped role';
+
+CREATE FUNCTION bandit.set_owner(kind text, name text, new_owner regrole) RETURNS void
+AS 'MODULE_PATHNAME', 'bandit_set_owner' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION bandit.set_owner(text, text, regrole) IS
+    'Gives an object to another owner, as ALTER ... OWNER TO does (before DROP ROLE of its owner, say): grants stay. Privilege: ownership of the object (or superuser), and membership in new_owner.';
 
 -- The filter of row-level security: called once per query (a hashed subplan).
 CREATE FUNCTION bandit.readable(kind text) RETURNS SETOF text
