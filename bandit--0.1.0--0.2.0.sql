@@ -2202,4 +2202,6 @@ REVOKE ALL ON FUNCTION bandit.set_tuning_rate_limit(text, integer, interval) FRO
 
 ALTER VIEW bandit.prior_metrics SET (security_invoker = true);
 ALTER FUNCTION bandit.validate_signal(jsonb) SECURITY DEFINER;
+COMMENT ON FUNCTION bandit.validate_signal(jsonb) IS
+    'Every problem of a signal for bandit.apply_signal, as text (empty array: valid; NULL: one problem): structure, unknown keys (top level and per key), missing keys, types, ranges (success_rate and quality_score 0..1, avg_latency >= 0, total_samples integer 1..2^53, aggregation_round integer >= 0, participant_count integer >= 1, cluster_hash non-empty string), empty reward_signals, numbers float8 cannot hold. Raises nothing, so a rejection can be logged outside the failed transaction. Privilege: none (it runs as the extension''s owner only to call its internal helper).';
 GRANT SELECT ON bandit.prior_metrics TO PUBLIC;

@@ -191,6 +191,7 @@ PRIV_RE = re.compile(r'Privilege: (use|read|manage) on the (policy|experiment|ag
 EXEC_RE = re.compile(r'Privilege: EXECUTE, granted by a DBA[^;.]*; creates (?:an?|the) (policy|experiment|agent|scope) owned by the caller')
 GRANT_RE = re.compile(r'Privilege: manage on the object')
 OWNER_RE = re.compile(r'Privilege: ownership of the object')
+NONE_RE = re.compile(r'Privilege: none\b')
 
 
 def denial(kind, name, who, priv):
@@ -366,14 +367,14 @@ def main():
             continue
         if public and (touches or secdef):
             ok('%s: PUBLIC may run it and it touches tables, so it has a Privilege sentence' % f.sig,
-               prv or exe or GRANT_RE.search(comment) or OWNER_RE.search(comment), 'COMMENT: %s' % comment[-200:])
+               prv or exe or GRANT_RE.search(comment) or OWNER_RE.search(comment) or NONE_RE.search(comment),
+               'COMMENT: %s' % comment[-200:])
         if OWNER_RE.search(comment):
             # set_owner: the owner may give an object to a role it may act as (here itself)
             n_stateful += 1
             for kind, obj in P.items():
                 sql = "SELECT bandit.set_owner('%s', '%s', 'bandit_pt_owner')" % (kind, obj)
-                # (it names the priors 'priors "*"', the access checks 'the priors')
-                what = {'scope': 'tuning scope "%s"' % obj}.get(kind, '%s "%s"' % (kind, obj))
+                what = {'scope': 'tuning scope "%s"' % obj, 'priors': 'the priors'}.get(kind, '%s "%s"' % (kind, obj))
                 for who in ROLES:
                     if who == 'owner' and kind != 'priors':
                         check_works('%s on %s %s by %s' % (name, kind, obj, who), who, sql)
