@@ -191,6 +191,29 @@ for path in ['README.md'] + sorted(os.path.relpath(p, ROOT)
     ok('%s names exist' % path, not missing, missing)
 conn.close()
 
+
+def anchor(heading):
+    """GitHub's anchor of a heading."""
+    return re.sub(r'[^\w\- ]', '', heading.strip().lower()).replace(' ', '-')
+
+
+# -- every relative link leads to a file, and to a heading in it --------------
+for path in ['README.md'] + sorted(os.path.relpath(p, ROOT)
+                                   for p in glob.glob(os.path.join(ROOT, 'doc', '*.md'))):
+    text = read(path)
+    bad = []
+    for target in re.findall(r'\]\(([^)\s]+)\)', text):
+        if re.match(r'[a-z]+:', target):
+            continue
+        file, _, frag = target.partition('#')
+        file = os.path.normpath(os.path.join(os.path.dirname(path), file)) if file else path
+        if not os.path.exists(os.path.join(ROOT, file)):
+            bad.append(target)
+        elif frag and file.endswith('.md') and frag not in {
+                anchor(h) for h in re.findall(r'^#+ (.*)$', read(file), re.M)}:
+            bad.append(target)
+    ok('%s links resolve' % path, not bad, bad)
+
 # -- doc/python.md: each block a program, in a fresh database ----------------
 python_blocks = blocks(read('doc/python.md'), 'python')
 ok('python.md has examples', len(python_blocks) >= 4, len(python_blocks))
