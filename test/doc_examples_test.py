@@ -189,6 +189,30 @@ for path in ['README.md'] + sorted(os.path.relpath(p, ROOT)
                            text, re.M))
     missing = sorted(used - names)
     ok('%s names exist' % path, not missing, missing)
+
+# -- access.md's table of privileges says what the functions' COMMENTs say ----
+documented = {}
+table = section(read('doc/access.md'), 'The privilege each function needs')
+for cell, kind, privilege in re.findall(r'^\| (.*?) \| (\S+) \| (\S+) \|$', table, re.M):
+    for name in re.findall(r'`([a-z_0-9]+)`', cell.split('(')[0] if '(' in cell else cell):
+        documented.setdefault(name, set()).add((kind, privilege))
+declared = {}
+for name, comment in q("""SELECT proname, obj_description(oid, 'pg_proc') FROM pg_proc
+                          WHERE pronamespace = 'bandit'::regnamespace"""):
+    m = re.search(r'Privilege: (use|read|manage) on the (policy|experiment|agent|priors|scope)',
+                  comment or '')
+    if m:
+        declared.setdefault(name, set()).add((m.group(2), m.group(1)))
+ok('functions with a Privilege sentence', len(declared) >= 40, sorted(declared))
+for name in sorted(set(declared) | {n for n, kp in documented.items() if kp != {('—', '—')}}):
+    if name in ('grant', 'revoke'):     # any kind: manage on the object named
+        continue
+    ok('access.md on %s' % name, documented.get(name) == declared.get(name),
+       'access.md %s, COMMENT %s' % (documented.get(name), declared.get(name)))
+creating = {n for (n,) in q("""SELECT proname FROM pg_proc WHERE pronamespace = 'bandit'::regnamespace
+                               AND obj_description(oid, 'pg_proc') LIKE '%Privilege: EXECUTE%'""")}
+ok('creating functions', creating == {'create_policy', 'create_experiment', 'define_tuning_value',
+                                      'set_tuning_rate_limit'}, creating)
 conn.close()
 
 
