@@ -112,6 +112,11 @@ extern int	SpiBegin(void);
 extern void SpiEnd(int nest);
 extern SPIPlanPtr PrepareSafely(const char *sql, int nargs, Oid *types);
 
+/* access.c: the caller and the privilege check of every function touching an object */
+extern Oid	BanditCaller(void);
+extern bool CheckPrivilege(const char *kind, const char *name, const char *privilege, bool create);
+extern void RequirePrivilege(const char *kind, const char *name, const char *privilege, bool create);
+
 extern Alternative ParseAlternative(text *alternative);
 extern void BetaProbBest(const double *alpha, const double *beta, int n, double *prob);
 extern double *CheckFloat8Array(ArrayType *array, const char *name, int *length);

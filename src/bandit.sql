@@ -35,3 +35,6 @@ END
 $$;
 COMMENT ON FUNCTION bandit.check_param_keys(jsonb, jsonb) IS
     'Checks that params is a JSON object whose keys are all keys of defaults (22023 otherwise); used by policies and experiments';
+
+-- Internal helpers: only bandit's own functions call them.
+REVOKE ALL ON FUNCTION bandit.check_param_keys(jsonb, jsonb) FROM PUBLIC;
