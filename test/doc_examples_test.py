@@ -199,7 +199,8 @@ for cell, kind, privilege in re.findall(r'^\| (.*?) \| (\S+) \| (\S+) \|$', tabl
 declared = {}
 for name, comment in q("""SELECT proname, obj_description(oid, 'pg_proc') FROM pg_proc
                           WHERE pronamespace = 'bandit'::regnamespace"""):
-    m = re.search(r'Privilege: (use|read|manage) on the (policy|experiment|agent|priors|scope)',
+    # 'Privilege: use on the policy.', or on an existing scope '... needs manage on the scope.'
+    m = re.search(r'Privilege: .*?(use|read|manage) on the (policy|experiment|agent|priors|scope)',
                   comment or '')
     if m:
         declared.setdefault(name, set()).add((m.group(2), m.group(1)))
