@@ -11,7 +11,8 @@
   the start of a row of the reference tables, exists in the catalog.
 
 Role names of the examples (growth, web_app, ...) are cluster-wide; they are
-run here with the prefix doc_ so that they cannot meet other tests' roles."""
+run here with the prefix doc_ (doca_ for access.md's, which creates the same
+names again) so that they cannot meet other tests' roles."""
 import glob
 import os
 import re
@@ -27,12 +28,12 @@ from scratch_cluster import bindir  # noqa: E402
 from testlib import close, fresh_database, ok, query_helpers, report  # noqa: E402
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..')
-ROLES = ['growth_team', 'growth', 'web_app', 'analyst']
+ROLES = ['growth_team', 'growth', 'web_app', 'analysts', 'analyst', 'alice', 'bob']
 ROLE_RE = re.compile(r'\b(%s)\b' % '|'.join(ROLES))
 
 
-def prefixed(text):
-    return ROLE_RE.sub(lambda m: 'doc_' + m.group(1), text)
+def prefixed(text, prefix='doc_'):
+    return ROLE_RE.sub(lambda m: prefix + m.group(1), text)
 
 
 def read(path):
@@ -53,12 +54,13 @@ def blocks(markdown, language):
 
 def drop_roles(admin):
     cur = admin.cursor()
-    for role in ROLES:
-        cur.execute('DROP ROLE IF EXISTS doc_' + role)
+    for prefix in ('doc_', 'doca_'):
+        for role in ROLES:
+            cur.execute('DROP ROLE IF EXISTS ' + prefix + role)
 
 
 def drop_databases(admin):
-    for db in ('doc_readme', 'doc_restore', 'doc_python'):
+    for db in ('doc_readme', 'doc_restore', 'doc_python', 'doc_access'):
         admin.cursor().execute('DROP DATABASE IF EXISTS ' + db)
 
 
@@ -172,6 +174,38 @@ ok('restored rows', after == before, '\n%s\n%s' % (before, after))
 ok('decision ids continue',
    rq1("SELECT decision_id FROM bandit.choose('homepage')") > last_decision)
 restored.close()
+
+# -- access.md: the typical deployment, then the revokes after an upgrade ----
+admin.cursor().execute('CREATE DATABASE doc_access')
+access = psycopg2.connect(dbname='doc_access')
+access.autocommit = True
+acur = access.cursor()
+aq, aq1, _ = query_helpers(acur)
+access_md = read('doc/access.md')
+for what, sql in (('deployment', blocks(section(access_md, 'A setup for a typical deployment'),
+                                        'sql')[0]),
+                  ('revokes', blocks(section(access_md, 'pg_dump, pg_restore and upgrades'),
+                                     'sql')[0])):
+    try:
+        acur.execute('RESET ROLE')          # each block starts as the superuser
+        acur.execute(prefixed(sql, 'doca_'))
+        ok('access.md %s runs' % what, True)
+    except psycopg2.Error as e:
+        ok('access.md %s runs' % what, False, '%s: %s' % (e.pgcode, e.pgerror))
+        acur.execute('RESET ROLE')
+try:
+    ok('access.md owners', aq("SELECT kind, name, owner::text FROM bandit.object "
+                              "WHERE kind <> 'priors' ORDER BY 1") ==
+       [('experiment', 'checkout_copy', 'doca_growth'), ('policy', 'signup_button', 'doca_growth')])
+    ok('access.md grants', len(aq('SELECT * FROM bandit.privileges')) == 4)
+    acur.execute('RESET ROLE')
+    acur.execute('SET ROLE doca_bob')       # an analyst through membership of analysts
+    ok('access.md member reads', aq("SELECT arm FROM bandit.arm_stats('signup_button') "
+                                    "ORDER BY arm") == [('blue',), ('orange',)])
+except psycopg2.Error as e:
+    ok('access.md checks', False, '%s: %s' % (e.pgcode, e.pgerror))
+acur.execute('RESET ROLE')
+access.close()
 
 # -- every documented name exists --------------------------------------------
 names = {n for (n,) in q("""SELECT proname FROM pg_proc WHERE pronamespace = 'bandit'::regnamespace
