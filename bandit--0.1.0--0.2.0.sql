@@ -74,6 +74,12 @@ AS 'MODULE_PATHNAME', 'bandit_holds' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION bandit.holds(regrole) IS
     'Whether the caller (bandit.caller()) has the privileges of role, as a member inheriting them or as a superuser; false for a dropped role';
 
+CREATE FUNCTION bandit.set_owner(kind text, name text, new_owner regrole) RETURNS void
+AS 'MODULE_PATHNAME', 'bandit_set_owner' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION bandit.set_owner(text, text, regrole) IS
+    'Gives an object to another owner, as ALTER ... OWNER TO does (before DROP ROLE of its owner, say): grants stay. Privilege: ownership of the object (or superuser), and membership in new_owner.';
+
 -- The filter of row-level security: called once per query (a hashed subplan).
 CREATE FUNCTION bandit.readable(kind text) RETURNS SETOF text
 LANGUAGE sql STABLE STRICT PARALLEL SAFE SECURITY DEFINER

@@ -19,6 +19,8 @@ static SPIPlanPtr plan_privilege = NULL;
 static SPIPlanPtr plan_claim = NULL;
 static SPIPlanPtr plan_grant = NULL;
 static SPIPlanPtr plan_revoke = NULL;
+static SPIPlanPtr plan_owner = NULL;
+static SPIPlanPtr plan_set_owner = NULL;
 
 /*
  * The role privileges are checked for: the one the session runs as (SET ROLE
@@ -132,16 +134,25 @@ CheckPrivilege(const char *kind, const char *name, const char *privilege, bool c
 	pg_unreachable();
 }
 
-/* CheckPrivilege where an unknown object is 42704 (agents excepted: see bandit.require). */
+static void
+UnknownObject(const char *kind, const char *name)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 strcmp(kind, "priors") == 0 ?
+			 errmsg("priors \"%s\" do not exist: the priors are one object, named '*'", name) :
+			 errmsg("%s \"%s\" does not exist", KindLabel(kind), name)));
+}
+
+/*
+ * CheckPrivilege where an unknown object is 42704, except an agent: one not
+ * created yet has nothing to protect (bandit.q_select reads no Q-values).
+ */
 void
 RequirePrivilege(const char *kind, const char *name, const char *privilege, bool create)
 {
 	if (!CheckPrivilege(kind, name, privilege, create) && strcmp(kind, "agent") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 strcmp(kind, "priors") == 0 ?
-				 errmsg("priors \"%s\" do not exist: the priors are one object, named '*'", name) :
-				 errmsg("%s \"%s\" does not exist", KindLabel(kind), name)));
+		UnknownObject(kind, name);
 }
 
 PG_FUNCTION_INFO_V1(bandit_require);
@@ -267,4 +278,64 @@ Datum
 bandit_holds(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_BOOL(has_privs_of_role(BanditCaller(), PG_GETARG_OID(0)));
+}
+
+PG_FUNCTION_INFO_V1(bandit_set_owner);
+
+/*
+ * set_owner(kind, name, new_owner): as ALTER ... OWNER TO, for the owner (or
+ * a member of it) who may act as the new owner, or a superuser.  Grants
+ * stay; the new owner holds every privilege.
+ */
+Datum
+bandit_set_owner(PG_FUNCTION_ARGS)
+{
+	char	   *kind = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	Oid			new_owner = PG_GETARG_OID(2);
+	Oid			caller = BanditCaller();
+	Datum		args[3] = {CStringGetTextDatum(kind), CStringGetTextDatum(name), ObjectIdGetDatum(new_owner)};
+	bool		isnull;
+	int			nest;
+
+	CheckKind(kind);
+	if (!OidIsValid(new_owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("new_owner must be a role, got '-'")));
+	nest = SpiBegin();
+	if (plan_owner == NULL)
+	{
+		Oid			types[3] = {TEXTOID, TEXTOID, OIDOID};
+
+		plan_owner = PrepareSafely(
+			"SELECT owner::pg_catalog.oid FROM bandit.object WHERE kind = $1 AND name = $2 FOR UPDATE",
+			2, types);
+		plan_set_owner = PrepareSafely(
+			"UPDATE bandit.object SET owner = $3::pg_catalog.regrole WHERE kind = $1 AND name = $2",
+			3, types);
+	}
+	if (SPI_execute_plan(plan_owner, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "reading the owner of %s \"%s\" failed", kind, name);
+	if (SPI_processed == 0)
+		UnknownObject(kind, name);
+	if (!superuser_arg(caller))
+	{
+		if (!has_privs_of_role(caller, DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0],
+																	   SPI_tuptable->tupdesc, 1, &isnull))))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied for %s \"%s\": only its owner can change its owner", KindLabel(kind), name)));
+		if (!has_privs_of_role(caller, new_owner))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied for %s \"%s\": role \"%s\" cannot act as role \"%s\"",
+							KindLabel(kind), name, GetUserNameFromId(caller, false),
+							GetUserNameFromId(new_owner, false)),
+					 errhint("The new owner must be a role the caller is a member of, as for ALTER ... OWNER TO.")));
+	}
+	if (SPI_execute_plan(plan_set_owner, args, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "changing the owner of %s \"%s\" failed", kind, name);
+	SpiEnd(nest);
+	PG_RETURN_VOID();
 }
