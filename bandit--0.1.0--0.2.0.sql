@@ -3,8 +3,11 @@
 -- (test/upgrade_test.py compares the two).
 \echo Use "ALTER EXTENSION bandit UPDATE TO '0.2.0'" to load this file. \quit
 
--- == access control (src/access.sql): owners, grants of use/read/manage, and the filter that
--- row-level security puts on every state table (src/access.c).
+-- == access control (src/bandit.sql, src/access.sql): owners, grants of
+-- use/read/manage, and the filter that row-level security puts on every
+-- state table (src/access.c).
+
+GRANT USAGE ON SCHEMA bandit TO PUBLIC;
 
 CREATE TABLE bandit.object (
     kind text NOT NULL CHECK (kind IN ('policy', 'experiment', 'agent', 'scope', 'priors')),
@@ -54,7 +57,7 @@ CREATE FUNCTION bandit.require(kind text, name text, privilege text, create_miss
 RETURNS void
 AS 'MODULE_PATHNAME', 'bandit_require' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
 COMMENT ON FUNCTION bandit.require(text, text, text, boolean) IS
-    'Internal: raises 42501 unless the caller holds privilege (use, read, manage) on the object, 42704 if it does not exist (an agent not yet created passes; with create_missing it is created owned by the caller)';
+    'Internal: raises 42501 unless the caller holds privilege (use, read, manage) on the object, 42704 if it does not exist (an agent not yet created passes; with create_missing an agent or scope is created owned by the caller)';
 REVOKE ALL ON FUNCTION bandit.require(text, text, text, boolean) FROM PUBLIC;
 
 CREATE FUNCTION bandit.grant(kind text, name text, grantee regrole, privilege text) RETURNS void

@@ -172,6 +172,11 @@ bandit_require(PG_FUNCTION_ARGS)
 
 	CheckKind(kind);
 	CheckPrivilegeName(privilege);
+	/* policies and experiments come only from their create_ functions */
+	if (create && strcmp(kind, "agent") != 0 && strcmp(kind, "scope") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("only agents and scopes are created on first use, not a %s", kind)));
 	nest = SpiBegin();
 	RequirePrivilege(kind, name, privilege, create);
 	SpiEnd(nest);

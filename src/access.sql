@@ -40,7 +40,7 @@ CREATE FUNCTION bandit.require(kind text, name text, privilege text, create_miss
 RETURNS void
 AS 'MODULE_PATHNAME', 'bandit_require' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
 COMMENT ON FUNCTION bandit.require(text, text, text, boolean) IS
-    'Internal: raises 42501 unless the caller holds privilege (use, read, manage) on the object, 42704 if it does not exist (an agent not yet created passes; with create_missing it is created owned by the caller)';
+    'Internal: raises 42501 unless the caller holds privilege (use, read, manage) on the object, 42704 if it does not exist (an agent not yet created passes; with create_missing an agent or scope is created owned by the caller)';
 REVOKE ALL ON FUNCTION bandit.require(text, text, text, boolean) FROM PUBLIC;
 
 CREATE FUNCTION bandit.grant(kind text, name text, grantee regrole, privilege text) RETURNS void

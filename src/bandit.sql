@@ -1,4 +1,7 @@
 COMMENT ON SCHEMA bandit IS 'bandit: online learning and experiment statistics';
+-- Every role may call the pure functions and read (row-level security filters
+-- the state tables); what touches an object checks the caller's privilege on it.
+GRANT USAGE ON SCHEMA bandit TO PUBLIC;
 
 -- The composite results shared by several capabilities.
 CREATE TYPE bandit.t_test_result AS (
