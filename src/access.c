@@ -83,45 +83,18 @@ ClaimObject(const char *kind, const char *name)
 }
 
 /*
- * Checks that the caller holds privilege (use, read, manage) on the object,
- * inside SPI: 42501 if not.  Returns false if the object does not exist,
- * for the caller to say so in its own words; with create, a missing object
- * is created owned by the caller first.  Owners (and their members) and
- * superusers hold every privilege; manage implies use and read.
+ * Whether the owner (and its members) or a grant gives the caller the
+ * privilege, given a row of PRIVILEGE_COLUMNS; 42501 if not.  Superusers
+ * hold every privilege.
  */
-bool
-CheckPrivilege(const char *kind, const char *name, const char *privilege, bool create)
+void
+CheckGranted(const char *kind, const char *name, const char *privilege, Oid owner, bool granted)
 {
 	Oid			caller = BanditCaller();
-	Datum		args[3] = {CStringGetTextDatum(kind), CStringGetTextDatum(name),
-	CStringGetTextDatum(privilege)};
-	bool		isnull;
-	Oid			owner;
 	char	   *role;
 
-	if (plan_privilege == NULL)
-	{
-		Oid			types[3] = {TEXTOID, TEXTOID, TEXTOID};
-
-		plan_privilege = PrepareSafely(
-			"SELECT o.owner::pg_catalog.oid, EXISTS (SELECT FROM bandit.permission p"
-			"  WHERE p.kind = $1 AND p.name = $2 AND p.privilege IN ($3, 'manage')"
-			"    AND bandit.holds(p.grantee))"
-			" FROM bandit.object o WHERE o.kind = $1 AND o.name = $2", 3, types);
-	}
-	if (SPI_execute_plan(plan_privilege, args, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "reading the privileges of %s \"%s\" failed", kind, name);
-	if (SPI_processed == 0)
-	{
-		if (!create)
-			return false;
-		ClaimObject(kind, name);
-		return CheckPrivilege(kind, name, privilege, false);
-	}
-	owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)) ||
-		has_privs_of_role(caller, owner) || superuser_arg(caller))
-		return true;
+	if (granted || has_privs_of_role(caller, owner) || superuser_arg(caller))
+		return;
 	role = GetUserNameFromId(caller, false);
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -131,7 +104,42 @@ CheckPrivilege(const char *kind, const char *name, const char *privilege, bool c
 			 errhint("A role with manage on it can run: SELECT bandit.grant(%s, %s, %s, '%s');",
 					 quote_literal_cstr(kind), quote_literal_cstr(name),
 					 quote_literal_cstr(quote_identifier(role)), privilege)));
-	pg_unreachable();
+}
+
+/*
+ * Checks that the caller holds privilege (use, read, manage) on the object,
+ * inside SPI: 42501 if not.  Returns false if the object does not exist,
+ * for the caller to say so in its own words; with create, a missing object
+ * is created owned by the caller first.
+ */
+bool
+CheckPrivilege(const char *kind, const char *name, const char *privilege, bool create)
+{
+	Datum		args[3] = {CStringGetTextDatum(kind), CStringGetTextDatum(name),
+	CStringGetTextDatum(privilege)};
+	bool		owner_isnull,
+				isnull;
+	Datum		owner;
+
+	if (plan_privilege == NULL)
+	{
+		Oid			types[3] = {TEXTOID, TEXTOID, TEXTOID};
+
+		plan_privilege = PrepareSafely("SELECT " PRIVILEGE_COLUMNS("$1", "$2", "$3"), 3, types);
+	}
+	if (SPI_execute_plan(plan_privilege, args, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "reading the privileges of %s \"%s\" failed", kind, name);
+	owner = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &owner_isnull);
+	if (owner_isnull)
+	{
+		if (!create)
+			return false;
+		ClaimObject(kind, name);
+		return CheckPrivilege(kind, name, privilege, false);
+	}
+	CheckGranted(kind, name, privilege, DatumGetObjectId(owner),
+				 DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)));
+	return true;
 }
 
 static void

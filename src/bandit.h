@@ -154,8 +154,20 @@ extern int	SpiBegin(void);
 extern void SpiEnd(int nest);
 extern SPIPlanPtr PrepareSafely(const char *sql, int nargs, Oid *types);
 
-/* access.c: the caller and the privilege check of every function touching an object */
+/*
+ * access.c: the caller and the privilege check of every function touching
+ * an object.  PRIVILEGE_COLUMNS are the two columns (the owner, or NULL if
+ * there is no such object; whether a grant to a role of the caller covers
+ * the privilege) that CheckGranted decides from; a hot path's query reads
+ * them beside its object's row.  Arguments are SQL expressions.
+ */
+#define PRIVILEGE_COLUMNS(kind, name, privilege) \
+	"(SELECT o.owner::pg_catalog.oid FROM bandit.object o WHERE o.kind = " kind " AND o.name = " name "), " \
+	"EXISTS (SELECT FROM bandit.permission g WHERE g.kind = " kind " AND g.name = " name \
+	" AND g.privilege IN (" privilege ", 'manage') AND bandit.holds(g.grantee))"
+
 extern Oid	BanditCaller(void);
+extern void CheckGranted(const char *kind, const char *name, const char *privilege, Oid owner, bool granted);
 extern bool CheckPrivilege(const char *kind, const char *name, const char *privilege, bool create);
 extern void RequirePrivilege(const char *kind, const char *name, const char *privilege, bool create);
 

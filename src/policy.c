@@ -112,7 +112,8 @@ PreparePlans(void)
 	if (plan_update_linucb_arm != NULL)
 		return;
 	plan_policy = PrepareSafely(
-		"SELECT algorithm, params, mode, default_arm FROM bandit.policy WHERE name = $1", 1, text1);
+		"SELECT algorithm, params, mode, default_arm, " PRIVILEGE_COLUMNS("'policy'", "$1", "'use'")
+		" FROM bandit.policy WHERE name = $1", 1, text1);
 	plan_arms = PrepareSafely(
 		"SELECT arm, alpha, beta, pulls, weight, mean_reward, cost, latency_ms, a_inv, b,"
 		"  tableoid, xmin, ctid, state_stamp"
@@ -196,8 +197,8 @@ LoadPolicy(const char *name, Policy *policy)
 			   *mode;
 	Jsonb	   *params;
 	bool		isnull;
+	Datum		owner;
 
-	RequirePrivilege("policy", name, "use", false);
 	if (SPI_execute_plan(plan_policy, &arg, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "reading policy \"%s\" failed", name);
 	if (SPI_processed == 0)
@@ -206,6 +207,15 @@ LoadPolicy(const char *name, Policy *policy)
 				 errmsg("policy \"%s\" does not exist", name)));
 	tuple = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
+	/* the policy's privileges, read in the same statement (see PRIVILEGE_COLUMNS) */
+	owner = SPI_getbinval(tuple, desc, 5, &isnull);
+	if (isnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("policy \"%s\" has no owner in bandit.object", name),
+				 errhint("A superuser can give it one: INSERT INTO bandit.object (kind, name, owner) VALUES ('policy', %s, 'role').",
+						 quote_literal_cstr(name))));
+	CheckGranted("policy", name, "use", DatumGetObjectId(owner), DatumGetBool(SPI_getbinval(tuple, desc, 6, &isnull)));
 	policy->name = pstrdup(name);
 	algorithm = TupleText(tuple, desc, 1);
 	params = DatumGetJsonbP(SPI_getbinval(tuple, desc, 2, &isnull));
