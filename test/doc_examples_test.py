@@ -174,7 +174,7 @@ ok('decision ids continue',
    rq1("SELECT decision_id FROM bandit.choose('homepage')") > last_decision)
 restored.close()
 
-# -- access.md: the typical deployment, then the revokes after an upgrade ----
+# -- access.md: the typical deployment ----
 admin.cursor().execute('CREATE DATABASE doc_access')
 access = psycopg2.connect(dbname='doc_access')
 access.autocommit = True
@@ -182,9 +182,7 @@ acur = access.cursor()
 aq, aq1, _ = query_helpers(acur)
 access_md = read('doc/access.md')
 for what, sql in (('deployment', blocks(section(access_md, 'A setup for a typical deployment'),
-                                        'sql')[0]),
-                  ('revokes', blocks(section(access_md, 'pg_dump, pg_restore and upgrades'),
-                                     'sql')[0])):
+                                        'sql')[0]),):
     try:
         acur.execute('RESET ROLE')          # each block starts as the superuser
         acur.execute(prefixed(sql, 'doca_'))
