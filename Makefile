@@ -7,8 +7,8 @@ MODULE_big = bandit
 OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 
 # The install script is generated from the per-capability SQL in src/:
-# the common part first, then the summary type that others use.
-SQL_FIRST = src/bandit.sql src/summary.sql
+# the common part and access control first, then the summary type that others use.
+SQL_FIRST = src/bandit.sql src/access.sql src/summary.sql
 SQL_SOURCES = $(SQL_FIRST) $(filter-out $(SQL_FIRST),$(sort $(wildcard src/*.sql)))
 # Released versions' scripts are frozen beside it (bandit--0.1.0.sql), with an
 # upgrade script to each next version (bandit--0.1.0--0.2.0.sql).

@@ -3,6 +3,115 @@
 -- (test/upgrade_test.py compares the two).
 \echo Use "ALTER EXTENSION bandit UPDATE TO '0.2.0'" to load this file. \quit
 
+-- == access control (src/bandit.sql, src/access.sql): owners, grants of
+-- use/read/manage, and the filter that row-level security puts on every
+-- state table (src/access.c).
+
+GRANT USAGE ON SCHEMA bandit TO PUBLIC;
+
+CREATE TABLE bandit.object (
+    kind text NOT NULL CHECK (kind IN ('policy', 'experiment', 'agent', 'scope', 'priors')),
+    name text NOT NULL,
+    owner regrole NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (kind, name)
+);
+COMMENT ON TABLE bandit.object IS
+    'Every policy, experiment, Q-learning agent and tuning scope, and the priors (one object named *), with its owner: the role that created it, holding every privilege on it';
+
+CREATE TABLE bandit.permission (
+    kind text NOT NULL,
+    name text NOT NULL,
+    grantee regrole NOT NULL,
+    privilege text NOT NULL CHECK (privilege IN ('use', 'read', 'manage')),
+    granted_by regrole NOT NULL,
+    granted_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (kind, name, grantee, privilege),
+    FOREIGN KEY (kind, name) REFERENCES bandit.object (kind, name) ON DELETE CASCADE
+);
+COMMENT ON TABLE bandit.permission IS
+    'Privileges granted on objects by bandit.grant: use (the application''s calls), read (statistics and the object''s rows), manage (everything else; implies use and read)';
+
+-- The objects of 0.1.0, owned by the extension's owner (who could do
+-- everything to them), and the priors, one object.
+INSERT INTO bandit.object (kind, name, owner)
+SELECT o.kind, o.name, e.extowner::regrole
+FROM pg_catalog.pg_extension e,
+     (SELECT 'priors', '*'
+      UNION ALL SELECT 'policy', name FROM bandit.policy
+      UNION ALL SELECT 'experiment', name FROM bandit.experiment
+      UNION ALL SELECT DISTINCT 'agent', agent FROM bandit.q_table
+      UNION ALL SELECT DISTINCT 'agent', agent FROM bandit.transition
+      UNION ALL SELECT 'scope', scope FROM bandit.tuning_scope) o(kind, name)
+WHERE e.extname = 'bandit'
+ON CONFLICT DO NOTHING;
+SELECT pg_catalog.pg_extension_config_dump('bandit.object', $$WHERE kind <> 'priors'$$);
+SELECT pg_catalog.pg_extension_config_dump('bandit.permission', '');
+
+CREATE FUNCTION bandit.caller() RETURNS regrole
+AS 'MODULE_PATHNAME', 'bandit_caller' LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION bandit.caller() IS
+    'The role bandit checks privileges for: the role the session runs as (SET ROLE counts), not the owner of a SECURITY DEFINER function in between';
+
+CREATE FUNCTION bandit.require(kind text, name text, privilege text, create_missing boolean DEFAULT false)
+RETURNS void
+AS 'MODULE_PATHNAME', 'bandit_require' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+COMMENT ON FUNCTION bandit.require(text, text, text, boolean) IS
+    'Internal: raises 42501 unless the caller holds privilege (use, read, manage) on the object, 42704 if it does not exist (an agent not yet created passes; with create_missing it is created owned by the caller)';
+REVOKE ALL ON FUNCTION bandit.require(text, text, text, boolean) FROM PUBLIC;
+
+CREATE FUNCTION bandit.grant(kind text, name text, grantee regrole, privilege text) RETURNS void
+AS 'MODULE_PATHNAME', 'bandit_grant' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION bandit.grant(text, text, regrole, text) IS
+    'Grants use, read or manage on a policy, experiment, agent, scope or the priors (name *) to a role (and its members); granting twice changes nothing. Privilege: manage on the object.';
+
+CREATE FUNCTION bandit.revoke(kind text, name text, grantee regrole, privilege text) RETURNS void
+AS 'MODULE_PATHNAME', 'bandit_revoke' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION bandit.revoke(text, text, regrole, text) IS
+    'Revokes a privilege granted by bandit.grant (revoking manage leaves use and read granted separately); revoking what was not granted changes nothing. Privilege: manage on the object.';
+
+CREATE FUNCTION bandit.holds(role regrole) RETURNS boolean
+AS 'MODULE_PATHNAME', 'bandit_holds' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION bandit.holds(regrole) IS
+    'Whether the caller (bandit.caller()) has the privileges of role, as a member inheriting them or as a superuser; false for a dropped role';
+
+CREATE FUNCTION bandit.set_owner(kind text, name text, new_owner regrole) RETURNS void
+AS 'MODULE_PATHNAME', 'bandit_set_owner' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION bandit.set_owner(text, text, regrole) IS
+    'Gives an object to another owner, as ALTER ... OWNER TO does (before DROP ROLE of its owner, say): grants stay. Privilege: ownership of the object (or superuser), and membership in new_owner.';
+
+-- The filter of row-level security: called once per query (a hashed subplan).
+CREATE FUNCTION bandit.readable(kind text) RETURNS SETOF text
+LANGUAGE sql STABLE STRICT PARALLEL SAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT o.name FROM bandit.object o
+    WHERE o.kind = readable.kind
+      AND (bandit.holds(o.owner)
+           OR EXISTS (SELECT FROM bandit.permission p
+                      WHERE p.kind = o.kind AND p.name = o.name AND p.privilege IN ('read', 'manage')
+                        AND bandit.holds(p.grantee)))
+$$;
+COMMENT ON FUNCTION bandit.readable(text) IS
+    'Names of the objects of a kind that the caller may read (owned, or read or manage granted); the row-level security of every state table';
+
+GRANT SELECT ON bandit.object, bandit.permission TO PUBLIC;
+ALTER TABLE bandit.object ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable ON bandit.object FOR SELECT USING (name IN (SELECT bandit.readable(kind)));
+ALTER TABLE bandit.permission ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable ON bandit.permission FOR SELECT
+    USING (name IN (SELECT bandit.readable(kind))
+           OR bandit.holds(grantee));
+
+CREATE VIEW bandit.privileges WITH (security_invoker = true) AS
+SELECT kind, name, grantee, privilege, granted_by, granted_at FROM bandit.permission;
+COMMENT ON VIEW bandit.privileges IS
+    'The grants the caller may see: those on objects it may read, and those to roles it belongs to';
+GRANT SELECT ON bandit.privileges TO PUBLIC;
+
 -- == hardening: policies (src/policy.sql, src/choice.sql)
 
 -- LinUCB's cache is keyed by a stamp that no rewrite of bandit.arm reassigns
@@ -134,6 +243,7 @@ COMMENT ON FUNCTION bandit.policy_row(text) IS 'The policy''s row; an unknown po
 CREATE OR REPLACE FUNCTION bandit.create_policy(name text, algorithm text, arms text[], params jsonb DEFAULT '{}')
 RETURNS void
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -169,6 +279,9 @@ BEGIN
     IF p IS NULL THEN
         RAISE EXCEPTION 'policy "%" already exists', name USING ERRCODE = '23505';
     END IF;
+    -- an owner row without its policy is a leftover of a policy deleted by hand: its grants go with it
+    DELETE FROM bandit.object o WHERE o.kind = 'policy' AND o.name = p.name;
+    INSERT INTO bandit.object (kind, name, owner) VALUES ('policy', p.name, bandit.caller());
     -- every arm starts from the prior (LinUCB: A^-1 = I, b = 0), built once for all of them
     dim := (p.params->>'dim')::integer;
     IF cardinality(arms)::float8 * dim * dim > 268435456 THEN
@@ -185,11 +298,12 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION bandit.create_policy(text, text, text[], jsonb) IS
-    'Creates a policy over arms (a one-dimensional array, at most 100000, and for LinUCB at most 268435456 numbers of state, arms x dim^2; 54000 beyond); algorithm thompson, ucb1, epsilon_greedy, softmax or linucb; params prior_alpha, prior_beta (1, 1; each from 1e-6 to 1e6), epsilon (0.1), epsilon_decay (1), min_epsilon (0), c (1; at most 1e100), temperature (0.1; at least 1e-300), discount (1), alpha (1; at most 1e100) and dim (LinUCB; at most 1024, 54000 beyond), mode (active), default_arm (the first arm); unknown keys are an error, out-of-range values 22003';
+    'Creates a policy over arms (a one-dimensional array, at most 100000, and for LinUCB at most 268435456 numbers of state, arms x dim^2; 54000 beyond); algorithm thompson, ucb1, epsilon_greedy, softmax or linucb; params prior_alpha, prior_beta (1, 1; each from 1e-6 to 1e6), epsilon (0.1), epsilon_decay (1), min_epsilon (0), c (1; at most 1e100), temperature (0.1; at least 1e-300), discount (1), alpha (1; at most 1e100) and dim (LinUCB; at most 1024, 54000 beyond), mode (active), default_arm (the first arm); unknown keys are an error, out-of-range values 22003. Privilege: EXECUTE, granted by a DBA (not PUBLIC); creates a policy owned by the caller.';
 
 CREATE OR REPLACE FUNCTION bandit.add_arm(policy text, arm text, cost float8 DEFAULT NULL, latency_ms float8 DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -197,6 +311,7 @@ DECLARE
     dim constant integer := (p.params->>'dim')::integer;
     n bigint;
 BEGIN
+    PERFORM bandit.require('policy', policy, 'manage');
     IF arm IS NULL THEN
         RAISE EXCEPTION 'arm must not be NULL' USING ERRCODE = '22004';
     END IF;
@@ -221,14 +336,16 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION bandit.add_arm(text, text, float8, float8) IS
-    'Adds an arm to a policy, starting from the prior, with optional cost and latency estimates for budget shields; a policy has at most 100000 arms, a LinUCB policy at most 268435456 numbers of state (arms x dim^2; 54000 beyond)';
+    'Adds an arm to a policy, starting from the prior, with optional cost and latency estimates for budget shields; a policy has at most 100000 arms, a LinUCB policy at most 268435456 numbers of state (arms x dim^2; 54000 beyond). Privilege: manage on the policy.';
 
 CREATE OR REPLACE FUNCTION bandit.set_arm_budget(policy text, arm text, cost float8, latency_ms float8)
 RETURNS void
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    PERFORM bandit.require('policy', policy, 'manage');
     PERFORM bandit.policy_row(policy);
     IF arm IS NULL THEN
         RAISE EXCEPTION 'arm must not be NULL' USING ERRCODE = '22004';
@@ -244,15 +361,17 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION bandit.set_arm_budget(text, text, float8, float8) IS
-    'Sets an arm''s cost and latency estimates (NULL: unknown, never over budget)';
+    'Sets an arm''s cost and latency estimates (NULL: unknown, never over budget). Privilege: manage on the policy.';
 
 CREATE OR REPLACE FUNCTION bandit.retire_arm(policy text, arm text) RETURNS void
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     p bandit.policy := bandit.policy_row(policy);
 BEGIN
+    PERFORM bandit.require('policy', policy, 'manage');
     IF arm IS NULL THEN
         RAISE EXCEPTION 'arm must not be NULL' USING ERRCODE = '22004';
     END IF;
@@ -268,10 +387,11 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION bandit.retire_arm(text, text) IS
-    'Retires an arm: it is never chosen again, keeps what it learned, and still takes rewards of earlier decisions';
+    'Retires an arm: it is never chosen again, keeps what it learned, and still takes rewards of earlier decisions. Privilege: manage on the policy.';
 
 CREATE OR REPLACE FUNCTION bandit.restore(snapshot_id bigint) RETURNS void
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -285,6 +405,7 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'snapshot % does not exist', snapshot_id USING ERRCODE = '42704';
     END IF;
+    PERFORM bandit.require('policy', s.policy, 'manage');
     p := jsonb_populate_record(NULL::bandit.policy, s.policy_row);
     -- lock the policy: concurrent rewards wait for the restore, not the other way round
     PERFORM 1 FROM bandit.policy WHERE name = p.name FOR UPDATE;
@@ -316,7 +437,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION bandit.restore(bigint) IS
-    'Puts back a policy''s whole learned state exactly as a snapshot saved it (arms added since are removed; each arm''s state_stamp is renewed)';
+    'Puts back a policy''s whole learned state exactly as a snapshot saved it (arms added since are removed; each arm''s state_stamp is renewed). Privilege: manage on the policy.';
 
 -- arm updates through learn_step (checked state); comments: limits and errors
 CREATE FUNCTION bandit.learn_step(alpha float8, beta float8, weight float8, mean_reward float8, m2 float8,
@@ -327,15 +448,15 @@ COMMENT ON FUNCTION bandit.learn_step(float8, float8, float8, float8, float8, fl
     'An arm''s state after one reward, {alpha, beta, weight, mean_reward, m2}: evidence discounted, weighted Welford, Beta posterior when posterior; a state out of range is 22003. Used by bandit.reward''s UPDATE of the arm';
 
 COMMENT ON FUNCTION bandit.choose(text, jsonb) IS
-    'Chooses an arm and logs the decision; propensity is the probability this arm had (Thompson: exact P(best) by quadrature; epsilon-greedy and softmax: exact; UCB1 and LinUCB: 1 / number of tied arms). Context {"max_cost": x, "max_latency_ms": y} serves only arms within budget (unknown estimates fit), else the default arm; for LinUCB context->''features'' is the feature vector, otherwise its keys are hashed into dim features; a context whose features overflow a LinUCB score is 22003';
+    'Chooses an arm and logs the decision; propensity is the probability this arm had (Thompson: exact P(best) by quadrature; epsilon-greedy and softmax: exact; UCB1 and LinUCB: 1 / number of tied arms). Context {"max_cost": x, "max_latency_ms": y} serves only arms within budget (unknown estimates fit), else the default arm; for LinUCB context->''features'' is the feature vector, otherwise its keys are hashed into dim features; a context whose features overflow a LinUCB score is 22003. Privilege: use on the policy.';
 COMMENT ON FUNCTION bandit.reward(bigint, float8) IS
-    'Credits a logged decision exactly once (a second reward is error 23505 and changes nothing); Thompson takes rewards in [0, 1], the others from -1e100 to 1e100; a reward that would take the arm''s state out of range (e.g. a LinUCB context with huge features) is 22003 and changes nothing';
+    'Credits a logged decision exactly once (a second reward is error 23505 and changes nothing); Thompson takes rewards in [0, 1], the others from -1e100 to 1e100; a reward that would take the arm''s state out of range (e.g. a LinUCB context with huge features) is 22003 and changes nothing. Privilege: use on the policy.';
 COMMENT ON FUNCTION bandit.reward(text, text, float8) IS
-    'Credits an arm directly, without a logged decision (not for LinUCB, which learns from a decision''s context); rewards as for bandit.reward(bigint, float8)';
+    'Credits an arm directly, without a logged decision (not for LinUCB, which learns from a decision''s context); rewards as for bandit.reward(bigint, float8). Privilege: use on the policy.';
 COMMENT ON FUNCTION bandit.reward(bigint[], float8[]) IS
-    'Credits many decisions in one statement, e.g. SELECT bandit.reward(array_agg(decision_id), array_agg(reward)) FROM events; all or nothing; at most 10000000 per call (54000 beyond); returns the number credited';
+    'Credits many decisions in one statement, e.g. SELECT bandit.reward(array_agg(decision_id), array_agg(reward)) FROM events; all or nothing; at most 10000000 per call (54000 beyond); returns the number credited. Privilege: use on the policy.';
 COMMENT ON FUNCTION bandit.recommend(text, integer, jsonb) IS
-    'The top k active arms within the context''s budget, ranked without logging a decision: Thompson by probability to be best, UCB1 and LinUCB by upper confidence bound (an unpulled UCB1 arm has none yet: score NULL, ranked first), epsilon-greedy by mean reward, softmax by choice probability; policy and k must not be NULL (22004)';
+    'The top k active arms within the context''s budget, ranked without logging a decision: Thompson by probability to be best, UCB1 and LinUCB by upper confidence bound (an unpulled UCB1 arm has none yet: score NULL, ranked first), epsilon-greedy by mean reward, softmax by choice probability; policy and k must not be NULL (22004). Privilege: use on the policy.';
 COMMENT ON FUNCTION bandit.hash_features(jsonb, integer) IS
     'The hashing trick on a flat JSON object: each numeric or boolean key, and each key=value string, adds its value with a hashed sign to one of dim features; dim from 1 to 1024 (54000 beyond), a sum that overflows is 22003';
 
@@ -354,6 +475,7 @@ CREATE OR REPLACE FUNCTION bandit.create_experiment(name text, variants text[], 
                                          params jsonb DEFAULT '{}')
 RETURNS void
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -408,6 +530,9 @@ BEGIN
     END IF;
     INSERT INTO bandit.experiment (name, hypothesis, params, salt)
     VALUES (name, p->>'hypothesis', p, coalesce(p->>'salt', gen_random_uuid()::text));
+    -- an owner row without its experiment is a leftover of one deleted by hand: its grants go with it
+    DELETE FROM bandit.object o WHERE o.kind = 'experiment' AND o.name = create_experiment.name;
+    INSERT INTO bandit.object (kind, name, owner) VALUES ('experiment', create_experiment.name, bandit.caller());
     -- by ordinality, whatever the arrays' lower bounds
     INSERT INTO bandit.variant (experiment, variant, position, allocation, is_control)
     SELECT name, v.variant, v.position, v.share, v.position = 1
@@ -417,11 +542,12 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION bandit.create_experiment(text, text[], float8[], jsonb) IS
-    'Creates an experiment in status draft; the first variant is the control (2 to 1000 variants: more is 54000); allocation (NULL: equal) must sum to 1, one share per variant in the same order. params: hypothesis, min_sample_size (100), max_sample_size (planned per variant, for futility), alpha (0.05), early_alpha (0.01), min_effect (0), sequential (false), metrics (names, or name: "binary"/"continuous"), mixing_sd (mSPRT mixing scale; default min_effect if positive, else 0.1 pooled standard deviations), salt (default random)';
+    'Creates an experiment in status draft; the first variant is the control (2 to 1000 variants: more is 54000); allocation (NULL: equal) must sum to 1, one share per variant in the same order. params: hypothesis, min_sample_size (100), max_sample_size (planned per variant, for futility), alpha (0.05), early_alpha (0.01), min_effect (0), sequential (false), metrics (names, or name: "binary"/"continuous"), mixing_sd (mSPRT mixing scale; default min_effect if positive, else 0.1 pooled standard deviations), salt (default random). Privilege: EXECUTE, granted by a DBA (not PUBLIC); creates an experiment owned by the caller.';
 
 -- apply_signal: the latency mean weighs before it adds, so a latency near the float8 maximum cannot overflow
 CREATE OR REPLACE FUNCTION bandit.apply_signal(signal jsonb) RETURNS integer
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -438,6 +564,7 @@ DECLARE
     mean_quality float8;
     updated integer := 0;
 BEGIN
+    PERFORM bandit.require('priors', '*', 'use');
     IF signal IS NULL THEN
         RAISE EXCEPTION 'signal must not be NULL' USING ERRCODE = '22004';
     END IF;
@@ -493,7 +620,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION bandit.apply_signal(jsonb) IS
-    'Folds a signal {"aggregation_round", "cluster_hash", "participant_count", "reward_signals": {key: {"success_rate", "avg_latency", "quality_score", "total_samples"}}} into bandit.prior once; returns the priors updated, 0 for a (cluster_hash, aggregation_round) already applied (a replay: counted, WARNING if its content differs). Per key, n = total_samples, s = round(success_rate * n) in exact decimal (halves away from zero); from the prior (rate, count; count 0 for a new key): alpha = rate*count + s, beta = (1 - rate)*count + (n - s), rate = alpha/(alpha + beta); latency_ms and quality are sample-weighted means with avg_latency and quality_score; sample_count += n; confidence = sample_count/(sample_count + 100). An invalid signal (see bandit.validate_signal) applies nothing: 22003 when every problem is a number out of range, else 22023 (NULL: 22004); the message names the first, DETAIL lists all';
+    'Folds a signal {"aggregation_round", "cluster_hash", "participant_count", "reward_signals": {key: {"success_rate", "avg_latency", "quality_score", "total_samples"}}} into bandit.prior once; returns the priors updated, 0 for a (cluster_hash, aggregation_round) already applied (a replay: counted, WARNING if its content differs). Per key, n = total_samples, s = round(success_rate * n) in exact decimal (halves away from zero); from the prior (rate, count; count 0 for a new key): alpha = rate*count + s, beta = (1 - rate)*count + (n - s), rate = alpha/(alpha + beta); latency_ms and quality are sample-weighted means with avg_latency and quality_score; sample_count += n; confidence = sample_count/(sample_count + 100). An invalid signal (see bandit.validate_signal) applies nothing: 22003 when every problem is a number out of range, else 22023 (NULL: 22004); the message names the first, DETAIL lists all. Privilege: use on the priors.';
 
 -- ensemble_choice's transition and combine functions are internal helpers
 REVOKE EXECUTE ON FUNCTION bandit.ensemble_accum(bandit.ensemble_tally, text, float8) FROM PUBLIC;
@@ -703,3 +830,1312 @@ BEGIN
     END IF;
 END
 $$;
+
+-- == access control: every function that touches an object checks its caller
+-- (SECURITY DEFINER), the tables are filtered by row-level security, internal
+-- helpers and creation are not for PUBLIC (src/*.sql)
+
+CREATE OR REPLACE FUNCTION bandit.define_tuning_value(scope text, name text, value float8, lower_bound float8,
+                                           upper_bound float8, max_step float8, min_feedback integer DEFAULT 30)
+RETURNS void
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET extra_float_digits = 1
+AS $$
+BEGIN
+    PERFORM bandit.require('scope', scope, 'manage', true);
+    IF scope IS NULL OR name IS NULL OR min_feedback IS NULL THEN
+        RAISE EXCEPTION 'scope, name and min_feedback must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    PERFORM bandit.check_tuning_number(value, 'value'), bandit.check_tuning_number(lower_bound, 'lower_bound'),
+            bandit.check_tuning_number(upper_bound, 'upper_bound'), bandit.check_tuning_number(max_step, 'max_step');
+    IF lower_bound > upper_bound THEN
+        RAISE EXCEPTION 'lower_bound % must not exceed upper_bound %', lower_bound, upper_bound USING ERRCODE = '22003';
+    END IF;
+    IF NOT (lower_bound <= value AND value <= upper_bound) THEN
+        RAISE EXCEPTION 'value % must be between lower_bound % and upper_bound %', value, lower_bound, upper_bound
+            USING ERRCODE = '22003';
+    END IF;
+    IF max_step <= 0 THEN
+        RAISE EXCEPTION 'max_step must be positive, got %', max_step USING ERRCODE = '22003';
+    END IF;
+    IF min_feedback < 0 THEN
+        RAISE EXCEPTION 'min_feedback must not be negative, got %', min_feedback USING ERRCODE = '22003';
+    END IF;
+    INSERT INTO bandit.tuning_scope (scope) VALUES (define_tuning_value.scope) ON CONFLICT DO NOTHING;
+    INSERT INTO bandit.tuning_value (scope, name, value, lower_bound, upper_bound, max_step, min_feedback, reason)
+    VALUES (define_tuning_value.scope, define_tuning_value.name, define_tuning_value.value,
+            define_tuning_value.lower_bound, define_tuning_value.upper_bound, define_tuning_value.max_step,
+            define_tuning_value.min_feedback, 'defined')
+    ON CONFLICT DO NOTHING;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'tuning value "%" of scope "%" already exists', name, scope USING ERRCODE = '23505';
+    END IF;
+    INSERT INTO bandit.tuning_adjustment (scope, name, kind, new_value, reason)
+    VALUES (define_tuning_value.scope, define_tuning_value.name, 'define', define_tuning_value.value,
+            format('defined in [%s, %s], max_step %s, min_feedback %s', lower_bound, upper_bound, max_step, min_feedback));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION bandit.set_tuning_rate_limit(scope text, max_adjustments integer, per interval) RETURNS void
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM bandit.require('scope', scope, 'manage', true);
+    IF scope IS NULL THEN
+        RAISE EXCEPTION 'scope must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    IF (max_adjustments IS NULL) <> (per IS NULL) THEN
+        RAISE EXCEPTION 'max_adjustments and per must both be given, or both NULL for no limit' USING ERRCODE = '22004';
+    END IF;
+    IF max_adjustments < 0 THEN
+        RAISE EXCEPTION 'max_adjustments must not be negative, got %', max_adjustments USING ERRCODE = '22003';
+    END IF;
+    IF per <= interval '0' THEN
+        RAISE EXCEPTION 'per must be a positive interval, got %', per USING ERRCODE = '22003';
+    END IF;
+    INSERT INTO bandit.tuning_scope AS t (scope, max_adjustments, per)
+    VALUES (set_tuning_rate_limit.scope, max_adjustments, per)
+    ON CONFLICT ON CONSTRAINT tuning_scope_pkey
+    DO UPDATE SET max_adjustments = excluded.max_adjustments, per = excluded.per;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION bandit.tuned_value(scope text, name text) RETURNS float8
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT bandit.require('scope', scope, 'use'); SELECT (bandit.tuning_value_row(scope, name)).value $$;
+
+CREATE OR REPLACE FUNCTION bandit.validate_adjustment(scope text, name text, new_value float8, feedback_count integer)
+RETURNS text[]
+LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM bandit.require('scope', scope, 'manage');
+    PERFORM bandit.check_adjustment_arguments(new_value, feedback_count);
+    RETURN bandit.tuning_problems(bandit.tuning_value_row(scope, name), bandit.tuning_scope_row(scope),
+                                  new_value, feedback_count);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION bandit.propose_value(scope text, name text, indicated_value float8, feedback_count integer,
+                                     prior_count float8 DEFAULT 10)
+RETURNS bandit.tuning_proposal
+LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET extra_float_digits = 1
+AS $$
+BEGIN
+    PERFORM bandit.require('scope', scope, 'manage');
+    PERFORM bandit.check_adjustment_arguments(indicated_value, feedback_count);
+    RETURN bandit.tuning_proposal_toward(bandit.tuning_value_row(scope, name), indicated_value, feedback_count,
+                                         prior_count, format('feedback indicates %s', indicated_value));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION bandit.propose_adjustment(scope text, name text, feedback_mean float8, feedback_count integer,
+                                          target float8, gain float8 DEFAULT 1, prior_count float8 DEFAULT 10)
+RETURNS bandit.tuning_proposal
+LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET extra_float_digits = 1
+AS $$
+DECLARE
+    v bandit.tuning_value;
+BEGIN
+    PERFORM bandit.require('scope', scope, 'manage');
+    PERFORM bandit.check_adjustment_arguments(feedback_mean, feedback_count);
+    PERFORM bandit.check_tuning_number(target, 'target'), bandit.check_tuning_number(gain, 'gain');
+    v := bandit.tuning_value_row(scope, name);
+    RETURN bandit.tuning_proposal_toward(v, v.value + gain * (target - feedback_mean), feedback_count, prior_count,
+                                         format('feedback mean %s vs target %s, gain %s', feedback_mean, target, gain));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION bandit.snapshot_tuning(scope text, label text DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM bandit.require('scope', scope, 'manage');
+    IF scope IS NULL THEN
+        RAISE EXCEPTION 'scope must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    PERFORM bandit.tuning_scope_row(scope);
+    RETURN bandit.take_tuning_snapshot(scope, label);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION bandit.apply_adjustment(scope text, name text, new_value float8, reason text,
+                                        feedback_count integer, confidence float8 DEFAULT NULL,
+                                        expected_value float8 DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET extra_float_digits = 1
+AS $$
+DECLARE
+    s bandit.tuning_scope;
+    v bandit.tuning_value;
+    problems text[];
+    before_id bigint;
+    audit_id bigint;
+BEGIN
+    PERFORM bandit.require('scope', scope, 'manage');
+    IF scope IS NULL OR name IS NULL THEN
+        RAISE EXCEPTION 'scope and name must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    PERFORM bandit.check_adjustment_arguments(new_value, feedback_count);
+    IF confidence IS NOT NULL AND NOT (confidence >= 0 AND confidence <= 1) THEN
+        RAISE EXCEPTION 'confidence must be between 0 and 1, got %', confidence USING ERRCODE = '22003';
+    END IF;
+    IF expected_value IN ('NaN', 'Infinity', '-Infinity') THEN
+        RAISE EXCEPTION 'expected_value must be a finite number, got %', expected_value USING ERRCODE = '22003';
+    END IF;
+    -- the scope first, then the value: the order every writer of a scope follows
+    s := bandit.lock_tuning_scope(scope);
+    SELECT * INTO v FROM bandit.tuning_value t
+    WHERE t.scope = s.scope AND t.name = apply_adjustment.name FOR NO KEY UPDATE;
+    IF NOT FOUND THEN
+        PERFORM bandit.tuning_value_row(scope, name);
+    END IF;
+    problems := bandit.tuning_problems(v, s, new_value, feedback_count, expected_value);
+    IF cardinality(problems) > 0 THEN
+        RAISE EXCEPTION 'adjustment of "%" of scope "%" to % rejected: %', name, scope, new_value,
+                        array_to_string(problems, '; ')
+            USING ERRCODE = CASE WHEN EXISTS (SELECT 1 FROM unnest(problems) p
+                                               WHERE p LIKE 'bounds:%' OR p LIKE 'max_step:%')
+                                 THEN '22003' ELSE '22023' END;
+    END IF;
+    before_id := bandit.take_tuning_snapshot(s.scope, format('before adjusting %s to %s', v.name, new_value));
+    UPDATE bandit.tuning_value t SET value = new_value, last_adjusted = now(), reason = apply_adjustment.reason
+    WHERE t.scope = s.scope AND t.name = v.name;
+    UPDATE bandit.tuning_scope t SET adjustments = t.adjustments + 1 WHERE t.scope = s.scope;
+    INSERT INTO bandit.tuning_adjustment (scope, name, kind, old_value, new_value, reason, feedback_count,
+                                          confidence, snapshot_id)
+    VALUES (s.scope, v.name, 'adjust', v.value, new_value, reason, feedback_count, confidence,
+            before_id)
+    RETURNING id INTO audit_id;
+    RETURN audit_id;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION bandit.apply_proposal(proposal bandit.tuning_proposal) RETURNS bigint
+LANGUAGE sql VOLATILE STRICT PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT bandit.apply_adjustment(($1).scope, ($1).name, ($1).proposed_value, ($1).reason,
+                                   ($1).feedback_count, ($1).confidence, ($1).old_value)
+$$;
+
+CREATE OR REPLACE FUNCTION bandit.rollback_tuning(snapshot_id bigint) RETURNS integer
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET extra_float_digits = 1
+AS $$
+DECLARE
+    snap bandit.tuning_snapshot;
+    before bigint;
+    changed integer := 0;
+    r record;
+BEGIN
+    IF snapshot_id IS NULL THEN
+        RAISE EXCEPTION 'snapshot_id must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    SELECT * INTO snap FROM bandit.tuning_snapshot t WHERE t.id = rollback_tuning.snapshot_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'tuning snapshot % does not exist', snapshot_id USING ERRCODE = '42704';
+    END IF;
+    PERFORM bandit.require('scope', snap.scope, 'manage');
+    PERFORM bandit.lock_tuning_scope(snap.scope);
+    PERFORM 1 FROM bandit.tuning_value t WHERE t.scope = snap.scope ORDER BY t.name FOR NO KEY UPDATE;
+    FOR r IN
+        SELECT e.key AS name, t.value AS current_value, saved.*
+        FROM jsonb_each(snap.saved_values) e
+        CROSS JOIN LATERAL jsonb_to_record(e.value)
+            AS saved(value float8, lower_bound float8, upper_bound float8, max_step float8, min_feedback integer)
+        LEFT JOIN bandit.tuning_value t ON t.scope = snap.scope AND t.name = e.key
+        WHERE (t.value, t.lower_bound, t.upper_bound, t.max_step, t.min_feedback) IS DISTINCT FROM
+              (saved.value, saved.lower_bound, saved.upper_bound, saved.max_step, saved.min_feedback)
+        ORDER BY e.key
+    LOOP
+        IF before IS NULL THEN
+            before := bandit.take_tuning_snapshot(snap.scope, format('before rollback to snapshot %s', snap.id));
+        END IF;
+        INSERT INTO bandit.tuning_value AS t (scope, name, value, lower_bound, upper_bound, max_step, min_feedback,
+                                              last_adjusted, reason)
+        VALUES (snap.scope, r.name, r.value, r.lower_bound, r.upper_bound, r.max_step, r.min_feedback, now(),
+                format('rollback to snapshot %s', snap.id))
+        ON CONFLICT ON CONSTRAINT tuning_value_pkey DO UPDATE
+        SET value = excluded.value, lower_bound = excluded.lower_bound, upper_bound = excluded.upper_bound,
+            max_step = excluded.max_step, min_feedback = excluded.min_feedback,
+            last_adjusted = excluded.last_adjusted, reason = excluded.reason;
+        INSERT INTO bandit.tuning_adjustment (scope, name, kind, old_value, new_value, reason, snapshot_id,
+                                              restored_snapshot_id)
+        VALUES (snap.scope, r.name, 'rollback', r.current_value, r.value, format('rollback to snapshot %s', snap.id),
+                before, snap.id);
+        changed := changed + 1;
+    END LOOP;
+    RETURN changed;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION bandit.tuning_history(scope text, days integer DEFAULT 30)
+RETURNS TABLE (id bigint, name text, kind text, old_value float8, new_value float8, reason text,
+               feedback_count integer, confidence float8, adjusted_at timestamptz, adjusted_by text,
+               snapshot_id bigint, restored_snapshot_id bigint)
+LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM bandit.require('scope', scope, 'read');
+    IF days <= 0 THEN
+        RAISE EXCEPTION 'days must be positive, got %', days USING ERRCODE = '22003';
+    END IF;
+    PERFORM bandit.tuning_scope_row(scope);
+    RETURN QUERY
+    SELECT a.id, a.name, a.kind, a.old_value, a.new_value, a.reason, a.feedback_count, a.confidence,
+           a.adjusted_at, a.adjusted_by, a.snapshot_id, a.restored_snapshot_id
+    FROM bandit.tuning_adjustment a
+    WHERE a.scope = tuning_history.scope AND a.adjusted_at > now() - make_interval(days => days)
+    ORDER BY a.adjusted_at DESC, a.id DESC;
+END
+$$;
+
+COMMENT ON FUNCTION bandit.define_tuning_value(text, text, float8, float8, float8, float8, integer) IS
+    'Defines a tunable value of a scope (creating the scope, without a rate limit): its starting value, finite bounds lower_bound <= value <= upper_bound, the largest step of one adjustment (max_step > 0) and the feedback an adjustment needs (min_feedback, 30); audited; a duplicate is an error (23505). Privilege: EXECUTE, granted by a DBA; creates the scope owned by the caller, and on an existing one needs manage on the scope.';
+
+
+COMMENT ON FUNCTION bandit.set_tuning_rate_limit(text, integer, interval) IS
+    'Allows at most max_adjustments adjustments of the scope''s values within any period of length per (0 freezes the scope; both NULL: no limit); rollbacks are not limited; creates the scope if needed. Privilege: EXECUTE, granted by a DBA; creates the scope owned by the caller, and on an existing one needs manage on the scope.';
+
+
+COMMENT ON FUNCTION bandit.tuned_value(text, text) IS
+    'The current value of a tunable value; an unknown one is an error (42704). Privilege: use on the scope.';
+
+
+COMMENT ON FUNCTION bandit.validate_adjustment(text, text, float8, integer) IS
+    'Every rule that adjusting the value to new_value with feedback_count observations would break, one message each tagged bounds:, max_step:, min_feedback: or rate_limit:; empty when bandit.apply_adjustment would accept it now. Privilege: manage on the scope.';
+
+
+COMMENT ON FUNCTION bandit.propose_value(text, text, float8, integer, float8) IS
+    'Proposes moving the value toward indicated_value (what feedback_count observations point to): by d = indicated_value - value, capped at max_step, times confidence n / (n + prior_count), clamped to the bounds; no move below min_feedback. problems: what bandit.apply_adjustment would raise. Privilege: manage on the scope.';
+
+
+COMMENT ON FUNCTION bandit.propose_adjustment(text, text, float8, integer, float8, float8, float8) IS
+    'Proposes an adjustment from aggregated feedback (e.g. avg and count of a metric): the feedback indicates value + gain (target - feedback_mean) (gain < 0 when a larger value lowers the metric); moved toward by at most max_step times confidence n / (n + prior_count), clamped to the bounds, no move below min_feedback. problems: what bandit.apply_adjustment would raise. Privilege: manage on the scope.';
+
+
+COMMENT ON FUNCTION bandit.snapshot_tuning(text, text) IS
+    'Saves every value of a scope exactly (value, bounds, max_step, min_feedback); returns the snapshot id for bandit.rollback_tuning. Privilege: manage on the scope.';
+
+
+COMMENT ON FUNCTION bandit.apply_adjustment(text, text, float8, text, integer, float8, float8) IS
+    'Adjusts a value under row locks (the scope''s, then the value''s): checks every rule of bandit.validate_adjustment (and, when expected_value is given, that the value still is expected_value), raising 22003 (bounds, max_step) or 22023 with all problems and changing nothing; else snapshots the scope, sets the value, audits; returns the audit id. Privilege: manage on the scope.';
+
+
+COMMENT ON FUNCTION bandit.apply_proposal(bandit.tuning_proposal) IS
+    'Applies a proposal of bandit.propose_adjustment or bandit.propose_value, unless the value changed since it was proposed (stale) or a rule fails; returns the audit id. Privilege: manage on the scope.';
+
+
+COMMENT ON FUNCTION bandit.rollback_tuning(bigint) IS
+    'Puts every value saved in the snapshot back exactly (value, bounds, max_step, min_feedback; re-created if deleted since) under the scope''s lock; values defined after the snapshot are left alone; each change is audited with a snapshot of the state before it; not rate-limited; returns the number of values changed. Privilege: manage on the scope.';
+
+
+COMMENT ON FUNCTION bandit.tuning_history(text, integer) IS
+    'The changes (define, adjust, rollback) of a scope''s values in the last `days` days, newest first. Privilege: read on the scope.';
+
+
+CREATE OR REPLACE FUNCTION bandit.start_experiment(name text) RETURNS void
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    e bandit.experiment;
+BEGIN
+    PERFORM bandit.require('experiment', name, 'manage');
+    e := bandit.experiment_row(name, true);
+    IF e.status <> 'draft' THEN
+        RAISE EXCEPTION 'experiment "%" is %: only a draft can start', name, e.status USING ERRCODE = '55000';
+    END IF;
+    UPDATE bandit.experiment t SET status = 'running', started_at = now() WHERE t.name = e.name;
+    INSERT INTO bandit.experiment_audit (experiment, action) VALUES (e.name, 'started');
+END
+$$;
+
+CREATE OR REPLACE FUNCTION bandit.stop_experiment(name text, reason text DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    e bandit.experiment;
+BEGIN
+    PERFORM bandit.require('experiment', name, 'manage');
+    e := bandit.experiment_row(name, true);
+    IF e.status <> 'running' THEN
+        RAISE EXCEPTION 'experiment "%" is %: only a running experiment can stop', name, e.status USING ERRCODE = '55000';
+    END IF;
+    UPDATE bandit.experiment t SET status = 'completed', ended_at = now(), stop_reason = reason WHERE t.name = e.name;
+    INSERT INTO bandit.experiment_audit (experiment, action, detail)
+    VALUES (e.name, 'stopped', jsonb_build_object('reason', reason));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION bandit.drop_experiment(name text) RETURNS void
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    e bandit.experiment;
+BEGIN
+    PERFORM bandit.require('experiment', name, 'manage');
+    e := bandit.experiment_row(name, true);
+    DELETE FROM bandit.observation o WHERE o.experiment = e.name;
+    DELETE FROM bandit.assignment a WHERE a.experiment = e.name;
+    DELETE FROM bandit.stratum s WHERE s.experiment = e.name;
+    DELETE FROM bandit.sequential_look l WHERE l.experiment = e.name;
+    DELETE FROM bandit.experiment t WHERE t.name = e.name;
+    DELETE FROM bandit.object o WHERE o.kind = 'experiment' AND o.name = e.name;
+    INSERT INTO bandit.experiment_audit (experiment, action) VALUES (e.name, 'dropped');
+END
+$$;
+
+CREATE OR REPLACE FUNCTION bandit.assign(experiment text, unit_id text) RETURNS text
+    AS 'MODULE_PATHNAME', 'bandit_assign'
+    LANGUAGE C VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+CREATE OR REPLACE FUNCTION bandit.assign(experiment text, unit_id text, stratum text) RETURNS text
+    AS 'MODULE_PATHNAME', 'bandit_assign_stratified'
+    LANGUAGE C VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+CREATE OR REPLACE FUNCTION bandit.record_metric(experiment text, unit_id text, metric text, value float8) RETURNS void
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    e bandit.experiment := bandit.experiment_row(experiment);
+    assigned text;
+BEGIN
+    PERFORM bandit.require('experiment', experiment, 'use');
+    IF unit_id IS NULL OR value IS NULL THEN
+        RAISE EXCEPTION '% must not be NULL', CASE WHEN unit_id IS NULL THEN 'unit_id' ELSE 'value' END
+            USING ERRCODE = '22004';
+    END IF;
+    IF value IN ('NaN', 'Infinity', '-Infinity') THEN
+        RAISE EXCEPTION 'value must be a finite number, got %', value USING ERRCODE = '22003';
+    END IF;
+    PERFORM bandit.check_metric(e, metric, value IN (0, 1));
+    SELECT a.variant INTO assigned FROM bandit.assignment a WHERE a.experiment = e.name AND a.unit_id = record_metric.unit_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unit "%" is not assigned in experiment "%"', unit_id, e.name
+            USING ERRCODE = '22023', HINT = 'Assign it first with bandit.assign.';
+    END IF;
+    INSERT INTO bandit.observation (experiment, unit_id, variant, metric, value)
+    VALUES (e.name, unit_id, assigned, metric, value);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION bandit.record_metrics(experiment text, metric text, unit_ids text[], "values" float8[]) RETURNS bigint
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    e bandit.experiment := bandit.experiment_row(experiment);
+    missing text;
+    inserted bigint;
+BEGIN
+    PERFORM bandit.require('experiment', experiment, 'use');
+    IF unit_ids IS NULL OR "values" IS NULL THEN
+        RAISE EXCEPTION '% must not be NULL', CASE WHEN unit_ids IS NULL THEN 'unit_ids' ELSE 'values' END
+            USING ERRCODE = '22004';
+    END IF;
+    IF array_ndims(unit_ids) > 1 OR array_ndims("values") > 1 OR cardinality(unit_ids) <> cardinality("values") THEN
+        RAISE EXCEPTION 'unit_ids and values must be one-dimensional arrays of one length, got % and %',
+            cardinality(unit_ids), cardinality("values") USING ERRCODE = '2202E';
+    END IF;
+    IF array_position(unit_ids, NULL) IS NOT NULL OR array_position("values", NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'unit_ids and values must not contain NULL' USING ERRCODE = '22004';
+    END IF;
+    IF EXISTS (SELECT FROM unnest("values") v WHERE v IN ('NaN', 'Infinity', '-Infinity')) THEN
+        RAISE EXCEPTION 'values must be finite numbers' USING ERRCODE = '22003';
+    END IF;
+    PERFORM bandit.check_metric(e, metric, NOT EXISTS (SELECT FROM unnest("values") v WHERE v NOT IN (0, 1)));
+    SELECT u INTO missing FROM unnest(unit_ids) u
+    WHERE NOT EXISTS (SELECT FROM bandit.assignment a WHERE a.experiment = e.name AND a.unit_id = u) LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'unit "%" is not assigned in experiment "%"', missing, e.name
+            USING ERRCODE = '22023', HINT = 'Nothing was recorded; assign the units first with bandit.assign.';
+    END IF;
+    INSERT INTO bandit.observation (experiment, unit_id, variant, metric, value)
+    SELECT e.name, u.unit_id, a.variant, metric, u.value
+    FROM unnest(unit_ids, "values") u(unit_id, value)
+    JOIN bandit.assignment a ON a.experiment = e.name AND a.unit_id = u.unit_id;
+    GET DIAGNOSTICS inserted = ROW_COUNT;
+    RETURN inserted;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION bandit.srm_check(experiment text) RETURNS float8
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    e bandit.experiment := bandit.experiment_row(experiment);
+    observed float8[];
+    share float8[];
+    total float8;
+BEGIN
+    PERFORM bandit.require('experiment', experiment, 'read');
+    SELECT array_agg(coalesce(c.n, 0)::float8 ORDER BY v.position), array_agg(v.allocation ORDER BY v.position),
+           sum(coalesce(c.n, 0))
+    INTO observed, share, total
+    FROM bandit.variant v
+    LEFT JOIN bandit.assignment_counts(e.name) c USING (variant)
+    WHERE v.experiment = e.name;
+    IF total = 0 THEN
+        RETURN NULL;
+    END IF;
+    RETURN (bandit.chisquare(observed, (SELECT array_agg(s * total ORDER BY i) FROM unnest(share) WITH ORDINALITY x(s, i)))).p_value;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION bandit.analyze(experiment text, metric text)
+RETURNS TABLE(variant text, n bigint, mean float8, ci_lower float8, ci_upper float8, diff float8,
+              p_value float8, adjusted_p_value float8, effect_size float8, prob_best float8, test text,
+              significant boolean, diff_ci_lower float8, diff_ci_upper float8, relative_lift float8,
+              expected_loss float8, srm_p_value float8, warning text, sd float8)
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    e bandit.experiment := bandit.experiment_row(experiment);
+    names text[];
+    summaries bandit.summary[];
+    nonbinary bigint;
+BEGIN
+    PERFORM bandit.require('experiment', experiment, 'read');
+    IF metric IS NULL THEN
+        RAISE EXCEPTION 'metric must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    SELECT array_agg(v.variant ORDER BY v.position), array_agg(g.summary ORDER BY v.position), sum(g.nonbinary)
+    INTO names, summaries, nonbinary
+    FROM bandit.variant v
+    LEFT JOIN bandit.metric_summaries(e.name, metric) g USING (variant)
+    WHERE v.experiment = e.name;
+    RETURN QUERY SELECT * FROM bandit.compare_variants(e, metric, names, summaries,
+        coalesce(e.params->'metrics'->>metric = 'binary', coalesce(nonbinary, 0) = 0), 'welch');
+END
+$$;
+
+CREATE OR REPLACE FUNCTION bandit.analyze(experiment text, metric text, covariate text)
+RETURNS TABLE(variant text, n bigint, mean float8, ci_lower float8, ci_upper float8, diff float8,
+              p_value float8, adjusted_p_value float8, effect_size float8, prob_best float8, test text,
+              significant boolean, diff_ci_lower float8, diff_ci_upper float8, relative_lift float8,
+              expected_loss float8, srm_p_value float8, warning text, sd float8)
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    e bandit.experiment := bandit.experiment_row(experiment);
+    names text[];
+    summaries bandit.summary[];
+BEGIN
+    PERFORM bandit.require('experiment', experiment, 'read');
+    IF metric IS NULL OR covariate IS NULL THEN
+        RAISE EXCEPTION '% must not be NULL', CASE WHEN metric IS NULL THEN 'metric' ELSE 'covariate' END
+            USING ERRCODE = '22004';
+    END IF;
+    WITH y AS (
+        SELECT o.unit_id, o.variant, avg(o.value) y FROM bandit.observation o
+        WHERE o.experiment = e.name AND o.metric = "analyze".metric GROUP BY o.unit_id, o.variant
+    ), x AS (
+        SELECT o.unit_id, avg(o.value) x FROM bandit.observation o
+        WHERE o.experiment = e.name AND o.metric = covariate GROUP BY o.unit_id
+    ), joined AS (
+        SELECT y.variant, y.y, coalesce(x.x, avg(x.x) OVER ()) x FROM y LEFT JOIN x USING (unit_id)
+    ), fit AS (
+        SELECT coalesce(covar_samp(j.y, j.x) / nullif(var_samp(j.x), 0), 0) theta, avg(j.x) mean_x FROM joined j
+    ), adjusted AS (
+        SELECT j.variant, bandit.summarize(j.y - f.theta * (j.x - f.mean_x)) s FROM joined j, fit f GROUP BY j.variant
+    )
+    SELECT array_agg(v.variant ORDER BY v.position), array_agg(a.s ORDER BY v.position)
+    INTO names, summaries
+    FROM bandit.variant v LEFT JOIN adjusted a USING (variant)
+    WHERE v.experiment = e.name;
+    RETURN QUERY SELECT * FROM bandit.compare_variants(e, metric, names, summaries, false, 'welch (cuped)');
+END
+$$;
+
+CREATE OR REPLACE FUNCTION bandit.decide(experiment text, metric text)
+RETURNS TABLE(decision text, winner text, reason text)
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    e bandit.experiment := bandit.experiment_row(experiment);
+    alpha float8 := (e.params->>'alpha')::float8;
+    sequential boolean := (e.params->>'sequential')::boolean;
+    threshold float8 := CASE WHEN (e.params->>'sequential')::boolean THEN (e.params->>'alpha')::float8
+                             ELSE (e.params->>'early_alpha')::float8 END;
+    min_n bigint := (e.params->>'min_sample_size')::bigint;
+    max_n bigint := (e.params->>'max_sample_size')::bigint;
+    min_effect float8 := (e.params->>'min_effect')::float8;
+    rows bandit.variant_result[];
+    control record;
+    r record;
+    best record;
+    short record;
+    treatments int := 0;
+    losing int := 0;
+    weak int := 0;
+    smallest_p float8;
+    effect float8;
+    power float8;
+    largest_power float8 := 0;
+BEGIN
+    PERFORM bandit.require('experiment', experiment, 'read');
+    rows := ARRAY(SELECT ROW(a.*)::bandit.variant_result FROM bandit.analyze(experiment, metric) a);
+    SELECT * INTO control FROM unnest(rows) LIMIT 1;
+    IF control.srm_p_value < 0.001 THEN
+        RETURN QUERY SELECT 'continue', NULL::text, control.warning || '; fix the assignment before deciding anything';
+        RETURN;
+    END IF;
+    SELECT * INTO short FROM unnest(rows) d WHERE d.n < min_n ORDER BY d.n LIMIT 1;
+    IF FOUND THEN
+        RETURN QUERY SELECT 'continue', NULL::text,
+            format('%s has %s observations of the %s needed per variant before any decision', short.variant, short.n, min_n);
+        RETURN;
+    END IF;
+    SELECT * INTO best FROM unnest(rows) d
+    WHERE d.adjusted_p_value < threshold AND d.diff > 0 AND d.diff >= min_effect
+    ORDER BY d.diff DESC LIMIT 1;
+    IF FOUND THEN
+        RETURN QUERY SELECT 'stop_success', best.variant,
+            format('%s beats %s by %s (%s relative) with %s p = %s (Holm-adjusted) < %s%s',
+                   best.variant, control.variant, bandit.format_number(best.diff),
+                   coalesce(bandit.format_number(100 * best.relative_lift) || ' %', 'no'),
+                   CASE WHEN sequential THEN 'always-valid' ELSE best.test END,
+                   bandit.format_number(best.adjusted_p_value), threshold,
+                   CASE WHEN min_effect > 0 THEN format(', at least the minimum effect %s', min_effect) ELSE '' END);
+        RETURN;
+    END IF;
+    SELECT count(*), count(*) FILTER (WHERE d.adjusted_p_value < threshold AND d.diff < 0), min(d.adjusted_p_value)
+    INTO treatments, losing, smallest_p
+    FROM unnest(rows) d WHERE d.variant <> control.variant;
+    IF treatments > 0 AND losing = treatments THEN
+        RETURN QUERY SELECT 'stop_failure', control.variant::text,
+            format('%s beats every treatment: each is worse with p < %s (Holm-adjusted)', control.variant, threshold);
+        RETURN;
+    END IF;
+    IF max_n IS NOT NULL THEN
+        FOR r IN SELECT * FROM unnest(rows) d WHERE d.variant <> control.variant LOOP
+            effect := CASE WHEN min_effect > 0 THEN min_effect ELSE abs(coalesce(r.diff, 0)) END;
+            IF r.test IN ('chi-square', 'fisher') OR (r.test = 'msprt' AND control.sd IS NULL) THEN
+                power := bandit.power_proportions(control.mean,
+                    CASE WHEN control.mean + effect < 1 THEN control.mean + effect ELSE control.mean - effect END, max_n, alpha);
+            ELSE
+                power := bandit.power_t_test(effect / nullif(sqrt((control.sd ^ 2 + r.sd ^ 2) / 2), 0), max_n, alpha);
+            END IF;
+            largest_power := greatest(largest_power, coalesce(power, 1));
+            weak := weak + (coalesce(power, 1) < 0.2)::int;
+        END LOOP;
+        IF weak = treatments AND treatments > 0 THEN
+            RETURN QUERY SELECT 'stop_futility', NULL::text,
+                format('at the planned %s observations per variant the power to detect %s is at most %s, below 0.2',
+                       max_n, CASE WHEN min_effect > 0 THEN 'the minimum effect ' || min_effect ELSE 'the observed effect' END,
+                       bandit.format_number(largest_power));
+            RETURN;
+        END IF;
+        IF (SELECT min(d.n) FROM unnest(rows) d) >= max_n THEN
+            RETURN QUERY SELECT 'stop_futility', NULL::text,
+                format('the planned %s observations per variant are reached without a significant difference', max_n);
+            RETURN;
+        END IF;
+    END IF;
+    RETURN QUERY SELECT 'continue', NULL::text,
+        format('no significant difference yet: smallest Holm-adjusted p = %s, needs < %s', coalesce(bandit.format_number(smallest_p), 'none'), threshold);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION bandit.report(experiment text, metric text) RETURNS SETOF text
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    e bandit.experiment := bandit.experiment_row(experiment);
+    width constant int := 40;
+    rows bandit.variant_result[];
+    lowest float8;
+    highest float8;
+    name_width int;
+    r record;
+    d record;
+    first int;
+    last int;
+    center int;
+    bar text;
+BEGIN
+    PERFORM bandit.require('experiment', experiment, 'read');
+    rows := ARRAY(SELECT ROW(a.*)::bandit.variant_result FROM bandit.analyze(experiment, metric) a);
+    SELECT min(t.ci_lower), max(t.ci_upper), greatest(7, max(length(t.variant))) INTO lowest, highest, name_width
+    FROM unnest(rows) t;
+    RETURN NEXT format('experiment %s (%s), metric %s, intervals at %s %%%s', e.name, e.status, metric,
+                       100 * (1 - (e.params->>'alpha')::float8),
+                       CASE WHEN (e.params->>'sequential')::boolean THEN ', sequential (always valid)' ELSE '' END);
+    IF e.hypothesis IS NOT NULL THEN
+        RETURN NEXT 'hypothesis: ' || e.hypothesis;
+    END IF;
+    RETURN NEXT format('%s %10s %12s  %-25s %s', rpad('variant', name_width), 'n', 'mean', 'interval',
+                       '├' || repeat('─', width) || '┤');
+    FOR r IN SELECT * FROM unnest(rows) LOOP
+        IF r.ci_lower IS NULL OR highest IS NULL OR highest <= lowest THEN
+            bar := repeat(' ', width);
+        ELSE
+            first := least(width, 1 + floor((r.ci_lower - lowest) / (highest - lowest) * width)::int);
+            last := least(width, 1 + floor((r.ci_upper - lowest) / (highest - lowest) * width)::int);
+            center := least(width, 1 + floor((r.mean - lowest) / (highest - lowest) * width)::int);
+            bar := repeat(' ', first - 1) || repeat('━', last - first + 1) || repeat(' ', width - last);
+            bar := overlay(bar PLACING '●' FROM center FOR 1);
+        END IF;
+        RETURN NEXT format('%s %10s %12s  %-25s │%s│', rpad(r.variant, name_width), r.n, bandit.format_number(r.mean),
+                           CASE WHEN r.ci_lower IS NULL THEN '' ELSE format('[%s, %s]', bandit.format_number(r.ci_lower),
+                                                                            bandit.format_number(r.ci_upper)) END,
+                           bar);
+    END LOOP;
+    RETURN NEXT format('%s %10s %12s  %-25s %s', rpad('', name_width), '', '', '',
+                       rpad(coalesce(bandit.format_number(lowest), ''), width - 8) || lpad(coalesce(bandit.format_number(highest), ''), 10));
+    FOR r IN SELECT * FROM unnest(rows) OFFSET 1 LOOP
+        RETURN NEXT format('%s vs control: difference %s%s, interval [%s, %s], p = %s (Holm %s, %s), P(best) = %s%s%s',
+                           r.variant, CASE WHEN r.diff >= 0 THEN '+' ELSE '' END || bandit.format_number(r.diff),
+                           coalesce(format(' (%s%s %%)', CASE WHEN r.relative_lift >= 0 THEN '+' ELSE '' END,
+                                           bandit.format_number(100 * r.relative_lift)), ''),
+                           bandit.format_number(r.diff_ci_lower), bandit.format_number(r.diff_ci_upper),
+                           bandit.format_number(r.p_value), bandit.format_number(r.adjusted_p_value), coalesce(r.test, 'no test'),
+                           bandit.format_number(r.prob_best),
+                           CASE WHEN r.significant THEN ' — significant' ELSE '' END,
+                           coalesce(' — ' || r.warning, ''));
+    END LOOP;
+    SELECT * INTO d FROM bandit.decide(experiment, metric);
+    RETURN NEXT format('decision: %s%s — %s', d.decision, coalesce(' (' || d.winner || ')', ''), d.reason);
+END
+$$;
+
+COMMENT ON FUNCTION bandit.start_experiment(text) IS 'Starts a draft experiment: from now on units can be assigned. Privilege: manage on the experiment.';
+
+
+COMMENT ON FUNCTION bandit.stop_experiment(text, text) IS
+    'Completes a running experiment, with the reason it stopped: no more assignments; metrics of assigned units are still recorded. Privilege: manage on the experiment.';
+
+
+COMMENT ON FUNCTION bandit.drop_experiment(text) IS
+    'Deletes an experiment with its variants, assignments, observations and sequential state (the audit trail stays). Privilege: manage on the experiment.';
+
+
+COMMENT ON FUNCTION bandit.assign(text, text) IS
+    'The variant of a unit in a running experiment: at its first call, the variant whose share of the cumulative allocation holds bandit.assignment_point(salt, unit_id), stored; later calls return the stored variant. Deterministic, and independent between experiments (each has its own salt). Privilege: use on the experiment.';
+
+
+COMMENT ON FUNCTION bandit.assign(text, text, text) IS
+    'Stratified assignment: each stratum''s new units, in arrival order, are dealt the slots of blocks that hold every variant in proportion to its allocation (the smallest whole block, at most 1000; else 100 slots by largest remainders), each block shuffled from (salt, stratum, block number); so every stratum follows the allocation to within one block. Stored and sticky like assign(experiment, unit_id). Privilege: use on the experiment.';
+
+
+COMMENT ON FUNCTION bandit.record_metric(text, text, text, float8) IS
+    'Records one value of a metric for an assigned unit of a running or completed experiment; an unassigned unit, NaN or an infinite value is an error. Privilege: use on the experiment.';
+
+
+COMMENT ON FUNCTION bandit.record_metrics(text, text, text[], float8[]) IS
+    'Records many values of one metric at once (unit_ids[i] has values[i]); all or nothing: one unassigned unit or non-finite value rejects the whole call. Returns the rows recorded. Privilege: use on the experiment.';
+
+
+COMMENT ON FUNCTION bandit.srm_check(text) IS
+    'Sample-ratio-mismatch p-value: chi-square goodness of fit of the assignment counts per variant against the allocation, = scipy.stats.chisquare; NULL before any assignment. Below 0.001 the assignment is broken and results are not to be trusted. Privilege: read on the experiment.';
+
+
+COMMENT ON FUNCTION bandit.analyze(text, text) IS
+    'Each variant of an experiment against the control (first row) on one metric, each observation one sample. Binary metrics (every value 0 or 1, or declared binary): Wilson intervals, chi-square with Yates'' correction or Fisher''s exact test when an expected count is below 5, Wald interval of the difference, Cohen''s h, exact Beta posteriors for prob_best and expected_loss. Continuous: t intervals, Welch''s t-test and interval, Cohen''s d, normal posteriors. adjusted_p_value: Holm across the treatments; significant: adjusted p < alpha, never on a sample-ratio mismatch (srm p < 0.001, see warning). With params.sequential: mSPRT always-valid p-values and confidence sequences (test msprt) that never loosen between calls. Intervals at level 1 - alpha. Privilege: read on the experiment.';
+
+
+COMMENT ON FUNCTION bandit.analyze(text, text, text) IS
+    'analyze with a pre-period covariate (CUPED), for continuous metrics: per unit Y = mean of the metric''s values and X = mean of the covariate''s (units without one get the mean X of those with one); theta = cov(X, Y) / var(X) over all units; each variant''s Y - theta (X - mean X) then compared as analyze does (Welch). Means are of the adjusted values. Privilege: read on the experiment.';
+
+
+COMMENT ON FUNCTION bandit.decide(text, text) IS
+    'What to do with an experiment on one metric: continue, stop_success (a treatment beats the control with Holm-adjusted p below alpha if sequential, else early_alpha, by at least min_effect; winner names the largest), stop_failure (the control beats every treatment so), stop_futility (with max_sample_size: power at that size to detect min_effect, or the observed effect when min_effect is 0, below 0.2 for every treatment, or the size reached). Never stops before min_sample_size per variant or on a sample-ratio mismatch. reason says why in words. Privilege: read on the experiment.';
+
+
+COMMENT ON FUNCTION bandit.report(text, text) IS
+    'A text report of an experiment on one metric for psql (SELECT * FROM bandit.report(...)): each variant''s n, mean and interval drawn with Unicode bars on one common axis (● the mean), each treatment against the control, and the decision. Privilege: read on the experiment.';
+
+
+CREATE OR REPLACE FUNCTION bandit.set_mode(policy text, mode text) RETURNS void
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    p bandit.policy := bandit.policy_row(policy);
+BEGIN
+    PERFORM bandit.require('policy', policy, 'manage');
+    IF mode IS NULL OR NOT mode = ANY ('{active,shadow,off}') THEN
+        RAISE EXCEPTION 'mode must be active, shadow or off, got %', mode USING ERRCODE = '22023';
+    END IF;
+    UPDATE bandit.policy SET mode = set_mode.mode, updated_at = now() WHERE name = p.name;
+    INSERT INTO bandit.audit (policy, action, detail)
+    VALUES (p.name, 'mode', jsonb_build_object('from', p.mode, 'to', mode));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION bandit.snapshot(policy text, label text DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    p bandit.policy := bandit.policy_row(policy);
+    snapshot_id bigint;
+BEGIN
+    PERFORM bandit.require('policy', policy, 'manage');
+    INSERT INTO bandit.snapshot (policy, label, policy_row, arms)
+    SELECT p.name, label, to_jsonb(p),
+           coalesce((SELECT jsonb_agg(to_jsonb(a) ORDER BY a.arm) FROM bandit.arm a WHERE a.policy = p.name), '[]')
+    RETURNING id INTO snapshot_id;
+    INSERT INTO bandit.audit (policy, action, detail)
+    VALUES (p.name, 'snapshot', jsonb_build_object('snapshot_id', snapshot_id, 'label', label));
+    RETURN snapshot_id;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION bandit.arm_stats(policy text)
+RETURNS TABLE (arm text, pulls bigint, mean_reward float8, alpha float8, beta float8, prob_best float8,
+               variance float8, weight float8, cost float8, latency_ms float8, retired boolean,
+               last_update timestamptz)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    p bandit.policy := bandit.policy_row(policy);
+BEGIN
+    PERFORM bandit.require('policy', policy, 'read');
+    RETURN QUERY
+    WITH active AS (
+        SELECT array_agg(a.arm ORDER BY a.arm) arms, array_agg(a.alpha ORDER BY a.arm) alphas,
+               array_agg(a.beta ORDER BY a.arm) betas
+        FROM bandit.arm a WHERE a.policy = p.name AND NOT a.retired),
+    best AS (
+        SELECT x.arm, x.p FROM active,
+        LATERAL unnest(active.arms, bandit.prob_best(active.alphas, active.betas)) x(arm, p))
+    SELECT a.arm, a.pulls, CASE WHEN a.weight > 0 THEN a.mean_reward END, a.alpha, a.beta, best.p,
+           CASE WHEN a.weight > 1 THEN a.m2 / (a.weight - 1) END, a.weight, a.cost, a.latency_ms,
+           a.retired, a.last_update
+    FROM bandit.arm a LEFT JOIN best ON best.arm = a.arm
+    WHERE a.policy = p.name
+    ORDER BY a.arm;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION bandit.choose(policy text, context jsonb DEFAULT NULL)
+RETURNS TABLE (decision_id bigint, arm text, propensity float8)
+AS 'MODULE_PATHNAME', 'bandit_choose' LANGUAGE C VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+CREATE OR REPLACE FUNCTION bandit.reward(decision_id bigint, reward float8) RETURNS void
+AS 'MODULE_PATHNAME', 'bandit_reward_decision' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+CREATE OR REPLACE FUNCTION bandit.reward(policy text, arm text, reward float8) RETURNS void
+AS 'MODULE_PATHNAME', 'bandit_reward_arm' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+CREATE OR REPLACE FUNCTION bandit.reward(decision_ids bigint[], rewards float8[]) RETURNS integer
+AS 'MODULE_PATHNAME', 'bandit_reward_batch' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+CREATE OR REPLACE FUNCTION bandit.recommend(policy text, k integer DEFAULT 3, context jsonb DEFAULT NULL)
+RETURNS TABLE (arm text, score float8, rank integer)
+AS 'MODULE_PATHNAME', 'bandit_recommend' LANGUAGE C STABLE PARALLEL UNSAFE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION bandit.set_mode(text, text) IS
+    'active: serve the policy''s choice; shadow: serve the default arm and log what the policy would have chosen; off: serve the default arm. Privilege: manage on the policy.';
+
+
+COMMENT ON FUNCTION bandit.snapshot(text, text) IS
+    'Saves the policy''s whole learned state (configuration and every arm, exactly); returns the snapshot id for bandit.restore. Privilege: manage on the policy.';
+
+
+COMMENT ON FUNCTION bandit.arm_stats(text) IS
+    'One row per arm: rewards credited (pulls), mean reward, Beta posterior, probability to be the best active arm under it (exact quadrature; NULL for retired arms), reward variance, discounted weight, budget estimates, retired, last update. Privilege: read on the policy.';
+
+
+CREATE OR REPLACE FUNCTION bandit.prior_adjusted_score(key text, cost float8, latency_ms float8, quality float8, carbon float8,
+                                            weights jsonb DEFAULT NULL)
+RETURNS float8
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    w jsonb := '{"cost": 0.25, "latency_ms": 0.25, "quality": 0.25, "carbon": 0.25}';
+    wk text;
+    wv jsonb;
+    bad record;
+    p bandit.prior;
+    c float8;
+    blended_latency float8;
+    blended_quality float8;
+    top float8;
+BEGIN
+    PERFORM bandit.require('priors', '*', 'use');
+    IF key IS NULL OR cost IS NULL OR latency_ms IS NULL OR quality IS NULL OR carbon IS NULL THEN
+        RETURN NULL;
+    END IF;
+    IF NOT (cost >= 0 AND cost < 'Infinity') THEN
+        RAISE EXCEPTION 'cost must be a finite number >= 0, got %', cost USING ERRCODE = '22003';
+    END IF;
+    IF NOT (latency_ms >= 0 AND latency_ms < 'Infinity') THEN
+        RAISE EXCEPTION 'latency_ms must be a finite number >= 0, got %', latency_ms USING ERRCODE = '22003';
+    END IF;
+    IF NOT quality BETWEEN 0 AND 1 THEN
+        RAISE EXCEPTION 'quality must be a number from 0 to 1, got %', quality USING ERRCODE = '22003';
+    END IF;
+    IF NOT (carbon >= 0 AND carbon < 'Infinity') THEN
+        RAISE EXCEPTION 'carbon must be a finite number >= 0, got %', carbon USING ERRCODE = '22003';
+    END IF;
+    IF weights IS NOT NULL THEN
+        IF jsonb_typeof(weights) <> 'object' THEN
+            RAISE EXCEPTION 'weights must be a JSON object, got %', jsonb_typeof(weights)
+                USING ERRCODE = '22023', HINT = 'Known weights: carbon, cost, latency_ms, quality.';
+        END IF;
+        FOR wk, wv IN SELECT e.key, e.value FROM jsonb_each(weights) e ORDER BY e.key LOOP
+            IF NOT w ? wk THEN
+                RAISE EXCEPTION 'unknown weight %', to_json(wk)
+                    USING ERRCODE = '22023', HINT = 'Known weights: carbon, cost, latency_ms, quality.';
+            END IF;
+            bad := bandit.prior_number_problem(format('weights.%s', wk), wv, 0, 1.7976931348623157e308, false, 'a number >= 0');
+            IF bad.problem IS NOT NULL THEN
+                RAISE EXCEPTION '%', bad.problem USING ERRCODE = bad.code;
+            END IF;
+        END LOOP;
+        w := w || weights;
+    END IF;
+    top := greatest((w->'cost')::float8, (w->'latency_ms')::float8, (w->'quality')::float8, (w->'carbon')::float8);
+    IF top = 0 THEN
+        RAISE EXCEPTION 'weights must not all be zero' USING ERRCODE = '22003';
+    END IF;
+
+    SELECT * INTO p FROM bandit.prior t WHERE t.key = prior_adjusted_score.key;
+    IF FOUND AND p.confidence >= 0.1 THEN
+        c := p.confidence;
+        blended_latency := (1 - c) * latency_ms + c * p.latency_ms;
+        -- the caller's figures assume success; the prior's success rate discounts quality
+        blended_quality := ((1 - c) * quality + c * p.quality) * ((1 - c) + c * p.success_rate);
+    ELSE
+        blended_latency := latency_ms;
+        blended_quality := quality;
+    END IF;
+    -- weights scaled by the largest, so that their sum cannot overflow
+    RETURN ((w->'cost')::float8 / top * (1 / (1 + cost))
+            + (w->'latency_ms')::float8 / top * (1 / (1 + blended_latency / 1000))
+            + (w->'quality')::float8 / top * blended_quality
+            + (w->'carbon')::float8 / top * (1 / (1 + carbon)))
+           / ((w->'cost')::float8 / top + (w->'latency_ms')::float8 / top
+              + (w->'quality')::float8 / top + (w->'carbon')::float8 / top);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION bandit.cleanup_priors(max_age interval DEFAULT '7 days') RETURNS integer
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    cutoff timestamptz;
+    deleted integer;
+BEGIN
+    PERFORM bandit.require('priors', '*', 'manage');
+    IF max_age IS NULL THEN
+        RAISE EXCEPTION 'max_age must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    IF max_age < interval '0' THEN
+        RAISE EXCEPTION 'max_age must not be negative, got %', max_age USING ERRCODE = '22003';
+    END IF;
+    BEGIN
+        cutoff := now() - max_age;
+    EXCEPTION WHEN datetime_field_overflow THEN
+        cutoff := '-infinity';  -- older than any timestamp: nothing is that old
+    END;
+    -- lock in key order, as apply_signal does, so the two never deadlock;
+    -- a prior updated meanwhile no longer qualifies and stays
+    WITH doomed AS MATERIALIZED (
+        SELECT t.key FROM bandit.prior t WHERE t.last_updated < cutoff ORDER BY t.key FOR UPDATE)
+    DELETE FROM bandit.prior p USING doomed d
+    WHERE p.key = d.key AND p.last_updated < cutoff;
+    GET DIAGNOSTICS deleted = ROW_COUNT;
+    RETURN deleted;
+END
+$$;
+
+COMMENT ON FUNCTION bandit.prior_adjusted_score(text, float8, float8, float8, float8, jsonb) IS
+    'Multi-objective score in [0, 1], higher is better: sum of w_i*u_i / sum of w_i over cost: 1/(1 + cost), latency: 1/(1 + latency_ms/1000), quality: quality (0..1), carbon: 1/(1 + carbon). Weights {"cost", "latency_ms", "quality", "carbon"} default to 0.25 each; keys given replace those defaults, the rest keep them (0 drops an objective; unknown key 22023, negative 22003, all zero 22003). With a prior for key of confidence c >= 0.1 (else the prior is ignored): latency_ms is blended as (1-c)*latency_ms + c*prior.latency_ms, quality as ((1-c)*quality + c*prior.quality) * ((1-c) + c*prior.success_rate). cost, latency_ms, carbon must be finite and >= 0, quality in [0, 1] (22003); a NULL argument other than weights gives NULL. Privilege: use on the priors.';
+
+
+COMMENT ON FUNCTION bandit.cleanup_priors(interval) IS
+    'Deletes the priors whose last_updated is older than now() - max_age (default 7 days; negative 22003); returns how many. The record of applied signals is kept, so a deleted prior is never rebuilt from an old round. Privilege: manage on the priors.';
+
+
+CREATE OR REPLACE FUNCTION bandit.q_select(agent text, state text, actions text[], epsilon float8 DEFAULT 0.1)
+RETURNS text
+AS 'MODULE_PATHNAME', 'bandit_q_select' LANGUAGE C VOLATILE PARALLEL RESTRICTED
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+CREATE OR REPLACE FUNCTION bandit.q_learn(agent text, state text, action text, reward float8, next_state text,
+                               alpha float8 DEFAULT 0.1, gamma float8 DEFAULT 0.9)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'bandit_q_learn' LANGUAGE C VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+CREATE OR REPLACE FUNCTION bandit.q_learn_batch(agent text, states text[], actions text[], rewards float8[], next_states text[],
+                                     alpha float8 DEFAULT 0.1, gamma float8 DEFAULT 0.9)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'bandit_q_learn_batch' LANGUAGE C VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+CREATE OR REPLACE FUNCTION bandit.q_remember(agent text, state text, action text, reward float8, next_state text,
+                                  capacity integer DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    new_id bigint;
+BEGIN
+    PERFORM bandit.require('agent', agent, 'use', true);
+    IF agent IS NULL OR state IS NULL OR action IS NULL OR reward IS NULL THEN
+        RAISE EXCEPTION 'agent, state, action and reward must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    IF reward = 'NaN' OR reward IN ('Infinity', '-Infinity') THEN
+        RAISE EXCEPTION 'reward must be a finite number, got %', reward USING ERRCODE = '22003';
+    END IF;
+    IF capacity < 1 THEN
+        RAISE EXCEPTION 'capacity must be at least 1, got %', capacity USING ERRCODE = '22003';
+    END IF;
+    INSERT INTO bandit.transition (agent, state, action, reward, next_state)
+    VALUES (q_remember.agent, q_remember.state, q_remember.action, q_remember.reward, q_remember.next_state)
+    RETURNING id INTO new_id;
+    IF capacity IS NOT NULL THEN
+        DELETE FROM bandit.transition t
+        WHERE t.agent = q_remember.agent
+          AND t.id <= (SELECT o.id FROM bandit.transition o WHERE o.agent = q_remember.agent
+                       ORDER BY o.id DESC OFFSET capacity LIMIT 1);
+    END IF;
+    RETURN new_id;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION bandit.q_replay(agent text, n integer, alpha float8 DEFAULT 0.1, gamma float8 DEFAULT 0.9)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'bandit_q_replay' LANGUAGE C VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+CREATE OR REPLACE FUNCTION bandit.q_greedy(agent text)
+RETURNS TABLE (state text, action text, q_value float8)
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT bandit.require('agent', agent, 'use');
+    SELECT DISTINCT ON (t.state) t.state, t.action, t.q_value
+    FROM bandit.q_table t
+    WHERE t.agent = q_greedy.agent
+    ORDER BY t.state, t.q_value DESC, t.action
+$$;
+
+CREATE OR REPLACE FUNCTION bandit.q_forget(agent text) RETURNS bigint
+LANGUAGE plpgsql VOLATILE STRICT PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    deleted bigint;
+BEGIN
+    PERFORM bandit.require('agent', agent, 'manage');
+    DELETE FROM bandit.q_table t WHERE t.agent = q_forget.agent;
+    GET DIAGNOSTICS deleted = ROW_COUNT;
+    DELETE FROM bandit.transition t WHERE t.agent = q_forget.agent;
+    RETURN deleted;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION bandit.q_export(agent text) RETURNS jsonb
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET extra_float_digits = 1
+AS $$
+    SELECT bandit.require('agent', agent, 'read');
+    SELECT jsonb_build_object('agent', q_export.agent, 'q', coalesce(jsonb_object_agg(s.state, s.actions), '{}'))
+    FROM (SELECT t.state,
+                 jsonb_object_agg(t.action, jsonb_build_object('q_value', t.q_value, 'update_count', t.update_count,
+                                                               'last_updated', t.last_updated)) AS actions
+          FROM bandit.q_table t
+          WHERE t.agent = q_export.agent
+          GROUP BY t.state) s
+$$;
+
+CREATE OR REPLACE FUNCTION bandit.q_import(agent text, document jsonb, replace boolean DEFAULT true) RETURNS integer
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    s text;
+    actions jsonb;
+    a text;
+    v jsonb;
+    q float8;
+    n bigint;
+    stamp timestamptz;
+    k text;
+    entries integer := 0;
+BEGIN
+    PERFORM bandit.require('agent', agent, 'manage', true);
+    IF agent IS NULL OR document IS NULL OR replace IS NULL THEN
+        RAISE EXCEPTION 'agent, document and replace must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    IF jsonb_typeof(document) <> 'object' OR jsonb_typeof(document->'q') IS DISTINCT FROM 'object' THEN
+        RAISE EXCEPTION 'document must be a JSON object with an object "q", as bandit.q_export writes'
+            USING ERRCODE = '22023';
+    END IF;
+    FOR k IN SELECT jsonb_object_keys(document) LOOP
+        IF k NOT IN ('agent', 'q') THEN
+            RAISE EXCEPTION 'unknown key "%" in document', k USING ERRCODE = '22023', HINT = 'Known keys: agent, q.';
+        END IF;
+    END LOOP;
+    IF replace THEN
+        DELETE FROM bandit.q_table t WHERE t.agent = q_import.agent;
+    END IF;
+    -- entries are checked as they are written; an error undoes the whole import
+    FOR s, actions IN SELECT * FROM jsonb_each(document->'q') LOOP
+        IF jsonb_typeof(actions) <> 'object' THEN
+            RAISE EXCEPTION 'state "%" must map to an object of actions', s USING ERRCODE = '22023';
+        END IF;
+        FOR a, v IN SELECT * FROM jsonb_each(actions) LOOP
+            n := 0;
+            stamp := now();
+            IF jsonb_typeof(v) = 'number' THEN
+                q := v::float8;
+            ELSIF jsonb_typeof(v) = 'object' AND jsonb_typeof(v->'q_value') = 'number' THEN
+                FOR k IN SELECT jsonb_object_keys(v) LOOP
+                    IF k NOT IN ('q_value', 'update_count', 'last_updated') THEN
+                        RAISE EXCEPTION 'unknown key "%" for state "%", action "%"', k, s, a
+                            USING ERRCODE = '22023', HINT = 'Known keys: q_value, update_count, last_updated.';
+                    END IF;
+                END LOOP;
+                q := (v->'q_value')::float8;
+                IF v ? 'update_count' THEN
+                    IF jsonb_typeof(v->'update_count') <> 'number' OR (v->>'update_count')::numeric < 0
+                       OR (v->>'update_count')::numeric <> trunc((v->>'update_count')::numeric) THEN
+                        RAISE EXCEPTION 'update_count of state "%", action "%" must be a whole number >= 0, got %',
+                            s, a, v->'update_count' USING ERRCODE = '22023';
+                    END IF;
+                    n := (v->>'update_count')::bigint;
+                END IF;
+                IF v ? 'last_updated' THEN
+                    IF jsonb_typeof(v->'last_updated') <> 'string' THEN
+                        RAISE EXCEPTION 'last_updated of state "%", action "%" must be a timestamp string', s, a
+                            USING ERRCODE = '22023';
+                    END IF;
+                    stamp := (v->>'last_updated')::timestamptz;
+                END IF;
+            ELSE
+                RAISE EXCEPTION 'state "%", action "%" must map to a number or an object with a number "q_value", got %', s, a, v
+                    USING ERRCODE = '22023';
+            END IF;
+            INSERT INTO bandit.q_table AS t (agent, state, action, q_value, update_count, last_updated)
+            VALUES (q_import.agent, s, a, q, n, stamp)
+            ON CONFLICT ON CONSTRAINT q_table_pkey DO UPDATE
+                SET q_value = excluded.q_value, update_count = excluded.update_count, last_updated = excluded.last_updated;
+            entries := entries + 1;
+        END LOOP;
+    END LOOP;
+    RETURN entries;
+END
+$$;
+
+COMMENT ON FUNCTION bandit.q_select(text, text, text[], float8) IS
+    'Epsilon-greedy choice among actions (distinct, non-empty, no NULLs) in state: with probability epsilon one uniformly at random, otherwise one with the largest Q, ties broken uniformly at random; an action never learned has Q = 0. Reproducible after bandit.set_seed. Privilege: use on the agent.';
+
+
+COMMENT ON FUNCTION bandit.q_learn(text, text, text, float8, text, float8, float8) IS
+    'One Q-learning update, Q(s,a) <- (1 - alpha) Q(s,a) + alpha (reward + gamma max_a'' Q(next_state, a'')), the max over actions learned in next_state (0 if none, or next_state NULL = terminal); alpha in (0, 1], gamma in [0, 1]; returns the new Q. One statement under the row lock: concurrent updates are never lost. Privilege: use on the agent.';
+
+
+COMMENT ON FUNCTION bandit.q_learn_batch(text, text[], text[], float8[], text[], float8, float8) IS
+    'Many Q-learning updates in one call, applied in array order, each seeing the ones before (as many q_learn calls would); NULL next_states elements are terminal; all or nothing; returns the number applied. Rows already learned are locked first in (state, action) order, so concurrent batches over learned rows cannot deadlock. Privilege: use on the agent.';
+
+
+COMMENT ON FUNCTION bandit.q_remember(text, text, text, float8, text, integer) IS
+    'Stores a transition in the replay buffer bandit.transition (next_state NULL = terminal) and returns its id; with capacity, keeps only the agent''s newest capacity transitions. Learning is separate: call bandit.q_learn as well, and bandit.q_replay later. Privilege: use on the agent.';
+
+
+COMMENT ON FUNCTION bandit.q_replay(text, integer, float8, float8) IS
+    'Experience replay: re-learns n transitions of the agent drawn uniformly at random, with replacement, from bandit.transition, applied in the order drawn as by bandit.q_learn_batch; returns the number applied (0 when the buffer is empty). Reproducible after bandit.set_seed. Privilege: use on the agent.';
+
+
+COMMENT ON FUNCTION bandit.q_greedy(text) IS
+    'The greedy policy learned so far: for each state with learned actions, the one with the largest Q (ties: the first action in sort order). Actions never learned (Q = 0) are not considered. Privilege: use on the agent.';
+
+
+COMMENT ON FUNCTION bandit.q_forget(text) IS
+    'Deletes everything the agent learned and remembered (its Q-values and stored transitions); returns the number of Q-values deleted. Privilege: manage on the agent.';
+
+
+COMMENT ON FUNCTION bandit.q_export(text) IS
+    'The agent''s Q-table as {"agent": agent, "q": {state: {action: {"q_value": q, "update_count": n, "last_updated": t}}}}, float8 values in shortest exact form, so bandit.q_import restores them bit for bit. Privilege: read on the agent.';
+
+
+COMMENT ON FUNCTION bandit.q_import(text, jsonb, boolean) IS
+    'Loads a document written by bandit.q_export into agent (which may differ from the exported one), float8 values exactly; an action may also map to a bare number (update_count 0, last_updated now). replace = true first deletes the agent''s Q-values, false overwrites only the entries given. All or nothing; returns the number of entries. Privilege: manage on the agent.';
+
+
+-- src/policy.sql
+-- Readable by every role, filtered to the objects it may read; written only
+-- through the functions (SECURITY DEFINER), so no other grant.
+GRANT SELECT ON bandit.policy, bandit.arm, bandit.decision, bandit.snapshot, bandit.audit TO PUBLIC;
+ALTER TABLE bandit.policy ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable ON bandit.policy FOR SELECT USING (name IN (SELECT bandit.readable('policy')));
+ALTER TABLE bandit.arm ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable ON bandit.arm FOR SELECT USING (policy IN (SELECT bandit.readable('policy')));
+ALTER TABLE bandit.decision ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable ON bandit.decision FOR SELECT USING (policy IN (SELECT bandit.readable('policy')));
+ALTER TABLE bandit.snapshot ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable ON bandit.snapshot FOR SELECT USING (policy IN (SELECT bandit.readable('policy')));
+ALTER TABLE bandit.audit ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable ON bandit.audit FOR SELECT USING (policy IN (SELECT bandit.readable('policy')));
+
+-- src/experiment.sql
+-- Readable by every role, filtered to the objects it may read; written only
+-- through the functions (SECURITY DEFINER), so no other grant.
+GRANT SELECT ON bandit.experiment, bandit.variant, bandit.assignment, bandit.stratum, bandit.observation, bandit.sequential_look, bandit.experiment_audit TO PUBLIC;
+ALTER TABLE bandit.experiment ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable ON bandit.experiment FOR SELECT USING (name IN (SELECT bandit.readable('experiment')));
+ALTER TABLE bandit.variant ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable ON bandit.variant FOR SELECT USING (experiment IN (SELECT bandit.readable('experiment')));
+ALTER TABLE bandit.assignment ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable ON bandit.assignment FOR SELECT USING (experiment IN (SELECT bandit.readable('experiment')));
+ALTER TABLE bandit.stratum ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable ON bandit.stratum FOR SELECT USING (experiment IN (SELECT bandit.readable('experiment')));
+ALTER TABLE bandit.observation ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable ON bandit.observation FOR SELECT USING (experiment IN (SELECT bandit.readable('experiment')));
+ALTER TABLE bandit.sequential_look ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable ON bandit.sequential_look FOR SELECT USING (experiment IN (SELECT bandit.readable('experiment')));
+ALTER TABLE bandit.experiment_audit ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable ON bandit.experiment_audit FOR SELECT USING (experiment IN (SELECT bandit.readable('experiment')));
+
+-- src/qlearn.sql
+-- Readable by every role, filtered to the objects it may read; written only
+-- through the functions (SECURITY DEFINER), so no other grant.
+GRANT SELECT ON bandit.q_table, bandit.transition TO PUBLIC;
+ALTER TABLE bandit.q_table ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable ON bandit.q_table FOR SELECT USING (agent IN (SELECT bandit.readable('agent')));
+ALTER TABLE bandit.transition ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable ON bandit.transition FOR SELECT USING (agent IN (SELECT bandit.readable('agent')));
+
+-- src/prior.sql
+-- Readable by every role, filtered to the objects it may read; written only
+-- through the functions (SECURITY DEFINER), so no other grant.
+GRANT SELECT ON bandit.prior, bandit.prior_signal TO PUBLIC;
+ALTER TABLE bandit.prior ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable ON bandit.prior FOR SELECT USING ('*' IN (SELECT bandit.readable('priors')));
+ALTER TABLE bandit.prior_signal ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable ON bandit.prior_signal FOR SELECT USING ('*' IN (SELECT bandit.readable('priors')));
+
+-- src/adjust.sql
+-- Readable by every role, filtered to the objects it may read; written only
+-- through the functions (SECURITY DEFINER), so no other grant.
+GRANT SELECT ON bandit.tuning_scope, bandit.tuning_value, bandit.tuning_snapshot, bandit.tuning_adjustment TO PUBLIC;
+ALTER TABLE bandit.tuning_scope ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable ON bandit.tuning_scope FOR SELECT USING (scope IN (SELECT bandit.readable('scope')));
+ALTER TABLE bandit.tuning_value ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable ON bandit.tuning_value FOR SELECT USING (scope IN (SELECT bandit.readable('scope')));
+ALTER TABLE bandit.tuning_snapshot ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable ON bandit.tuning_snapshot FOR SELECT USING (scope IN (SELECT bandit.readable('scope')));
+ALTER TABLE bandit.tuning_adjustment ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable ON bandit.tuning_adjustment FOR SELECT USING (scope IN (SELECT bandit.readable('scope')));
+
+-- src/bandit.sql
+-- Internal helpers: only bandit's own functions call them.
+REVOKE ALL ON FUNCTION bandit.check_param_keys(jsonb, jsonb) FROM PUBLIC;
+
+-- src/policy.sql
+-- Internal helpers: only bandit's own functions call them.
+REVOKE ALL ON FUNCTION bandit.policy_row(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION bandit.policy_params(text, text[], jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION bandit.identity_matrix(integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION bandit.check_budget(double precision, double precision) FROM PUBLIC;
+REVOKE ALL ON FUNCTION bandit.learn_step(double precision, double precision, double precision, double precision, double precision, double precision, double precision, double precision, double precision, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION bandit.state_stamp() FROM PUBLIC;
+-- Creating objects is for the roles a DBA grants EXECUTE on these.
+REVOKE ALL ON FUNCTION bandit.create_policy(text, text, text[], jsonb) FROM PUBLIC;
+
+-- src/experiment.sql
+-- Internal helpers: only bandit's own functions call them.
+REVOKE ALL ON FUNCTION bandit.experiment_params(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION bandit.experiment_row(text, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION bandit.check_metric(bandit.experiment, text, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION bandit.metric_summaries(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION bandit.assignment_counts(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION bandit.compare_variants(bandit.experiment, text, text[], bandit.summary[], boolean, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION bandit.format_number(double precision) FROM PUBLIC;
+-- Creating objects is for the roles a DBA grants EXECUTE on these.
+REVOKE ALL ON FUNCTION bandit.create_experiment(text, text[], double precision[], jsonb) FROM PUBLIC;
+
+-- src/prior.sql
+-- Internal helpers: only bandit's own functions call them.
+REVOKE ALL ON FUNCTION bandit.prior_number_problem(text, jsonb, numeric, numeric, boolean, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION bandit.prior_signal_problems(jsonb) FROM PUBLIC;
+
+-- src/adjust.sql
+-- Internal helpers: only bandit's own functions call them.
+REVOKE ALL ON FUNCTION bandit.check_tuning_number(double precision, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION bandit.tuning_scope_row(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION bandit.lock_tuning_scope(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION bandit.tuning_value_row(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION bandit.tuning_problems(bandit.tuning_value, bandit.tuning_scope, double precision, integer, double precision) FROM PUBLIC;
+REVOKE ALL ON FUNCTION bandit.check_adjustment_arguments(double precision, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION bandit.tuning_proposal_toward(bandit.tuning_value, double precision, integer, double precision, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION bandit.take_tuning_snapshot(text, text) FROM PUBLIC;
+-- Creating objects is for the roles a DBA grants EXECUTE on these.
+REVOKE ALL ON FUNCTION bandit.define_tuning_value(text, text, double precision, double precision, double precision, double precision, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION bandit.set_tuning_rate_limit(text, integer, interval) FROM PUBLIC;
+
+ALTER VIEW bandit.prior_metrics SET (security_invoker = true);
+GRANT SELECT ON bandit.prior_metrics TO PUBLIC;

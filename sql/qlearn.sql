@@ -252,34 +252,37 @@ SELECT agent, state, action, q_value, update_count, last_updated > '2000-01-01' 
 FROM bandit.q_table WHERE agent IN ('h', 'h2') ORDER BY 1, 2, 3;
 SELECT count(*) AS untouched FROM hostile.q_table;
 
--- privileges and row-level security: q_learn reads max Q(s', .) as its caller may
+-- privileges: an agent belongs to the role whose q_learn created it; others
+-- need use on it (bandit.grant), and read to see its rows
 CREATE ROLE regress_bandit_learner;
 GRANT USAGE ON SCHEMA bandit TO regress_bandit_learner;
-GRANT SELECT, INSERT, UPDATE ON bandit.q_table TO regress_bandit_learner;
 SELECT bandit.q_learn('rls', 'hidden', 'a', 10, NULL, 1);                -- 10
 SELECT bandit.q_learn('rls', 'shown', 'a', 4, NULL, 1);                  -- 4
-ALTER TABLE bandit.q_table ENABLE ROW LEVEL SECURITY;
-CREATE POLICY regress_not_hidden ON bandit.q_table USING (state <> 'hidden');
 SET ROLE regress_bandit_learner;
-SELECT bandit.q_learn('rls', 's', 'a', 1, 'hidden', 0.5, 1);             -- the 10 is invisible: 0.5 (1 + 0) = 0.5
+SELECT pg_temp.err($$SELECT bandit.q_learn('rls', 's', 'a', 1, 'hidden', 0.5, 1)$$);
+RESET ROLE;
+SELECT bandit.grant('agent', 'rls', 'regress_bandit_learner', 'use');
+SET ROLE regress_bandit_learner;
+-- learning reads every Q-value of the agent, whatever its caller may SELECT
+SELECT bandit.q_learn('rls', 's', 'a', 1, 'hidden', 0.5, 1);             -- 0.5 (1 + 10) = 5.5
 SELECT bandit.q_learn('rls', 's', 'b', 1, 'shown', 0.5, 1);              -- 0.5 (1 + 4) = 2.5
-SELECT bandit.q_learn('rls', 's', 'a', 1, 's', 0.5, 1);                  -- self-loop: 0.5 + 0.5 (1 + max(0.5, 2.5) - 0.5) = 2
+SELECT bandit.q_learn('rls', 's', 'a', 1, 's', 0.5, 1);                  -- self-loop: 5.5 + 0.5 (1 + max(5.5, 2.5) - 5.5) = 6
+SELECT count(*) AS rows_seen_without_read FROM bandit.q_table;           -- use does not imply read: 0
+-- its own agent, created by its first q_learn
+SELECT bandit.q_learn('mine', 's', 'a', 1, NULL, 1);                     -- 1
+SELECT agent, count(*) AS rows_seen FROM bandit.q_table GROUP BY 1 ORDER BY 1;   -- mine: 1
 RESET ROLE;
-SELECT bandit.q_learn('rls', 't', 'a', 1, 'hidden', 0.5, 1);             -- the owner is exempt: 0.5 (1 + 10) = 5.5
-DROP POLICY regress_not_hidden ON bandit.q_table;
-ALTER TABLE bandit.q_table DISABLE ROW LEVEL SECURITY;
--- SELECT on the columns, not the table: the same values
-REVOKE SELECT ON bandit.q_table FROM regress_bandit_learner;
-GRANT SELECT (agent, state, action, q_value, update_count, last_updated) ON bandit.q_table TO regress_bandit_learner;
+SELECT bandit.grant('agent', 'rls', 'regress_bandit_learner', 'read');
 SET ROLE regress_bandit_learner;
-SELECT bandit.q_learn('rls', 'u', 'a', 1, 'hidden', 0.5, 1);             -- 0.5 (1 + 10) = 5.5
-SELECT bandit.q_learn('rls', 's', 'b', 1, 's', 0.5, 1);                  -- 2.5 + 0.5 (1 + max(2.5, 2) - 2.5) = 3
+SELECT agent, count(*) AS rows_seen FROM bandit.q_table GROUP BY 1 ORDER BY 1;   -- mine 1, rls 4
 RESET ROLE;
--- no SELECT at all: refused (42501), nothing learned
-REVOKE SELECT ON bandit.q_table FROM regress_bandit_learner;
+SELECT bandit.revoke('agent', 'rls', 'regress_bandit_learner', 'use');
 SET ROLE regress_bandit_learner;
 SELECT pg_temp.err($$SELECT bandit.q_learn('rls', 'v', 'a', 1, 'hidden', 0.5, 1)$$);
 RESET ROLE;
 SELECT state, action, q_value, update_count FROM bandit.q_table WHERE agent = 'rls' ORDER BY 1, 2;
+SELECT owner FROM bandit.object WHERE kind = 'agent' AND name = 'mine';
+SELECT bandit.q_forget('mine');
+DELETE FROM bandit.object WHERE kind = 'agent' AND name IN ('mine', 'rls');
 DROP OWNED BY regress_bandit_learner;
 DROP ROLE regress_bandit_learner;

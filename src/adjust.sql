@@ -92,6 +92,18 @@ SELECT pg_catalog.pg_extension_config_dump('bandit.tuning_adjustment', '');
 SELECT pg_catalog.pg_extension_config_dump('bandit.tuning_snapshot_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('bandit.tuning_adjustment_id_seq', '');
 
+-- Readable by every role, filtered to the objects it may read; written only
+-- through the functions (SECURITY DEFINER), so no other grant.
+GRANT SELECT ON bandit.tuning_scope, bandit.tuning_value, bandit.tuning_snapshot, bandit.tuning_adjustment TO PUBLIC;
+ALTER TABLE bandit.tuning_scope ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable ON bandit.tuning_scope FOR SELECT USING (scope IN (SELECT bandit.readable('scope')));
+ALTER TABLE bandit.tuning_value ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable ON bandit.tuning_value FOR SELECT USING (scope IN (SELECT bandit.readable('scope')));
+ALTER TABLE bandit.tuning_snapshot ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable ON bandit.tuning_snapshot FOR SELECT USING (scope IN (SELECT bandit.readable('scope')));
+ALTER TABLE bandit.tuning_adjustment ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable ON bandit.tuning_adjustment FOR SELECT USING (scope IN (SELECT bandit.readable('scope')));
+
 CREATE TYPE bandit.tuning_proposal AS (
     scope text,
     name text,
@@ -178,10 +190,12 @@ CREATE FUNCTION bandit.define_tuning_value(scope text, name text, value float8, 
                                            upper_bound float8, max_step float8, min_feedback integer DEFAULT 30)
 RETURNS void
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET extra_float_digits = 1
 AS $$
 BEGIN
+    PERFORM bandit.require('scope', scope, 'manage', true);
     IF scope IS NULL OR name IS NULL OR min_feedback IS NULL THEN
         RAISE EXCEPTION 'scope, name and min_feedback must not be NULL' USING ERRCODE = '22004';
     END IF;
@@ -215,13 +229,15 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION bandit.define_tuning_value(text, text, float8, float8, float8, float8, integer) IS
-    'Defines a tunable value of a scope (creating the scope, without a rate limit): its starting value, finite bounds lower_bound <= value <= upper_bound, the largest step of one adjustment (max_step > 0) and the feedback an adjustment needs (min_feedback, 30); audited; a duplicate is an error (23505)';
+    'Defines a tunable value of a scope (creating the scope, without a rate limit): its starting value, finite bounds lower_bound <= value <= upper_bound, the largest step of one adjustment (max_step > 0) and the feedback an adjustment needs (min_feedback, 30); audited; a duplicate is an error (23505). Privilege: EXECUTE, granted by a DBA; creates the scope owned by the caller, and on an existing one needs manage on the scope.';
 
 CREATE FUNCTION bandit.set_tuning_rate_limit(scope text, max_adjustments integer, per interval) RETURNS void
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    PERFORM bandit.require('scope', scope, 'manage', true);
     IF scope IS NULL THEN
         RAISE EXCEPTION 'scope must not be NULL' USING ERRCODE = '22004';
     END IF;
@@ -241,14 +257,16 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION bandit.set_tuning_rate_limit(text, integer, interval) IS
-    'Allows at most max_adjustments adjustments of the scope''s values within any period of length per (0 freezes the scope; both NULL: no limit); rollbacks are not limited; creates the scope if needed';
+    'Allows at most max_adjustments adjustments of the scope''s values within any period of length per (0 freezes the scope; both NULL: no limit); rollbacks are not limited; creates the scope if needed. Privilege: EXECUTE, granted by a DBA; creates the scope owned by the caller, and on an existing one needs manage on the scope.';
 
 CREATE FUNCTION bandit.tuned_value(scope text, name text) RETURNS float8
 LANGUAGE sql STABLE STRICT PARALLEL SAFE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT (bandit.tuning_value_row(scope, name)).value $$;
+AS $$
+    SELECT bandit.require('scope', scope, 'use'); SELECT (bandit.tuning_value_row(scope, name)).value $$;
 COMMENT ON FUNCTION bandit.tuned_value(text, text) IS
-    'The current value of a tunable value; an unknown one is an error (42704)';
+    'The current value of a tunable value; an unknown one is an error (42704). Privilege: use on the scope.';
 
 -- Every rule the change of v to new_value breaks, tagged by rule; used by
 -- validate_adjustment, the proposals and apply_adjustment (under its locks).
@@ -315,16 +333,18 @@ COMMENT ON FUNCTION bandit.check_adjustment_arguments(float8, integer) IS
 CREATE FUNCTION bandit.validate_adjustment(scope text, name text, new_value float8, feedback_count integer)
 RETURNS text[]
 LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    PERFORM bandit.require('scope', scope, 'manage');
     PERFORM bandit.check_adjustment_arguments(new_value, feedback_count);
     RETURN bandit.tuning_problems(bandit.tuning_value_row(scope, name), bandit.tuning_scope_row(scope),
                                   new_value, feedback_count);
 END
 $$;
 COMMENT ON FUNCTION bandit.validate_adjustment(text, text, float8, integer) IS
-    'Every rule that adjusting the value to new_value with feedback_count observations would break, one message each tagged bounds:, max_step:, min_feedback: or rate_limit:; empty when bandit.apply_adjustment would accept it now';
+    'Every rule that adjusting the value to new_value with feedback_count observations would break, one message each tagged bounds:, max_step:, min_feedback: or rate_limit:; empty when bandit.apply_adjustment would accept it now. Privilege: manage on the scope.';
 
 -- A proposal that moves v toward indicated by at most max_step, scaled by confidence.
 CREATE FUNCTION bandit.tuning_proposal_toward(v bandit.tuning_value, indicated float8, feedback_count integer,
@@ -377,28 +397,32 @@ CREATE FUNCTION bandit.propose_value(scope text, name text, indicated_value floa
                                      prior_count float8 DEFAULT 10)
 RETURNS bandit.tuning_proposal
 LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET extra_float_digits = 1
 AS $$
 BEGIN
+    PERFORM bandit.require('scope', scope, 'manage');
     PERFORM bandit.check_adjustment_arguments(indicated_value, feedback_count);
     RETURN bandit.tuning_proposal_toward(bandit.tuning_value_row(scope, name), indicated_value, feedback_count,
                                          prior_count, format('feedback indicates %s', indicated_value));
 END
 $$;
 COMMENT ON FUNCTION bandit.propose_value(text, text, float8, integer, float8) IS
-    'Proposes moving the value toward indicated_value (what feedback_count observations point to): by d = indicated_value - value, capped at max_step, times confidence n / (n + prior_count), clamped to the bounds; no move below min_feedback. problems: what bandit.apply_adjustment would raise';
+    'Proposes moving the value toward indicated_value (what feedback_count observations point to): by d = indicated_value - value, capped at max_step, times confidence n / (n + prior_count), clamped to the bounds; no move below min_feedback. problems: what bandit.apply_adjustment would raise. Privilege: manage on the scope.';
 
 CREATE FUNCTION bandit.propose_adjustment(scope text, name text, feedback_mean float8, feedback_count integer,
                                           target float8, gain float8 DEFAULT 1, prior_count float8 DEFAULT 10)
 RETURNS bandit.tuning_proposal
 LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET extra_float_digits = 1
 AS $$
 DECLARE
     v bandit.tuning_value;
 BEGIN
+    PERFORM bandit.require('scope', scope, 'manage');
     PERFORM bandit.check_adjustment_arguments(feedback_mean, feedback_count);
     PERFORM bandit.check_tuning_number(target, 'target'), bandit.check_tuning_number(gain, 'gain');
     v := bandit.tuning_value_row(scope, name);
@@ -407,7 +431,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION bandit.propose_adjustment(text, text, float8, integer, float8, float8, float8) IS
-    'Proposes an adjustment from aggregated feedback (e.g. avg and count of a metric): the feedback indicates value + gain (target - feedback_mean) (gain < 0 when a larger value lowers the metric); moved toward by at most max_step times confidence n / (n + prior_count), clamped to the bounds, no move below min_feedback. problems: what bandit.apply_adjustment would raise';
+    'Proposes an adjustment from aggregated feedback (e.g. avg and count of a metric): the feedback indicates value + gain (target - feedback_mean) (gain < 0 when a larger value lowers the metric); moved toward by at most max_step times confidence n / (n + prior_count), clamped to the bounds, no move below min_feedback. problems: what bandit.apply_adjustment would raise. Privilege: manage on the scope.';
 
 CREATE FUNCTION bandit.take_tuning_snapshot(scope text, label text) RETURNS bigint
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
@@ -436,9 +460,11 @@ COMMENT ON FUNCTION bandit.take_tuning_snapshot(text, text) IS
 
 CREATE FUNCTION bandit.snapshot_tuning(scope text, label text DEFAULT NULL) RETURNS bigint
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    PERFORM bandit.require('scope', scope, 'manage');
     IF scope IS NULL THEN
         RAISE EXCEPTION 'scope must not be NULL' USING ERRCODE = '22004';
     END IF;
@@ -447,13 +473,14 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION bandit.snapshot_tuning(text, text) IS
-    'Saves every value of a scope exactly (value, bounds, max_step, min_feedback); returns the snapshot id for bandit.rollback_tuning';
+    'Saves every value of a scope exactly (value, bounds, max_step, min_feedback); returns the snapshot id for bandit.rollback_tuning. Privilege: manage on the scope.';
 
 CREATE FUNCTION bandit.apply_adjustment(scope text, name text, new_value float8, reason text,
                                         feedback_count integer, confidence float8 DEFAULT NULL,
                                         expected_value float8 DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET extra_float_digits = 1
 AS $$
@@ -464,6 +491,7 @@ DECLARE
     before_id bigint;
     audit_id bigint;
 BEGIN
+    PERFORM bandit.require('scope', scope, 'manage');
     IF scope IS NULL OR name IS NULL THEN
         RAISE EXCEPTION 'scope and name must not be NULL' USING ERRCODE = '22004';
     END IF;
@@ -502,20 +530,22 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION bandit.apply_adjustment(text, text, float8, text, integer, float8, float8) IS
-    'Adjusts a value under row locks (the scope''s, then the value''s): checks every rule of bandit.validate_adjustment (and, when expected_value is given, that the value still is expected_value), raising 22003 (bounds, max_step) or 22023 with all problems and changing nothing; else snapshots the scope, sets the value, audits; returns the audit id';
+    'Adjusts a value under row locks (the scope''s, then the value''s): checks every rule of bandit.validate_adjustment (and, when expected_value is given, that the value still is expected_value), raising 22003 (bounds, max_step) or 22023 with all problems and changing nothing; else snapshots the scope, sets the value, audits; returns the audit id. Privilege: manage on the scope.';
 
 CREATE FUNCTION bandit.apply_proposal(proposal bandit.tuning_proposal) RETURNS bigint
 LANGUAGE sql VOLATILE STRICT PARALLEL UNSAFE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT bandit.apply_adjustment(($1).scope, ($1).name, ($1).proposed_value, ($1).reason,
                                    ($1).feedback_count, ($1).confidence, ($1).old_value)
 $$;
 COMMENT ON FUNCTION bandit.apply_proposal(bandit.tuning_proposal) IS
-    'Applies a proposal of bandit.propose_adjustment or bandit.propose_value, unless the value changed since it was proposed (stale) or a rule fails; returns the audit id';
+    'Applies a proposal of bandit.propose_adjustment or bandit.propose_value, unless the value changed since it was proposed (stale) or a rule fails; returns the audit id. Privilege: manage on the scope.';
 
 CREATE FUNCTION bandit.rollback_tuning(snapshot_id bigint) RETURNS integer
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET extra_float_digits = 1
 AS $$
@@ -532,6 +562,7 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'tuning snapshot % does not exist', snapshot_id USING ERRCODE = '42704';
     END IF;
+    PERFORM bandit.require('scope', snap.scope, 'manage');
     PERFORM bandit.lock_tuning_scope(snap.scope);
     PERFORM 1 FROM bandit.tuning_value t WHERE t.scope = snap.scope ORDER BY t.name FOR NO KEY UPDATE;
     FOR r IN
@@ -565,16 +596,18 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION bandit.rollback_tuning(bigint) IS
-    'Puts every value saved in the snapshot back exactly (value, bounds, max_step, min_feedback; re-created if deleted since) under the scope''s lock; values defined after the snapshot are left alone; each change is audited with a snapshot of the state before it; not rate-limited; returns the number of values changed';
+    'Puts every value saved in the snapshot back exactly (value, bounds, max_step, min_feedback; re-created if deleted since) under the scope''s lock; values defined after the snapshot are left alone; each change is audited with a snapshot of the state before it; not rate-limited; returns the number of values changed. Privilege: manage on the scope.';
 
 CREATE FUNCTION bandit.tuning_history(scope text, days integer DEFAULT 30)
 RETURNS TABLE (id bigint, name text, kind text, old_value float8, new_value float8, reason text,
                feedback_count integer, confidence float8, adjusted_at timestamptz, adjusted_by text,
                snapshot_id bigint, restored_snapshot_id bigint)
 LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    PERFORM bandit.require('scope', scope, 'read');
     IF days <= 0 THEN
         RAISE EXCEPTION 'days must be positive, got %', days USING ERRCODE = '22003';
     END IF;
@@ -588,7 +621,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION bandit.tuning_history(text, integer) IS
-    'The changes (define, adjust, rollback) of a scope''s values in the last `days` days, newest first';
+    'The changes (define, adjust, rollback) of a scope''s values in the last `days` days, newest first. Privilege: read on the scope.';
 
 -- The ensemble choice: several recommenders put weight (times a score) on actions.
 
@@ -699,3 +732,16 @@ CREATE AGGREGATE bandit.merge(tally bandit.ensemble_tally) (
 );
 COMMENT ON AGGREGATE bandit.merge(bandit.ensemble_tally) IS
     'Merges ensemble tallies computed elsewhere (shards, nodes, periods); bandit.ensemble_winner of the result is the overall choice';
+
+-- Internal helpers: only bandit's own functions call them.
+REVOKE ALL ON FUNCTION bandit.check_tuning_number(double precision, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION bandit.tuning_scope_row(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION bandit.lock_tuning_scope(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION bandit.tuning_value_row(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION bandit.tuning_problems(bandit.tuning_value, bandit.tuning_scope, double precision, integer, double precision) FROM PUBLIC;
+REVOKE ALL ON FUNCTION bandit.check_adjustment_arguments(double precision, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION bandit.tuning_proposal_toward(bandit.tuning_value, double precision, integer, double precision, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION bandit.take_tuning_snapshot(text, text) FROM PUBLIC;
+-- Creating objects is for the roles a DBA grants EXECUTE on these.
+REVOKE ALL ON FUNCTION bandit.define_tuning_value(text, text, double precision, double precision, double precision, double precision, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION bandit.set_tuning_rate_limit(text, integer, interval) FROM PUBLIC;

@@ -14,8 +14,6 @@
 #include "common/shortest_dec.h"
 #include "funcapi.h"
 #include "utils/builtins.h"
-#include "catalog/namespace.h"
-#include "utils/guc.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -37,42 +35,25 @@ _PG_init(void)
 }
 
 /*
- * Connects to SPI with pg_catalog as the only schema searched, undone by
- * SpiEnd or by the (sub)transaction's abort on error.  The plan cache
- * re-analyzes a saved plan under the search path in force, so a caller's
- * must never be.  Before PostgreSQL 17 an override search path does it
- * without the GUC machinery, which recomputes the path twice per call;
- * from 17, where overrides are gone, search_path is set as a SET clause
- * would.
+ * Connects to SPI with pg_catalog as the only schema searched (see
+ * PushCatalogSearchPath), undone by SpiEnd or by the (sub)transaction's
+ * abort on error.  The plan cache re-analyzes a saved plan under the search
+ * path in force, so a caller's must never be.
  */
 int
 SpiBegin(void)
 {
-#if PG_VERSION_NUM < 170000
-	OverrideSearchPath path = {.schemas = NIL, .addCatalog = true, .addTemp = false};
+	int			nest = PushCatalogSearchPath();
 
-	PushOverrideSearchPath(&path);
-	SPI_connect();
-	return 0;
-#else
-	int			nest = NewGUCNestLevel();
-
-	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
 	SPI_connect();
 	return nest;
-#endif
 }
 
 void
 SpiEnd(int nest)
 {
 	SPI_finish();
-#if PG_VERSION_NUM < 170000
-	PopOverrideSearchPath();
-#else
-	AtEOXact_GUC(true, nest);
-#endif
+	PopCatalogSearchPath(nest);
 }
 
 char *

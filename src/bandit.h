@@ -19,9 +19,51 @@
 
 #include <gsl/gsl_rng.h>
 
+/*
+ * Version differences, all of them here.  Built and tested on PostgreSQL 15
+ * only; the guards below are for versions the code has been read against,
+ * not run on.
+ */
 #if PG_VERSION_NUM < 130000
 #error "bandit requires PostgreSQL 13 or later"
 #endif
+
+#include "catalog/namespace.h"
+#include "utils/guc.h"
+
+/*
+ * pg_catalog as the only schema searched until PopCatalogSearchPath (or the
+ * abort of the (sub)transaction).  Before PostgreSQL 17 an override search
+ * path does it without the GUC machinery, which recomputes the path twice
+ * per call; from 17, where overrides are gone, search_path is set as a SET
+ * clause would.  Returns what PopCatalogSearchPath needs.
+ */
+static inline int
+PushCatalogSearchPath(void)
+{
+#if PG_VERSION_NUM < 170000
+	OverrideSearchPath path = {.schemas = NIL, .addCatalog = true, .addTemp = false};
+
+	PushOverrideSearchPath(&path);
+	return 0;
+#else
+	int			nest = NewGUCNestLevel();
+
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return nest;
+#endif
+}
+
+static inline void
+PopCatalogSearchPath(int nest)
+{
+#if PG_VERSION_NUM < 170000
+	PopOverrideSearchPath();
+#else
+	AtEOXact_GUC(true, nest);
+#endif
+}
 
 /* The three alternatives of scipy.stats, by their scipy names. */
 typedef enum Alternative
@@ -111,6 +153,11 @@ extern void SetRowConstant(double *state, int slot, double value,
 extern int	SpiBegin(void);
 extern void SpiEnd(int nest);
 extern SPIPlanPtr PrepareSafely(const char *sql, int nargs, Oid *types);
+
+/* access.c: the caller and the privilege check of every function touching an object */
+extern Oid	BanditCaller(void);
+extern bool CheckPrivilege(const char *kind, const char *name, const char *privilege, bool create);
+extern void RequirePrivilege(const char *kind, const char *name, const char *privilege, bool create);
 
 extern Alternative ParseAlternative(text *alternative);
 extern void BetaProbBest(const double *alpha, const double *beta, int n, double *prob);

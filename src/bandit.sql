@@ -1,4 +1,7 @@
 COMMENT ON SCHEMA bandit IS 'bandit: online learning and experiment statistics';
+-- Every role may call the pure functions and read (row-level security filters
+-- the state tables); what touches an object checks the caller's privilege on it.
+GRANT USAGE ON SCHEMA bandit TO PUBLIC;
 
 -- The composite results shared by several capabilities.
 CREATE TYPE bandit.t_test_result AS (
@@ -35,3 +38,6 @@ END
 $$;
 COMMENT ON FUNCTION bandit.check_param_keys(jsonb, jsonb) IS
     'Checks that params is a JSON object whose keys are all keys of defaults (22023 otherwise); used by policies and experiments';
+
+-- Internal helpers: only bandit's own functions call them.
+REVOKE ALL ON FUNCTION bandit.check_param_keys(jsonb, jsonb) FROM PUBLIC;

@@ -104,7 +104,10 @@ typedef struct Design
 	double	   *allocation;
 } Design;
 
-/* Reads a running experiment's design: unknown is 42704, not running 55000. */
+/*
+ * Reads a running experiment's design for assignment: unknown is 42704, a
+ * caller without use on it 42501, not running 55000.
+ */
 static void
 LoadDesign(const char *name, Design *design)
 {
@@ -112,6 +115,7 @@ LoadDesign(const char *name, Design *design)
 	char	   *status;
 	bool		isnull;
 
+	RequirePrivilege("experiment", name, "use", false);
 	if (SPI_execute_plan(plan_experiment, &arg, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "reading experiment \"%s\" failed", name);
 	if (SPI_processed == 0)

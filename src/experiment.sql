@@ -105,6 +105,24 @@ SELECT pg_catalog.pg_extension_config_dump('bandit.experiment_audit', '');
 SELECT pg_catalog.pg_extension_config_dump('bandit.observation_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('bandit.experiment_audit_id_seq', '');
 
+-- Readable by every role, filtered to the objects it may read; written only
+-- through the functions (SECURITY DEFINER), so no other grant.
+GRANT SELECT ON bandit.experiment, bandit.variant, bandit.assignment, bandit.stratum, bandit.observation, bandit.sequential_look, bandit.experiment_audit TO PUBLIC;
+ALTER TABLE bandit.experiment ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable ON bandit.experiment FOR SELECT USING (name IN (SELECT bandit.readable('experiment')));
+ALTER TABLE bandit.variant ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable ON bandit.variant FOR SELECT USING (experiment IN (SELECT bandit.readable('experiment')));
+ALTER TABLE bandit.assignment ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable ON bandit.assignment FOR SELECT USING (experiment IN (SELECT bandit.readable('experiment')));
+ALTER TABLE bandit.stratum ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable ON bandit.stratum FOR SELECT USING (experiment IN (SELECT bandit.readable('experiment')));
+ALTER TABLE bandit.observation ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable ON bandit.observation FOR SELECT USING (experiment IN (SELECT bandit.readable('experiment')));
+ALTER TABLE bandit.sequential_look ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable ON bandit.sequential_look FOR SELECT USING (experiment IN (SELECT bandit.readable('experiment')));
+ALTER TABLE bandit.experiment_audit ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable ON bandit.experiment_audit FOR SELECT USING (experiment IN (SELECT bandit.readable('experiment')));
+
 -- Small statistics (src/experiment.c, src/contingency.c)
 
 CREATE FUNCTION bandit.normal_quantile(p float8) RETURNS float8
@@ -232,6 +250,7 @@ CREATE FUNCTION bandit.create_experiment(name text, variants text[], allocation 
                                          params jsonb DEFAULT '{}')
 RETURNS void
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -286,6 +305,9 @@ BEGIN
     END IF;
     INSERT INTO bandit.experiment (name, hypothesis, params, salt)
     VALUES (name, p->>'hypothesis', p, coalesce(p->>'salt', gen_random_uuid()::text));
+    -- an owner row without its experiment is a leftover of one deleted by hand: its grants go with it
+    DELETE FROM bandit.object o WHERE o.kind = 'experiment' AND o.name = create_experiment.name;
+    INSERT INTO bandit.object (kind, name, owner) VALUES ('experiment', create_experiment.name, bandit.caller());
     -- by ordinality, whatever the arrays' lower bounds
     INSERT INTO bandit.variant (experiment, variant, position, allocation, is_control)
     SELECT name, v.variant, v.position, v.share, v.position = 1
@@ -295,15 +317,18 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION bandit.create_experiment(text, text[], float8[], jsonb) IS
-    'Creates an experiment in status draft; the first variant is the control (2 to 1000 variants: more is 54000); allocation (NULL: equal) must sum to 1, one share per variant in the same order. params: hypothesis, min_sample_size (100), max_sample_size (planned per variant, for futility), alpha (0.05), early_alpha (0.01), min_effect (0), sequential (false), metrics (names, or name: "binary"/"continuous"), mixing_sd (mSPRT mixing scale; default min_effect if positive, else 0.1 pooled standard deviations), salt (default random)';
+    'Creates an experiment in status draft; the first variant is the control (2 to 1000 variants: more is 54000); allocation (NULL: equal) must sum to 1, one share per variant in the same order. params: hypothesis, min_sample_size (100), max_sample_size (planned per variant, for futility), alpha (0.05), early_alpha (0.01), min_effect (0), sequential (false), metrics (names, or name: "binary"/"continuous"), mixing_sd (mSPRT mixing scale; default min_effect if positive, else 0.1 pooled standard deviations), salt (default random). Privilege: EXECUTE, granted by a DBA (not PUBLIC); creates an experiment owned by the caller.';
 
 CREATE FUNCTION bandit.start_experiment(name text) RETURNS void
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    e bandit.experiment := bandit.experiment_row(name, true);
+    e bandit.experiment;
 BEGIN
+    PERFORM bandit.require('experiment', name, 'manage');
+    e := bandit.experiment_row(name, true);
     IF e.status <> 'draft' THEN
         RAISE EXCEPTION 'experiment "%" is %: only a draft can start', name, e.status USING ERRCODE = '55000';
     END IF;
@@ -311,15 +336,18 @@ BEGIN
     INSERT INTO bandit.experiment_audit (experiment, action) VALUES (e.name, 'started');
 END
 $$;
-COMMENT ON FUNCTION bandit.start_experiment(text) IS 'Starts a draft experiment: from now on units can be assigned';
+COMMENT ON FUNCTION bandit.start_experiment(text) IS 'Starts a draft experiment: from now on units can be assigned. Privilege: manage on the experiment.';
 
 CREATE FUNCTION bandit.stop_experiment(name text, reason text DEFAULT NULL) RETURNS void
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    e bandit.experiment := bandit.experiment_row(name, true);
+    e bandit.experiment;
 BEGIN
+    PERFORM bandit.require('experiment', name, 'manage');
+    e := bandit.experiment_row(name, true);
     IF e.status <> 'running' THEN
         RAISE EXCEPTION 'experiment "%" is %: only a running experiment can stop', name, e.status USING ERRCODE = '55000';
     END IF;
@@ -329,39 +357,45 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION bandit.stop_experiment(text, text) IS
-    'Completes a running experiment, with the reason it stopped: no more assignments; metrics of assigned units are still recorded';
+    'Completes a running experiment, with the reason it stopped: no more assignments; metrics of assigned units are still recorded. Privilege: manage on the experiment.';
 
 CREATE FUNCTION bandit.drop_experiment(name text) RETURNS void
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    e bandit.experiment := bandit.experiment_row(name, true);
+    e bandit.experiment;
 BEGIN
+    PERFORM bandit.require('experiment', name, 'manage');
+    e := bandit.experiment_row(name, true);
     DELETE FROM bandit.observation o WHERE o.experiment = e.name;
     DELETE FROM bandit.assignment a WHERE a.experiment = e.name;
     DELETE FROM bandit.stratum s WHERE s.experiment = e.name;
     DELETE FROM bandit.sequential_look l WHERE l.experiment = e.name;
     DELETE FROM bandit.experiment t WHERE t.name = e.name;
+    DELETE FROM bandit.object o WHERE o.kind = 'experiment' AND o.name = e.name;
     INSERT INTO bandit.experiment_audit (experiment, action) VALUES (e.name, 'dropped');
 END
 $$;
 COMMENT ON FUNCTION bandit.drop_experiment(text) IS
-    'Deletes an experiment with its variants, assignments, observations and sequential state (the audit trail stays)';
+    'Deletes an experiment with its variants, assignments, observations and sequential state (the audit trail stays). Privilege: manage on the experiment.';
 
 -- Assignment (src/experiment.c)
 
 CREATE FUNCTION bandit.assign(experiment text, unit_id text) RETURNS text
     AS 'MODULE_PATHNAME', 'bandit_assign'
-    LANGUAGE C VOLATILE PARALLEL UNSAFE;
+    LANGUAGE C VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION bandit.assign(text, text) IS
-    'The variant of a unit in a running experiment: at its first call, the variant whose share of the cumulative allocation holds bandit.assignment_point(salt, unit_id), stored; later calls return the stored variant. Deterministic, and independent between experiments (each has its own salt)';
+    'The variant of a unit in a running experiment: at its first call, the variant whose share of the cumulative allocation holds bandit.assignment_point(salt, unit_id), stored; later calls return the stored variant. Deterministic, and independent between experiments (each has its own salt). Privilege: use on the experiment.';
 
 CREATE FUNCTION bandit.assign(experiment text, unit_id text, stratum text) RETURNS text
     AS 'MODULE_PATHNAME', 'bandit_assign_stratified'
-    LANGUAGE C VOLATILE PARALLEL UNSAFE;
+    LANGUAGE C VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION bandit.assign(text, text, text) IS
-    'Stratified assignment: each stratum''s new units, in arrival order, are dealt the slots of blocks that hold every variant in proportion to its allocation (the smallest whole block, at most 1000; else 100 slots by largest remainders), each block shuffled from (salt, stratum, block number); so every stratum follows the allocation to within one block. Stored and sticky like assign(experiment, unit_id)';
+    'Stratified assignment: each stratum''s new units, in arrival order, are dealt the slots of blocks that hold every variant in proportion to its allocation (the smallest whole block, at most 1000; else 100 slots by largest remainders), each block shuffled from (salt, stratum, block number); so every stratum follows the allocation to within one block. Stored and sticky like assign(experiment, unit_id). Privilege: use on the experiment.';
 
 -- Metrics
 
@@ -397,12 +431,14 @@ COMMENT ON FUNCTION bandit.check_metric(bandit.experiment, text, boolean) IS
 
 CREATE FUNCTION bandit.record_metric(experiment text, unit_id text, metric text, value float8) RETURNS void
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     e bandit.experiment := bandit.experiment_row(experiment);
     assigned text;
 BEGIN
+    PERFORM bandit.require('experiment', experiment, 'use');
     IF unit_id IS NULL OR value IS NULL THEN
         RAISE EXCEPTION '% must not be NULL', CASE WHEN unit_id IS NULL THEN 'unit_id' ELSE 'value' END
             USING ERRCODE = '22004';
@@ -421,10 +457,11 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION bandit.record_metric(text, text, text, float8) IS
-    'Records one value of a metric for an assigned unit of a running or completed experiment; an unassigned unit, NaN or an infinite value is an error';
+    'Records one value of a metric for an assigned unit of a running or completed experiment; an unassigned unit, NaN or an infinite value is an error. Privilege: use on the experiment.';
 
 CREATE FUNCTION bandit.record_metrics(experiment text, metric text, unit_ids text[], "values" float8[]) RETURNS bigint
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -432,6 +469,7 @@ DECLARE
     missing text;
     inserted bigint;
 BEGIN
+    PERFORM bandit.require('experiment', experiment, 'use');
     IF unit_ids IS NULL OR "values" IS NULL THEN
         RAISE EXCEPTION '% must not be NULL', CASE WHEN unit_ids IS NULL THEN 'unit_ids' ELSE 'values' END
             USING ERRCODE = '22004';
@@ -462,7 +500,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION bandit.record_metrics(text, text, text[], float8[]) IS
-    'Records many values of one metric at once (unit_ids[i] has values[i]); all or nothing: one unassigned unit or non-finite value rejects the whole call. Returns the rows recorded';
+    'Records many values of one metric at once (unit_ids[i] has values[i]); all or nothing: one unassigned unit or non-finite value rejects the whole call. Returns the rows recorded. Privilege: use on the experiment.';
 
 -- Analysis
 
@@ -499,6 +537,7 @@ COMMENT ON FUNCTION bandit.assignment_counts(text) IS 'Units assigned to each va
 
 CREATE FUNCTION bandit.srm_check(experiment text) RETURNS float8
 LANGUAGE plpgsql STABLE PARALLEL SAFE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -507,6 +546,7 @@ DECLARE
     share float8[];
     total float8;
 BEGIN
+    PERFORM bandit.require('experiment', experiment, 'read');
     SELECT array_agg(coalesce(c.n, 0)::float8 ORDER BY v.position), array_agg(v.allocation ORDER BY v.position),
            sum(coalesce(c.n, 0))
     INTO observed, share, total
@@ -520,7 +560,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION bandit.srm_check(text) IS
-    'Sample-ratio-mismatch p-value: chi-square goodness of fit of the assignment counts per variant against the allocation, = scipy.stats.chisquare; NULL before any assignment. Below 0.001 the assignment is broken and results are not to be trusted';
+    'Sample-ratio-mismatch p-value: chi-square goodness of fit of the assignment counts per variant against the allocation, = scipy.stats.chisquare; NULL before any assignment. Below 0.001 the assignment is broken and results are not to be trusted. Privilege: read on the experiment.';
 
 CREATE TYPE bandit.variant_result AS (
     variant text, n bigint, mean float8, ci_lower float8, ci_upper float8, diff float8,
@@ -694,6 +734,7 @@ RETURNS TABLE(variant text, n bigint, mean float8, ci_lower float8, ci_upper flo
               significant boolean, diff_ci_lower float8, diff_ci_upper float8, relative_lift float8,
               expected_loss float8, srm_p_value float8, warning text, sd float8)
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -702,6 +743,7 @@ DECLARE
     summaries bandit.summary[];
     nonbinary bigint;
 BEGIN
+    PERFORM bandit.require('experiment', experiment, 'read');
     IF metric IS NULL THEN
         RAISE EXCEPTION 'metric must not be NULL' USING ERRCODE = '22004';
     END IF;
@@ -715,7 +757,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION bandit.analyze(text, text) IS
-    'Each variant of an experiment against the control (first row) on one metric, each observation one sample. Binary metrics (every value 0 or 1, or declared binary): Wilson intervals, chi-square with Yates'' correction or Fisher''s exact test when an expected count is below 5, Wald interval of the difference, Cohen''s h, exact Beta posteriors for prob_best and expected_loss. Continuous: t intervals, Welch''s t-test and interval, Cohen''s d, normal posteriors. adjusted_p_value: Holm across the treatments; significant: adjusted p < alpha, never on a sample-ratio mismatch (srm p < 0.001, see warning). With params.sequential: mSPRT always-valid p-values and confidence sequences (test msprt) that never loosen between calls. Intervals at level 1 - alpha';
+    'Each variant of an experiment against the control (first row) on one metric, each observation one sample. Binary metrics (every value 0 or 1, or declared binary): Wilson intervals, chi-square with Yates'' correction or Fisher''s exact test when an expected count is below 5, Wald interval of the difference, Cohen''s h, exact Beta posteriors for prob_best and expected_loss. Continuous: t intervals, Welch''s t-test and interval, Cohen''s d, normal posteriors. adjusted_p_value: Holm across the treatments; significant: adjusted p < alpha, never on a sample-ratio mismatch (srm p < 0.001, see warning). With params.sequential: mSPRT always-valid p-values and confidence sequences (test msprt) that never loosen between calls. Intervals at level 1 - alpha. Privilege: read on the experiment.';
 
 CREATE FUNCTION bandit.analyze(experiment text, metric text, covariate text)
 RETURNS TABLE(variant text, n bigint, mean float8, ci_lower float8, ci_upper float8, diff float8,
@@ -723,6 +765,7 @@ RETURNS TABLE(variant text, n bigint, mean float8, ci_lower float8, ci_upper flo
               significant boolean, diff_ci_lower float8, diff_ci_upper float8, relative_lift float8,
               expected_loss float8, srm_p_value float8, warning text, sd float8)
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -730,6 +773,7 @@ DECLARE
     names text[];
     summaries bandit.summary[];
 BEGIN
+    PERFORM bandit.require('experiment', experiment, 'read');
     IF metric IS NULL OR covariate IS NULL THEN
         RAISE EXCEPTION '% must not be NULL', CASE WHEN metric IS NULL THEN 'metric' ELSE 'covariate' END
             USING ERRCODE = '22004';
@@ -755,7 +799,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION bandit.analyze(text, text, text) IS
-    'analyze with a pre-period covariate (CUPED), for continuous metrics: per unit Y = mean of the metric''s values and X = mean of the covariate''s (units without one get the mean X of those with one); theta = cov(X, Y) / var(X) over all units; each variant''s Y - theta (X - mean X) then compared as analyze does (Welch). Means are of the adjusted values';
+    'analyze with a pre-period covariate (CUPED), for continuous metrics: per unit Y = mean of the metric''s values and X = mean of the covariate''s (units without one get the mean X of those with one); theta = cov(X, Y) / var(X) over all units; each variant''s Y - theta (X - mean X) then compared as analyze does (Welch). Means are of the adjusted values. Privilege: read on the experiment.';
 
 -- Numbers for people: four significant digits, scientific notation when tiny.
 CREATE FUNCTION bandit.format_number(x float8) RETURNS text
@@ -777,6 +821,7 @@ COMMENT ON FUNCTION bandit.format_number(float8) IS
 CREATE FUNCTION bandit.decide(experiment text, metric text)
 RETURNS TABLE(decision text, winner text, reason text)
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -801,6 +846,7 @@ DECLARE
     power float8;
     largest_power float8 := 0;
 BEGIN
+    PERFORM bandit.require('experiment', experiment, 'read');
     rows := ARRAY(SELECT ROW(a.*)::bandit.variant_result FROM bandit.analyze(experiment, metric) a);
     SELECT * INTO control FROM unnest(rows) LIMIT 1;
     IF control.srm_p_value < 0.001 THEN
@@ -864,12 +910,13 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION bandit.decide(text, text) IS
-    'What to do with an experiment on one metric: continue, stop_success (a treatment beats the control with Holm-adjusted p below alpha if sequential, else early_alpha, by at least min_effect; winner names the largest), stop_failure (the control beats every treatment so), stop_futility (with max_sample_size: power at that size to detect min_effect, or the observed effect when min_effect is 0, below 0.2 for every treatment, or the size reached). Never stops before min_sample_size per variant or on a sample-ratio mismatch. reason says why in words';
+    'What to do with an experiment on one metric: continue, stop_success (a treatment beats the control with Holm-adjusted p below alpha if sequential, else early_alpha, by at least min_effect; winner names the largest), stop_failure (the control beats every treatment so), stop_futility (with max_sample_size: power at that size to detect min_effect, or the observed effect when min_effect is 0, below 0.2 for every treatment, or the size reached). Never stops before min_sample_size per variant or on a sample-ratio mismatch. reason says why in words. Privilege: read on the experiment.';
 
 -- A text report for psql
 
 CREATE FUNCTION bandit.report(experiment text, metric text) RETURNS SETOF text
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -886,6 +933,7 @@ DECLARE
     center int;
     bar text;
 BEGIN
+    PERFORM bandit.require('experiment', experiment, 'read');
     rows := ARRAY(SELECT ROW(a.*)::bandit.variant_result FROM bandit.analyze(experiment, metric) a);
     SELECT min(t.ci_lower), max(t.ci_upper), greatest(7, max(length(t.variant))) INTO lowest, highest, name_width
     FROM unnest(rows) t;
@@ -930,4 +978,15 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION bandit.report(text, text) IS
-    'A text report of an experiment on one metric for psql (SELECT * FROM bandit.report(...)): each variant''s n, mean and interval drawn with Unicode bars on one common axis (● the mean), each treatment against the control, and the decision';
+    'A text report of an experiment on one metric for psql (SELECT * FROM bandit.report(...)): each variant''s n, mean and interval drawn with Unicode bars on one common axis (● the mean), each treatment against the control, and the decision. Privilege: read on the experiment.';
+
+-- Internal helpers: only bandit's own functions call them.
+REVOKE ALL ON FUNCTION bandit.experiment_params(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION bandit.experiment_row(text, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION bandit.check_metric(bandit.experiment, text, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION bandit.metric_summaries(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION bandit.assignment_counts(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION bandit.compare_variants(bandit.experiment, text, text[], bandit.summary[], boolean, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION bandit.format_number(double precision) FROM PUBLIC;
+-- Creating objects is for the roles a DBA grants EXECUTE on these.
+REVOKE ALL ON FUNCTION bandit.create_experiment(text, text[], double precision[], jsonb) FROM PUBLIC;

@@ -128,7 +128,7 @@ PreparePlans(void)
 	plan_count_decision = PrepareSafely(
 		"UPDATE bandit.policy SET decisions = decisions + 1 WHERE name = $1 RETURNING decisions - 1", 1, text1);
 	plan_decision_state = PrepareSafely(
-		"SELECT reward FROM bandit.decision WHERE id = $1", 1, int8_1);
+		"SELECT policy FROM bandit.decision WHERE id = $1", 1, int8_1);
 
 	/*
 	 * One statement: the arm's row lock is taken here and held only until
@@ -182,7 +182,10 @@ TupleFloat8(HeapTuple tuple, TupleDesc desc, int column, double fallback)
 	return isnull ? fallback : DatumGetFloat8(d);
 }
 
-/* Reads a policy (inside SPI); an unknown policy is 42704. */
+/*
+ * Reads a policy for its application's calls (inside SPI): an unknown
+ * policy is 42704, a caller without use on it 42501.
+ */
 static void
 LoadPolicy(const char *name, Policy *policy)
 {
@@ -194,6 +197,7 @@ LoadPolicy(const char *name, Policy *policy)
 	Jsonb	   *params;
 	bool		isnull;
 
+	RequirePrivilege("policy", name, "use", false);
 	if (SPI_execute_plan(plan_policy, &arg, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "reading policy \"%s\" failed", name);
 	if (SPI_processed == 0)
@@ -1224,6 +1228,8 @@ RewardDecision(int64 decision_id, double reward)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
 					 errmsg("decision " INT64_FORMAT " does not exist", decision_id)));
+		/* whether it was rewarded is for those who may reward it */
+		RequirePrivilege("policy", TupleText(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), "use", false);
 		ereport(ERROR,
 				(errcode(ERRCODE_UNIQUE_VIOLATION),
 				 errmsg("decision " INT64_FORMAT " was already rewarded", decision_id),

@@ -98,6 +98,20 @@ SELECT pg_catalog.pg_extension_config_dump('bandit.decision_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('bandit.snapshot_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('bandit.audit_id_seq', '');
 
+-- Readable by every role, filtered to the objects it may read; written only
+-- through the functions (SECURITY DEFINER), so no other grant.
+GRANT SELECT ON bandit.policy, bandit.arm, bandit.decision, bandit.snapshot, bandit.audit TO PUBLIC;
+ALTER TABLE bandit.policy ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable ON bandit.policy FOR SELECT USING (name IN (SELECT bandit.readable('policy')));
+ALTER TABLE bandit.arm ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable ON bandit.arm FOR SELECT USING (policy IN (SELECT bandit.readable('policy')));
+ALTER TABLE bandit.decision ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable ON bandit.decision FOR SELECT USING (policy IN (SELECT bandit.readable('policy')));
+ALTER TABLE bandit.snapshot ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable ON bandit.snapshot FOR SELECT USING (policy IN (SELECT bandit.readable('policy')));
+ALTER TABLE bandit.audit ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable ON bandit.audit FOR SELECT USING (policy IN (SELECT bandit.readable('policy')));
+
 -- The parameters of a policy, checked, with their defaults filled in.
 CREATE FUNCTION bandit.policy_params(algorithm text, arms text[], params jsonb) RETURNS jsonb
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
@@ -202,6 +216,7 @@ COMMENT ON FUNCTION bandit.policy_row(text) IS 'The policy''s row; an unknown po
 CREATE FUNCTION bandit.create_policy(name text, algorithm text, arms text[], params jsonb DEFAULT '{}')
 RETURNS void
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -237,6 +252,9 @@ BEGIN
     IF p IS NULL THEN
         RAISE EXCEPTION 'policy "%" already exists', name USING ERRCODE = '23505';
     END IF;
+    -- an owner row without its policy is a leftover of a policy deleted by hand: its grants go with it
+    DELETE FROM bandit.object o WHERE o.kind = 'policy' AND o.name = p.name;
+    INSERT INTO bandit.object (kind, name, owner) VALUES ('policy', p.name, bandit.caller());
     -- every arm starts from the prior (LinUCB: A^-1 = I, b = 0), built once for all of them
     dim := (p.params->>'dim')::integer;
     IF cardinality(arms)::float8 * dim * dim > 268435456 THEN
@@ -253,7 +271,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION bandit.create_policy(text, text, text[], jsonb) IS
-    'Creates a policy over arms (a one-dimensional array, at most 100000, and for LinUCB at most 268435456 numbers of state, arms x dim^2; 54000 beyond); algorithm thompson, ucb1, epsilon_greedy, softmax or linucb; params prior_alpha, prior_beta (1, 1; each from 1e-6 to 1e6), epsilon (0.1), epsilon_decay (1), min_epsilon (0), c (1; at most 1e100), temperature (0.1; at least 1e-300), discount (1), alpha (1; at most 1e100) and dim (LinUCB; at most 1024, 54000 beyond), mode (active), default_arm (the first arm); unknown keys are an error, out-of-range values 22003';
+    'Creates a policy over arms (a one-dimensional array, at most 100000, and for LinUCB at most 268435456 numbers of state, arms x dim^2; 54000 beyond); algorithm thompson, ucb1, epsilon_greedy, softmax or linucb; params prior_alpha, prior_beta (1, 1; each from 1e-6 to 1e6), epsilon (0.1), epsilon_decay (1), min_epsilon (0), c (1; at most 1e100), temperature (0.1; at least 1e-300), discount (1), alpha (1; at most 1e100) and dim (LinUCB; at most 1024, 54000 beyond), mode (active), default_arm (the first arm); unknown keys are an error, out-of-range values 22003. Privilege: EXECUTE, granted by a DBA (not PUBLIC); creates a policy owned by the caller.';
 
 CREATE FUNCTION bandit.check_budget(cost float8, latency_ms float8) RETURNS void
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
@@ -272,6 +290,7 @@ COMMENT ON FUNCTION bandit.check_budget(float8, float8) IS
 CREATE FUNCTION bandit.add_arm(policy text, arm text, cost float8 DEFAULT NULL, latency_ms float8 DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -279,6 +298,7 @@ DECLARE
     dim constant integer := (p.params->>'dim')::integer;
     n bigint;
 BEGIN
+    PERFORM bandit.require('policy', policy, 'manage');
     IF arm IS NULL THEN
         RAISE EXCEPTION 'arm must not be NULL' USING ERRCODE = '22004';
     END IF;
@@ -303,14 +323,16 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION bandit.add_arm(text, text, float8, float8) IS
-    'Adds an arm to a policy, starting from the prior, with optional cost and latency estimates for budget shields; a policy has at most 100000 arms, a LinUCB policy at most 268435456 numbers of state (arms x dim^2; 54000 beyond)';
+    'Adds an arm to a policy, starting from the prior, with optional cost and latency estimates for budget shields; a policy has at most 100000 arms, a LinUCB policy at most 268435456 numbers of state (arms x dim^2; 54000 beyond). Privilege: manage on the policy.';
 
 CREATE FUNCTION bandit.set_arm_budget(policy text, arm text, cost float8, latency_ms float8)
 RETURNS void
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    PERFORM bandit.require('policy', policy, 'manage');
     PERFORM bandit.policy_row(policy);
     IF arm IS NULL THEN
         RAISE EXCEPTION 'arm must not be NULL' USING ERRCODE = '22004';
@@ -326,15 +348,17 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION bandit.set_arm_budget(text, text, float8, float8) IS
-    'Sets an arm''s cost and latency estimates (NULL: unknown, never over budget)';
+    'Sets an arm''s cost and latency estimates (NULL: unknown, never over budget). Privilege: manage on the policy.';
 
 CREATE FUNCTION bandit.retire_arm(policy text, arm text) RETURNS void
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     p bandit.policy := bandit.policy_row(policy);
 BEGIN
+    PERFORM bandit.require('policy', policy, 'manage');
     IF arm IS NULL THEN
         RAISE EXCEPTION 'arm must not be NULL' USING ERRCODE = '22004';
     END IF;
@@ -350,15 +374,17 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION bandit.retire_arm(text, text) IS
-    'Retires an arm: it is never chosen again, keeps what it learned, and still takes rewards of earlier decisions';
+    'Retires an arm: it is never chosen again, keeps what it learned, and still takes rewards of earlier decisions. Privilege: manage on the policy.';
 
 CREATE FUNCTION bandit.set_mode(policy text, mode text) RETURNS void
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     p bandit.policy := bandit.policy_row(policy);
 BEGIN
+    PERFORM bandit.require('policy', policy, 'manage');
     IF mode IS NULL OR NOT mode = ANY ('{active,shadow,off}') THEN
         RAISE EXCEPTION 'mode must be active, shadow or off, got %', mode USING ERRCODE = '22023';
     END IF;
@@ -368,16 +394,18 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION bandit.set_mode(text, text) IS
-    'active: serve the policy''s choice; shadow: serve the default arm and log what the policy would have chosen; off: serve the default arm';
+    'active: serve the policy''s choice; shadow: serve the default arm and log what the policy would have chosen; off: serve the default arm. Privilege: manage on the policy.';
 
 CREATE FUNCTION bandit.snapshot(policy text, label text DEFAULT NULL) RETURNS bigint
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     p bandit.policy := bandit.policy_row(policy);
     snapshot_id bigint;
 BEGIN
+    PERFORM bandit.require('policy', policy, 'manage');
     INSERT INTO bandit.snapshot (policy, label, policy_row, arms)
     SELECT p.name, label, to_jsonb(p),
            coalesce((SELECT jsonb_agg(to_jsonb(a) ORDER BY a.arm) FROM bandit.arm a WHERE a.policy = p.name), '[]')
@@ -388,10 +416,11 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION bandit.snapshot(text, text) IS
-    'Saves the policy''s whole learned state (configuration and every arm, exactly); returns the snapshot id for bandit.restore';
+    'Saves the policy''s whole learned state (configuration and every arm, exactly); returns the snapshot id for bandit.restore. Privilege: manage on the policy.';
 
 CREATE FUNCTION bandit.restore(snapshot_id bigint) RETURNS void
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -405,6 +434,7 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'snapshot % does not exist', snapshot_id USING ERRCODE = '42704';
     END IF;
+    PERFORM bandit.require('policy', s.policy, 'manage');
     p := jsonb_populate_record(NULL::bandit.policy, s.policy_row);
     -- lock the policy: concurrent rewards wait for the restore, not the other way round
     PERFORM 1 FROM bandit.policy WHERE name = p.name FOR UPDATE;
@@ -436,18 +466,20 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION bandit.restore(bigint) IS
-    'Puts back a policy''s whole learned state exactly as a snapshot saved it (arms added since are removed; each arm''s state_stamp is renewed)';
+    'Puts back a policy''s whole learned state exactly as a snapshot saved it (arms added since are removed; each arm''s state_stamp is renewed). Privilege: manage on the policy.';
 
 CREATE FUNCTION bandit.arm_stats(policy text)
 RETURNS TABLE (arm text, pulls bigint, mean_reward float8, alpha float8, beta float8, prob_best float8,
                variance float8, weight float8, cost float8, latency_ms float8, retired boolean,
                last_update timestamptz)
 LANGUAGE plpgsql STABLE PARALLEL SAFE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     p bandit.policy := bandit.policy_row(policy);
 BEGIN
+    PERFORM bandit.require('policy', policy, 'read');
     RETURN QUERY
     WITH active AS (
         SELECT array_agg(a.arm ORDER BY a.arm) arms, array_agg(a.alpha ORDER BY a.arm) alphas,
@@ -465,28 +497,32 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION bandit.arm_stats(text) IS
-    'One row per arm: rewards credited (pulls), mean reward, Beta posterior, probability to be the best active arm under it (exact quadrature; NULL for retired arms), reward variance, discounted weight, budget estimates, retired, last update';
+    'One row per arm: rewards credited (pulls), mean reward, Beta posterior, probability to be the best active arm under it (exact quadrature; NULL for retired arms), reward variance, discounted weight, budget estimates, retired, last update. Privilege: read on the policy.';
 
 CREATE FUNCTION bandit.choose(policy text, context jsonb DEFAULT NULL)
 RETURNS TABLE (decision_id bigint, arm text, propensity float8)
-AS 'MODULE_PATHNAME', 'bandit_choose' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+AS 'MODULE_PATHNAME', 'bandit_choose' LANGUAGE C VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION bandit.choose(text, jsonb) IS
-    'Chooses an arm and logs the decision; propensity is the probability this arm had (Thompson: exact P(best) by quadrature; epsilon-greedy and softmax: exact; UCB1 and LinUCB: 1 / number of tied arms). Context {"max_cost": x, "max_latency_ms": y} serves only arms within budget (unknown estimates fit), else the default arm; for LinUCB context->''features'' is the feature vector, otherwise its keys are hashed into dim features; a context whose features overflow a LinUCB score is 22003';
+    'Chooses an arm and logs the decision; propensity is the probability this arm had (Thompson: exact P(best) by quadrature; epsilon-greedy and softmax: exact; UCB1 and LinUCB: 1 / number of tied arms). Context {"max_cost": x, "max_latency_ms": y} serves only arms within budget (unknown estimates fit), else the default arm; for LinUCB context->''features'' is the feature vector, otherwise its keys are hashed into dim features; a context whose features overflow a LinUCB score is 22003. Privilege: use on the policy.';
 
 CREATE FUNCTION bandit.reward(decision_id bigint, reward float8) RETURNS void
-AS 'MODULE_PATHNAME', 'bandit_reward_decision' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+AS 'MODULE_PATHNAME', 'bandit_reward_decision' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION bandit.reward(bigint, float8) IS
-    'Credits a logged decision exactly once (a second reward is error 23505 and changes nothing); Thompson takes rewards in [0, 1], the others from -1e100 to 1e100; a reward that would take the arm''s state out of range (e.g. a LinUCB context with huge features) is 22003 and changes nothing';
+    'Credits a logged decision exactly once (a second reward is error 23505 and changes nothing); Thompson takes rewards in [0, 1], the others from -1e100 to 1e100; a reward that would take the arm''s state out of range (e.g. a LinUCB context with huge features) is 22003 and changes nothing. Privilege: use on the policy.';
 
 CREATE FUNCTION bandit.reward(policy text, arm text, reward float8) RETURNS void
-AS 'MODULE_PATHNAME', 'bandit_reward_arm' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+AS 'MODULE_PATHNAME', 'bandit_reward_arm' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION bandit.reward(text, text, float8) IS
-    'Credits an arm directly, without a logged decision (not for LinUCB, which learns from a decision''s context); rewards as for bandit.reward(bigint, float8)';
+    'Credits an arm directly, without a logged decision (not for LinUCB, which learns from a decision''s context); rewards as for bandit.reward(bigint, float8). Privilege: use on the policy.';
 
 CREATE FUNCTION bandit.reward(decision_ids bigint[], rewards float8[]) RETURNS integer
-AS 'MODULE_PATHNAME', 'bandit_reward_batch' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+AS 'MODULE_PATHNAME', 'bandit_reward_batch' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION bandit.reward(bigint[], float8[]) IS
-    'Credits many decisions in one statement, e.g. SELECT bandit.reward(array_agg(decision_id), array_agg(reward)) FROM events; all or nothing; at most 10000000 per call (54000 beyond); returns the number credited';
+    'Credits many decisions in one statement, e.g. SELECT bandit.reward(array_agg(decision_id), array_agg(reward)) FROM events; all or nothing; at most 10000000 per call (54000 beyond); returns the number credited. Privilege: use on the policy.';
 
 CREATE FUNCTION bandit.learn_step(alpha float8, beta float8, weight float8, mean_reward float8, m2 float8,
                                   reward float8, prior_alpha float8, prior_beta float8, discount float8,
@@ -497,9 +533,10 @@ COMMENT ON FUNCTION bandit.learn_step(float8, float8, float8, float8, float8, fl
 
 CREATE FUNCTION bandit.recommend(policy text, k integer DEFAULT 3, context jsonb DEFAULT NULL)
 RETURNS TABLE (arm text, score float8, rank integer)
-AS 'MODULE_PATHNAME', 'bandit_recommend' LANGUAGE C STABLE PARALLEL UNSAFE;
+AS 'MODULE_PATHNAME', 'bandit_recommend' LANGUAGE C STABLE PARALLEL UNSAFE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION bandit.recommend(text, integer, jsonb) IS
-    'The top k active arms within the context''s budget, ranked without logging a decision: Thompson by probability to be best, UCB1 and LinUCB by upper confidence bound (an unpulled UCB1 arm has none yet: score NULL, ranked first), epsilon-greedy by mean reward, softmax by choice probability; policy and k must not be NULL (22004)';
+    'The top k active arms within the context''s budget, ranked without logging a decision: Thompson by probability to be best, UCB1 and LinUCB by upper confidence bound (an unpulled UCB1 arm has none yet: score NULL, ranked first), epsilon-greedy by mean reward, softmax by choice probability; policy and k must not be NULL (22004). Privilege: use on the policy.';
 
 CREATE FUNCTION bandit.hash_features(context jsonb, dim integer) RETURNS float8[]
 AS 'MODULE_PATHNAME', 'bandit_hash_features' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
@@ -509,3 +546,13 @@ COMMENT ON FUNCTION bandit.hash_features(jsonb, integer) IS
 COMMENT ON SEQUENCE bandit.decision_id_seq IS 'Ids of bandit.decision';
 COMMENT ON SEQUENCE bandit.snapshot_id_seq IS 'Ids of bandit.snapshot';
 COMMENT ON SEQUENCE bandit.audit_id_seq IS 'Ids of bandit.audit';
+
+-- Internal helpers: only bandit's own functions call them.
+REVOKE ALL ON FUNCTION bandit.policy_row(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION bandit.policy_params(text, text[], jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION bandit.identity_matrix(integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION bandit.check_budget(double precision, double precision) FROM PUBLIC;
+REVOKE ALL ON FUNCTION bandit.learn_step(double precision, double precision, double precision, double precision, double precision, double precision, double precision, double precision, double precision, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION bandit.state_stamp() FROM PUBLIC;
+-- Creating objects is for the roles a DBA grants EXECUTE on these.
+REVOKE ALL ON FUNCTION bandit.create_policy(text, text, text[], jsonb) FROM PUBLIC;

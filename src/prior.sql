@@ -40,6 +40,14 @@ COMMENT ON TABLE bandit.prior_signal IS
 SELECT pg_catalog.pg_extension_config_dump('bandit.prior', '');
 SELECT pg_catalog.pg_extension_config_dump('bandit.prior_signal', '');
 
+-- Readable by every role, filtered to the objects it may read; written only
+-- through the functions (SECURITY DEFINER), so no other grant.
+GRANT SELECT ON bandit.prior, bandit.prior_signal TO PUBLIC;
+ALTER TABLE bandit.prior ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable ON bandit.prior FOR SELECT USING ('*' IN (SELECT bandit.readable('priors')));
+ALTER TABLE bandit.prior_signal ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable ON bandit.prior_signal FOR SELECT USING ('*' IN (SELECT bandit.readable('priors')));
+
 -- One number of a signal or of weights checked against [low, high] (and for
 -- being whole); problem is NULL when it is fine.  float8 fields also need a
 -- magnitude float8 holds: jsonb keeps 1e400 and 1e-400, a cast would fail.
@@ -163,6 +171,7 @@ COMMENT ON FUNCTION bandit.validate_signal(jsonb) IS
 
 CREATE FUNCTION bandit.apply_signal(signal jsonb) RETURNS integer
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -179,6 +188,7 @@ DECLARE
     mean_quality float8;
     updated integer := 0;
 BEGIN
+    PERFORM bandit.require('priors', '*', 'use');
     IF signal IS NULL THEN
         RAISE EXCEPTION 'signal must not be NULL' USING ERRCODE = '22004';
     END IF;
@@ -234,12 +244,13 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION bandit.apply_signal(jsonb) IS
-    'Folds a signal {"aggregation_round", "cluster_hash", "participant_count", "reward_signals": {key: {"success_rate", "avg_latency", "quality_score", "total_samples"}}} into bandit.prior once; returns the priors updated, 0 for a (cluster_hash, aggregation_round) already applied (a replay: counted, WARNING if its content differs). Per key, n = total_samples, s = round(success_rate * n) in exact decimal (halves away from zero); from the prior (rate, count; count 0 for a new key): alpha = rate*count + s, beta = (1 - rate)*count + (n - s), rate = alpha/(alpha + beta); latency_ms and quality are sample-weighted means with avg_latency and quality_score; sample_count += n; confidence = sample_count/(sample_count + 100). An invalid signal (see bandit.validate_signal) applies nothing: 22003 when every problem is a number out of range, else 22023 (NULL: 22004); the message names the first, DETAIL lists all';
+    'Folds a signal {"aggregation_round", "cluster_hash", "participant_count", "reward_signals": {key: {"success_rate", "avg_latency", "quality_score", "total_samples"}}} into bandit.prior once; returns the priors updated, 0 for a (cluster_hash, aggregation_round) already applied (a replay: counted, WARNING if its content differs). Per key, n = total_samples, s = round(success_rate * n) in exact decimal (halves away from zero); from the prior (rate, count; count 0 for a new key): alpha = rate*count + s, beta = (1 - rate)*count + (n - s), rate = alpha/(alpha + beta); latency_ms and quality are sample-weighted means with avg_latency and quality_score; sample_count += n; confidence = sample_count/(sample_count + 100). An invalid signal (see bandit.validate_signal) applies nothing: 22003 when every problem is a number out of range, else 22023 (NULL: 22004); the message names the first, DETAIL lists all. Privilege: use on the priors.';
 
 CREATE FUNCTION bandit.prior_adjusted_score(key text, cost float8, latency_ms float8, quality float8, carbon float8,
                                             weights jsonb DEFAULT NULL)
 RETURNS float8
 LANGUAGE plpgsql STABLE PARALLEL SAFE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -253,6 +264,7 @@ DECLARE
     blended_quality float8;
     top float8;
 BEGIN
+    PERFORM bandit.require('priors', '*', 'use');
     IF key IS NULL OR cost IS NULL OR latency_ms IS NULL OR quality IS NULL OR carbon IS NULL THEN
         RETURN NULL;
     END IF;
@@ -310,16 +322,18 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION bandit.prior_adjusted_score(text, float8, float8, float8, float8, jsonb) IS
-    'Multi-objective score in [0, 1], higher is better: sum of w_i*u_i / sum of w_i over cost: 1/(1 + cost), latency: 1/(1 + latency_ms/1000), quality: quality (0..1), carbon: 1/(1 + carbon). Weights {"cost", "latency_ms", "quality", "carbon"} default to 0.25 each; keys given replace those defaults, the rest keep them (0 drops an objective; unknown key 22023, negative 22003, all zero 22003). With a prior for key of confidence c >= 0.1 (else the prior is ignored): latency_ms is blended as (1-c)*latency_ms + c*prior.latency_ms, quality as ((1-c)*quality + c*prior.quality) * ((1-c) + c*prior.success_rate). cost, latency_ms, carbon must be finite and >= 0, quality in [0, 1] (22003); a NULL argument other than weights gives NULL';
+    'Multi-objective score in [0, 1], higher is better: sum of w_i*u_i / sum of w_i over cost: 1/(1 + cost), latency: 1/(1 + latency_ms/1000), quality: quality (0..1), carbon: 1/(1 + carbon). Weights {"cost", "latency_ms", "quality", "carbon"} default to 0.25 each; keys given replace those defaults, the rest keep them (0 drops an objective; unknown key 22023, negative 22003, all zero 22003). With a prior for key of confidence c >= 0.1 (else the prior is ignored): latency_ms is blended as (1-c)*latency_ms + c*prior.latency_ms, quality as ((1-c)*quality + c*prior.quality) * ((1-c) + c*prior.success_rate). cost, latency_ms, carbon must be finite and >= 0, quality in [0, 1] (22003); a NULL argument other than weights gives NULL. Privilege: use on the priors.';
 
 CREATE FUNCTION bandit.cleanup_priors(max_age interval DEFAULT '7 days') RETURNS integer
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     cutoff timestamptz;
     deleted integer;
 BEGIN
+    PERFORM bandit.require('priors', '*', 'manage');
     IF max_age IS NULL THEN
         RAISE EXCEPTION 'max_age must not be NULL' USING ERRCODE = '22004';
     END IF;
@@ -342,9 +356,9 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION bandit.cleanup_priors(interval) IS
-    'Deletes the priors whose last_updated is older than now() - max_age (default 7 days; negative 22003); returns how many. The record of applied signals is kept, so a deleted prior is never rebuilt from an old round';
+    'Deletes the priors whose last_updated is older than now() - max_age (default 7 days; negative 22003); returns how many. The record of applied signals is kept, so a deleted prior is never rebuilt from an old round. Privilege: manage on the priors.';
 
-CREATE VIEW bandit.prior_metrics AS
+CREATE VIEW bandit.prior_metrics WITH (security_invoker = true) AS
 SELECT (SELECT count(*) FROM bandit.prior) AS active_priors,
        (SELECT count(*) FROM bandit.prior p WHERE p.confidence >= 0.1) AS confident_priors,
        s.signals_applied,
@@ -359,3 +373,8 @@ FROM (SELECT count(*) AS signals_applied,
       FROM bandit.prior_signal a) s;
 COMMENT ON VIEW bandit.prior_metrics IS
     'Monitoring of the priors: priors kept (active_priors) and those bandit.prior_adjusted_score uses (confidence >= 0.1), signals applied, prior updates they made (counting priors since cleaned up), replays ignored, time of the last prior update and of the last signal';
+GRANT SELECT ON bandit.prior_metrics TO PUBLIC;
+
+-- Internal helpers: only bandit's own functions call them.
+REVOKE ALL ON FUNCTION bandit.prior_number_problem(text, jsonb, numeric, numeric, boolean, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION bandit.prior_signal_problems(jsonb) FROM PUBLIC;

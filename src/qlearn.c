@@ -404,6 +404,12 @@ bandit_q_select(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("actions must be distinct, \"%s\" appears more than once", sorted[i].name)));
 
+	{
+		int			nest = SpiBegin();
+
+		RequirePrivilege("agent", TextDatumGetCString(agent), "use", false);
+		SpiEnd(nest);
+	}
 	/* exploring needs no Q-values */
 	if (gsl_rng_uniform(rng) < epsilon)
 		PG_RETURN_TEXT_P(DatumGetTextPCopy(actions[gsl_rng_uniform_int(rng, n)]));
@@ -451,6 +457,7 @@ bandit_q_learn(PG_FUNCTION_ARGS)
 	CheckLearningRates(alpha, gamma);
 	nest = SpiBegin();
 	PreparePlans();
+	RequirePrivilege("agent", TextDatumGetCString(agent), "use", true);
 	q = LearnOne(agent, state, action, reward, PG_GETARG_DATUM(4), PG_ARGISNULL(4), alpha, gamma);
 	SpiEnd(nest);
 	PG_RETURN_FLOAT8(q);
@@ -492,6 +499,7 @@ bandit_q_learn_batch(PG_FUNCTION_ARGS)
 
 	nest = SpiBegin();
 	PreparePlans();
+	RequirePrivilege("agent", TextDatumGetCString(agent), "use", true);
 	LearnInOrder(agent, n, states, actions, rewards, next_states, terminal, alpha, gamma);
 	SpiEnd(nest);
 	PG_RETURN_INT32(n);
@@ -521,6 +529,7 @@ bandit_q_replay(PG_FUNCTION_ARGS)
 	CheckLearningRates(alpha, gamma);
 	nest = SpiBegin();
 	PreparePlans();
+	RequirePrivilege("agent", TextDatumGetCString(agent), "use", false);
 	if (SPI_execute_plan(plan_transition_ids, &agent, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "reading transitions failed");
 	stored = SPI_processed;

@@ -42,37 +42,50 @@ SELECT pg_catalog.pg_extension_config_dump('bandit.q_table', '');
 SELECT pg_catalog.pg_extension_config_dump('bandit.transition', '');
 SELECT pg_catalog.pg_extension_config_dump('bandit.transition_id_seq', '');
 
+-- Readable by every role, filtered to the objects it may read; written only
+-- through the functions (SECURITY DEFINER), so no other grant.
+GRANT SELECT ON bandit.q_table, bandit.transition TO PUBLIC;
+ALTER TABLE bandit.q_table ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable ON bandit.q_table FOR SELECT USING (agent IN (SELECT bandit.readable('agent')));
+ALTER TABLE bandit.transition ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable ON bandit.transition FOR SELECT USING (agent IN (SELECT bandit.readable('agent')));
+
 CREATE FUNCTION bandit.q_select(agent text, state text, actions text[], epsilon float8 DEFAULT 0.1)
 RETURNS text
-AS 'MODULE_PATHNAME', 'bandit_q_select' LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+AS 'MODULE_PATHNAME', 'bandit_q_select' LANGUAGE C VOLATILE PARALLEL RESTRICTED
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION bandit.q_select(text, text, text[], float8) IS
-    'Epsilon-greedy choice among actions (distinct, non-empty, no NULLs) in state: with probability epsilon one uniformly at random, otherwise one with the largest Q, ties broken uniformly at random; an action never learned has Q = 0. Reproducible after bandit.set_seed';
+    'Epsilon-greedy choice among actions (distinct, non-empty, no NULLs) in state: with probability epsilon one uniformly at random, otherwise one with the largest Q, ties broken uniformly at random; an action never learned has Q = 0. Reproducible after bandit.set_seed. Privilege: use on the agent.';
 
 CREATE FUNCTION bandit.q_learn(agent text, state text, action text, reward float8, next_state text,
                                alpha float8 DEFAULT 0.1, gamma float8 DEFAULT 0.9)
 RETURNS float8
-AS 'MODULE_PATHNAME', 'bandit_q_learn' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+AS 'MODULE_PATHNAME', 'bandit_q_learn' LANGUAGE C VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION bandit.q_learn(text, text, text, float8, text, float8, float8) IS
-    'One Q-learning update, Q(s,a) <- (1 - alpha) Q(s,a) + alpha (reward + gamma max_a'' Q(next_state, a'')), the max over actions learned in next_state (0 if none, or next_state NULL = terminal); alpha in (0, 1], gamma in [0, 1]; returns the new Q. One statement under the row lock: concurrent updates are never lost';
+    'One Q-learning update, Q(s,a) <- (1 - alpha) Q(s,a) + alpha (reward + gamma max_a'' Q(next_state, a'')), the max over actions learned in next_state (0 if none, or next_state NULL = terminal); alpha in (0, 1], gamma in [0, 1]; returns the new Q. One statement under the row lock: concurrent updates are never lost. Privilege: use on the agent.';
 
 -- Not an overload of q_learn: with string literals for every argument the
 -- two would be ambiguous (42725).
 CREATE FUNCTION bandit.q_learn_batch(agent text, states text[], actions text[], rewards float8[], next_states text[],
                                      alpha float8 DEFAULT 0.1, gamma float8 DEFAULT 0.9)
 RETURNS integer
-AS 'MODULE_PATHNAME', 'bandit_q_learn_batch' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+AS 'MODULE_PATHNAME', 'bandit_q_learn_batch' LANGUAGE C VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION bandit.q_learn_batch(text, text[], text[], float8[], text[], float8, float8) IS
-    'Many Q-learning updates in one call, applied in array order, each seeing the ones before (as many q_learn calls would); NULL next_states elements are terminal; all or nothing; returns the number applied. Rows already learned are locked first in (state, action) order, so concurrent batches over learned rows cannot deadlock';
+    'Many Q-learning updates in one call, applied in array order, each seeing the ones before (as many q_learn calls would); NULL next_states elements are terminal; all or nothing; returns the number applied. Rows already learned are locked first in (state, action) order, so concurrent batches over learned rows cannot deadlock. Privilege: use on the agent.';
 
 CREATE FUNCTION bandit.q_remember(agent text, state text, action text, reward float8, next_state text,
                                   capacity integer DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     new_id bigint;
 BEGIN
+    PERFORM bandit.require('agent', agent, 'use', true);
     IF agent IS NULL OR state IS NULL OR action IS NULL OR reward IS NULL THEN
         RAISE EXCEPTION 'agent, state, action and reward must not be NULL' USING ERRCODE = '22004';
     END IF;
@@ -95,34 +108,39 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION bandit.q_remember(text, text, text, float8, text, integer) IS
-    'Stores a transition in the replay buffer bandit.transition (next_state NULL = terminal) and returns its id; with capacity, keeps only the agent''s newest capacity transitions. Learning is separate: call bandit.q_learn as well, and bandit.q_replay later';
+    'Stores a transition in the replay buffer bandit.transition (next_state NULL = terminal) and returns its id; with capacity, keeps only the agent''s newest capacity transitions. Learning is separate: call bandit.q_learn as well, and bandit.q_replay later. Privilege: use on the agent.';
 
 CREATE FUNCTION bandit.q_replay(agent text, n integer, alpha float8 DEFAULT 0.1, gamma float8 DEFAULT 0.9)
 RETURNS integer
-AS 'MODULE_PATHNAME', 'bandit_q_replay' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+AS 'MODULE_PATHNAME', 'bandit_q_replay' LANGUAGE C VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION bandit.q_replay(text, integer, float8, float8) IS
-    'Experience replay: re-learns n transitions of the agent drawn uniformly at random, with replacement, from bandit.transition, applied in the order drawn as by bandit.q_learn_batch; returns the number applied (0 when the buffer is empty). Reproducible after bandit.set_seed';
+    'Experience replay: re-learns n transitions of the agent drawn uniformly at random, with replacement, from bandit.transition, applied in the order drawn as by bandit.q_learn_batch; returns the number applied (0 when the buffer is empty). Reproducible after bandit.set_seed. Privilege: use on the agent.';
 
 CREATE FUNCTION bandit.q_greedy(agent text)
 RETURNS TABLE (state text, action text, q_value float8)
 LANGUAGE sql STABLE STRICT PARALLEL SAFE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+    SELECT bandit.require('agent', agent, 'use');
     SELECT DISTINCT ON (t.state) t.state, t.action, t.q_value
     FROM bandit.q_table t
     WHERE t.agent = q_greedy.agent
     ORDER BY t.state, t.q_value DESC, t.action
 $$;
 COMMENT ON FUNCTION bandit.q_greedy(text) IS
-    'The greedy policy learned so far: for each state with learned actions, the one with the largest Q (ties: the first action in sort order). Actions never learned (Q = 0) are not considered';
+    'The greedy policy learned so far: for each state with learned actions, the one with the largest Q (ties: the first action in sort order). Actions never learned (Q = 0) are not considered. Privilege: use on the agent.';
 
 CREATE FUNCTION bandit.q_forget(agent text) RETURNS bigint
 LANGUAGE plpgsql VOLATILE STRICT PARALLEL UNSAFE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     deleted bigint;
 BEGIN
+    PERFORM bandit.require('agent', agent, 'manage');
     DELETE FROM bandit.q_table t WHERE t.agent = q_forget.agent;
     GET DIAGNOSTICS deleted = ROW_COUNT;
     DELETE FROM bandit.transition t WHERE t.agent = q_forget.agent;
@@ -130,16 +148,18 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION bandit.q_forget(text) IS
-    'Deletes everything the agent learned and remembered (its Q-values and stored transitions); returns the number of Q-values deleted';
+    'Deletes everything the agent learned and remembered (its Q-values and stored transitions); returns the number of Q-values deleted. Privilege: manage on the agent.';
 
 -- float8 values go to JSON through float8out, which writes the shortest
 -- exact digits only when extra_float_digits > 0: the SET clause makes export
 -- lossless whatever the session says.
 CREATE FUNCTION bandit.q_export(agent text) RETURNS jsonb
 LANGUAGE sql STABLE STRICT PARALLEL SAFE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET extra_float_digits = 1
 AS $$
+    SELECT bandit.require('agent', agent, 'read');
     SELECT jsonb_build_object('agent', q_export.agent, 'q', coalesce(jsonb_object_agg(s.state, s.actions), '{}'))
     FROM (SELECT t.state,
                  jsonb_object_agg(t.action, jsonb_build_object('q_value', t.q_value, 'update_count', t.update_count,
@@ -149,10 +169,11 @@ AS $$
           GROUP BY t.state) s
 $$;
 COMMENT ON FUNCTION bandit.q_export(text) IS
-    'The agent''s Q-table as {"agent": agent, "q": {state: {action: {"q_value": q, "update_count": n, "last_updated": t}}}}, float8 values in shortest exact form, so bandit.q_import restores them bit for bit';
+    'The agent''s Q-table as {"agent": agent, "q": {state: {action: {"q_value": q, "update_count": n, "last_updated": t}}}}, float8 values in shortest exact form, so bandit.q_import restores them bit for bit. Privilege: read on the agent.';
 
 CREATE FUNCTION bandit.q_import(agent text, document jsonb, replace boolean DEFAULT true) RETURNS integer
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -166,6 +187,7 @@ DECLARE
     k text;
     entries integer := 0;
 BEGIN
+    PERFORM bandit.require('agent', agent, 'manage', true);
     IF agent IS NULL OR document IS NULL OR replace IS NULL THEN
         RAISE EXCEPTION 'agent, document and replace must not be NULL' USING ERRCODE = '22004';
     END IF;
@@ -229,7 +251,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION bandit.q_import(text, jsonb, boolean) IS
-    'Loads a document written by bandit.q_export into agent (which may differ from the exported one), float8 values exactly; an action may also map to a bare number (update_count 0, last_updated now). replace = true first deletes the agent''s Q-values, false overwrites only the entries given. All or nothing; returns the number of entries';
+    'Loads a document written by bandit.q_export into agent (which may differ from the exported one), float8 values exactly; an action may also map to a bare number (update_count 0, last_updated now). replace = true first deletes the agent''s Q-values, false overwrites only the entries given. All or nothing; returns the number of entries. Privilege: manage on the agent.';
 
 CREATE FUNCTION bandit.state_key(context jsonb, buckets jsonb DEFAULT '{}')
 RETURNS text

@@ -412,6 +412,9 @@ class Fixture:
         else:
             self.run.scalar("SET session_replication_role = replica; %s; RESET session_replication_role; SELECT 1"
                             % '; '.join('DELETE FROM bandit.' + t for t in self.tables))
+        # the priors are one object, made by CREATE EXTENSION
+        self.run.scalar("INSERT INTO bandit.object (kind, name, owner) SELECT 'priors', '*', extowner::regrole "
+                        "FROM pg_extension WHERE extname = 'bandit' ON CONFLICT DO NOTHING; SELECT 1")
 
     def refresh(self):
         r = self.run

@@ -1,0 +1,66 @@
+-- Access control's own functions: grant, revoke, set_owner, caller, holds,
+-- and what a dropped owner leaves.  (Every function by every role:
+-- sql/privileges.sql and test/privilege_test.py.)
+CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $f$
+BEGIN EXECUTE sql; RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN RETURN SQLSTATE || ': ' || SQLERRM; END $f$;
+CREATE ROLE regress_access_owner;
+CREATE ROLE regress_access_heir;
+CREATE ROLE regress_access_app;
+GRANT USAGE ON SCHEMA bandit TO regress_access_owner, regress_access_heir, regress_access_app;
+GRANT EXECUTE ON FUNCTION bandit.create_policy(text, text, text[], jsonb) TO regress_access_owner;
+GRANT EXECUTE ON FUNCTION pg_temp.err(text) TO PUBLIC;
+SET ROLE regress_access_owner;
+SELECT bandit.caller();                                                   -- regress_access_owner
+SELECT bandit.create_policy('acc', 'thompson', ARRAY['a', 'b']);
+-- bad arguments: 22023 for kind, privilege and the role '-'; 42704 for an unknown object or role
+SELECT pg_temp.err($$SELECT bandit.grant('table', 'acc', 'regress_access_app', 'use')$$);
+SELECT pg_temp.err($$SELECT bandit.grant('policy', 'acc', 'regress_access_app', 'select')$$);
+SELECT pg_temp.err($$SELECT bandit.grant('policy', 'acc', '-', 'use')$$);
+SELECT pg_temp.err($$SELECT bandit.grant('policy', 'nope', 'regress_access_app', 'use')$$);
+SELECT pg_temp.err($$SELECT bandit.grant('policy', 'acc', 'regress_access_nobody', 'use')$$);
+SELECT pg_temp.err($$SELECT bandit.grant('priors', 'x', 'regress_access_app', 'use')$$);
+SELECT bandit.grant('policy', 'acc', NULL, 'use') IS NULL AS strict_null;
+SELECT count(*) AS grants FROM bandit.permission;                         -- 0: nothing granted by a failed call
+-- granting twice is one grant; revoking twice, or what was never granted, changes nothing
+SELECT bandit.grant('policy', 'acc', 'regress_access_app', 'use');
+SELECT bandit.grant('policy', 'acc', 'regress_access_app', 'use');
+SELECT kind, name, grantee, privilege, granted_by FROM bandit.privileges;   -- one row, granted by the owner
+SELECT bandit.revoke('policy', 'acc', 'regress_access_app', 'read');
+SELECT bandit.revoke('policy', 'acc', 'regress_access_app', 'use');
+SELECT bandit.revoke('policy', 'acc', 'regress_access_app', 'use');
+SELECT count(*) AS grants FROM bandit.privileges;                         -- 0
+-- holds: the caller's own role, not another
+SELECT bandit.holds('regress_access_owner') AS own_role, bandit.holds('regress_access_app') AS other_role;
+-- set_owner: only the owner, and only to a role it may act as
+SELECT pg_temp.err($$SELECT bandit.set_owner('policy', 'acc', 'regress_access_heir')$$);
+RESET ROLE;
+GRANT regress_access_heir TO regress_access_owner;
+SET ROLE regress_access_owner;
+SELECT bandit.grant('policy', 'acc', 'regress_access_app', 'use');
+SELECT bandit.set_owner('policy', 'acc', 'regress_access_heir');
+SELECT kind, name, owner FROM bandit.object WHERE kind = 'policy';        -- heir
+SELECT grantee, privilege FROM bandit.privileges;                         -- the grant stays
+SET ROLE regress_access_app;
+SELECT pg_temp.err($$SELECT bandit.set_owner('policy', 'acc', 'regress_access_app')$$);
+SELECT pg_temp.err($$SELECT bandit.set_owner('agent', 'nope', 'regress_access_app')$$);
+SELECT pg_temp.err($$SELECT bandit.set_owner('policy', 'acc', '-')$$);
+RESET ROLE;
+-- a dropped owner: its objects are left to superusers (holds is false for it)
+REVOKE regress_access_heir FROM regress_access_owner;
+DROP OWNED BY regress_access_heir;
+DROP ROLE regress_access_heir;
+SELECT count(*) AS owner_is_dangling FROM bandit.object o
+WHERE o.kind = 'policy' AND NOT EXISTS (SELECT FROM pg_roles r WHERE r.oid = o.owner::oid);   -- 1
+SET ROLE regress_access_owner;
+SELECT count(*) AS rows_seen FROM bandit.arm;                              -- 0: no longer its owner
+SELECT pg_temp.err($$SELECT bandit.grant('policy', 'acc', 'regress_access_owner', 'manage')$$);
+RESET ROLE;
+SELECT bandit.set_owner('policy', 'acc', 'regress_access_owner');          -- a superuser may
+SET ROLE regress_access_owner;
+SELECT count(*) AS rows_seen FROM bandit.arm;                              -- 2
+RESET ROLE;
+DELETE FROM bandit.object WHERE kind = 'policy';
+DELETE FROM bandit.audit; DELETE FROM bandit.arm; DELETE FROM bandit.policy;
+DROP OWNED BY regress_access_owner, regress_access_app;
+DROP ROLE regress_access_owner, regress_access_app;
