@@ -77,7 +77,8 @@ for what in "${failures[@]}"; do
         echo
         echo "== FAILED $what (exit status ${exit_status[$what]}; whole output: $log)"
         if grep -qE '^FAIL|^Traceback' "$log"; then
-            grep -E -A2 '^FAIL' "$log" | head -n 40
+            # the first failures, each line cut short (some print whole function bodies)
+            grep -E -A2 '^FAIL' "$log" | head -n 40 | sed -E 's/^(.{300}).+/\1 [...]/'
             grep -q '^Traceback' "$log" && sed -n '/^Traceback/,$p' "$log" | tail -n 25
         else
             tail -n 15 "$log"
