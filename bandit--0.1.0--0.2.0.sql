@@ -3,6 +3,37 @@
 -- (test/upgrade_test.py compares the two).
 \echo Use "ALTER EXTENSION bandit UPDATE TO '0.2.0'" to load this file. \quit
 
+-- 0.1.0 worked for an ordinary role only with table privileges granted by
+-- hand; from 0.2.0 writes go through the functions, so only the extension's
+-- owner keeps any privilege on bandit's tables and sequences (every role
+-- reads the tables, filtered: see the end of this script), and on the
+-- schema every role has USAGE (granted below), no role CREATE.
+DO $$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN
+        SELECT DISTINCT c.oid::regclass AS rel, c.relkind, a.grantee
+        FROM pg_catalog.pg_class c
+        CROSS JOIN LATERAL (SELECT x.grantee FROM pg_catalog.aclexplode(c.relacl) x
+                            UNION ALL
+                            SELECT x.grantee FROM pg_catalog.pg_attribute t, pg_catalog.aclexplode(t.attacl) x
+                            WHERE t.attrelid = c.oid) a
+        WHERE c.relnamespace = 'bandit'::regnamespace AND c.relkind IN ('r', 'S', 'v') AND a.grantee <> c.relowner
+    LOOP
+        EXECUTE format('REVOKE ALL ON %s %s FROM %s', CASE WHEN r.relkind = 'S' THEN 'SEQUENCE' ELSE 'TABLE' END, r.rel,
+                       CASE WHEN r.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_catalog.pg_get_userbyid(r.grantee)) END);
+    END LOOP;
+    FOR r IN
+        SELECT DISTINCT x.grantee FROM pg_catalog.pg_namespace n, pg_catalog.aclexplode(n.nspacl) x
+        WHERE n.nspname = 'bandit' AND x.grantee <> n.nspowner
+    LOOP
+        EXECUTE format('REVOKE ALL ON SCHEMA bandit FROM %s',
+                       CASE WHEN r.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_catalog.pg_get_userbyid(r.grantee)) END);
+    END LOOP;
+END
+$$;
+
 -- == access control (src/bandit.sql, src/access.sql): owners, grants of
 -- use/read/manage, and the filter that row-level security puts on every
 -- state table (src/access.c).
@@ -57,7 +88,7 @@ CREATE FUNCTION bandit.require(kind text, name text, privilege text, create_miss
 RETURNS void
 AS 'MODULE_PATHNAME', 'bandit_require' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
 COMMENT ON FUNCTION bandit.require(text, text, text, boolean) IS
-    'Internal: raises 42501 unless the caller holds privilege (use, read, manage) on the object, 42704 if it does not exist (an agent not yet created passes; with create_missing it is created owned by the caller)';
+    'Internal: raises 42501 unless the caller holds privilege (use, read, manage) on the object, 42704 if it does not exist (an agent not yet created passes; with create_missing an agent or scope is created owned by the caller)';
 REVOKE ALL ON FUNCTION bandit.require(text, text, text, boolean) FROM PUBLIC;
 
 CREATE FUNCTION bandit.grant(kind text, name text, grantee regrole, privilege text) RETURNS void
@@ -84,26 +115,26 @@ COMMENT ON FUNCTION bandit.set_owner(text, text, regrole) IS
     'Gives an object to another owner, as ALTER ... OWNER TO does (before DROP ROLE of its owner, say): grants stay. Privilege: ownership of the object (or superuser), and membership in new_owner.';
 
 -- The filter of row-level security: called once per query (a hashed subplan).
-CREATE FUNCTION bandit.readable(kind text) RETURNS SETOF text
-LANGUAGE sql STABLE STRICT PARALLEL SAFE SECURITY DEFINER
+CREATE FUNCTION bandit.readable(kind text DEFAULT NULL) RETURNS TABLE (kind text, name text)
+LANGUAGE sql STABLE PARALLEL SAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT o.name FROM bandit.object o
-    WHERE o.kind = readable.kind
+    SELECT o.kind, o.name FROM bandit.object o
+    WHERE ($1 IS NULL OR o.kind = $1)
       AND (bandit.holds(o.owner)
            OR EXISTS (SELECT FROM bandit.permission p
                       WHERE p.kind = o.kind AND p.name = o.name AND p.privilege IN ('read', 'manage')
                         AND bandit.holds(p.grantee)))
 $$;
 COMMENT ON FUNCTION bandit.readable(text) IS
-    'Names of the objects of a kind that the caller may read (owned, or read or manage granted); the row-level security of every state table';
+    'The objects (of a kind, or all) that the caller may read: owned, or read or manage granted; the row-level security of every state table';
 
 GRANT SELECT ON bandit.object, bandit.permission TO PUBLIC;
 ALTER TABLE bandit.object ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.object FOR SELECT USING (name IN (SELECT bandit.readable(kind)));
+CREATE POLICY readable ON bandit.object FOR SELECT USING ((kind, name) IN (SELECT * FROM bandit.readable()));
 ALTER TABLE bandit.permission ENABLE ROW LEVEL SECURITY;
 CREATE POLICY readable ON bandit.permission FOR SELECT
-    USING (name IN (SELECT bandit.readable(kind))
+    USING ((kind, name) IN (SELECT * FROM bandit.readable())
            OR bandit.holds(grantee));
 
 CREATE VIEW bandit.privileges WITH (security_invoker = true) AS
@@ -1482,6 +1513,8 @@ BEGIN
 END
 $$;
 
+-- report: bars drawn by characters, box drawing in UTF-8 databases, ASCII elsewhere
+-- (0.1.0 sliced its Unicode bars by bytes in SQL_ASCII and was mojibake in LATIN1)
 CREATE OR REPLACE FUNCTION bandit.report(experiment text, metric text) RETURNS SETOF text
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SECURITY DEFINER
@@ -1500,8 +1533,29 @@ DECLARE
     last int;
     center int;
     bar text;
+    -- what the bars are drawn with: axis ends and rule, the bars' frame,
+    -- the interval, the mean, and the dash before remarks
+    axis_left text := '|';
+    axis_rule text := '-';
+    axis_right text := '|';
+    frame text := '|';
+    fill text := '=';
+    mark text := 'o';
+    dash text := '-';
 BEGIN
     PERFORM bandit.require('experiment', experiment, 'read');
+    -- Box drawing only where the database encoding has it; every other server
+    -- encoding has ASCII.  chr() rather than literals keeps this script ASCII,
+    -- which every encoding reads alike, and is planned only in this branch.
+    IF getdatabaseencoding() = 'UTF8' THEN
+        axis_left := chr(9500);   -- U+251C
+        axis_rule := chr(9472);   -- U+2500
+        axis_right := chr(9508);  -- U+2524
+        frame := chr(9474);       -- U+2502
+        fill := chr(9473);        -- U+2501
+        mark := chr(9679);        -- U+25CF
+        dash := chr(8212);        -- U+2014
+    END IF;
     rows := ARRAY(SELECT ROW(a.*)::bandit.variant_result FROM bandit.analyze(experiment, metric) a);
     SELECT min(t.ci_lower), max(t.ci_upper), greatest(7, max(length(t.variant))) INTO lowest, highest, name_width
     FROM unnest(rows) t;
@@ -1512,7 +1566,8 @@ BEGIN
         RETURN NEXT 'hypothesis: ' || e.hypothesis;
     END IF;
     RETURN NEXT format('%s %10s %12s  %-25s %s', rpad('variant', name_width), 'n', 'mean', 'interval',
-                       '├' || repeat('─', width) || '┤');
+                       axis_left || repeat(axis_rule, width) || axis_right);
+    -- positions count characters (repeat, overlay), so a mark never lands inside another
     FOR r IN SELECT * FROM unnest(rows) LOOP
         IF r.ci_lower IS NULL OR highest IS NULL OR highest <= lowest THEN
             bar := repeat(' ', width);
@@ -1520,13 +1575,13 @@ BEGIN
             first := least(width, 1 + floor((r.ci_lower - lowest) / (highest - lowest) * width)::int);
             last := least(width, 1 + floor((r.ci_upper - lowest) / (highest - lowest) * width)::int);
             center := least(width, 1 + floor((r.mean - lowest) / (highest - lowest) * width)::int);
-            bar := repeat(' ', first - 1) || repeat('━', last - first + 1) || repeat(' ', width - last);
-            bar := overlay(bar PLACING '●' FROM center FOR 1);
+            bar := repeat(' ', first - 1) || repeat(fill, last - first + 1) || repeat(' ', width - last);
+            bar := overlay(bar PLACING mark FROM center FOR 1);
         END IF;
-        RETURN NEXT format('%s %10s %12s  %-25s │%s│', rpad(r.variant, name_width), r.n, bandit.format_number(r.mean),
+        RETURN NEXT format('%s %10s %12s  %-25s %s%s%s', rpad(r.variant, name_width), r.n, bandit.format_number(r.mean),
                            CASE WHEN r.ci_lower IS NULL THEN '' ELSE format('[%s, %s]', bandit.format_number(r.ci_lower),
                                                                             bandit.format_number(r.ci_upper)) END,
-                           bar);
+                           frame, bar, frame);
     END LOOP;
     RETURN NEXT format('%s %10s %12s  %-25s %s', rpad('', name_width), '', '', '',
                        rpad(coalesce(bandit.format_number(lowest), ''), width - 8) || lpad(coalesce(bandit.format_number(highest), ''), 10));
@@ -1538,11 +1593,11 @@ BEGIN
                            bandit.format_number(r.diff_ci_lower), bandit.format_number(r.diff_ci_upper),
                            bandit.format_number(r.p_value), bandit.format_number(r.adjusted_p_value), coalesce(r.test, 'no test'),
                            bandit.format_number(r.prob_best),
-                           CASE WHEN r.significant THEN ' — significant' ELSE '' END,
-                           coalesce(' — ' || r.warning, ''));
+                           CASE WHEN r.significant THEN ' ' || dash || ' significant' ELSE '' END,
+                           coalesce(' ' || dash || ' ' || r.warning, ''));
     END LOOP;
     SELECT * INTO d FROM bandit.decide(experiment, metric);
-    RETURN NEXT format('decision: %s%s — %s', d.decision, coalesce(' (' || d.winner || ')', ''), d.reason);
+    RETURN NEXT format('decision: %s%s %s %s', d.decision, coalesce(' (' || d.winner || ')', ''), dash, d.reason);
 END
 $$;
 
@@ -1590,7 +1645,7 @@ COMMENT ON FUNCTION bandit.decide(text, text) IS
 
 
 COMMENT ON FUNCTION bandit.report(text, text) IS
-    'A text report of an experiment on one metric for psql (SELECT * FROM bandit.report(...)): each variant''s n, mean and interval drawn with Unicode bars on one common axis (● the mean), each treatment against the control, and the decision. Privilege: read on the experiment.';
+    'A text report of an experiment on one metric for psql (SELECT * FROM bandit.report(...)): each variant''s n, mean and interval drawn as a bar on one common axis, each treatment against the control, and the decision. Bars are 40 characters wide and drawn by characters: in a UTF-8 database with box drawing (U+2501 the interval, U+25CF the mean, U+2502 the frame, U+251C U+2500 U+2524 the axis, U+2014 the dash before remarks); in any other encoding with ASCII (= the interval, o the mean, | the frame, |-| the axis, - the dash), so a line has as many characters in every database (SQL_ASCII, which knows no characters, counts a non-ASCII name''s bytes). Privilege: read on the experiment.';
 
 
 CREATE OR REPLACE FUNCTION bandit.set_mode(policy text, mode text) RETURNS void
@@ -2030,66 +2085,74 @@ COMMENT ON FUNCTION bandit.q_import(text, jsonb, boolean) IS
 -- Readable by every role, filtered to the objects it may read; written only
 -- through the functions (SECURITY DEFINER), so no other grant.
 GRANT SELECT ON bandit.policy, bandit.arm, bandit.decision, bandit.snapshot, bandit.audit TO PUBLIC;
+-- ids come from the functions alone (the default ACL, made explicit)
+REVOKE ALL ON SEQUENCE bandit.decision_id_seq, bandit.snapshot_id_seq, bandit.audit_id_seq FROM PUBLIC;
 ALTER TABLE bandit.policy ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.policy FOR SELECT USING (name IN (SELECT bandit.readable('policy')));
+CREATE POLICY readable ON bandit.policy FOR SELECT USING (name IN (SELECT r.name FROM bandit.readable('policy') r));
 ALTER TABLE bandit.arm ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.arm FOR SELECT USING (policy IN (SELECT bandit.readable('policy')));
+CREATE POLICY readable ON bandit.arm FOR SELECT USING (policy IN (SELECT r.name FROM bandit.readable('policy') r));
 ALTER TABLE bandit.decision ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.decision FOR SELECT USING (policy IN (SELECT bandit.readable('policy')));
+CREATE POLICY readable ON bandit.decision FOR SELECT USING (policy IN (SELECT r.name FROM bandit.readable('policy') r));
 ALTER TABLE bandit.snapshot ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.snapshot FOR SELECT USING (policy IN (SELECT bandit.readable('policy')));
+CREATE POLICY readable ON bandit.snapshot FOR SELECT USING (policy IN (SELECT r.name FROM bandit.readable('policy') r));
 ALTER TABLE bandit.audit ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.audit FOR SELECT USING (policy IN (SELECT bandit.readable('policy')));
+CREATE POLICY readable ON bandit.audit FOR SELECT USING (policy IN (SELECT r.name FROM bandit.readable('policy') r));
 
 -- src/experiment.sql
 -- Readable by every role, filtered to the objects it may read; written only
 -- through the functions (SECURITY DEFINER), so no other grant.
 GRANT SELECT ON bandit.experiment, bandit.variant, bandit.assignment, bandit.stratum, bandit.observation, bandit.sequential_look, bandit.experiment_audit TO PUBLIC;
+-- ids come from the functions alone (the default ACL, made explicit)
+REVOKE ALL ON SEQUENCE bandit.observation_id_seq, bandit.experiment_audit_id_seq FROM PUBLIC;
 ALTER TABLE bandit.experiment ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.experiment FOR SELECT USING (name IN (SELECT bandit.readable('experiment')));
+CREATE POLICY readable ON bandit.experiment FOR SELECT USING (name IN (SELECT r.name FROM bandit.readable('experiment') r));
 ALTER TABLE bandit.variant ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.variant FOR SELECT USING (experiment IN (SELECT bandit.readable('experiment')));
+CREATE POLICY readable ON bandit.variant FOR SELECT USING (experiment IN (SELECT r.name FROM bandit.readable('experiment') r));
 ALTER TABLE bandit.assignment ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.assignment FOR SELECT USING (experiment IN (SELECT bandit.readable('experiment')));
+CREATE POLICY readable ON bandit.assignment FOR SELECT USING (experiment IN (SELECT r.name FROM bandit.readable('experiment') r));
 ALTER TABLE bandit.stratum ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.stratum FOR SELECT USING (experiment IN (SELECT bandit.readable('experiment')));
+CREATE POLICY readable ON bandit.stratum FOR SELECT USING (experiment IN (SELECT r.name FROM bandit.readable('experiment') r));
 ALTER TABLE bandit.observation ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.observation FOR SELECT USING (experiment IN (SELECT bandit.readable('experiment')));
+CREATE POLICY readable ON bandit.observation FOR SELECT USING (experiment IN (SELECT r.name FROM bandit.readable('experiment') r));
 ALTER TABLE bandit.sequential_look ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.sequential_look FOR SELECT USING (experiment IN (SELECT bandit.readable('experiment')));
+CREATE POLICY readable ON bandit.sequential_look FOR SELECT USING (experiment IN (SELECT r.name FROM bandit.readable('experiment') r));
 ALTER TABLE bandit.experiment_audit ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.experiment_audit FOR SELECT USING (experiment IN (SELECT bandit.readable('experiment')));
+CREATE POLICY readable ON bandit.experiment_audit FOR SELECT USING (experiment IN (SELECT r.name FROM bandit.readable('experiment') r));
 
 -- src/qlearn.sql
 -- Readable by every role, filtered to the objects it may read; written only
 -- through the functions (SECURITY DEFINER), so no other grant.
 GRANT SELECT ON bandit.q_table, bandit.transition TO PUBLIC;
+-- ids come from the functions alone (the default ACL, made explicit)
+REVOKE ALL ON SEQUENCE bandit.transition_id_seq FROM PUBLIC;
 ALTER TABLE bandit.q_table ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.q_table FOR SELECT USING (agent IN (SELECT bandit.readable('agent')));
+CREATE POLICY readable ON bandit.q_table FOR SELECT USING (agent IN (SELECT r.name FROM bandit.readable('agent') r));
 ALTER TABLE bandit.transition ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.transition FOR SELECT USING (agent IN (SELECT bandit.readable('agent')));
+CREATE POLICY readable ON bandit.transition FOR SELECT USING (agent IN (SELECT r.name FROM bandit.readable('agent') r));
 
 -- src/prior.sql
 -- Readable by every role, filtered to the objects it may read; written only
 -- through the functions (SECURITY DEFINER), so no other grant.
 GRANT SELECT ON bandit.prior, bandit.prior_signal TO PUBLIC;
 ALTER TABLE bandit.prior ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.prior FOR SELECT USING ('*' IN (SELECT bandit.readable('priors')));
+CREATE POLICY readable ON bandit.prior FOR SELECT USING ('*' IN (SELECT r.name FROM bandit.readable('priors') r));
 ALTER TABLE bandit.prior_signal ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.prior_signal FOR SELECT USING ('*' IN (SELECT bandit.readable('priors')));
+CREATE POLICY readable ON bandit.prior_signal FOR SELECT USING ('*' IN (SELECT r.name FROM bandit.readable('priors') r));
 
 -- src/adjust.sql
 -- Readable by every role, filtered to the objects it may read; written only
 -- through the functions (SECURITY DEFINER), so no other grant.
 GRANT SELECT ON bandit.tuning_scope, bandit.tuning_value, bandit.tuning_snapshot, bandit.tuning_adjustment TO PUBLIC;
+-- ids come from the functions alone (the default ACL, made explicit)
+REVOKE ALL ON SEQUENCE bandit.tuning_snapshot_id_seq, bandit.tuning_adjustment_id_seq FROM PUBLIC;
 ALTER TABLE bandit.tuning_scope ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.tuning_scope FOR SELECT USING (scope IN (SELECT bandit.readable('scope')));
+CREATE POLICY readable ON bandit.tuning_scope FOR SELECT USING (scope IN (SELECT r.name FROM bandit.readable('scope') r));
 ALTER TABLE bandit.tuning_value ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.tuning_value FOR SELECT USING (scope IN (SELECT bandit.readable('scope')));
+CREATE POLICY readable ON bandit.tuning_value FOR SELECT USING (scope IN (SELECT r.name FROM bandit.readable('scope') r));
 ALTER TABLE bandit.tuning_snapshot ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.tuning_snapshot FOR SELECT USING (scope IN (SELECT bandit.readable('scope')));
+CREATE POLICY readable ON bandit.tuning_snapshot FOR SELECT USING (scope IN (SELECT r.name FROM bandit.readable('scope') r));
 ALTER TABLE bandit.tuning_adjustment ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.tuning_adjustment FOR SELECT USING (scope IN (SELECT bandit.readable('scope')));
+CREATE POLICY readable ON bandit.tuning_adjustment FOR SELECT USING (scope IN (SELECT r.name FROM bandit.readable('scope') r));
 
 -- src/bandit.sql
 -- Internal helpers: only bandit's own functions call them.
@@ -2138,4 +2201,7 @@ REVOKE ALL ON FUNCTION bandit.define_tuning_value(text, text, double precision, 
 REVOKE ALL ON FUNCTION bandit.set_tuning_rate_limit(text, integer, interval) FROM PUBLIC;
 
 ALTER VIEW bandit.prior_metrics SET (security_invoker = true);
+ALTER FUNCTION bandit.validate_signal(jsonb) SECURITY DEFINER;
+COMMENT ON FUNCTION bandit.validate_signal(jsonb) IS
+    'Every problem of a signal for bandit.apply_signal, as text (empty array: valid; NULL: one problem): structure, unknown keys (top level and per key), missing keys, types, ranges (success_rate and quality_score 0..1, avg_latency >= 0, total_samples integer 1..2^53, aggregation_round integer >= 0, participant_count integer >= 1, cluster_hash non-empty string), empty reward_signals, numbers float8 cannot hold. Raises nothing, so a rejection can be logged outside the failed transaction. Privilege: none (it runs as the extension''s owner only to call its internal helper).';
 GRANT SELECT ON bandit.prior_metrics TO PUBLIC;

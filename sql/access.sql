@@ -13,6 +13,12 @@ GRANT EXECUTE ON FUNCTION pg_temp.err(text) TO PUBLIC;
 SET ROLE regress_access_owner;
 SELECT bandit.caller();                                                   -- regress_access_owner
 SELECT bandit.create_policy('acc', 'thompson', ARRAY['a', 'b']);
+RESET ROLE;
+-- the internal check creates only agents and scopes on first use
+SELECT pg_temp.err($$SELECT bandit.require('policy', 'acc2', 'use', true)$$);
+SELECT count(*) AS objects FROM bandit.object WHERE name = 'acc2';        -- 0
+SET ROLE regress_access_owner;
+SELECT pg_temp.err($$SELECT bandit.require('agent', 'x', 'use', true)$$);   -- not for PUBLIC
 -- bad arguments: 22023 for kind, privilege and the role '-'; 42704 for an unknown object or role
 SELECT pg_temp.err($$SELECT bandit.grant('table', 'acc', 'regress_access_app', 'use')$$);
 SELECT pg_temp.err($$SELECT bandit.grant('policy', 'acc', 'regress_access_app', 'select')$$);

@@ -14,6 +14,7 @@
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/snapmgr.h"
 
 static SPIPlanPtr plan_privilege = NULL;
 static SPIPlanPtr plan_claim = NULL;
@@ -33,11 +34,13 @@ BanditCaller(void)
 	return GetOuterUserId();
 }
 
-/* How an object is named in messages. */
-static const char *
-KindLabel(const char *kind)
+/* How an object is named in messages: policy "p", tuning scope "s", the priors. */
+static char *
+ObjectName(const char *kind, const char *name)
 {
-	return strcmp(kind, "scope") == 0 ? "tuning scope" : kind;
+	if (strcmp(kind, "priors") == 0)
+		return "the priors";
+	return psprintf("%s \"%s\"", strcmp(kind, "scope") == 0 ? "tuning scope" : kind, name);
 }
 
 static void
@@ -83,55 +86,69 @@ ClaimObject(const char *kind, const char *name)
 }
 
 /*
+ * Whether the owner (and its members) or a grant gives the caller the
+ * privilege; 42501 if not.  Superusers hold every privilege.
+ */
+static void
+CheckGranted(const char *kind, const char *name, const char *privilege, Oid owner, bool granted)
+{
+	Oid			caller = BanditCaller();
+	char	   *role;
+
+	if (granted || has_privs_of_role(caller, owner) || superuser_arg(caller))
+		return;
+	role = GetUserNameFromId(caller, false);
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied for %s: role \"%s\" lacks %s", ObjectName(kind, name), role, privilege),
+			 errhint("A role with manage on it can run: SELECT bandit.grant(%s, %s, %s, '%s');",
+					 quote_literal_cstr(kind), quote_literal_cstr(name),
+					 quote_literal_cstr(quote_identifier(role)), privilege)));
+}
+
+/*
  * Checks that the caller holds privilege (use, read, manage) on the object,
  * inside SPI: 42501 if not.  Returns false if the object does not exist,
  * for the caller to say so in its own words; with create, a missing object
- * is created owned by the caller first.  Owners (and their members) and
- * superusers hold every privilege; manage implies use and read.
+ * is created owned by the caller first.
  */
 bool
 CheckPrivilege(const char *kind, const char *name, const char *privilege, bool create)
 {
-	Oid			caller = BanditCaller();
 	Datum		args[3] = {CStringGetTextDatum(kind), CStringGetTextDatum(name),
 	CStringGetTextDatum(privilege)};
-	bool		isnull;
-	Oid			owner;
-	char	   *role;
+	bool		owner_isnull,
+				isnull;
+	Datum		owner;
 
 	if (plan_privilege == NULL)
 	{
 		Oid			types[3] = {TEXTOID, TEXTOID, TEXTOID};
 
 		plan_privilege = PrepareSafely(
-			"SELECT o.owner::pg_catalog.oid, EXISTS (SELECT FROM bandit.permission p"
-			"  WHERE p.kind = $1 AND p.name = $2 AND p.privilege IN ($3, 'manage')"
-			"    AND bandit.holds(p.grantee))"
-			" FROM bandit.object o WHERE o.kind = $1 AND o.name = $2", 3, types);
+			"SELECT (SELECT o.owner::pg_catalog.oid FROM bandit.object o WHERE o.kind = $1 AND o.name = $2),"
+			" EXISTS (SELECT FROM bandit.permission g WHERE g.kind = $1 AND g.name = $2"
+			"  AND g.privilege IN ($3, 'manage') AND bandit.holds(g.grantee))", 3, types);
 	}
-	if (SPI_execute_plan(plan_privilege, args, NULL, false, 1) != SPI_OK_SELECT)
+
+	/*
+	 * The latest snapshot, as PostgreSQL reads its own catalogs: a revoke
+	 * counts from the next statement even in a REPEATABLE READ transaction.
+	 */
+	if (SPI_execute_snapshot(plan_privilege, args, NULL, GetLatestSnapshot(), InvalidSnapshot,
+							 false, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "reading the privileges of %s \"%s\" failed", kind, name);
-	if (SPI_processed == 0)
+	owner = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &owner_isnull);
+	if (owner_isnull)
 	{
 		if (!create)
 			return false;
 		ClaimObject(kind, name);
 		return CheckPrivilege(kind, name, privilege, false);
 	}
-	owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)) ||
-		has_privs_of_role(caller, owner) || superuser_arg(caller))
-		return true;
-	role = GetUserNameFromId(caller, false);
-	ereport(ERROR,
-			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-			 strcmp(kind, "priors") == 0 ?
-			 errmsg("permission denied for the priors: role \"%s\" lacks %s", role, privilege) :
-			 errmsg("permission denied for %s \"%s\": role \"%s\" lacks %s", KindLabel(kind), name, role, privilege),
-			 errhint("A role with manage on it can run: SELECT bandit.grant(%s, %s, %s, '%s');",
-					 quote_literal_cstr(kind), quote_literal_cstr(name),
-					 quote_literal_cstr(quote_identifier(role)), privilege)));
-	pg_unreachable();
+	CheckGranted(kind, name, privilege, DatumGetObjectId(owner),
+				 DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)));
+	return true;
 }
 
 static void
@@ -141,7 +158,7 @@ UnknownObject(const char *kind, const char *name)
 			(errcode(ERRCODE_UNDEFINED_OBJECT),
 			 strcmp(kind, "priors") == 0 ?
 			 errmsg("priors \"%s\" do not exist: the priors are one object, named '*'", name) :
-			 errmsg("%s \"%s\" does not exist", KindLabel(kind), name)));
+			 errmsg("%s does not exist", ObjectName(kind, name))));
 }
 
 /*
@@ -172,6 +189,11 @@ bandit_require(PG_FUNCTION_ARGS)
 
 	CheckKind(kind);
 	CheckPrivilegeName(privilege);
+	/* policies and experiments come only from their create_ functions */
+	if (create && strcmp(kind, "agent") != 0 && strcmp(kind, "scope") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("only agents and scopes are created on first use, not a %s", kind)));
 	nest = SpiBegin();
 	RequirePrivilege(kind, name, privilege, create);
 	SpiEnd(nest);
@@ -325,12 +347,12 @@ bandit_set_owner(PG_FUNCTION_ARGS)
 																	   SPI_tuptable->tupdesc, 1, &isnull))))
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("permission denied for %s \"%s\": only its owner can change its owner", KindLabel(kind), name)));
+					 errmsg("permission denied for %s: only its owner can change its owner", ObjectName(kind, name))));
 		if (!has_privs_of_role(caller, new_owner))
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("permission denied for %s \"%s\": role \"%s\" cannot act as role \"%s\"",
-							KindLabel(kind), name, GetUserNameFromId(caller, false),
+					 errmsg("permission denied for %s: role \"%s\" cannot act as role \"%s\"",
+							ObjectName(kind, name), GetUserNameFromId(caller, false),
 							GetUserNameFromId(new_owner, false)),
 					 errhint("The new owner must be a role the caller is a member of, as for ALTER ... OWNER TO.")));
 	}

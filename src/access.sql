@@ -40,7 +40,7 @@ CREATE FUNCTION bandit.require(kind text, name text, privilege text, create_miss
 RETURNS void
 AS 'MODULE_PATHNAME', 'bandit_require' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
 COMMENT ON FUNCTION bandit.require(text, text, text, boolean) IS
-    'Internal: raises 42501 unless the caller holds privilege (use, read, manage) on the object, 42704 if it does not exist (an agent not yet created passes; with create_missing it is created owned by the caller)';
+    'Internal: raises 42501 unless the caller holds privilege (use, read, manage) on the object, 42704 if it does not exist (an agent not yet created passes; with create_missing an agent or scope is created owned by the caller)';
 REVOKE ALL ON FUNCTION bandit.require(text, text, text, boolean) FROM PUBLIC;
 
 CREATE FUNCTION bandit.grant(kind text, name text, grantee regrole, privilege text) RETURNS void
@@ -67,26 +67,26 @@ COMMENT ON FUNCTION bandit.set_owner(text, text, regrole) IS
     'Gives an object to another owner, as ALTER ... OWNER TO does (before DROP ROLE of its owner, say): grants stay. Privilege: ownership of the object (or superuser), and membership in new_owner.';
 
 -- The filter of row-level security: called once per query (a hashed subplan).
-CREATE FUNCTION bandit.readable(kind text) RETURNS SETOF text
-LANGUAGE sql STABLE STRICT PARALLEL SAFE SECURITY DEFINER
+CREATE FUNCTION bandit.readable(kind text DEFAULT NULL) RETURNS TABLE (kind text, name text)
+LANGUAGE sql STABLE PARALLEL SAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT o.name FROM bandit.object o
-    WHERE o.kind = readable.kind
+    SELECT o.kind, o.name FROM bandit.object o
+    WHERE ($1 IS NULL OR o.kind = $1)
       AND (bandit.holds(o.owner)
            OR EXISTS (SELECT FROM bandit.permission p
                       WHERE p.kind = o.kind AND p.name = o.name AND p.privilege IN ('read', 'manage')
                         AND bandit.holds(p.grantee)))
 $$;
 COMMENT ON FUNCTION bandit.readable(text) IS
-    'Names of the objects of a kind that the caller may read (owned, or read or manage granted); the row-level security of every state table';
+    'The objects (of a kind, or all) that the caller may read: owned, or read or manage granted; the row-level security of every state table';
 
 GRANT SELECT ON bandit.object, bandit.permission TO PUBLIC;
 ALTER TABLE bandit.object ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.object FOR SELECT USING (name IN (SELECT bandit.readable(kind)));
+CREATE POLICY readable ON bandit.object FOR SELECT USING ((kind, name) IN (SELECT * FROM bandit.readable()));
 ALTER TABLE bandit.permission ENABLE ROW LEVEL SECURITY;
 CREATE POLICY readable ON bandit.permission FOR SELECT
-    USING (name IN (SELECT bandit.readable(kind))
+    USING ((kind, name) IN (SELECT * FROM bandit.readable())
            OR bandit.holds(grantee));
 
 CREATE VIEW bandit.privileges WITH (security_invoker = true) AS

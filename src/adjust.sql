@@ -95,14 +95,16 @@ SELECT pg_catalog.pg_extension_config_dump('bandit.tuning_adjustment_id_seq', ''
 -- Readable by every role, filtered to the objects it may read; written only
 -- through the functions (SECURITY DEFINER), so no other grant.
 GRANT SELECT ON bandit.tuning_scope, bandit.tuning_value, bandit.tuning_snapshot, bandit.tuning_adjustment TO PUBLIC;
+-- ids come from the functions alone (the default ACL, made explicit)
+REVOKE ALL ON SEQUENCE bandit.tuning_snapshot_id_seq, bandit.tuning_adjustment_id_seq FROM PUBLIC;
 ALTER TABLE bandit.tuning_scope ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.tuning_scope FOR SELECT USING (scope IN (SELECT bandit.readable('scope')));
+CREATE POLICY readable ON bandit.tuning_scope FOR SELECT USING (scope IN (SELECT r.name FROM bandit.readable('scope') r));
 ALTER TABLE bandit.tuning_value ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.tuning_value FOR SELECT USING (scope IN (SELECT bandit.readable('scope')));
+CREATE POLICY readable ON bandit.tuning_value FOR SELECT USING (scope IN (SELECT r.name FROM bandit.readable('scope') r));
 ALTER TABLE bandit.tuning_snapshot ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.tuning_snapshot FOR SELECT USING (scope IN (SELECT bandit.readable('scope')));
+CREATE POLICY readable ON bandit.tuning_snapshot FOR SELECT USING (scope IN (SELECT r.name FROM bandit.readable('scope') r));
 ALTER TABLE bandit.tuning_adjustment ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.tuning_adjustment FOR SELECT USING (scope IN (SELECT bandit.readable('scope')));
+CREATE POLICY readable ON bandit.tuning_adjustment FOR SELECT USING (scope IN (SELECT r.name FROM bandit.readable('scope') r));
 
 CREATE TYPE bandit.tuning_proposal AS (
     scope text,

@@ -108,20 +108,22 @@ SELECT pg_catalog.pg_extension_config_dump('bandit.experiment_audit_id_seq', '')
 -- Readable by every role, filtered to the objects it may read; written only
 -- through the functions (SECURITY DEFINER), so no other grant.
 GRANT SELECT ON bandit.experiment, bandit.variant, bandit.assignment, bandit.stratum, bandit.observation, bandit.sequential_look, bandit.experiment_audit TO PUBLIC;
+-- ids come from the functions alone (the default ACL, made explicit)
+REVOKE ALL ON SEQUENCE bandit.observation_id_seq, bandit.experiment_audit_id_seq FROM PUBLIC;
 ALTER TABLE bandit.experiment ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.experiment FOR SELECT USING (name IN (SELECT bandit.readable('experiment')));
+CREATE POLICY readable ON bandit.experiment FOR SELECT USING (name IN (SELECT r.name FROM bandit.readable('experiment') r));
 ALTER TABLE bandit.variant ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.variant FOR SELECT USING (experiment IN (SELECT bandit.readable('experiment')));
+CREATE POLICY readable ON bandit.variant FOR SELECT USING (experiment IN (SELECT r.name FROM bandit.readable('experiment') r));
 ALTER TABLE bandit.assignment ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.assignment FOR SELECT USING (experiment IN (SELECT bandit.readable('experiment')));
+CREATE POLICY readable ON bandit.assignment FOR SELECT USING (experiment IN (SELECT r.name FROM bandit.readable('experiment') r));
 ALTER TABLE bandit.stratum ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.stratum FOR SELECT USING (experiment IN (SELECT bandit.readable('experiment')));
+CREATE POLICY readable ON bandit.stratum FOR SELECT USING (experiment IN (SELECT r.name FROM bandit.readable('experiment') r));
 ALTER TABLE bandit.observation ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.observation FOR SELECT USING (experiment IN (SELECT bandit.readable('experiment')));
+CREATE POLICY readable ON bandit.observation FOR SELECT USING (experiment IN (SELECT r.name FROM bandit.readable('experiment') r));
 ALTER TABLE bandit.sequential_look ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.sequential_look FOR SELECT USING (experiment IN (SELECT bandit.readable('experiment')));
+CREATE POLICY readable ON bandit.sequential_look FOR SELECT USING (experiment IN (SELECT r.name FROM bandit.readable('experiment') r));
 ALTER TABLE bandit.experiment_audit ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.experiment_audit FOR SELECT USING (experiment IN (SELECT bandit.readable('experiment')));
+CREATE POLICY readable ON bandit.experiment_audit FOR SELECT USING (experiment IN (SELECT r.name FROM bandit.readable('experiment') r));
 
 -- Small statistics (src/experiment.c, src/contingency.c)
 
@@ -932,8 +934,29 @@ DECLARE
     last int;
     center int;
     bar text;
+    -- what the bars are drawn with: axis ends and rule, the bars' frame,
+    -- the interval, the mean, and the dash before remarks
+    axis_left text := '|';
+    axis_rule text := '-';
+    axis_right text := '|';
+    frame text := '|';
+    fill text := '=';
+    mark text := 'o';
+    dash text := '-';
 BEGIN
     PERFORM bandit.require('experiment', experiment, 'read');
+    -- Box drawing only where the database encoding has it; every other server
+    -- encoding has ASCII.  chr() rather than literals keeps this script ASCII,
+    -- which every encoding reads alike, and is planned only in this branch.
+    IF getdatabaseencoding() = 'UTF8' THEN
+        axis_left := chr(9500);   -- U+251C
+        axis_rule := chr(9472);   -- U+2500
+        axis_right := chr(9508);  -- U+2524
+        frame := chr(9474);       -- U+2502
+        fill := chr(9473);        -- U+2501
+        mark := chr(9679);        -- U+25CF
+        dash := chr(8212);        -- U+2014
+    END IF;
     rows := ARRAY(SELECT ROW(a.*)::bandit.variant_result FROM bandit.analyze(experiment, metric) a);
     SELECT min(t.ci_lower), max(t.ci_upper), greatest(7, max(length(t.variant))) INTO lowest, highest, name_width
     FROM unnest(rows) t;
@@ -944,7 +967,8 @@ BEGIN
         RETURN NEXT 'hypothesis: ' || e.hypothesis;
     END IF;
     RETURN NEXT format('%s %10s %12s  %-25s %s', rpad('variant', name_width), 'n', 'mean', 'interval',
-                       '├' || repeat('─', width) || '┤');
+                       axis_left || repeat(axis_rule, width) || axis_right);
+    -- positions count characters (repeat, overlay), so a mark never lands inside another
     FOR r IN SELECT * FROM unnest(rows) LOOP
         IF r.ci_lower IS NULL OR highest IS NULL OR highest <= lowest THEN
             bar := repeat(' ', width);
@@ -952,13 +976,13 @@ BEGIN
             first := least(width, 1 + floor((r.ci_lower - lowest) / (highest - lowest) * width)::int);
             last := least(width, 1 + floor((r.ci_upper - lowest) / (highest - lowest) * width)::int);
             center := least(width, 1 + floor((r.mean - lowest) / (highest - lowest) * width)::int);
-            bar := repeat(' ', first - 1) || repeat('━', last - first + 1) || repeat(' ', width - last);
-            bar := overlay(bar PLACING '●' FROM center FOR 1);
+            bar := repeat(' ', first - 1) || repeat(fill, last - first + 1) || repeat(' ', width - last);
+            bar := overlay(bar PLACING mark FROM center FOR 1);
         END IF;
-        RETURN NEXT format('%s %10s %12s  %-25s │%s│', rpad(r.variant, name_width), r.n, bandit.format_number(r.mean),
+        RETURN NEXT format('%s %10s %12s  %-25s %s%s%s', rpad(r.variant, name_width), r.n, bandit.format_number(r.mean),
                            CASE WHEN r.ci_lower IS NULL THEN '' ELSE format('[%s, %s]', bandit.format_number(r.ci_lower),
                                                                             bandit.format_number(r.ci_upper)) END,
-                           bar);
+                           frame, bar, frame);
     END LOOP;
     RETURN NEXT format('%s %10s %12s  %-25s %s', rpad('', name_width), '', '', '',
                        rpad(coalesce(bandit.format_number(lowest), ''), width - 8) || lpad(coalesce(bandit.format_number(highest), ''), 10));
@@ -970,15 +994,15 @@ BEGIN
                            bandit.format_number(r.diff_ci_lower), bandit.format_number(r.diff_ci_upper),
                            bandit.format_number(r.p_value), bandit.format_number(r.adjusted_p_value), coalesce(r.test, 'no test'),
                            bandit.format_number(r.prob_best),
-                           CASE WHEN r.significant THEN ' — significant' ELSE '' END,
-                           coalesce(' — ' || r.warning, ''));
+                           CASE WHEN r.significant THEN ' ' || dash || ' significant' ELSE '' END,
+                           coalesce(' ' || dash || ' ' || r.warning, ''));
     END LOOP;
     SELECT * INTO d FROM bandit.decide(experiment, metric);
-    RETURN NEXT format('decision: %s%s — %s', d.decision, coalesce(' (' || d.winner || ')', ''), d.reason);
+    RETURN NEXT format('decision: %s%s %s %s', d.decision, coalesce(' (' || d.winner || ')', ''), dash, d.reason);
 END
 $$;
 COMMENT ON FUNCTION bandit.report(text, text) IS
-    'A text report of an experiment on one metric for psql (SELECT * FROM bandit.report(...)): each variant''s n, mean and interval drawn with Unicode bars on one common axis (● the mean), each treatment against the control, and the decision. Privilege: read on the experiment.';
+    'A text report of an experiment on one metric for psql (SELECT * FROM bandit.report(...)): each variant''s n, mean and interval drawn as a bar on one common axis, each treatment against the control, and the decision. Bars are 40 characters wide and drawn by characters: in a UTF-8 database with box drawing (U+2501 the interval, U+25CF the mean, U+2502 the frame, U+251C U+2500 U+2524 the axis, U+2014 the dash before remarks); in any other encoding with ASCII (= the interval, o the mean, | the frame, |-| the axis, - the dash), so a line has as many characters in every database (SQL_ASCII, which knows no characters, counts a non-ASCII name''s bytes). Privilege: read on the experiment.';
 
 -- Internal helpers: only bandit's own functions call them.
 REVOKE ALL ON FUNCTION bandit.experiment_params(jsonb) FROM PUBLIC;

@@ -116,7 +116,7 @@ PreparePlans(void)
 	plan_arms = PrepareSafely(
 		"SELECT arm, alpha, beta, pulls, weight, mean_reward, cost, latency_ms, a_inv, b,"
 		"  tableoid, xmin, ctid, state_stamp"
-		"  FROM bandit.arm WHERE policy = $1 AND NOT retired ORDER BY arm", 1, text1);
+		"  FROM bandit.arm WHERE policy = $1 AND NOT retired ORDER BY arm COLLATE \"C\"", 1, text1);
 	plan_insert_decision = PrepareSafely(
 		"INSERT INTO bandit.decision (policy, arm, propensity, policy_arm, policy_propensity, mode, context)"
 		" VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id", 7, insert_types);

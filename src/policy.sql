@@ -101,16 +101,18 @@ SELECT pg_catalog.pg_extension_config_dump('bandit.audit_id_seq', '');
 -- Readable by every role, filtered to the objects it may read; written only
 -- through the functions (SECURITY DEFINER), so no other grant.
 GRANT SELECT ON bandit.policy, bandit.arm, bandit.decision, bandit.snapshot, bandit.audit TO PUBLIC;
+-- ids come from the functions alone (the default ACL, made explicit)
+REVOKE ALL ON SEQUENCE bandit.decision_id_seq, bandit.snapshot_id_seq, bandit.audit_id_seq FROM PUBLIC;
 ALTER TABLE bandit.policy ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.policy FOR SELECT USING (name IN (SELECT bandit.readable('policy')));
+CREATE POLICY readable ON bandit.policy FOR SELECT USING (name IN (SELECT r.name FROM bandit.readable('policy') r));
 ALTER TABLE bandit.arm ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.arm FOR SELECT USING (policy IN (SELECT bandit.readable('policy')));
+CREATE POLICY readable ON bandit.arm FOR SELECT USING (policy IN (SELECT r.name FROM bandit.readable('policy') r));
 ALTER TABLE bandit.decision ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.decision FOR SELECT USING (policy IN (SELECT bandit.readable('policy')));
+CREATE POLICY readable ON bandit.decision FOR SELECT USING (policy IN (SELECT r.name FROM bandit.readable('policy') r));
 ALTER TABLE bandit.snapshot ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.snapshot FOR SELECT USING (policy IN (SELECT bandit.readable('policy')));
+CREATE POLICY readable ON bandit.snapshot FOR SELECT USING (policy IN (SELECT r.name FROM bandit.readable('policy') r));
 ALTER TABLE bandit.audit ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.audit FOR SELECT USING (policy IN (SELECT bandit.readable('policy')));
+CREATE POLICY readable ON bandit.audit FOR SELECT USING (policy IN (SELECT r.name FROM bandit.readable('policy') r));
 
 -- The parameters of a policy, checked, with their defaults filled in.
 CREATE FUNCTION bandit.policy_params(algorithm text, arms text[], params jsonb) RETURNS jsonb

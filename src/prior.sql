@@ -44,9 +44,9 @@ SELECT pg_catalog.pg_extension_config_dump('bandit.prior_signal', '');
 -- through the functions (SECURITY DEFINER), so no other grant.
 GRANT SELECT ON bandit.prior, bandit.prior_signal TO PUBLIC;
 ALTER TABLE bandit.prior ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.prior FOR SELECT USING ('*' IN (SELECT bandit.readable('priors')));
+CREATE POLICY readable ON bandit.prior FOR SELECT USING ('*' IN (SELECT r.name FROM bandit.readable('priors') r));
 ALTER TABLE bandit.prior_signal ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.prior_signal FOR SELECT USING ('*' IN (SELECT bandit.readable('priors')));
+CREATE POLICY readable ON bandit.prior_signal FOR SELECT USING ('*' IN (SELECT r.name FROM bandit.readable('priors') r));
 
 -- One number of a signal or of weights checked against [low, high] (and for
 -- being whole); problem is NULL when it is fine.  float8 fields also need a
@@ -161,13 +161,14 @@ COMMENT ON FUNCTION bandit.prior_signal_problems(jsonb) IS
 
 CREATE FUNCTION bandit.validate_signal(signal jsonb) RETURNS text[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT coalesce(array_agg(p.problem ORDER BY p.n), '{}')
     FROM bandit.prior_signal_problems(signal) WITH ORDINALITY p(code, problem, n)
 $$;
 COMMENT ON FUNCTION bandit.validate_signal(jsonb) IS
-    'Every problem of a signal for bandit.apply_signal, as text (empty array: valid; NULL: one problem): structure, unknown keys (top level and per key), missing keys, types, ranges (success_rate and quality_score 0..1, avg_latency >= 0, total_samples integer 1..2^53, aggregation_round integer >= 0, participant_count integer >= 1, cluster_hash non-empty string), empty reward_signals, numbers float8 cannot hold. Raises nothing, so a rejection can be logged outside the failed transaction';
+    'Every problem of a signal for bandit.apply_signal, as text (empty array: valid; NULL: one problem): structure, unknown keys (top level and per key), missing keys, types, ranges (success_rate and quality_score 0..1, avg_latency >= 0, total_samples integer 1..2^53, aggregation_round integer >= 0, participant_count integer >= 1, cluster_hash non-empty string), empty reward_signals, numbers float8 cannot hold. Raises nothing, so a rejection can be logged outside the failed transaction. Privilege: none (it runs as the extension''s owner only to call its internal helper).';
 
 CREATE FUNCTION bandit.apply_signal(signal jsonb) RETURNS integer
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE

@@ -45,10 +45,12 @@ SELECT pg_catalog.pg_extension_config_dump('bandit.transition_id_seq', '');
 -- Readable by every role, filtered to the objects it may read; written only
 -- through the functions (SECURITY DEFINER), so no other grant.
 GRANT SELECT ON bandit.q_table, bandit.transition TO PUBLIC;
+-- ids come from the functions alone (the default ACL, made explicit)
+REVOKE ALL ON SEQUENCE bandit.transition_id_seq FROM PUBLIC;
 ALTER TABLE bandit.q_table ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.q_table FOR SELECT USING (agent IN (SELECT bandit.readable('agent')));
+CREATE POLICY readable ON bandit.q_table FOR SELECT USING (agent IN (SELECT r.name FROM bandit.readable('agent') r));
 ALTER TABLE bandit.transition ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.transition FOR SELECT USING (agent IN (SELECT bandit.readable('agent')));
+CREATE POLICY readable ON bandit.transition FOR SELECT USING (agent IN (SELECT r.name FROM bandit.readable('agent') r));
 
 CREATE FUNCTION bandit.q_select(agent text, state text, actions text[], epsilon float8 DEFAULT 0.1)
 RETURNS text

@@ -92,7 +92,9 @@ def compare(cur, label, means, sds):
     loss_tol = 1e-9 * max(sds) + 1e-15 * max(abs(x) for x in means)
     for i in range(len(means)):
         worst[0] = max(worst[0], abs(got_p[i] - want_p[i]))
-        worst[1] = max(worst[1], abs(got_l[i] - want_l[i]) / loss_tol * 1e-9)
+        # all means and sds 0: the loss is exactly 0, judged with no tolerance
+        worst[1] = max(worst[1], abs(got_l[i] - want_l[i]) / loss_tol * 1e-9 if loss_tol else
+                       (0.0 if got_l[i] == want_l[i] else math.inf))
         close('normal_prob_best[%d] %s' % (i, what), got_p[i], want_p[i], 0, 1e-9)
         close('normal_expected_loss[%d] %s' % (i, what), got_l[i], want_l[i], 0, loss_tol)
     ok('probabilities in [0, 1] %s' % what, all(0 <= p <= 1 for p in got_p), repr(got_p))

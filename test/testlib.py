@@ -25,7 +25,8 @@ def fresh_database(name):
     admin = psycopg2.connect(dbname='postgres')
     admin.autocommit = True
     admin.cursor().execute('DROP DATABASE IF EXISTS ' + name)
-    admin.cursor().execute('CREATE DATABASE ' + name)
+    # UTF-8 with C collation whatever the cluster's locale (SQL_ASCII without LANG)
+    admin.cursor().execute("CREATE DATABASE %s TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'" % name)
     conn = psycopg2.connect(dbname=name)
     conn.autocommit = True
     conn.cursor().execute('CREATE EXTENSION bandit')

@@ -636,6 +636,13 @@ def main():
             empty = [t for t, (is_view, cols) in names.items() if not is_view and not rows(cur, t, cols)]
             ok('%s: every table has rows before the update (%d tables)' % (version, len(names) - 1), empty == [],
                'empty: %s' % empty)
+            # what a DBA granted by hand to make 0.1.0 work for an ordinary role
+            cur.execute('DROP ROLE IF EXISTS upgrade_writer')
+            cur.execute('CREATE ROLE upgrade_writer')
+            cur.execute('GRANT USAGE, CREATE ON SCHEMA bandit TO upgrade_writer, PUBLIC')
+            cur.execute('GRANT ALL ON ALL TABLES IN SCHEMA bandit TO upgrade_writer, PUBLIC')
+            cur.execute('GRANT ALL ON ALL SEQUENCES IN SCHEMA bandit TO upgrade_writer')
+            cur.execute('GRANT UPDATE (alpha) ON bandit.arm TO upgrade_writer')
             before = {t: rows(cur, t, cols) for t, (_, cols) in names.items()}
             print('%s: %d rows in %d tables and views: %s' % (
                 version, sum(map(len, before.values())), len(before),
@@ -663,6 +670,14 @@ def main():
                 after = rows(cur, t, cols)
                 ok('%s -> %s: the %d rows of %s are unchanged' % (version, default, len(before[t]), t),
                    after == before[t], '\n  before: %r\n  after:  %r' % (before[t][:3], after[:3]))
+            held = q("SELECT c.relname, p FROM pg_catalog.pg_class c, "
+                     "unnest(ARRAY['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'TRIGGER', 'REFERENCES']) p "
+                     "WHERE c.relnamespace = 'bandit'::regnamespace AND c.relkind = 'r' "
+                     "AND pg_catalog.has_table_privilege('upgrade_writer', c.oid, p)")
+            ok('%s -> %s: privileges granted by hand to write bandit\'s tables are gone' % (version, default),
+               held == [], '%r' % held[:5])
+            ok('%s -> %s: no role but the owner may create in schema bandit' % (version, default),
+               not q1("SELECT pg_catalog.has_schema_privilege('upgrade_writer', 'bandit', 'CREATE')"))
             upgraded[version] = catalog(cur)
             check_old_state_works(cur, old, before)
             check_access(cur)
