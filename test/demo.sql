@@ -1,8 +1,59 @@
--- A tour of bandit 0.1.0: the statistics behind a bandit or an A/B test,
--- computed where the data already is.  Every statement below is plain SQL;
--- run it with  psql -f test/demo.sql  (test/demo does it for you).
+-- A tour of bandit 0.2.0: the statistics behind a bandit or an A/B test,
+-- computed where the data already is, and an application role that may use
+-- a policy and nothing more.  Every statement below is plain SQL; run it as a
+-- superuser with  psql -X -v ON_ERROR_STOP=1 --echo-all -f test/demo.sql
+-- (bash test/demo does it for you).
+--
+-- It prints the same output every run: random draws are seeded with
+-- bandit.set_seed, simulated clicks come from a hash of the visitor, and no
+-- timestamps are shown.  Everything it creates is named demo_* (a role, a
+-- policy, an experiment, an agent, two priors) or is a temporary table, and
+-- is removed at the end -- and at the start, in case a run was interrupted --
+-- so it can run again in the same database.
 
-CREATE EXTENSION IF NOT EXISTS bandit;
+-- It creates a role and the extension, so it needs a superuser.
+DO $$
+BEGIN
+    IF NOT (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
+        RAISE EXCEPTION 'test/demo.sql needs a superuser: it creates the extension and a role'
+            USING ERRCODE = '42501';
+    END IF;
+END
+$$;
+
+-- The extension is created if missing, and then dropped at the end.
+SELECT NOT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'bandit')
+    AS demo_creates_extension \gset
+\if :demo_creates_extension
+CREATE EXTENSION bandit;
+\endif
+
+-- Removes what an earlier run of the demo left.  0.2.0 has no call that drops
+-- a policy or forgets an applied signal, so the superuser deletes the demo's
+-- rows itself (a policy's arms and an object's grants go with them).
+CREATE FUNCTION pg_temp.demo_cleanup() RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (SELECT FROM bandit.experiment WHERE name = 'demo_checkout_copy') THEN
+        PERFORM bandit.drop_experiment('demo_checkout_copy');
+    END IF;
+    DELETE FROM bandit.experiment_audit WHERE experiment = 'demo_checkout_copy';
+    PERFORM bandit.q_forget('demo_router');
+    DELETE FROM bandit.policy WHERE name = 'demo_buy_button';
+    DELETE FROM bandit.decision WHERE policy = 'demo_buy_button';
+    DELETE FROM bandit.snapshot WHERE policy = 'demo_buy_button';
+    DELETE FROM bandit.audit WHERE policy = 'demo_buy_button';
+    DELETE FROM bandit.object
+    WHERE (kind, name) IN (('policy', 'demo_buy_button'), ('agent', 'demo_router'));
+    DELETE FROM bandit.prior WHERE key LIKE 'demo\_%';
+    DELETE FROM bandit.prior_signal WHERE cluster_hash = 'demo_eu-west';
+    IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'demo_app') THEN
+        DELETE FROM bandit.permission WHERE grantee = 'demo_app'::regrole;
+        DROP OWNED BY demo_app;  -- revokes whatever it was granted in this database
+        DROP ROLE demo_app;
+    END IF;
+END
+$$;
+SELECT pg_temp.demo_cleanup();
 
 -- Two versions of a "Buy" button, A and B.  Each row is one visitor and
 -- whether they clicked: A got 12 clicks from 100 visitors, B 20 from 100.
@@ -12,7 +63,9 @@ CREATE TEMP TABLE visits AS
     SELECT 'B', i <= 20 FROM generate_series(1, 100) AS i;
 
 -- 1. Beta posteriors.  Starting from a uniform Beta(1, 1) prior, each click
---    adds one to alpha and each non-click one to beta.
+--    adds one to alpha and each non-click one to beta.  beta_posterior is an
+--    aggregate (one value per GROUP BY group) returning a composite; (p).alpha
+--    takes a field of it.
 CREATE TEMP TABLE posterior AS
     SELECT arm, (p).alpha, (p).beta
     FROM (SELECT arm, bandit.beta_posterior(clicked) AS p
@@ -24,7 +77,8 @@ SELECT bandit.beta_posterior(clicked)
 FROM (VALUES (true), (false), (false), (true), (false)) AS v(clicked);
 
 -- 2. Where the true click rate probably lies: 95 % equal-tailed credible
---    intervals (the Beta quantiles at 2.5 % and 97.5 %).
+--    intervals (the Beta quantiles at 2.5 % and 97.5 %).  A function
+--    returning a row, in FROM after the table, runs once per row of it.
 SELECT arm,
        round((alpha / (alpha + beta))::numeric, 4) AS posterior_mean,
        round(ci.lower::numeric, 4) AS lower,
@@ -36,6 +90,8 @@ ORDER BY arm;
 --    has the highest click rate; expected_loss is how much click rate we
 --    would give up, on average, by shipping that arm.  Both are computed by
 --    deterministic quadrature, not by simulation: run it twice, same answer.
+--    They take one array per parameter: array_agg(... ORDER BY arm) builds
+--    aligned arrays, unnest(a, b, c) zips the results back into rows.
 WITH arms AS (
     SELECT array_agg(arm ORDER BY arm) AS arm,
            array_agg(alpha ORDER BY arm) AS alpha,
@@ -51,7 +107,7 @@ FROM arms,
          AS u(arm, prob_best, expected_loss);
 
 -- Thompson sampling in one line: draw from each posterior, take the largest.
--- set_seed makes the draws reproducible.
+-- set_seed makes this session's draws reproducible.
 SELECT bandit.set_seed(42);
 SELECT arm, round(bandit.beta_sample(alpha, beta)::numeric, 4) AS draw
 FROM posterior ORDER BY draw DESC;
@@ -84,7 +140,8 @@ SELECT round((r).statistic::numeric, 4) AS t, round((r).df::numeric, 2) AS df,
        round((r).cohens_d::numeric, 3) AS cohens_d
 FROM (SELECT bandit.t_test(seconds, arm = 'B') AS r FROM checkout) AS t;
 
--- The same test from two summaries, e.g. stored per day and merged:
+-- The same test from two summaries, e.g. stored per day and merged
+-- (FILTER (WHERE ...) feeds an aggregate only some of the rows):
 SELECT round(t.statistic::numeric, 4) AS t, round(t.p_value::numeric, 6) AS p_value
 FROM (SELECT bandit.summarize(seconds) FILTER (WHERE arm = 'A') AS a,
              bandit.summarize(seconds) FILTER (WHERE arm = 'B') AS b
@@ -110,55 +167,104 @@ SELECT ceil(bandit.sample_size_proportions(0.12, 0.15)) AS n_per_group;
 
 -- 7. A policy that learns inside the database.  The application asks which
 --    button to show (choose logs the decision and the probability it had),
---    and reports the click later, by decision id.  Here 2000 simulated
---    visitors with true click rates 10 %, 12 % and 15 %: Thompson sampling
---    sends most of them to the best button while it learns.  The context
---    (here just the visitor number) is logged with each decision.
-SELECT bandit.create_policy('buy_button', 'thompson', ARRAY['grey', 'green', 'orange']);
+--    and reports the click later, by decision id.  Thompson sampling sends
+--    most visitors to the best button while it learns.
+SELECT bandit.create_policy('demo_buy_button', 'thompson', ARRAY['grey', 'green', 'orange']);
+
+--    The application does not run as a superuser.  It gets its own role and
+--    'use' on this one policy: choose and reward, nothing else.  ('read' is
+--    for analysts -- arm_stats, reports, the policy's rows in bandit's tables;
+--    'manage' is for the owner -- arms, modes, snapshots, grants.  The creator
+--    of an object owns it and holds all three.)  NOLOGIN: the demo becomes it
+--    with SET ROLE, as the application's connection would log in as it.
+CREATE ROLE demo_app NOLOGIN;
+SELECT bandit.grant('policy', 'demo_buy_button', 'demo_app', 'use');
+SELECT kind, name, grantee, privilege, granted_by
+FROM bandit.privileges WHERE grantee = 'demo_app'::regrole;
+
+SET ROLE demo_app;
+--    From here on the statements run as demo_app.  An application serves one
+--    visitor per request:
+--        SELECT decision_id, arm FROM bandit.choose('demo_buy_button', $1);
+--        ... later, when the visitor clicked or left:
+--        SELECT bandit.reward($decision_id, 1);   -- or 0
+--    Here 2000 simulated visitors in one statement: the LATERAL join calls
+--    choose once per row of generate_series, with the visitor as context
+--    (logged with the decision); reward, in the select list, credits each
+--    decision as it is made; count() folds the 2000 rows into one line.
+--    True click rates are 10 %, 12 % and 15 %; whether a visitor clicks comes
+--    from a hash of visitor and arm (assignment_point, a number in [0, 1)),
+--    and choose's own draws from the seed, so every run prints the same
+--    (another seed gives other numbers; most send most visitors to orange).
+SELECT bandit.set_seed(4);
 SELECT count(bandit.reward(c.decision_id,
-           (random() < CASE c.arm WHEN 'grey' THEN 0.10 WHEN 'green' THEN 0.12 ELSE 0.15 END)::int))
+           (bandit.assignment_point('demo_click', c.arm || visitor)
+            < CASE c.arm WHEN 'grey' THEN 0.10 WHEN 'green' THEN 0.12 ELSE 0.15 END)::int))
 FROM generate_series(1, 2000) AS visitor,
-     LATERAL bandit.choose('buy_button', jsonb_build_object('visitor', visitor)) AS c;
+     LATERAL bandit.choose('demo_buy_button', jsonb_build_object('visitor', visitor)) AS c;
+
+--    'use' does not include 'read': the statistics are refused with 42501
+--    (insufficient_privilege), a HINT naming the grant that would allow them,
+--    and nothing changes.  (The demo lets this one error pass, and hides
+--    the CONTEXT lines that say where inside bandit it was raised.)
+\set ON_ERROR_STOP off
+\set SHOW_CONTEXT never
+SELECT arm, pulls FROM bandit.arm_stats('demo_buy_button');
+\set SHOW_CONTEXT errors
+\set ON_ERROR_STOP on
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+--    bandit's tables are readable by everyone, but row-level security shows
+--    each role only the objects it may read: demo_app sees none of the
+--    decisions it just logged.
+SELECT count(*) AS decisions_visible_to_demo_app FROM bandit.decision;
+RESET ROLE;
+
+--    Back as the owner: what the policy learned.
 SELECT arm, pulls, round(mean_reward::numeric, 3) AS click_rate, round(prob_best::numeric, 3) AS prob_best
-FROM bandit.arm_stats('buy_button') ORDER BY pulls DESC;
+FROM bandit.arm_stats('demo_buy_button') ORDER BY pulls DESC;
 
 -- 8. An A/B/n experiment: units are assigned by a hash of the unit id (the
 --    same unit always gets the same variant), metrics are recorded, and the
 --    database analyzes and decides.  Conversion here is simulated from a hash
 --    of the unit id too, so the demo prints the same report every time.
-SELECT bandit.create_experiment('checkout_copy', ARRAY['control', 'short', 'friendly'], NULL,
+--    The inner query assigns 20000 units; record_metrics takes the units and
+--    their values as two arrays, so one call records a whole batch.
+SELECT bandit.create_experiment('demo_checkout_copy', ARRAY['control', 'short', 'friendly'], NULL,
                                 '{"hypothesis": "friendlier copy converts better", "salt": "demo"}');
-SELECT bandit.start_experiment('checkout_copy');
-SELECT bandit.record_metrics('checkout_copy', 'converted', array_agg(unit_id),
+SELECT bandit.start_experiment('demo_checkout_copy');
+SELECT bandit.record_metrics('demo_checkout_copy', 'converted', array_agg(unit_id),
            array_agg((bandit.assignment_point('conversion', unit_id)
                       < CASE variant WHEN 'friendly' THEN 0.14 ELSE 0.10 END)::int::float8))
-FROM (SELECT 'user' || i AS unit_id, bandit.assign('checkout_copy', 'user' || i) AS variant
+FROM (SELECT 'user' || i AS unit_id, bandit.assign('demo_checkout_copy', 'user' || i) AS variant
       FROM generate_series(1, 20000) AS i) AS units;
-SELECT * FROM bandit.report('checkout_copy', 'converted');
+SELECT * FROM bandit.report('demo_checkout_copy', 'converted');
 
 -- 9. A router that learns.  Requests go to a small or a large model.  Other
 --    routers share what they saw as aggregated signals, which become priors;
 --    each candidate gets a multi-objective score (cost, latency, quality,
 --    carbon) with the prior blended in by its confidence.
-SELECT bandit.apply_signal('{"aggregation_round": 1, "cluster_hash": "eu-west", "participant_count": 12,
+SELECT bandit.apply_signal('{"aggregation_round": 1, "cluster_hash": "demo_eu-west", "participant_count": 12,
     "reward_signals": {
-        "small-model": {"success_rate": 0.82, "avg_latency": 120, "quality_score": 0.70, "total_samples": 900},
-        "large-model": {"success_rate": 0.95, "avg_latency": 850, "quality_score": 0.92, "total_samples": 400}}}');
+        "demo_small-model": {"success_rate": 0.82, "avg_latency": 120, "quality_score": 0.70, "total_samples": 900},
+        "demo_large-model": {"success_rate": 0.95, "avg_latency": 850, "quality_score": 0.92, "total_samples": 400}}}');
 SELECT key, round(success_rate::numeric, 3) AS success_rate, latency_ms, quality, sample_count,
        round(confidence::numeric, 3) AS confidence
-FROM bandit.prior ORDER BY key;
+FROM bandit.prior WHERE key LIKE 'demo\_%' ORDER BY key;
 SELECT model, round(bandit.prior_adjusted_score(model, cost, latency_ms, quality, carbon)::numeric, 4) AS score
-FROM (VALUES ('small-model', 0.2, 100.0, 0.65, 0.1), ('large-model', 2.0, 900.0, 0.90, 0.8))
+FROM (VALUES ('demo_small-model', 0.2, 100.0, 0.65, 0.1), ('demo_large-model', 2.0, 900.0, 0.90, 0.8))
      AS candidates(model, cost, latency_ms, quality, carbon);
 
 --    Q-learning learns which model suits which kind of task.  The state is a
 --    stable key of the task's context (numbers bucketed); the reward is a
 --    weighted score of the outcome mapped to tiers (excellent ... failure).
 --    400 simulated requests: long documents need the large model, short ones
---    do as well on the small one, which is cheaper.
+--    do as well on the small one, which is cheaper.  Per request row, the
+--    LATERAL subquery picks an action with q_select (epsilon-greedy, 20 %
+--    exploring), then q_learn credits it (NULL next state: one step per
+--    task), so each choice sees what the requests before it taught.
 SELECT bandit.state_key('{"task": "summarize", "tokens": 1800}') AS state;
 SELECT bandit.set_seed(7);
-SELECT count(bandit.q_learn('router', state, action,
+SELECT count(bandit.q_learn('demo_router', state, action,
            bandit.tiered_reward(bandit.reward_score(
                jsonb_build_object('quality', CASE WHEN tokens > 1000 AND action = 'small-model' THEN 0.4 ELSE 0.9 END,
                                   'cheap', CASE action WHEN 'small-model' THEN 1 ELSE 0.3 END),
@@ -167,8 +273,14 @@ SELECT count(bandit.q_learn('router', state, action,
 FROM (SELECT request, tokens, bandit.state_key(jsonb_build_object('task', 'summarize', 'tokens', tokens)) AS state
       FROM generate_series(1, 400) AS request,
            LATERAL (SELECT CASE WHEN request % 2 = 0 THEN 1800 ELSE 300 END AS tokens) AS t) AS requests,
-     LATERAL (SELECT bandit.q_select('router', state, ARRAY['small-model', 'large-model'], 0.2) AS action
+     LATERAL (SELECT bandit.q_select('demo_router', state, ARRAY['small-model', 'large-model'], 0.2) AS action
               WHERE request > 0) AS chosen;
-SELECT state, action AS best_model, round(q_value::numeric, 3) AS q_value FROM bandit.q_greedy('router') ORDER BY state;
+SELECT state, action AS best_model, round(q_value::numeric, 3) AS q_value FROM bandit.q_greedy('demo_router') ORDER BY state;
 
 -- Every function documents itself:  \df+ bandit.*   and   \dT+ bandit.*
+
+-- Clean up: the demo's rows and role, and the extension if the demo created it.
+SELECT pg_temp.demo_cleanup();
+\if :demo_creates_extension
+DROP EXTENSION bandit;
+\endif
