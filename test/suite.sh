@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The suite proper, run inside a cluster (test/run starts a throwaway one).
-# Counts pg_regress and isolation tests one each, and the cases each
-# test/*_test.py reports; a Python test that dies without its closing
-# "N passed, N failed" line counts as one failure.  Prints one line per test
+# Counts pg_regress and isolation tests one each, the cases each
+# test/*_test.py reports (a Python test that dies without its closing
+# "N passed, N failed" line counts as one failure), and test/demo as one.  Prints one line per test
 # file while it runs; then, if anything failed, what failed (diffs first);
 # the last line is "N passed, N failed".  Full output: log/.
 set -uo pipefail
@@ -57,6 +57,18 @@ for t in test/*_test.py; do
     echo "== $t: $p passed, $f failed ($((SECONDS - start)) s)"
     [ "$f" -eq 0 ] || failures+=("$t")
 done
+
+# the newcomer's first command, against this cluster with what was installed
+start=$SECONDS
+if PGDATABASE=${PGDATABASE:-postgres} BANDIT_NO_INSTALL=1 bash test/demo > log/demo.log 2>&1; then
+    passed=$((passed + 1))
+    echo "== test/demo: 1 passed, 0 failed ($((SECONDS - start)) s)"
+else
+    exit_status[test/demo]=$?
+    failed=$((failed + 1))
+    echo "== test/demo: 0 passed, 1 failed ($((SECONDS - start)) s)"
+    failures+=("test/demo")
+fi
 
 for what in "${failures[@]}"; do
     case $what in
