@@ -3,6 +3,57 @@
 -- (test/upgrade_test.py compares the two).
 \echo Use "ALTER EXTENSION bandit UPDATE TO '0.2.0'" to load this file. \quit
 
+-- Nothing but bandit's own objects is resolved while updating: only
+-- pg_catalog is searched (under 0.1.0 a role with CREATE on the schema could
+-- have put a better-matching function or operator there).
+SELECT pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+
+-- 0.2.0's functions write as the extension's owner: what roles made with
+-- 0.1.0's hand-made grants (objects in the schema, triggers on its tables,
+-- foreign keys to them) would run or hold as that owner.  Refuse to update
+-- until they are gone.
+DO $$
+DECLARE
+    planted text;
+BEGIN
+    WITH ext AS (SELECT e.oid FROM pg_catalog.pg_extension e WHERE e.extname = 'bandit'),
+    member AS (SELECT d.classid, d.objid FROM pg_catalog.pg_depend d, ext
+               WHERE d.refclassid = 'pg_catalog.pg_extension'::regclass AND d.refobjid = ext.oid AND d.deptype = 'e'),
+    found AS (
+        SELECT pg_catalog.format('%s %s', CASE c.relkind WHEN 'i' THEN 'index' ELSE 'relation' END, c.oid::regclass) AS what
+        FROM pg_catalog.pg_class c
+        WHERE c.relnamespace = 'bandit'::regnamespace AND c.relkind NOT IN ('i', 't', 'S', 'c')
+          AND NOT EXISTS (SELECT FROM member m WHERE m.classid = 'pg_catalog.pg_class'::regclass AND m.objid = c.oid)
+        UNION ALL
+        SELECT pg_catalog.format('function %s', p.oid::regprocedure) FROM pg_catalog.pg_proc p
+        WHERE p.pronamespace = 'bandit'::regnamespace
+          AND NOT EXISTS (SELECT FROM member m WHERE m.classid = 'pg_catalog.pg_proc'::regclass AND m.objid = p.oid)
+        UNION ALL
+        SELECT pg_catalog.format('operator %s', o.oid::regoperator) FROM pg_catalog.pg_operator o
+        WHERE o.oprnamespace = 'bandit'::regnamespace
+          AND NOT EXISTS (SELECT FROM member m WHERE m.classid = 'pg_catalog.pg_operator'::regclass AND m.objid = o.oid)
+        UNION ALL
+        SELECT pg_catalog.format('type %s', t.oid::regtype) FROM pg_catalog.pg_type t
+        WHERE t.typnamespace = 'bandit'::regnamespace AND t.typelem = 0
+          AND (t.typrelid = 0 OR t.typtype = 'c' AND EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid = t.typrelid AND c.relkind = 'c'))
+          AND NOT EXISTS (SELECT FROM member m WHERE m.classid = 'pg_catalog.pg_type'::regclass AND m.objid = t.oid)
+        UNION ALL
+        SELECT pg_catalog.format('trigger %s on %s', g.tgname, g.tgrelid::regclass) FROM pg_catalog.pg_trigger g
+        JOIN pg_catalog.pg_class c ON c.oid = g.tgrelid
+        WHERE c.relnamespace = 'bandit'::regnamespace AND NOT g.tgisinternal
+        UNION ALL
+        SELECT pg_catalog.format('foreign key %s on %s', k.conname, k.conrelid::regclass) FROM pg_catalog.pg_constraint k
+        JOIN pg_catalog.pg_class c ON c.oid = k.confrelid JOIN pg_catalog.pg_class f ON f.oid = k.conrelid
+        WHERE k.contype = 'f' AND c.relnamespace = 'bandit'::regnamespace AND f.relnamespace <> 'bandit'::regnamespace)
+    SELECT pg_catalog.string_agg(what, ', ' ORDER BY what) INTO planted FROM found;
+    IF planted IS NOT NULL THEN
+        RAISE EXCEPTION 'schema bandit holds what bandit did not make: %', planted
+            USING ERRCODE = '55000',
+                  HINT = 'From 0.2.0 bandit''s functions run as the extension''s owner, so these would too: drop them, then ALTER EXTENSION bandit UPDATE.';
+    END IF;
+END
+$$;
+
 -- 0.1.0 worked for an ordinary role only with table privileges granted by
 -- hand; from 0.2.0 writes go through the functions, so only the extension's
 -- owner keeps any privilege on bandit's tables and sequences (every role
@@ -65,17 +116,18 @@ COMMENT ON TABLE bandit.permission IS
 
 -- The objects of 0.1.0, owned by the extension's owner (who could do
 -- everything to them), and the priors, one object.
-INSERT INTO bandit.object (kind, name, owner)
-SELECT o.kind, o.name, e.extowner::regrole
+-- Created when they were (an experiment's audit trail is read from then on).
+INSERT INTO bandit.object (kind, name, owner, created_at)
+SELECT o.kind, o.name, e.extowner::regrole, min(o.created_at)
 FROM pg_catalog.pg_extension e,
-     (SELECT 'priors', '*'
-      UNION ALL SELECT 'policy', name FROM bandit.policy
-      UNION ALL SELECT 'experiment', name FROM bandit.experiment
-      UNION ALL SELECT DISTINCT 'agent', agent FROM bandit.q_table
-      UNION ALL SELECT DISTINCT 'agent', agent FROM bandit.transition
-      UNION ALL SELECT 'scope', scope FROM bandit.tuning_scope) o(kind, name)
+     (SELECT 'priors', '*', pg_catalog.now()
+      UNION ALL SELECT 'policy', name, created_at FROM bandit.policy
+      UNION ALL SELECT 'experiment', name, created_at FROM bandit.experiment
+      UNION ALL SELECT 'agent', agent, pg_catalog.now() FROM bandit.q_table
+      UNION ALL SELECT 'agent', agent, pg_catalog.now() FROM bandit.transition
+      UNION ALL SELECT 'scope', scope, created_at FROM bandit.tuning_scope) o(kind, name, created_at)
 WHERE e.extname = 'bandit'
-ON CONFLICT DO NOTHING;
+GROUP BY o.kind, o.name, e.extowner;
 SELECT pg_catalog.pg_extension_config_dump('bandit.object', $$WHERE kind <> 'priors'$$);
 SELECT pg_catalog.pg_extension_config_dump('bandit.permission', '');
 
@@ -437,6 +489,13 @@ BEGIN
         RAISE EXCEPTION 'snapshot % does not exist', snapshot_id USING ERRCODE = '42704';
     END IF;
     PERFORM bandit.require('policy', s.policy, 'manage');
+    -- the privilege was checked on s.policy: the snapshot writes that policy only
+    -- (a row written by hand under 0.1.0 could name another inside)
+    IF s.policy_row->>'name' IS DISTINCT FROM s.policy
+       OR EXISTS (SELECT FROM jsonb_array_elements(s.arms) e WHERE e->>'policy' IS DISTINCT FROM s.policy) THEN
+        RAISE EXCEPTION 'snapshot % of policy "%" holds the state of another policy', snapshot_id, s.policy
+            USING ERRCODE = 'XX001';
+    END IF;
     p := jsonb_populate_record(NULL::bandit.policy, s.policy_row);
     -- lock the policy: concurrent rewards wait for the restore, not the other way round
     PERFORM 1 FROM bandit.policy WHERE name = p.name FOR UPDATE;
@@ -2081,6 +2140,12 @@ COMMENT ON FUNCTION bandit.q_import(text, jsonb, boolean) IS
     'Loads a document written by bandit.q_export into agent (which may differ from the exported one), float8 values exactly; an action may also map to a bare number (update_count 0, last_updated now). replace = true first deletes the agent''s Q-values, false overwrites only the entries given. All or nothing; returns the number of entries. Privilege: manage on the agent.';
 
 
+-- The functions write as the extension's owner: the audit names the caller.
+ALTER TABLE bandit.audit ALTER COLUMN by_user SET DEFAULT bandit.caller()::text;
+ALTER TABLE bandit.experiment_audit ALTER COLUMN by_user SET DEFAULT bandit.caller()::text;
+ALTER TABLE bandit.tuning_snapshot ALTER COLUMN taken_by SET DEFAULT bandit.caller()::text;
+ALTER TABLE bandit.tuning_adjustment ALTER COLUMN adjusted_by SET DEFAULT bandit.caller()::text;
+
 -- src/policy.sql
 -- Readable by every role, filtered to the objects it may read; written only
 -- through the functions (SECURITY DEFINER), so no other grant.
@@ -2117,7 +2182,10 @@ CREATE POLICY readable ON bandit.observation FOR SELECT USING (experiment IN (SE
 ALTER TABLE bandit.sequential_look ENABLE ROW LEVEL SECURITY;
 CREATE POLICY readable ON bandit.sequential_look FOR SELECT USING (experiment IN (SELECT r.name FROM bandit.readable('experiment') r));
 ALTER TABLE bandit.experiment_audit ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.experiment_audit FOR SELECT USING (experiment IN (SELECT r.name FROM bandit.readable('experiment') r));
+-- the trail of a dropped experiment is not its namesake's: only what happened since the object's creation
+CREATE POLICY readable ON bandit.experiment_audit FOR SELECT
+    USING (experiment IN (SELECT r.name FROM bandit.readable('experiment') r)
+           AND at >= (SELECT o.created_at FROM bandit.object o WHERE o.kind = 'experiment' AND o.name = experiment));
 
 -- src/qlearn.sql
 -- Readable by every role, filtered to the objects it may read; written only

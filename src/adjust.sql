@@ -57,7 +57,7 @@ CREATE TABLE bandit.tuning_snapshot (
     label text,
     saved_values jsonb NOT NULL,
     taken_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
-    taken_by text NOT NULL DEFAULT CURRENT_USER
+    taken_by text NOT NULL DEFAULT bandit.caller()::text
 );
 CREATE INDEX tuning_snapshot_scope ON bandit.tuning_snapshot (scope, taken_at);
 COMMENT ON TABLE bandit.tuning_snapshot IS
@@ -74,7 +74,7 @@ CREATE TABLE bandit.tuning_adjustment (
     feedback_count integer,
     confidence float8,
     adjusted_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
-    adjusted_by text NOT NULL DEFAULT CURRENT_USER,
+    adjusted_by text NOT NULL DEFAULT bandit.caller()::text,
     snapshot_id bigint REFERENCES bandit.tuning_snapshot (id),
     restored_snapshot_id bigint REFERENCES bandit.tuning_snapshot (id)
 );

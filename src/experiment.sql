@@ -86,7 +86,7 @@ CREATE TABLE bandit.experiment_audit (
     action text NOT NULL,
     detail jsonb,
     at timestamptz NOT NULL DEFAULT pg_catalog.now(),
-    by_user text NOT NULL DEFAULT current_user
+    by_user text NOT NULL DEFAULT bandit.caller()::text
 );
 CREATE INDEX experiment_audit_experiment_at ON bandit.experiment_audit (experiment, at);
 COMMENT ON TABLE bandit.experiment_audit IS
@@ -123,7 +123,10 @@ CREATE POLICY readable ON bandit.observation FOR SELECT USING (experiment IN (SE
 ALTER TABLE bandit.sequential_look ENABLE ROW LEVEL SECURITY;
 CREATE POLICY readable ON bandit.sequential_look FOR SELECT USING (experiment IN (SELECT r.name FROM bandit.readable('experiment') r));
 ALTER TABLE bandit.experiment_audit ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON bandit.experiment_audit FOR SELECT USING (experiment IN (SELECT r.name FROM bandit.readable('experiment') r));
+-- the trail of a dropped experiment is not its namesake's: only what happened since the object's creation
+CREATE POLICY readable ON bandit.experiment_audit FOR SELECT
+    USING (experiment IN (SELECT r.name FROM bandit.readable('experiment') r)
+           AND at >= (SELECT o.created_at FROM bandit.object o WHERE o.kind = 'experiment' AND o.name = experiment));
 
 -- Small statistics (src/experiment.c, src/contingency.c)
 

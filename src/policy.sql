@@ -83,7 +83,7 @@ CREATE TABLE bandit.audit (
     action text NOT NULL,
     detail jsonb,
     at timestamptz NOT NULL DEFAULT pg_catalog.now(),
-    by_user text NOT NULL DEFAULT current_user
+    by_user text NOT NULL DEFAULT bandit.caller()::text
 );
 CREATE INDEX audit_policy_at ON bandit.audit (policy, at);
 COMMENT ON TABLE bandit.audit IS
@@ -437,6 +437,13 @@ BEGIN
         RAISE EXCEPTION 'snapshot % does not exist', snapshot_id USING ERRCODE = '42704';
     END IF;
     PERFORM bandit.require('policy', s.policy, 'manage');
+    -- the privilege was checked on s.policy: the snapshot writes that policy only
+    -- (a row written by hand under 0.1.0 could name another inside)
+    IF s.policy_row->>'name' IS DISTINCT FROM s.policy
+       OR EXISTS (SELECT FROM jsonb_array_elements(s.arms) e WHERE e->>'policy' IS DISTINCT FROM s.policy) THEN
+        RAISE EXCEPTION 'snapshot % of policy "%" holds the state of another policy', snapshot_id, s.policy
+            USING ERRCODE = 'XX001';
+    END IF;
     p := jsonb_populate_record(NULL::bandit.policy, s.policy_row);
     -- lock the policy: concurrent rewards wait for the restore, not the other way round
     PERFORM 1 FROM bandit.policy WHERE name = p.name FOR UPDATE;

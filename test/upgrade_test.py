@@ -577,6 +577,57 @@ def check_access(cur):
     cur.execute('DROP OWNED BY upgrade_reader')
 
 
+def check_guards(database):
+    """What roles could plant with 0.1.0's hand-made grants (a function in the
+    schema, a trigger on a table, a foreign key to one) would run as the
+    extension's owner from 0.2.0: the update refuses until it is gone.  And
+    CREATE EXTENSION refuses a schema bandit that another role owns or that
+    already holds objects."""
+    conn = database('bandit_planted')
+    cur = conn.cursor()
+    q, q1, sqlstate = query_helpers(cur)
+    cur.execute("CREATE EXTENSION bandit VERSION '0.1.0'")
+    cur.execute('DROP ROLE IF EXISTS upgrade_planter')
+    cur.execute('CREATE ROLE upgrade_planter')
+    cur.execute('GRANT USAGE, CREATE ON SCHEMA bandit TO upgrade_planter')
+    cur.execute('GRANT TRIGGER, REFERENCES ON bandit.decision, bandit.policy TO upgrade_planter')
+    cur.execute('GRANT CREATE ON SCHEMA public TO upgrade_planter')
+    cur.execute('SET ROLE upgrade_planter')
+    cur.execute("""CREATE FUNCTION bandit.format(f text, a text) RETURNS text LANGUAGE sql AS 'SELECT f'""")
+    cur.execute("""CREATE FUNCTION public.planted() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END'""")
+    cur.execute('CREATE TRIGGER planted AFTER INSERT ON bandit.decision FOR EACH ROW EXECUTE FUNCTION public.planted()')
+    cur.execute('CREATE TABLE public.planted_fk (p text REFERENCES bandit.policy (name))')
+    cur.execute('RESET ROLE')
+    try:
+        cur.execute('ALTER EXTENSION bandit UPDATE')
+        got = None
+    except psycopg2.Error as e:
+        got = (e.pgcode, e.diag.message_primary)
+    want = ('55000', 'schema bandit holds what bandit did not make: foreign key planted_fk_p_fkey on public.planted_fk, '
+                     'function bandit.format(text,text), trigger planted on bandit.decision')
+    ok('the update refuses what 0.1.0\'s grants let a role plant, naming each', got == want, '%r' % (got,))
+    ok('... and changes nothing', q1("SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'bandit'") == '0.1.0')
+    cur.execute('DROP FUNCTION bandit.format(text, text)')
+    cur.execute('DROP TRIGGER planted ON bandit.decision')
+    cur.execute('DROP TABLE public.planted_fk')
+    ok('once they are gone, the update runs', sqlstate('ALTER EXTENSION bandit UPDATE') is None)
+    cur.execute('DROP EXTENSION bandit')
+    cur.execute('DROP SCHEMA bandit')
+    # a schema bandit made beforehand by another role, or holding anything
+    cur.execute('CREATE SCHEMA bandit AUTHORIZATION upgrade_planter')
+    ok('CREATE EXTENSION refuses a schema bandit that another role owns (42501)',
+       sqlstate('CREATE EXTENSION bandit') == '42501')
+    cur.execute('ALTER SCHEMA bandit OWNER TO CURRENT_USER')
+    cur.execute('CREATE TABLE bandit.policy (name text)')
+    ok('CREATE EXTENSION refuses a schema bandit that already holds objects (42P06)',
+       sqlstate('CREATE EXTENSION bandit') == '42P06')
+    cur.execute('DROP SCHEMA bandit CASCADE')
+    ok('CREATE EXTENSION makes the schema itself', sqlstate('CREATE EXTENSION bandit') is None)
+    cur.execute('DROP OWNED BY upgrade_planter')
+    cur.execute('DROP ROLE upgrade_planter')
+    conn.close()
+
+
 def main():
     suite = psycopg2.connect(dbname='postgres')
     found, default = versions(suite.cursor())
@@ -695,6 +746,8 @@ def main():
                 ok('%s -> %s: %s' % (version, default, what), got.get(what) == want.get(what),
                    '\n  updated: %r\n  fresh:   %r' % (got.get(what), want.get(what)))
         fresh.close()
+
+        check_guards(database)
 
         mutant = database('bandit_mutant')
         mutant.cursor().execute('CREATE EXTENSION bandit')
