@@ -237,34 +237,24 @@ bandit_caller(PG_FUNCTION_ARGS)
 	PG_RETURN_OID(BanditCaller());
 }
 
-/* grant and revoke: the checks they share; returns the grantee. */
-static Oid
-GrantArguments(FunctionCallInfo fcinfo, char **kind, char **name, char **privilege)
+/*
+ * grant and revoke: manage on the object, then one statement; granting twice,
+ * or revoking what was not granted, changes nothing.
+ */
+static void
+ChangeGrant(FunctionCallInfo fcinfo, bool grant)
 {
+	char	   *kind = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	Oid			grantee = PG_GETARG_OID(2);
-
-	*kind = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	*name = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	*privilege = text_to_cstring(PG_GETARG_TEXT_PP(3));
-	CheckKind(*kind);
-	CheckPrivilegeName(*privilege);
-	CheckRole(grantee, "grantee");
-	return grantee;
-}
-
-PG_FUNCTION_INFO_V1(bandit_grant);
-
-/* grant(kind, name, grantee, privilege): needs manage; granting twice changes nothing. */
-Datum
-bandit_grant(PG_FUNCTION_ARGS)
-{
-	char	   *kind,
-			   *name,
-			   *privilege;
-	Oid			grantee = GrantArguments(fcinfo, &kind, &name, &privilege);
+	char	   *privilege = text_to_cstring(PG_GETARG_TEXT_PP(3));
 	Datum		args[5];
-	int			nest = SpiBegin();
+	int			nest;
 
+	CheckKind(kind);
+	CheckPrivilegeName(privilege);
+	CheckRole(grantee, "grantee");
+	nest = SpiBegin();
 	RequirePrivilege(kind, name, "manage", false);
 	if (plan_grant == NULL)
 	{
@@ -274,36 +264,6 @@ bandit_grant(PG_FUNCTION_ARGS)
 			"INSERT INTO bandit.permission (kind, name, grantee, privilege, granted_by)"
 			" VALUES ($1, $2, $3::pg_catalog.regrole, $4, $5::pg_catalog.regrole) ON CONFLICT DO NOTHING",
 			5, types);
-	}
-	args[0] = CStringGetTextDatum(kind);
-	args[1] = CStringGetTextDatum(name);
-	args[2] = ObjectIdGetDatum(grantee);
-	args[3] = CStringGetTextDatum(privilege);
-	args[4] = ObjectIdGetDatum(BanditCaller());
-	if (SPI_execute_plan(plan_grant, args, NULL, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "granting %s on %s \"%s\" failed", privilege, kind, name);
-	SpiEnd(nest);
-	PG_RETURN_VOID();
-}
-
-PG_FUNCTION_INFO_V1(bandit_revoke);
-
-/* revoke(kind, name, grantee, privilege): needs manage; revoking what was not granted changes nothing. */
-Datum
-bandit_revoke(PG_FUNCTION_ARGS)
-{
-	char	   *kind,
-			   *name,
-			   *privilege;
-	Oid			grantee = GrantArguments(fcinfo, &kind, &name, &privilege);
-	Datum		args[4];
-	int			nest = SpiBegin();
-
-	RequirePrivilege(kind, name, "manage", false);
-	if (plan_revoke == NULL)
-	{
-		Oid			types[4] = {TEXTOID, TEXTOID, OIDOID, TEXTOID};
-
 		plan_revoke = PrepareSafely(
 			"DELETE FROM bandit.permission WHERE kind = $1 AND name = $2"
 			" AND grantee = $3::pg_catalog.regrole AND privilege = $4", 4, types);
@@ -312,9 +272,30 @@ bandit_revoke(PG_FUNCTION_ARGS)
 	args[1] = CStringGetTextDatum(name);
 	args[2] = ObjectIdGetDatum(grantee);
 	args[3] = CStringGetTextDatum(privilege);
-	if (SPI_execute_plan(plan_revoke, args, NULL, false, 0) != SPI_OK_DELETE)
-		elog(ERROR, "revoking %s on %s \"%s\" failed", privilege, kind, name);
+	args[4] = ObjectIdGetDatum(BanditCaller());
+	if (SPI_execute_plan(grant ? plan_grant : plan_revoke, args, NULL, false, 0) !=
+		(grant ? SPI_OK_INSERT : SPI_OK_DELETE))
+		elog(ERROR, "changing %s on %s \"%s\" failed", privilege, kind, name);
 	SpiEnd(nest);
+}
+
+PG_FUNCTION_INFO_V1(bandit_grant);
+
+/* grant(kind, name, grantee, privilege) */
+Datum
+bandit_grant(PG_FUNCTION_ARGS)
+{
+	ChangeGrant(fcinfo, true);
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(bandit_revoke);
+
+/* revoke(kind, name, grantee, privilege) */
+Datum
+bandit_revoke(PG_FUNCTION_ARGS)
+{
+	ChangeGrant(fcinfo, false);
 	PG_RETURN_VOID();
 }
 
