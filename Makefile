@@ -9,7 +9,9 @@ OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 # The install script is generated from the per-capability SQL in src/:
 # the common part and access control first, then the summary type that others use.
 SQL_FIRST = src/bandit.sql src/access.sql src/summary.sql
-SQL_SOURCES = $(SQL_FIRST) $(filter-out $(SQL_FIRST),$(sort $(wildcard src/*.sql)))
+# access_final.sql comes last: it takes back what default privileges granted.
+SQL_LAST = src/access_final.sql
+SQL_SOURCES = $(SQL_FIRST) $(filter-out $(SQL_FIRST) $(SQL_LAST),$(sort $(wildcard src/*.sql))) $(SQL_LAST)
 # Released versions' scripts are frozen beside it (bandit--0.1.0.sql), with an
 # upgrade script to each next version (bandit--0.1.0--0.2.0.sql).
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql

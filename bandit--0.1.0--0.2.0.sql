@@ -54,37 +54,6 @@ BEGIN
 END
 $$;
 
--- 0.1.0 worked for an ordinary role only with table privileges granted by
--- hand; from 0.2.0 writes go through the functions, so only the extension's
--- owner keeps any privilege on bandit's tables and sequences (every role
--- reads the tables, filtered: see the end of this script), and on the
--- schema every role has USAGE (granted below), no role CREATE.
-DO $$
-DECLARE
-    r record;
-BEGIN
-    FOR r IN
-        SELECT DISTINCT c.oid::regclass AS rel, c.relkind, a.grantee
-        FROM pg_catalog.pg_class c
-        CROSS JOIN LATERAL (SELECT x.grantee FROM pg_catalog.aclexplode(c.relacl) x
-                            UNION ALL
-                            SELECT x.grantee FROM pg_catalog.pg_attribute t, pg_catalog.aclexplode(t.attacl) x
-                            WHERE t.attrelid = c.oid) a
-        WHERE c.relnamespace = 'bandit'::regnamespace AND c.relkind IN ('r', 'S', 'v') AND a.grantee <> c.relowner
-    LOOP
-        EXECUTE format('REVOKE ALL ON %s %s FROM %s', CASE WHEN r.relkind = 'S' THEN 'SEQUENCE' ELSE 'TABLE' END, r.rel,
-                       CASE WHEN r.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_catalog.pg_get_userbyid(r.grantee)) END);
-    END LOOP;
-    FOR r IN
-        SELECT DISTINCT x.grantee FROM pg_catalog.pg_namespace n, pg_catalog.aclexplode(n.nspacl) x
-        WHERE n.nspname = 'bandit' AND x.grantee <> n.nspowner
-    LOOP
-        EXECUTE format('REVOKE ALL ON SCHEMA bandit FROM %s',
-                       CASE WHEN r.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_catalog.pg_get_userbyid(r.grantee)) END);
-    END LOOP;
-END
-$$;
-
 -- == access control (src/bandit.sql, src/access.sql): owners, grants of
 -- use/read/manage, and the filter that row-level security puts on every
 -- state table (src/access.c).
@@ -164,7 +133,7 @@ CREATE FUNCTION bandit.set_owner(kind text, name text, new_owner regrole) RETURN
 AS 'MODULE_PATHNAME', 'bandit_set_owner' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION bandit.set_owner(text, text, regrole) IS
-    'Gives an object to another owner, as ALTER ... OWNER TO does (before DROP ROLE of its owner, say): grants stay. Privilege: ownership of the object (or superuser), and membership in new_owner.';
+    'Gives an object to another owner, as ALTER ... OWNER TO does (before DROP ROLE of its owner, say): grants stay; the priors always belong to the extension''s owner (0A000). Privilege: ownership of the object (or superuser), and membership in new_owner.';
 
 -- The filter of row-level security: called once per query (a hashed subplan).
 CREATE FUNCTION bandit.readable(kind text DEFAULT NULL) RETURNS TABLE (kind text, name text)
@@ -2273,3 +2242,51 @@ ALTER FUNCTION bandit.validate_signal(jsonb) SECURITY DEFINER;
 COMMENT ON FUNCTION bandit.validate_signal(jsonb) IS
     'Every problem of a signal for bandit.apply_signal, as text (empty array: valid; NULL: one problem): structure, unknown keys (top level and per key), missing keys, types, ranges (success_rate and quality_score 0..1, avg_latency >= 0, total_samples integer 1..2^53, aggregation_round integer >= 0, participant_count integer >= 1, cluster_hash non-empty string), empty reward_signals, numbers float8 cannot hold. Raises nothing, so a rejection can be logged outside the failed transaction. Privilege: none (it runs as the extension''s owner only to call its internal helper).';
 GRANT SELECT ON bandit.prior_metrics TO PUBLIC;
+
+-- == src/access_final.sql (0.1.0's hand-made grants included)
+-- Runs after every capability's SQL.  Default privileges (ALTER DEFAULT
+-- PRIVILEGES of the installing role) and, on an update, grants made by hand
+-- for 0.1.0 may have given other roles privileges on bandit's objects; a
+-- TRIGGER, TRUNCATE or CREATE among them would let a role act as the
+-- extension's owner.  Only what the scripts grant stays: SELECT on tables and
+-- views and USAGE on the schema for PUBLIC, EXECUTE on the functions as each
+-- file decided.
+DO $$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN
+        SELECT DISTINCT c.oid::regclass AS rel, c.relkind, a.grantee, a.privilege_type
+        FROM pg_catalog.pg_class c
+        CROSS JOIN LATERAL (SELECT x.grantee, x.privilege_type FROM pg_catalog.aclexplode(c.relacl) x
+                            UNION ALL
+                            SELECT x.grantee, x.privilege_type
+                            FROM pg_catalog.pg_attribute t, pg_catalog.aclexplode(t.attacl) x
+                            WHERE t.attrelid = c.oid) a
+        WHERE c.relnamespace = 'bandit'::regnamespace AND a.grantee <> c.relowner
+          AND NOT (a.grantee = 0 AND a.privilege_type = 'SELECT' AND c.relkind IN ('r', 'v'))
+    LOOP
+        EXECUTE pg_catalog.format('REVOKE %s ON %s %s FROM %s', r.privilege_type,
+                                  CASE WHEN r.relkind = 'S' THEN 'SEQUENCE' ELSE 'TABLE' END, r.rel,
+                                  CASE WHEN r.grantee = 0 THEN 'PUBLIC'
+                                       ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(r.grantee)) END);
+    END LOOP;
+    FOR r IN
+        SELECT DISTINCT p.oid::regprocedure AS fn, a.grantee
+        FROM pg_catalog.pg_proc p, pg_catalog.aclexplode(p.proacl) a
+        WHERE p.pronamespace = 'bandit'::regnamespace AND a.grantee NOT IN (0, p.proowner)
+    LOOP
+        EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM %s', r.fn,
+                                  pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(r.grantee)));
+    END LOOP;
+    FOR r IN
+        SELECT DISTINCT a.grantee, a.privilege_type
+        FROM pg_catalog.pg_namespace n, pg_catalog.aclexplode(n.nspacl) a
+        WHERE n.nspname = 'bandit' AND a.grantee <> n.nspowner AND NOT (a.grantee = 0 AND a.privilege_type = 'USAGE')
+    LOOP
+        EXECUTE pg_catalog.format('REVOKE %s ON SCHEMA bandit FROM %s', r.privilege_type,
+                                  CASE WHEN r.grantee = 0 THEN 'PUBLIC'
+                                       ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(r.grantee)) END);
+    END LOOP;
+END
+$$;

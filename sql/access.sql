@@ -50,6 +50,10 @@ SELECT grantee, privilege FROM bandit.privileges;                         -- the
 SET ROLE regress_access_app;
 SELECT pg_temp.err($$SELECT bandit.set_owner('policy', 'acc', 'regress_access_app')$$);
 SELECT pg_temp.err($$SELECT bandit.set_owner('agent', 'nope', 'regress_access_app')$$);
+SELECT pg_temp.err($$SELECT bandit.grant('agent', 'nope', 'regress_access_app', 'use')$$);
+SELECT pg_temp.err($$SELECT bandit.revoke('agent', 'nope', 'regress_access_app', 'use')$$);
+-- CREATE EXTENSION makes the priors' row, so pg_dump could not carry another owner
+SELECT pg_temp.err($$SELECT bandit.set_owner('priors', '*', 'regress_access_app')$$);
 SELECT pg_temp.err($$SELECT bandit.set_owner('policy', 'acc', '-')$$);
 RESET ROLE;
 -- a dropped owner: its objects are left to superusers (holds is false for it)

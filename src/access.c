@@ -255,7 +255,9 @@ ChangeGrant(FunctionCallInfo fcinfo, bool grant)
 	CheckPrivilegeName(privilege);
 	CheckRole(grantee, "grantee");
 	nest = SpiBegin();
-	RequirePrivilege(kind, name, "manage", false);
+	/* an agent not created yet has no grants to change either */
+	if (!CheckPrivilege(kind, name, "manage", false))
+		UnknownObject(kind, name);
 	if (plan_grant == NULL)
 	{
 		Oid			types[5] = {TEXTOID, TEXTOID, OIDOID, TEXTOID, OIDOID};
@@ -328,6 +330,12 @@ bandit_set_owner(PG_FUNCTION_ARGS)
 
 	CheckKind(kind);
 	CheckRole(new_owner, "new_owner");
+	/* CREATE EXTENSION makes the priors' row, so pg_dump cannot carry another owner */
+	if (strcmp(kind, "priors") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("the priors always belong to the extension's owner"),
+				 errhint("Grant manage on them instead: SELECT bandit.grant('priors', '*', role, 'manage');")));
 	nest = SpiBegin();
 	if (plan_owner == NULL)
 	{

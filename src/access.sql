@@ -64,7 +64,7 @@ CREATE FUNCTION bandit.set_owner(kind text, name text, new_owner regrole) RETURN
 AS 'MODULE_PATHNAME', 'bandit_set_owner' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION bandit.set_owner(text, text, regrole) IS
-    'Gives an object to another owner, as ALTER ... OWNER TO does (before DROP ROLE of its owner, say): grants stay. Privilege: ownership of the object (or superuser), and membership in new_owner.';
+    'Gives an object to another owner, as ALTER ... OWNER TO does (before DROP ROLE of its owner, say): grants stay; the priors always belong to the extension''s owner (0A000). Privilege: ownership of the object (or superuser), and membership in new_owner.';
 
 -- The filter of row-level security: called once per query (a hashed subplan).
 CREATE FUNCTION bandit.readable(kind text DEFAULT NULL) RETURNS TABLE (kind text, name text)

@@ -623,6 +623,37 @@ def check_guards(database):
        sqlstate('CREATE EXTENSION bandit') == '42P06')
     cur.execute('DROP SCHEMA bandit CASCADE')
     ok('CREATE EXTENSION makes the schema itself', sqlstate('CREATE EXTENSION bandit') is None)
+    # default privileges of the installing role reach nothing of bandit's, fresh or updated
+    cur.execute('DROP EXTENSION bandit')
+    cur.execute('DROP SCHEMA bandit')
+    defaults = ('TABLES', 'SEQUENCES', 'FUNCTIONS', 'SCHEMAS')
+    for what in defaults:
+        cur.execute('ALTER DEFAULT PRIVILEGES GRANT ALL ON %s TO upgrade_planter, PUBLIC' % what)
+    for how, statements in (('a fresh install', ['CREATE EXTENSION bandit']),
+                            ('an update', ["CREATE EXTENSION bandit VERSION '0.1.0'", 'ALTER EXTENSION bandit UPDATE'])):
+        for statement in statements:
+            cur.execute(statement)
+        held = q("""SELECT c.relname || ' ' || p FROM pg_catalog.pg_class c,
+                        unnest(ARRAY['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'TRIGGER', 'REFERENCES']) p,
+                        unnest(ARRAY['upgrade_planter', 'public']) r
+                    WHERE c.relnamespace = 'bandit'::regnamespace AND c.relkind IN ('r', 'v')
+                      AND pg_catalog.has_table_privilege(r, c.oid, p)
+                    UNION ALL
+                    SELECT c.relname || ' ' || p FROM pg_catalog.pg_class c, unnest(ARRAY['USAGE', 'UPDATE']) p
+                    WHERE c.relnamespace = 'bandit'::regnamespace AND c.relkind = 'S'
+                      AND pg_catalog.has_sequence_privilege('upgrade_planter', c.oid, p)
+                    UNION ALL
+                    SELECT p.oid::regprocedure::text FROM pg_catalog.pg_proc p
+                    WHERE p.pronamespace = 'bandit'::regnamespace AND p.proname IN ('require', 'create_policy', 'policy_row')
+                      AND pg_catalog.has_function_privilege('upgrade_planter', p.oid, 'EXECUTE')
+                    UNION ALL
+                    SELECT 'schema CREATE' WHERE pg_catalog.has_schema_privilege('upgrade_planter', 'bandit', 'CREATE')""")
+        ok('with ALTER DEFAULT PRIVILEGES GRANT ALL to a role and PUBLIC, %s gives them nothing to write '
+           'bandit\'s tables, no internal function, no CREATE on the schema' % how, held == [], '%r' % held[:8])
+        cur.execute('DROP EXTENSION bandit')
+        cur.execute('DROP SCHEMA bandit')
+    for what in defaults:
+        cur.execute('ALTER DEFAULT PRIVILEGES REVOKE ALL ON %s FROM upgrade_planter, PUBLIC' % what)
     cur.execute('DROP OWNED BY upgrade_planter')
     cur.execute('DROP ROLE upgrade_planter')
     conn.close()
