@@ -146,13 +146,21 @@ SELECT pg_temp.err($$SELECT bandit.expected_loss(array_fill(1::float8, '{100001}
 SELECT pg_temp.err($$SELECT bandit.normal_prob_best(array_fill(0::float8, '{100001}'), array_fill(1::float8, '{100001}'))$$);
 -- 0.1.0 ran these for minutes past the timeout
 CREATE TEMP TABLE arms AS
-SELECT array_agg((1 + i % 7)::float8) AS a, array_agg((1 + i % 5)::float8) AS b,
+SELECT array_agg((1 + i % 7 + i * 1e-6)::float8) AS a, array_agg((1 + i % 5)::float8) AS b,
        array_agg((i % 11)::float8) AS mean, array_agg((1 + i % 3)::float8) AS sd
 FROM generate_series(1, 100000) i;
 SET statement_timeout = '250ms';
 SELECT bandit.prob_best(a, b) FROM arms;
 SELECT bandit.normal_prob_best(mean, sd) FROM arms;
 RESET statement_timeout;
+-- arms with the same parameters share one CDF: 10,000 fresh arms, each 1/10,000
+SELECT min(p) = max(p) AS all_equal, abs(sum(p) - 1) < 1e-9 AS sums_to_1, abs(min(p) - 1e-4) < 1e-12 AS each_1e_4
+FROM unnest(bandit.prob_best(array_fill(1::float8, '{10000}'), array_fill(1::float8, '{10000}'))) p;
+-- twins among others: mpmath quadrature of f_i prod_{j != i} F_j gives
+-- 0.27215007215007215 for each Beta(1, 1) and 0.091774891774891775 for each Beta(2, 3)
+SELECT abs(p[1] - 0.27215007215007215) < 1e-12 AND p[1] = p[2] AND p[2] = p[3] AS beta_1_1,
+       abs(p[4] - 0.091774891774891775) < 1e-12 AND p[4] = p[5] AS beta_2_3
+FROM bandit.prob_best('{1,1,1,2,2}', '{1,1,1,3,3}') p;
 
 -- == degenerate inputs, where scipy answers NaN or infinity (documents; see README)
 -- one value, or no variance: an error (scipy: NaN, or t = +-inf with p = 0)

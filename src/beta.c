@@ -521,9 +521,10 @@ SweepSettle(Sweep *sweep)
 /* Running sums of the arm comparison over the panels. */
 typedef struct Comparison
 {
-	double	   *prob;			/* integral of f_i prod_{j != i} F_j */
+	const int  *count;			/* how many arms share each distinct (alpha, beta) */
+	double	   *prob;			/* integral of f_i prod_{j != i} F_j, per distinct arm */
 	double	   *expected_max;	/* the same with x(t) inside */
-	double	   *prefix;			/* scratch: prod_{j < i} F_j */
+	double	   *prefix;			/* scratch: prod_{j < i} F_j^count_j */
 } Comparison;
 
 static void
@@ -538,19 +539,44 @@ AccumulateComparison(Sweep *sweep, void *arg)
 		double		x = Logistic(sweep->t[m]);
 		double		suffix = 1;
 
-		/* prod_{j != i} F_j as prefix times suffix: no division by a zero CDF */
+		/*
+		 * prod_{j != i} F_j over every arm as prefix times suffix (no
+		 * division by a zero CDF); an arm's twins, sharing its CDF, raise it
+		 * to their number less itself
+		 */
 		c->prefix[0] = 1;
 		for (int j = 0; j < narms; j++)
-			c->prefix[j + 1] = c->prefix[j] * sweep->cdf[j * CHEB_POINTS + m];
+		{
+			double		cdf = sweep->cdf[j * CHEB_POINTS + m];
+
+			c->prefix[j + 1] = c->prefix[j] * (c->count[j] == 1 ? cdf : pow(cdf, c->count[j]));
+		}
 		for (int i = narms - 1; i >= 0; i--)
 		{
-			double		part = weight * sweep->density[i * CHEB_POINTS + m] * c->prefix[i] * suffix;
+			double		cdf = sweep->cdf[i * CHEB_POINTS + m];
+			double		twins = c->count[i] == 1 ? 1 : pow(cdf, c->count[i] - 1);
+			double		part = weight * sweep->density[i * CHEB_POINTS + m] * c->prefix[i] * suffix * twins;
 
 			c->prob[i] += part;
 			c->expected_max[i] += part * x;
-			suffix *= sweep->cdf[i * CHEB_POINTS + m];
+			suffix *= twins * cdf;
 		}
 	}
+}
+
+static int
+CompareParameters(const void *left, const void *right, void *arg)
+{
+	const double *alpha = ((const double **) arg)[0];
+	const double *beta = ((const double **) arg)[1];
+	int			i = *(const int *) left,
+				j = *(const int *) right;
+
+	if (alpha[i] != alpha[j])
+		return alpha[i] < alpha[j] ? -1 : 1;
+	if (beta[i] != beta[j])
+		return beta[i] < beta[j] ? -1 : 1;
+	return 0;
 }
 
 /*
@@ -560,39 +586,59 @@ AccumulateComparison(Sweep *sweep, void *arg)
  *   E[max] = sum_i integral of x(t) f_i(t) prod_{j != i} F_j(t) dt.
  * One pass computes them all.  The densities are
  * not normalized: each P_i carries the same factor, the product of the
- * arms' masses, which dividing by sum P_i removes.
+ * arms' masses, which dividing by sum P_i removes.  Arms with the same
+ * parameters (a catalog's fresh arms) are one arm with a count: the same
+ * integrals at the cost of the distinct ones.
  */
 static void
 CompareArms(const double *alpha, const double *beta, int narms, double *prob, double *loss)
 {
-	Arm		   *arms = palloc(sizeof(Arm) * narms);
+	int		   *order = palloc(sizeof(int) * Max(narms, 1));
+	int		   *distinct_of = palloc(sizeof(int) * Max(narms, 1));
+	int		   *count = palloc(sizeof(int) * Max(narms, 1));
+	Arm		   *arms = palloc(sizeof(Arm) * Max(narms, 1));
+	const double *parameters[2] = {alpha, beta};
+	int			ndistinct = 0;
 	Sweep		sweep;
 	Comparison	c;
 	double		total = 0,
 				expected_max = 0;
 
-	for (int j = 0; j < narms; j++)
+	for (int i = 0; i < narms; i++)
+		order[i] = i;
+	qsort_arg(order, narms, sizeof(int), CompareParameters, parameters);
+	for (int k = 0; k < narms; k++)
 	{
-		CHECK_FOR_INTERRUPTS();
-		ArmInit(&arms[j], alpha[j], beta[j], LOG_TAIL_MASS, 0);
+		int			i = order[k];
+
+		if (k == 0 || CompareParameters(&order[k - 1], &i, parameters) != 0)
+		{
+			CHECK_FOR_INTERRUPTS();
+			ArmInit(&arms[ndistinct], alpha[i], beta[i], LOG_TAIL_MASS, 0);
+			count[ndistinct++] = 0;
+		}
+		count[ndistinct - 1]++;
+		distinct_of[i] = ndistinct - 1;
 	}
-	c.prob = prob;
-	c.expected_max = palloc0(sizeof(double) * narms);
-	c.prefix = palloc(sizeof(double) * (narms + 1));
-	memset(c.prob, 0, sizeof(double) * narms);
-	SweepInit(&sweep, arms, narms, false);
+	c.count = count;
+	c.prob = palloc0(sizeof(double) * Max(ndistinct, 1));
+	c.expected_max = palloc0(sizeof(double) * Max(ndistinct, 1));
+	c.prefix = palloc(sizeof(double) * (ndistinct + 1));
+	SweepInit(&sweep, arms, ndistinct, false);
 	SweepPass(&sweep, AccumulateComparison, &c);
-	for (int i = 0; i < narms; i++)
+	for (int u = 0; u < ndistinct; u++)
 	{
-		SweepMass(&sweep, i);
-		total += prob[i];
-		expected_max += c.expected_max[i];
+		SweepMass(&sweep, u);
+		total += count[u] * c.prob[u];
+		expected_max += count[u] * c.expected_max[u];
 	}
 	for (int i = 0; i < narms; i++)
 	{
+		const Arm  *arm = &arms[distinct_of[i]];
+
 		/* interpolation ringing can leave -1e-20 where the answer is 0 */
-		prob[i] = Max(0.0, prob[i] / total);
-		loss[i] = Max(0.0, expected_max / total - arms[i].a / (arms[i].a + arms[i].b));
+		prob[i] = Max(0.0, c.prob[distinct_of[i]] / total);
+		loss[i] = Max(0.0, expected_max / total - arm->a / (arm->a + arm->b));
 	}
 }
 
