@@ -115,7 +115,8 @@ ClaimObject(const char *kind, const char *name)
 
 /*
  * Whether the owner (and its members) or a grant gives the caller the
- * privilege; 42501 if not.  Superusers hold every privilege.
+ * privilege; 42501 if not.  Superusers hold every privilege (as
+ * has_privs_of_role says of them).
  */
 static void
 CheckGranted(const char *kind, const char *name, const char *privilege, Oid owner, bool granted)
@@ -123,7 +124,7 @@ CheckGranted(const char *kind, const char *name, const char *privilege, Oid owne
 	Oid			caller = BanditCaller();
 	char	   *role;
 
-	if (granted || has_privs_of_role(caller, owner) || superuser_arg(caller))
+	if (granted || has_privs_of_role(caller, owner))
 		return;
 	role = GetUserNameFromId(caller, false);
 	ereport(ERROR,

@@ -385,7 +385,9 @@ bandit_q_select(PG_FUNCTION_ARGS)
 	NamedAction *sorted;
 	double	   *q;
 	int			chosen,
-				ties;
+				ties,
+				nest;
+	Datum		args[3] = {agent, state, PointerGetDatum(array)};
 
 	if (n == 0)
 		ereport(ERROR,
@@ -404,36 +406,30 @@ bandit_q_select(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("actions must be distinct, \"%s\" appears more than once", sorted[i].name)));
 
-	{
-		int			nest = SpiBegin();
-
-		RequirePrivilege("agent", TextDatumGetCString(agent), "use", false);
-		SpiEnd(nest);
-	}
+	/* one SPI connection: the caller's privilege, then (unless exploring) the Q-values */
+	nest = SpiBegin();
+	RequirePrivilege("agent", TextDatumGetCString(agent), "use", false);
 	/* exploring needs no Q-values */
 	if (gsl_rng_uniform(rng) < epsilon)
-		PG_RETURN_TEXT_P(DatumGetTextPCopy(actions[gsl_rng_uniform_int(rng, n)]));
-
-	q = palloc0(sizeof(double) * n);
 	{
-		int			nest = SpiBegin();
-		Datum		args[3] = {agent, state, PointerGetDatum(array)};
-
-		PreparePlans();
-		if (SPI_execute_plan(plan_values, args, NULL, true, 0) != SPI_OK_SELECT)
-			elog(ERROR, "reading Q-values failed");
-		for (uint64 r = 0; r < SPI_processed; r++)
-		{
-			bool		isnull;
-			NamedAction key = {SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1), 0};
-			NamedAction *match = bsearch(&key, sorted, n, sizeof(NamedAction), CompareNamedActions);
-
-			if (match == NULL)
-				elog(ERROR, "Q-value of an action not asked for");
-			q[match->index] = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &isnull));
-		}
 		SpiEnd(nest);
+		PG_RETURN_TEXT_P(DatumGetTextPCopy(actions[gsl_rng_uniform_int(rng, n)]));
 	}
+	q = palloc0(sizeof(double) * n);
+	PreparePlans();
+	if (SPI_execute_plan(plan_values, args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "reading Q-values failed");
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		bool		isnull;
+		NamedAction key = {SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1), 0};
+		NamedAction *match = bsearch(&key, sorted, n, sizeof(NamedAction), CompareNamedActions);
+
+		if (match == NULL)
+			elog(ERROR, "Q-value of an action not asked for");
+		q[match->index] = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &isnull));
+	}
+	SpiEnd(nest);
 
 	chosen = ArgMaxRandomTies(q, n, &ties);
 	PG_RETURN_TEXT_P(DatumGetTextPCopy(actions[chosen]));
