@@ -47,6 +47,7 @@
 static double cheb_node[CHEB_POINTS];
 static double cheb_cumulative[CHEB_POINTS][CHEB_POINTS];
 static double cheb_coarse_weight[CHEB_DEGREE / 2 + 1];
+static double cheb_last_coefficients[2][CHEB_POINTS];	/* values to coefficients 15 and 16 */
 static bool cheb_ready = false;
 
 /* Tail mass left outside the integration domain, per arm. */
@@ -121,6 +122,15 @@ ChebyshevSetup(void)
 	ChebyshevIntegrationMatrix(CHEB_DEGREE / 2, coarse);
 	for (int l = 0; l <= CHEB_DEGREE / 2; l++)
 		cheb_coarse_weight[l] = coarse[(CHEB_DEGREE / 2) * (CHEB_DEGREE / 2 + 1) + l];
+	for (int k = 0; k < 2; k++)
+		for (int l = 0; l <= CHEB_DEGREE; l++)
+		{
+			int			degree = CHEB_DEGREE - 1 + k;
+
+			/* c_k = (2 / n) sum'' f_l T_k(x_l), x_l = -cos(pi l / n); the last one halved again */
+			cheb_last_coefficients[k][l] = (2.0 / CHEB_DEGREE) * ((l == 0 || l == CHEB_DEGREE) ? 0.5 : 1.0) *
+				((degree % 2) ? -1.0 : 1.0) * cos(degree * M_PI * l / CHEB_DEGREE) * (k == 1 ? 0.5 : 1.0);
+		}
 	cheb_ready = true;
 }
 
@@ -278,10 +288,10 @@ CompareLowerEnds(const void *left, const void *right, void *arg)
 
 /*
  * Sorted, deduplicated panel edges covering every arm's [lo, hi] above
- * floor (-INFINITY: all of it).
+ * floor (-INFINITY: all of it), about spacing times the local scale apart.
  */
 static double *
-PanelEdges(const Arm *arms, int narms, double floor, int *npanels)
+PanelEdges(const Arm *arms, int narms, double floor, double spacing, int *npanels)
 {
 	static const double core[] = {0, 1.5, 3.5, 6, 10, 16, 28};
 	/* Where (1 + e^t) bends: the structure of densities with small parameters. */
@@ -332,7 +342,7 @@ PanelEdges(const Arm *arms, int narms, double floor, int *npanels)
 
 	/*
 	 * Similar arms interleave their edges into panels far narrower than any
-	 * of them needs: keep an edge only if it is a good part of the smallest
+	 * of them needs: keep an edge only if it is spacing times the smallest
 	 * scale of the arms that matter there (their tail bounds included: a
 	 * heap of the arms begun, by scale, whose ended ones are dropped from
 	 * its top) away from the last one kept; the pass halves whatever turns
@@ -351,7 +361,7 @@ PanelEdges(const Arm *arms, int narms, double floor, int *npanels)
 			binaryheap_remove_first(covering);
 		if (!binaryheap_empty(covering))
 			local_scale = arms[DatumGetInt32(binaryheap_first(covering))].scale;
-		if (edges[i] - edges[kept - 1] > Max(0.75 * local_scale, 1e-13 * Max(1.0, fabs(edges[i]))) ||
+		if (edges[i] - edges[kept - 1] > Max(spacing * local_scale, 1e-13 * Max(1.0, fabs(edges[i]))) ||
 			(i == n - 1 && edges[i] > edges[kept - 1]))
 			edges[kept++] = edges[i];
 	}
@@ -395,15 +405,12 @@ PanelPointsInit(PanelPoints *points, double t0, double t1)
 
 /*
  * One arm on one panel: its densities at the points (scaled by e^log_shift,
- * over its mass), their integrals from the panel's left end up to each point,
- * and the estimated error of the whole panel's integral (the nested
- * degree-8 rule's disagreement).
+ * over its mass) and their integrals from the panel's left end up to each
+ * point.
  */
-static double
+static void
 ArmPanelIntegrals(const Arm *arm, const PanelPoints *points, double *density, double *partial)
 {
-	double		coarse = 0;
-
 	if (arm->direct)
 		for (int m = 0; m < CHEB_POINTS; m++)
 			density[m] = exp(arm->a * points->log_x[m] + arm->b * points->log_1mx[m] - arm->log_beta
@@ -419,9 +426,6 @@ ArmPanelIntegrals(const Arm *arm, const PanelPoints *points, double *density, do
 			sum += cheb_cumulative[m][l] * density[l];
 		partial[m] = points->half * sum;
 	}
-	for (int l = 0; l <= CHEB_DEGREE / 2; l++)
-		coarse += cheb_coarse_weight[l] * density[2 * l];
-	return fabs(partial[CHEB_DEGREE] - points->half * coarse);
 }
 
 /* A left-to-right pass over the panels, carrying every arm's CDF. */
@@ -447,7 +451,7 @@ SweepInit(Sweep *sweep, Arm *arms, int narms, bool relative)
 	ChebyshevSetup();
 	sweep->arms = arms;
 	sweep->narms = narms;
-	sweep->edges = PanelEdges(arms, narms, -INFINITY, &sweep->npanels);
+	sweep->edges = PanelEdges(arms, narms, -INFINITY, 0.75, &sweep->npanels);
 	sweep->capacity = sweep->npanels + 1;
 	sweep->depth = palloc0(sizeof(int) * sweep->capacity);
 	sweep->cdf_start = palloc0(sizeof(double) * narms);
@@ -489,7 +493,12 @@ SweepPanel(Sweep *sweep, int p)
 			}
 			continue;
 		}
-		arm_error = ArmPanelIntegrals(arm, &sweep->points, &sweep->density[j * CHEB_POINTS], cdf);
+		ArmPanelIntegrals(arm, &sweep->points, &sweep->density[j * CHEB_POINTS], cdf);
+		/* the nested degree-8 rule's disagreement: conservative, as tail quantiles need */
+		arm_error = 0;
+		for (int l = 0; l <= CHEB_DEGREE / 2; l++)
+			arm_error += cheb_coarse_weight[l] * sweep->density[j * CHEB_POINTS + 2 * l];
+		arm_error = fabs(cdf[CHEB_DEGREE] - sweep->points.half * arm_error);
 		for (int m = 0; m < CHEB_POINTS; m++)
 			cdf[m] += sweep->cdf_start[j];
 		if (sweep->relative)
@@ -597,6 +606,13 @@ SweepSettle(Sweep *sweep)
  * F_j is at most prod_j F_j(t).
  */
 #define LOG_NEGLIGIBLE (-69.0)
+
+/*
+ * Panels of a comparison span up to 1.5 of the narrowest local scale: its
+ * error estimate (ArmPanel) is the interpolant's own, not the nested
+ * rule's, which would halve them down to 0.75.
+ */
+#define COMPARISON_SPACING 1.5
 #define FLOOR_ARMS 64
 
 /*
@@ -699,12 +715,19 @@ CompareUpperEnds(const void *left, const void *right, void *arg)
 static double
 ArmPanel(const Arm *arm, const PanelPoints *points, double upper, double *density, double *cdf, double *mass)
 {
-	double		error = ArmPanelIntegrals(arm, points, density, cdf);
+	double		last[2] = {0, 0};
 
+	ArmPanelIntegrals(arm, points, density, cdf);
 	*mass = cdf[CHEB_DEGREE];
 	for (int m = 0; m < CHEB_POINTS; m++)
 		cdf[m] = Max(0.0, 1 - (upper + *mass - cdf[m]));
-	return error;
+	/* the interpolant's error, from its last two Chebyshev coefficients */
+	for (int l = 0; l < CHEB_POINTS; l++)
+	{
+		last[0] += cheb_last_coefficients[0][l] * density[l];
+		last[1] += cheb_last_coefficients[1][l] * density[l];
+	}
+	return 2 * points->half * (fabs(last[0]) + fabs(last[1]));
 }
 
 /* log F with a floor, so that sums of them can be taken apart again */
@@ -791,7 +814,7 @@ CompareFromTop(Arm *arms, const int *count, int narms, double floor,
 				t1;
 
 	ChebyshevSetup();
-	edges = PanelEdges(arms, narms, floor, &npanels);
+	edges = PanelEdges(arms, narms, floor, COMPARISON_SPACING, &npanels);
 	for (int j = 0; j < narms; j++)
 		order[j] = j;
 	qsort_arg(order, narms, sizeof(int), CompareUpperEnds, arms);
