@@ -1006,6 +1006,20 @@ CompareArms(const double *alpha, const double *beta, int narms, double *prob, do
 }
 
 /*
+ * Whether panel p of a grid can carry the arm: a panel far wider than the
+ * arm's core could hold all of it between two points, where no error
+ * estimate sees it.  A comparison's own panels are at most about 3.5 scales
+ * wide there (edges at the mode and 1.5 and 3.5 scales either side).
+ */
+static bool
+GridResolves(const ComparisonGrid *grid, int p, const Arm *arm)
+{
+	bool		core = grid->t1[p] > arm->mode - 3.5 * arm->scale && grid->t0[p] < arm->mode + 3.5 * arm->scale;
+
+	return !core || grid->t1[p] - grid->t0[p] <= 4 * arm->scale;
+}
+
+/*
  * Adds sign times the log CDF of Beta(a, b) to a grid's sums: false if the
  * grid cannot carry the arm (its support above the grid's top, or a panel
  * too wide for its density).  The same arithmetic as CompareFromTop's, so
@@ -1028,6 +1042,8 @@ GridAddArm(ComparisonGrid *grid, double a, double b, double sign)
 					mass;
 		double	   *log_product = &grid->log_product[p * CHEB_POINTS];
 
+		if (!GridResolves(grid, p, &arm))
+			return false;
 		if (arm.hi <= grid->t0[p])
 			continue;
 		if (grid->t1[p] <= arm.lo)
@@ -1071,7 +1087,8 @@ GridProbBest(const ComparisonGrid *grid, double a, double b, bool *ok)
 		if (arm.hi <= grid->t0[p])
 			continue;
 		PanelPointsInit(&points, grid->t0[p], grid->t1[p]);
-		if (ArmPanel(&arm, &points, upper, density, cdf, &mass) > PANEL_TOLERANCE)
+		if (!GridResolves(grid, p, &arm) ||
+			ArmPanel(&arm, &points, upper, density, cdf, &mass) > PANEL_TOLERANCE)
 		{
 			*ok = false;
 			return 0;
