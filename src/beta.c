@@ -601,6 +601,25 @@ SweepSettle(Sweep *sweep)
 }
 
 /*
+ * An arm for a comparison, whose CDFs are 1 less the mass above: above
+ * a + b = 1e5 (where the density is not the direct form) the rounding of
+ * its normalizing constant reaches 1e-8, so its mass is measured by a pass
+ * over its own panels and divided out.
+ */
+static void
+ComparedArmInit(Arm *arm, double a, double b)
+{
+	ArmInit(arm, a, b, LOG_TAIL_MASS, 0);
+	if (!arm->direct)
+	{
+		Sweep		sweep;
+
+		SweepInit(&sweep, arm, 1, false);
+		SweepSettle(&sweep);
+	}
+}
+
+/*
  * Where the product of every arm's CDF is below e^LOG_NEGLIGIBLE, no arm
  * gains more than that to its P(best): integral to t of f_i prod_{j != i}
  * F_j is at most prod_j F_j(t).
@@ -979,7 +998,7 @@ CompareArms(const double *alpha, const double *beta, int narms, double *prob, do
 		if (k == 0 || CompareParameters(&order[k - 1], &i, parameters) != 0)
 		{
 			CHECK_FOR_INTERRUPTS();
-			ArmInit(&arms[ndistinct], alpha[i], beta[i], LOG_TAIL_MASS, 0);
+			ComparedArmInit(&arms[ndistinct], alpha[i], beta[i]);
 			count[ndistinct++] = 0;
 		}
 		count[ndistinct - 1]++;
@@ -1031,7 +1050,7 @@ GridAddArm(ComparisonGrid *grid, double a, double b, double sign)
 	Arm			arm;
 	double		upper = 0;
 
-	ArmInit(&arm, a, b, LOG_TAIL_MASS, 0);
+	ComparedArmInit(&arm, a, b);
 	if (arm.hi > grid->t1[0])
 		return false;
 	for (int p = 0; p < grid->npanels; p++)
@@ -1074,7 +1093,7 @@ GridProbBest(const ComparisonGrid *grid, double a, double b, bool *ok)
 	double		upper = 0,
 				prob = 0;
 
-	ArmInit(&arm, a, b, LOG_TAIL_MASS, 0);
+	ComparedArmInit(&arm, a, b);
 	*ok = true;
 	for (int p = 0; p < grid->npanels && grid->t1[p] > arm.lo; p++)
 	{

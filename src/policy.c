@@ -619,14 +619,13 @@ ArmCacheEntry(const Policy *policy)
 	return victim;
 }
 
-/* Columns 1 to 9 of plan_arm_changes and plan_arms: an arm's row (the name in CurrentMemoryContext). */
+/* Columns 2 to 9 of plan_arm_changes and plan_arms: an arm's row but its name (column 1). */
 static void
 TupleArm(HeapTuple tuple, TupleDesc desc, CachedArm *arm)
 {
 	Datum		value;
 	bool		isnull;
 
-	arm->name = TupleText(tuple, desc, 1);
 	arm->alpha = TupleFloat8(tuple, desc, 2, 1);
 	arm->beta = TupleFloat8(tuple, desc, 3, 1);
 	value = SPI_getbinval(tuple, desc, 4, &isnull);
@@ -673,6 +672,7 @@ ArmCacheRefresh(const Policy *policy)
 					repalloc(entry->arms, sizeof(CachedArm) * entry->capacity);
 			}
 			arm = &entry->arms[entry->narms++];
+			arm->name = key.name;
 		}
 		else
 			pfree(key.name);
@@ -751,6 +751,7 @@ LoadArms(const Policy *policy, const Context *context, int *count)
 
 		if ((i & 0x3FF) == 0x3FF)
 			CHECK_FOR_INTERRUPTS();
+		row.name = TupleText(tuple, desc, 1);
 		TupleArm(tuple, desc, &row);
 		if (OverBudget(context, row.cost, row.latency))
 			continue;
