@@ -1790,7 +1790,10 @@ TouchPolicy(Datum policy)
 
 /*
  * arm_written(): BEFORE INSERT OR UPDATE row trigger of bandit.arm, which
- * stamps the row with its top transaction for ArmCache.
+ * stamps the row with its top transaction for ArmCache; as an AFTER DELETE
+ * row trigger, it touches the deleted arm's policy row (the statement
+ * trigger arms_deleted does that at once for a statement, but a logical
+ * replication subscriber's apply worker fires row triggers only).
  */
 Datum
 bandit_arm_written(PG_FUNCTION_ARGS)
@@ -1802,13 +1805,23 @@ bandit_arm_written(PG_FUNCTION_ARGS)
 	Datum		stamp;
 	bool		isnull = false;
 
-	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(trigger->tg_event) ||
-		!TRIGGER_FIRED_FOR_ROW(trigger->tg_event) ||
-		!(TRIGGER_FIRED_BY_INSERT(trigger->tg_event) || TRIGGER_FIRED_BY_UPDATE(trigger->tg_event)))
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_ROW(trigger->tg_event) ||
+		!(TRIGGER_FIRED_BEFORE(trigger->tg_event) ?
+		  TRIGGER_FIRED_BY_INSERT(trigger->tg_event) || TRIGGER_FIRED_BY_UPDATE(trigger->tg_event) :
+		  TRIGGER_FIRED_BY_DELETE(trigger->tg_event)))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("bandit.arm_written() must be called as a BEFORE INSERT OR UPDATE row trigger")));
+				 errmsg("bandit.arm_written() must be called as a BEFORE INSERT OR UPDATE or an AFTER DELETE row trigger")));
 	desc = trigger->tg_relation->rd_att;
+	if (TRIGGER_FIRED_BY_DELETE(trigger->tg_event))
+	{
+		int			policy = SPI_fnumber(desc, "policy");
+
+		if (policy <= 0)
+			elog(ERROR, "bandit.arm_written() needs a column policy");
+		TouchPolicy(heap_getattr(trigger->tg_trigtuple, policy, desc, &isnull));
+		return PointerGetDatum(NULL);
+	}
 	column = SPI_fnumber(desc, "changed_xid");
 	if (column <= 0 || TupleDescAttr(desc, column - 1)->atttypid != XID8OID)
 		ereport(ERROR,
