@@ -133,45 +133,41 @@ def imported_snapshot(conn, other, third):
     third.autocommit = True
 
 
+def cache_bytes(cur):
+    """Bytes held by this backend's arm caches."""
+    cur.execute("""SELECT coalesce(sum(total_bytes), 0) FROM pg_backend_memory_contexts
+                   WHERE name = 'bandit arms'""")
+    return int(cur.fetchone()[0])
+
+
 def leak(conn):
     """A refresh that rereads an arm keeps its name: the cache, whose context
     lives as long as its key holds, does not grow."""
     cur = conn.cursor()
     policy(cur, 'leak', ['arm_with_a_rather_long_name_%04d' % i for i in range(50)])
-
-    def size():
-        cur.execute("""SELECT coalesce(sum(total_bytes), 0) FROM pg_backend_memory_contexts
-                       WHERE name = 'bandit arms'""")
-        return int(cur.fetchone()[0])
     cur.execute("SELECT bandit.reward('leak', arm, 1) FROM bandit.arm WHERE policy = 'leak'")
     seen(cur, 'leak')
-    before = size()
-    # a transaction kept open elsewhere holds the horizon back: every arm is reread each time
+    before = cache_bytes(cur)
     for _ in range(200):
         cur.execute("""SELECT bandit.reward('leak', 'arm_with_a_rather_long_name_0001', 1);
                        SELECT count(*) FROM bandit.recommend('leak', 1)""")
-    after = size()
+    after = cache_bytes(cur)
     ok('leak: the cache of 50 arms does not grow over 200 reward + recommend rounds',
        after <= before + 8192, '%d bytes before, %d after' % (before, after))
-    return before, after
 
 
 def leak_with_old_xact(conn, other):
+    """A transaction kept open elsewhere holds the horizon back: every arm is reread each time."""
     cur, cur2 = conn.cursor(), other.cursor()
     policy(cur, 'leak2', ['arm_with_a_rather_long_name_%04d' % i for i in range(500)])
     other.autocommit = False
     cur2.execute('SELECT pg_current_xact_id()')   # holds the snapshot xmin back
-
-    def size():
-        cur.execute("""SELECT coalesce(sum(total_bytes), 0) FROM pg_backend_memory_contexts
-                       WHERE name = 'bandit arms'""")
-        return int(cur.fetchone()[0])
     cur.execute("SELECT bandit.reward('leak2', arm, 1) FROM bandit.arm WHERE policy = 'leak2'")
     seen(cur, 'leak2')
-    before = size()
+    before = cache_bytes(cur)
     for _ in range(200):
         cur.execute("SELECT count(*) FROM bandit.recommend('leak2', 1)")
-    after = size()
+    after = cache_bytes(cur)
     other.rollback()
     other.autocommit = True
     ok('leak: 500 arms reread 200 times (a transaction open elsewhere) do not grow the cache',
