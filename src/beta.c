@@ -267,6 +267,14 @@ CompareDoubles(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* sort_doubles(): qsort of doubles with the comparison inlined (panel edges) */
+#define ST_SORT sort_doubles
+#define ST_ELEMENT_TYPE double
+#define ST_COMPARE(a, b) ((*(a) > *(b)) - (*(a) < *(b)))
+#define ST_SCOPE static
+#define ST_DEFINE
+#include "lib/sort_template.h"
+
 /* Max-heap order of arms by smaller scale first (binaryheap keeps the largest on top). */
 static int
 CompareScales(Datum left, Datum right, void *arg)
@@ -337,7 +345,7 @@ PanelEdges(const Arm *arms, int narms, double floor, double spacing, int *npanel
 		for (int sign = -1; sign <= 1; sign += 2)
 			if (sign * fixed[k] > lo && sign * fixed[k] < hi)
 				edges[n++] = sign * fixed[k];
-	qsort(edges, n, sizeof(double), CompareDoubles);
+	sort_doubles(edges, n);
 	qsort_arg(by_lo, narms, sizeof(int), CompareLowerEnds, (void *) arms);
 
 	/*
