@@ -28,6 +28,8 @@ AS 'MODULE_PATHNAME', 'bandit_state_stamp' LANGUAGE C VOLATILE PARALLEL SAFE;
 COMMENT ON FUNCTION bandit.state_stamp() IS
     'A random 64-bit stamp from the strong random source (not bandit.set_seed''s generator), for bandit.arm.state_stamp';
 
+-- toast_tuple_target: a LinUCB arm keeps b in TOAST beside a_inv (from dim 60
+-- on), so that a reward's update of the arm row (pulls) writes b's pointer, not b.
 CREATE TABLE bandit.arm (
     policy text NOT NULL REFERENCES bandit.policy (name) ON DELETE CASCADE,
     arm text NOT NULL,
@@ -46,7 +48,7 @@ CREATE TABLE bandit.arm (
     last_update timestamptz,
     state_stamp bigint NOT NULL DEFAULT bandit.state_stamp(),
     PRIMARY KEY (policy, arm)
-) WITH (fillfactor = 50);
+) WITH (fillfactor = 50, toast_tuple_target = 512);
 COMMENT ON TABLE bandit.arm IS
     'Arms of each policy and what it learned: Beta posterior (alpha, beta), rewards credited (pulls), their discounted weight, mean and m2 (weighted Welford), budget estimates (cost, latency_ms), LinUCB state (a_inv = inverse of A, b) as of its last fold (bandit.linucb_pending holds the rewards since), and state_stamp, a random stamp renewed (= DEFAULT) by every write of a_inv or b: it names the stored state for bandit.linucb_pending and the per-backend LinUCB cache';
 

@@ -6,10 +6,11 @@ One client, 10 arms per policy, each call its own transaction.  Two figures:
 - time: choose + reward rounds at dim 64 and dim 256, interleaved round by
   round so that the machine's drift hits both alike; mean and median ms per
   round and the ratio dim 256 / dim 64 (issue 11's goal: at most 3);
-- WAL: pg_current_wal_lsn() read just before and after each of 1,000 rewards
-  (after a CHECKPOINT, so full-page images are counted as they come), the
-  bytes between summed and divided by 1,000 (goal: at most 32 d + 2048 bytes);
-  the whole round's WAL (choose too) is shown beside it.
+- WAL: pg_current_wal_lsn() read just before and after each of 1,000 rewards,
+  the bytes between summed and divided by 1,000 (goal: at most 32 d + 2048
+  bytes), right after a CHECKPOINT (every page's first change after it is
+  written whole: the worst window) and over the 1,000 rewards that follow
+  (as between checkpoints); the whole round's WAL (choose too) beside each.
 
 Features are uniform in [0, 1) with a constant first feature; rewards are
 linear in them plus noise.  Both policies are warmed up (WARMUP rounds each)
@@ -108,22 +109,27 @@ def main():
     print('dim %d / dim %d: mean %.2f, median %.2f' % (DIMS[-1], DIMS[0], statistics.mean(hi) / statistics.mean(lo),
                                                        statistics.median(hi) / statistics.median(lo)))
 
-    # WAL: 1,000 rewards, each between two reads of the WAL position
+    # WAL: 1,000 rewards, each between two reads of the WAL position, twice: right after a
+    # CHECKPOINT (the first change of each page after it writes the whole page), then at once
+    # again (pages already written whole since the checkpoint, as between checkpoints)
     print()
-    print('WAL over %d rewards (after a CHECKPOINT), bytes per reward' % WAL_REWARDS)
-    print('| dim | reward | whole round (choose too) | goal 32 d + 2048 |')
-    print('|---|---|---|---|')
+    print('WAL over %d rewards, bytes per reward' % WAL_REWARDS)
+    print('| dim | after a CHECKPOINT: reward | whole round | the next %d: reward | whole round | goal 32 d + 2048 |'
+          % WAL_REWARDS)
+    print('|---|---|---|---|---|---|')
     for p in policies:
         cur.execute('CHECKPOINT')
-        reward_wal = 0.0
-        first = lsn(cur)
-        for _ in range(WAL_REWARDS):
-            decision, r = p.choose(cur)
-            before = lsn(cur)
-            p.reward(cur, decision, r)
-            reward_wal += wal_bytes(cur, before, lsn(cur))
-        total = wal_bytes(cur, first, lsn(cur))
-        print('| %d | %.0f | %.0f | %d |' % (p.dim, reward_wal / WAL_REWARDS, total / WAL_REWARDS, 32 * p.dim + 2048))
+        figures = []
+        for _ in range(2):
+            reward_wal = 0.0
+            first = lsn(cur)
+            for _ in range(WAL_REWARDS):
+                decision, r = p.choose(cur)
+                before = lsn(cur)
+                p.reward(cur, decision, r)
+                reward_wal += wal_bytes(cur, before, lsn(cur))
+            figures += [reward_wal / WAL_REWARDS, wal_bytes(cur, first, lsn(cur)) / WAL_REWARDS]
+        print('| %d | %.0f | %.0f | %.0f | %.0f | %d |' % ((p.dim,) + tuple(figures) + (32 * p.dim + 2048,)))
     cur.execute("""SELECT pg_size_pretty(pg_total_relation_size('bandit.arm'))""")
     print('bandit.arm with its TOAST and indexes after all that: %s' % cur.fetchone()[0])
     conn.close()
