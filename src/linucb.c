@@ -356,16 +356,17 @@ LinUcbCacheStore(const LinUcbKey *key, int dim, Datum a_inv, Datum b)
 		if (!found)
 			linucb_cache_bytes += size;
 	}
+	/* never looked up until whole: an error on the way leaves applied = -1 */
+	state->applied = -1;
 	if (!found || state->dim != dim)
 	{
-		state->dim = dim;
+		state->dim = 0;
 		state->capacity = dim;
 		state->seqs = MemoryContextAlloc(context, sizeof(int64) * dim);
 		state->a_inv = MemoryContextAlloc(context, sizeof(double) * dim * dim);
 		state->b = MemoryContextAlloc(context, sizeof(double) * dim);
+		state->dim = dim;
 	}
-	/* not kept until it is whole: a bad value leaves no entry behind */
-	state->applied = -1;
 	StoredVector(a_inv, dim * dim, "a_inv", state->a_inv);
 	StoredVector(b, dim, "b", state->b);
 	state->applied = 0;
