@@ -177,19 +177,68 @@ LinUcbScore(const double *a_inv, const double *b, const double *x, int dim, doub
 }
 
 /*
- * One reward: A <- discount A + x x' by Sherman-Morrison on A^-1, kept
- * symmetric, and b <- discount b + reward x.  Returns false, having written
- * nothing or part of it, if anything would not be finite (a feature too
- * large): only a copy, or a cache entry then dropped, is ever passed.  With
- * write false (discount 1 only) it only checks, computing exactly what a
- * write would, so a checked reward applies later without fail.  u: dim
- * doubles of scratch.
+ * row - (ui u) r, element by element in this order (so that A^-1 stays
+ * exactly symmetric), into row when write; whether every element is finite
+ * (t - t is 0 but for infinities and NaNs).  In four independent sums, as
+ * Dot, so that the compiler vectorizes it.
+ */
+static inline bool
+RowUpdate(double *restrict row, const double *restrict u, double ui, double r, int n, bool write)
+{
+	double		s0 = 0,
+				s1 = 0,
+				s2 = 0,
+				s3 = 0;
+	int			j = 0;
+
+	for (; j + 4 <= n; j += 4)
+	{
+		double		t0 = row[j] - (ui * u[j]) * r,
+					t1 = row[j + 1] - (ui * u[j + 1]) * r,
+					t2 = row[j + 2] - (ui * u[j + 2]) * r,
+					t3 = row[j + 3] - (ui * u[j + 3]) * r;
+
+		s0 += t0 - t0;
+		s1 += t1 - t1;
+		s2 += t2 - t2;
+		s3 += t3 - t3;
+		if (write)
+		{
+			row[j] = t0;
+			row[j + 1] = t1;
+			row[j + 2] = t2;
+			row[j + 3] = t3;
+		}
+	}
+	for (; j < n; j++)
+	{
+		double		t = row[j] - (ui * u[j]) * r;
+
+		s0 += t - t;
+		if (write)
+			row[j] = t;
+	}
+	return (s0 + s1) + (s2 + s3) == 0;
+}
+
+/*
+ * One reward: A <- discount A + x x' by Sherman-Morrison on A^-1, and
+ * b <- discount b + reward x.  A^-1 is updated in memory order and stays
+ * exactly symmetric (u_i u_j is u_j u_i bit for bit; a stored A^-1 is made
+ * symmetric when read).  Returns false, having written nothing or part of
+ * it, if anything would not be finite (a feature too large): only a copy,
+ * or a cache entry then dropped, is ever passed.  With write false
+ * (discount 1 only) it only checks, computing exactly what a write would,
+ * so a checked reward applies later without fail.  u: dim doubles of
+ * scratch.
  */
 static bool
 LinUcbStep(double *a_inv, double *b, const double *x, double reward, double discount, int d,
 		   double *u, bool write)
 {
-	double		denominator = 1;
+	double		denominator = 1,
+				r;
+	bool		finite = true;
 
 	Assert(write || discount == 1);
 	if (discount != 1)
@@ -203,30 +252,30 @@ LinUcbStep(double *a_inv, double *b, const double *x, double reward, double disc
 	/* 1 + x' A^-1 x >= 1: anything else is overflow */
 	if (!(denominator >= 1 && isfinite(denominator)))
 		return false;
-	for (int i = 0; i < d; i++)
+	r = 1 / denominator;
+	for (int i = 0; i < d && finite; i++)
 	{
-		double		ui = u[i] / denominator;
-
-		for (int j = 0; j <= i; j++)
-		{
-			double		v = (a_inv[i * d + j] + a_inv[j * d + i]) / 2 - ui * u[j];
-
-			if (!isfinite(v))
-				return false;
-			if (write)
-				a_inv[i * d + j] = a_inv[j * d + i] = v;
-		}
+		finite = RowUpdate(&a_inv[i * d], u, u[i], r, d, write);
 	}
-	for (int i = 0; i < d; i++)
+	for (int i = 0; i < d && finite; i++)
 	{
 		double		v = discount * b[i] + reward * x[i];
 
-		if (!isfinite(v))
-			return false;
+		finite = isfinite(v);
 		if (write)
 			b[i] = v;
 	}
-	return true;
+	return finite;
+}
+
+/* Makes a stored A^-1 exactly symmetric, as LinUcbStep keeps it (by hand, it may not be). */
+static void
+Symmetrize(double *a_inv, int d)
+{
+	for (int i = 0; i < d; i++)
+		for (int j = 0; j < i; j++)
+			if (a_inv[i * d + j] != a_inv[j * d + i])
+				a_inv[i * d + j] = a_inv[j * d + i] = a_inv[i * d + j] / 2 + a_inv[j * d + i] / 2;
 }
 
 /* == the per-backend cache */
@@ -368,6 +417,7 @@ LinUcbCacheStore(const LinUcbKey *key, int dim, Datum a_inv, Datum b)
 		state->dim = dim;
 	}
 	StoredVector(a_inv, dim * dim, "a_inv", state->a_inv);
+	Symmetrize(state->a_inv, dim);
 	StoredVector(b, dim, "b", state->b);
 	state->applied = 0;
 	return state;
