@@ -2277,7 +2277,7 @@ CREATE TABLE bandit.linucb_pending (
 ) WITH (toast_tuple_target = 8160);
 ALTER TABLE bandit.linucb_pending ALTER COLUMN x SET STORAGE EXTERNAL;
 COMMENT ON TABLE bandit.linucb_pending IS
-    'LinUCB rewards not yet folded into bandit.arm: each the rank-one update (features x, reward) of the arm state whose state_stamp is stamp, applied on read in seq order after the stored a_inv and b (bandit.linucb_state shows the result); every dim-th reward of an arm folds them into a_inv and b and deletes them';
+    'LinUCB rewards not yet folded into bandit.arm: each the rank-one update (features x, reward) of the arm state whose state_stamp is stamp, applied on read in seq order after the stored a_inv and b (bandit.linucb_state shows the result); every (2 dim)-th reward of an arm folds them into a_inv and b and deletes them';
 
 SELECT pg_catalog.pg_extension_config_dump('bandit.linucb_pending', '');
 SELECT pg_catalog.pg_extension_config_dump('bandit.linucb_pending_seq_seq', '');

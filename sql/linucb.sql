@@ -1,6 +1,6 @@
 -- LinUCB's pending rewards (issue 11): a reward adds its features and reward
--- to bandit.linucb_pending; the dim-th reward of an arm since its last fold
--- folds them all into bandit.arm's a_inv and b; choose, recommend and
+-- to bandit.linucb_pending; the (2 dim)-th reward of an arm since its last
+-- fold folds them all into bandit.arm's a_inv and b; choose, recommend and
 -- linucb_state apply the pending ones.  Expected states are worked out here
 -- by hand (2 x 2 inverses), compared within 1e-12.
 CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $f$
@@ -16,7 +16,11 @@ INSERT INTO bandit.decision (id, policy, arm, propensity, mode, context) VALUES
     (900001, 'lp', 'p', 1, 'active', '{"features": [1, 2]}'),
     (900002, 'lp', 'p', 1, 'active', '{"features": [2, 0]}'),
     (900003, 'lp', 'p', 1, 'active', '{"features": [0, 1]}'),
-    (900004, 'lp', 'p', 1, 'active', '{"features": [1, 1]}');
+    (900004, 'lp', 'p', 1, 'active', '{"features": [1, 1]}'),
+    (900005, 'lp', 'p', 1, 'active', '{"features": [1, 0]}'),
+    (900006, 'lp', 'p', 1, 'active', '{"features": [0, 1]}'),
+    (900007, 'lp', 'p', 1, 'active', '{"features": [0, 1]}'),
+    (900008, 'lp', 'p', 1, 'active', '{"features": [0, 1]}');
 
 -- the first reward is pending: the stored state is still A^-1 = I, b = 0
 SELECT bandit.reward(900001, 3);
@@ -31,36 +35,43 @@ SELECT a_inv, b, pending FROM bandit.linucb_state('lp', 'q');
 SELECT arm, abs(score - CASE arm WHEN 'p' THEN 1.5 ELSE 0 END) < 1e-12 AS score_ok, rank
 FROM bandit.recommend('lp', 2, '{"features": [1, 1]}') ORDER BY rank;
 
--- the second (dim-th) folds: A = [[6, 2], [2, 5]], A^-1 = [[5, -2], [-2, 6]] / 26, b = (5, 6),
+-- two more pending: A = [[6, 2], [2, 6]], A^-1 = [[6, -2], [-2, 6]] / 32, b = (5, 6)
+SELECT bandit.reward(900002, 1), bandit.reward(900003, 0);
+SELECT q.x, q.reward FROM bandit.linucb_pending q WHERE q.policy = 'lp' ORDER BY q.seq;
+SELECT pg_temp.near(a_inv, ARRAY[6/32.0, -2/32.0, -2/32.0, 6/32.0]::float8[]) AS a_inv_ok, b, pending
+FROM bandit.linucb_state('lp', 'p');
+
+-- the fourth (2 dim) folds: A = [[7, 3], [3, 7]], A^-1 = [[7, -3], [-3, 7]] / 40, b = (7, 8),
 -- written once into bandit.arm with a new state_stamp; nothing pending
-SELECT bandit.reward(900002, 1);
+SELECT bandit.reward(900004, 2);
 SELECT count(*) AS pending_rows FROM bandit.linucb_pending WHERE policy = 'lp';
-SELECT a.arm, a.pulls, pg_temp.near(a.a_inv, ARRAY[5/26.0, -2/26.0, -2/26.0, 6/26.0]::float8[]) AS a_inv_ok, a.b,
+SELECT a.arm, a.pulls, pg_temp.near(a.a_inv, ARRAY[7/40.0, -3/40.0, -3/40.0, 7/40.0]::float8[]) AS a_inv_ok, a.b,
        a.state_stamp <> s.state_stamp AS new_stamp
 FROM bandit.arm a JOIN stamp0 s USING (arm) WHERE a.policy = 'lp' AND a.arm = 'p';
 -- arm q: untouched, its stamp too
 SELECT a.a_inv, a.b, a.state_stamp = s.state_stamp AS same_stamp
 FROM bandit.arm a JOIN stamp0 s USING (arm) WHERE a.policy = 'lp' AND a.arm = 'q';
-SELECT pg_temp.near(a_inv, ARRAY[5/26.0, -2/26.0, -2/26.0, 6/26.0]::float8[]) AS a_inv_ok, b, pending
+SELECT pg_temp.near(a_inv, ARRAY[7/40.0, -3/40.0, -3/40.0, 7/40.0]::float8[]) AS a_inv_ok, b, pending
 FROM bandit.linucb_state('lp', 'p');
 
--- the third is pending on the folded state: A = [[6, 2], [2, 6]], A^-1 = [[6, -2], [-2, 6]] / 32
-SELECT bandit.reward(900003, 0);
+-- the fifth is pending on the folded state: A = [[8, 3], [3, 7]], A^-1 = [[7, -3], [-3, 8]] / 47
+SELECT bandit.reward(900005, 1);
 SELECT q.x, q.reward, q.stamp = a.state_stamp AS names_the_stored_state
 FROM bandit.linucb_pending q JOIN bandit.arm a USING (policy, arm) WHERE q.policy = 'lp';
-SELECT pg_temp.near(a_inv, ARRAY[6/32.0, -2/32.0, -2/32.0, 6/32.0]::float8[]) AS a_inv_ok, b, pending
+SELECT pg_temp.near(a_inv, ARRAY[7/47.0, -3/47.0, -3/47.0, 8/47.0]::float8[]) AS a_inv_ok, b, pending
 FROM bandit.linucb_state('lp', 'p');
 
--- a snapshot holds the pending reward beside the stored state; restore puts both back
+-- a snapshot holds the pending reward beside the stored state; restore puts both back,
+-- after three more rewards have folded it away
 SELECT bandit.snapshot('lp') AS snap \gset
 SELECT e->>'arm' AS arm, e->'linucb_pending' AS linucb_pending
 FROM bandit.snapshot, jsonb_array_elements(arms) e WHERE id = :snap ORDER BY 1;
-SELECT bandit.reward(900004, 2);
+SELECT bandit.reward(900006, 0), bandit.reward(900007, 0), bandit.reward(900008, 0);
 SELECT count(*) AS pending_rows FROM bandit.linucb_pending WHERE policy = 'lp';
 SELECT bandit.restore(:snap);
 SELECT q.arm, q.x, q.reward, q.stamp = a.state_stamp AS names_the_restored_state
 FROM bandit.linucb_pending q JOIN bandit.arm a USING (policy, arm) WHERE q.policy = 'lp';
-SELECT pg_temp.near(a_inv, ARRAY[6/32.0, -2/32.0, -2/32.0, 6/32.0]::float8[]) AS a_inv_ok, b, pending
+SELECT pg_temp.near(a_inv, ARRAY[7/47.0, -3/47.0, -3/47.0, 8/47.0]::float8[]) AS a_inv_ok, b, pending
 FROM bandit.linucb_state('lp', 'p');
 
 -- linucb_state's errors

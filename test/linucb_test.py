@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """LinUCB's pending updates (issue 11): the A^-1 and b that choose uses,
 against numpy's sequential Sherman-Morrison after every reward, across folds
-(every dim rewards of an arm), across sessions (one session rewards, another
+(every 2 dim rewards of an arm), across sessions (one session rewards, another
 reads: no staleness), through a rolled-back reward seen by its own session,
 a batch crossing a fold, snapshot/restore with updates pending, and 8
 concurrent clients (nothing lost, each update folded exactly once: the end
@@ -62,6 +62,11 @@ class Reference:
         return c
 
 
+def fold_every(dim):
+    """Rewards of an arm between folds (src/linucb.c, LINUCB_FOLD_EVERY)."""
+    return 2 * dim
+
+
 def rel(got, want):
     got = np.asarray(got, dtype=float)
     want = np.asarray(want, dtype=float)
@@ -91,10 +96,10 @@ def check_state(what, q, policy, ref, arms=None, pending=True):
     for a in arms or ref.a_inv:
         A, b, p = state(q, policy, a, ref.dim)
         worst = max(worst, rel(A, ref.a_inv[a]), rel(b, ref.b[a]) if ref.n[a] else float(np.max(np.abs(b))))
-        good_pending &= not pending or p == ref.n[a] % ref.dim
+        good_pending &= not pending or p == ref.n[a] % fold_every(ref.dim)
     ok('%s: A^-1 and b = sequential Sherman-Morrison (%g)' % (what, RTOL), worst <= RTOL, 'relative error %g' % worst)
     if pending:
-        ok('%s: pending = rewards since the last fold (every dim)' % what, good_pending)
+        ok('%s: pending = rewards since the last fold (every 2 dim)' % what, good_pending)
     return worst
 
 
@@ -106,8 +111,8 @@ def main():
     other.autocommit = True
     oq, oq1, _ = query_helpers(other.cursor())
 
-    # == one session rewards, another reads, after every reward: folds every dim rewards
-    for dim, rounds in ((5, 60), (32, 240)):
+    # == one session rewards, another reads, after every reward: folds every 2 dim rewards
+    for dim, rounds in ((5, 100), (32, 420)):
         name = 'seq%d' % dim
         arms = ['a', 'b', 'c']
         alpha = 0.7
@@ -129,8 +134,8 @@ def main():
             # the other session (its own cache) sees it at once
             A, b, p = state(oq, name, arm, dim)
             worst_state = max(worst_state, rel(A, ref.a_inv[arm]), rel(b, ref.b[arm]))
-            bad_pending += p != ref.n[arm] % dim
-            if ref.n[arm] % dim == 0:
+            bad_pending += p != ref.n[arm] % fold_every(dim)
+            if ref.n[arm] % fold_every(dim) == 0:
                 stored = np.array(q1('SELECT a_inv FROM bandit.arm WHERE policy = %s AND arm = %s', name, arm))
                 bad_stored += rel(stored.reshape(dim, dim), ref.a_inv[arm]) > RTOL
             probe = features(dim)
@@ -144,7 +149,7 @@ def main():
         ok('dim %d: recommend\'s scores in another session = numpy\'s (%g)' % (dim, RTOL), worst_score <= RTOL,
            'relative error %g' % worst_score)
         ok('dim %d: choose takes the argmax of numpy\'s scores' % dim, bad_argmax == 0, '%d not' % bad_argmax)
-        folds = sum(n // dim for n in ref.n.values())
+        folds = sum(n // fold_every(dim) for n in ref.n.values())
         ok('dim %d: %d folds happened' % (dim, folds), folds >= 2, repr(ref.n))
         worst = max(rel(state(q, name, a, dim)[0], ref.direct(a)) for a in arms)
         ok('dim %d: A^-1 = inv(I + X\'X) (1e-9)' % dim, worst <= 1e-9, 'relative error %g' % worst)
@@ -201,15 +206,15 @@ def main():
             cur.execute('SELECT bandit.reward(%s::bigint, %s::float8)', (d, r))
             reference.add(arm, x, r)
     play(13)
-    while all(n % 5 == 0 for n in ref.n.values()):
+    while all(n % fold_every(5) == 0 for n in ref.n.values()):
         play(1)
     saved = ref.copy()
     snap = q1("SELECT bandit.snapshot('sr')")
     pend = q1("""SELECT sum(jsonb_array_length(e->'linucb_pending')) FROM bandit.snapshot,
                  jsonb_array_elements(arms) e WHERE id = %s""", snap)
-    ok('the snapshot holds the pending updates', pend == sum(n % 5 for n in saved.n.values()),
+    ok('the snapshot holds the pending updates', pend == sum(n % fold_every(5) for n in saved.n.values()),
        '%s vs %r' % (pend, saved.n))
-    play(12)
+    play(25)
     check_state('before the restore', oq, 'sr', ref)
     cur.execute('SELECT bandit.restore(%s)', (snap,))
     check_state('restored with updates pending', q, 'sr', saved)
@@ -218,7 +223,7 @@ def main():
        q1("""SELECT count(*) FROM bandit.linucb_pending q JOIN bandit.arm a USING (policy, arm)
              WHERE q.policy = 'sr' AND q.stamp <> a.state_stamp""") == 0)
     ref = saved
-    play(11)
+    play(25)
     check_state('rewards after the restore (folds included)', oq, 'sr', ref)
     # a snapshot of 0.1.0 has no pending key: its a_inv is the whole state
     arms = q1("SELECT arms FROM bandit.snapshot WHERE id = %s", snap)
@@ -341,10 +346,10 @@ def main():
     ok('8 clients: no pending row of an older state',
        q1("""SELECT count(*) FROM bandit.linucb_pending q JOIN bandit.arm a USING (policy, arm)
              WHERE q.policy = 'conc' AND q.stamp <> a.state_stamp""") == 0)
-    ok('8 clients: pending rows = pulls mod dim per arm',
+    ok('8 clients: pending rows = pulls mod 2 dim per arm',
        dict(q("""SELECT a.arm, count(q.seq) FROM bandit.arm a LEFT JOIN bandit.linucb_pending q
                  ON q.policy = a.policy AND q.arm = a.arm WHERE a.policy = 'conc' GROUP BY a.arm"""))
-       == {a: n % dim for a, n in ref.n.items()})
+       == {a: n % fold_every(dim) for a, n in ref.n.items()})
 
     other.close()
     conn.close()
