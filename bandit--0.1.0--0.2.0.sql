@@ -2264,8 +2264,9 @@ GRANT SELECT ON bandit.prior_metrics TO PUBLIC;
 -- (src/linucb.c): a reward writes 8 dim bytes, not A^-1's 8 dim^2
 
 -- LinUCB rewards not yet folded into their arm's a_inv and b (see src/linucb.c).
--- x stays inline and uncompressed (8 dim bytes: no compression to try per
--- insert) up to the largest row a page takes.
+-- x is not compressed (8 dim bytes of doubles: nothing to gain per insert), and
+-- goes to TOAST from dim ~250 on, so that the rows choose reads for the list
+-- of pending updates stay small.
 CREATE TABLE bandit.linucb_pending (
     policy text NOT NULL,
     arm text NOT NULL,
@@ -2274,7 +2275,7 @@ CREATE TABLE bandit.linucb_pending (
     x float8[] NOT NULL,
     reward float8 NOT NULL,
     PRIMARY KEY (stamp, seq)
-) WITH (toast_tuple_target = 8160);
+);
 ALTER TABLE bandit.linucb_pending ALTER COLUMN x SET STORAGE EXTERNAL;
 COMMENT ON TABLE bandit.linucb_pending IS
     'LinUCB rewards not yet folded into bandit.arm: each the rank-one update (features x, reward) of the arm state whose state_stamp is stamp, applied on read in seq order after the stored a_inv and b (bandit.linucb_state shows the result); every (2 dim)-th reward of an arm folds them into a_inv and b and deletes them';

@@ -168,23 +168,17 @@ Dot(const double *x, const double *y, int n)
 }
 
 /*
- * theta = A^-1 b; score = theta.x + alpha sqrt(x' A^-1 x), both from
- * u = A^-1 x (A^-1 is symmetric: theta.x = b.u).
+ * score = theta.x + alpha sqrt(x' A^-1 x), theta = A^-1 b (kept with the
+ * state); the quadratic form from the lower triangle of A^-1 (symmetric).
  */
 double
-LinUcbScore(const double *a_inv, const double *b, const double *x, int dim, double alpha)
+LinUcbScore(const double *a_inv, const double *theta, const double *x, int dim, double alpha)
 {
-	double		mean = 0,
-				variance = 0;
+	double		variance = 0;
 
 	for (int i = 0; i < dim; i++)
-	{
-		double		u = Dot(&a_inv[i * dim], x, dim);
-
-		mean += b[i] * u;
-		variance += x[i] * u;
-	}
-	return mean + alpha * sqrt(Max(variance, 0));
+		variance += x[i] * (2 * Dot(&a_inv[i * dim], x, i) + a_inv[i * dim + i] * x[i]);
+	return Dot(theta, x, dim) + alpha * sqrt(Max(variance, 0));
 }
 
 /*
@@ -326,7 +320,9 @@ typedef struct LinUcbState
 	int			capacity;
 	int64	   *seqs;
 	double	   *a_inv,
-			   *b;
+			   *b,
+			   *theta;			/* A^-1 b, when theta_valid */
+	bool		theta_valid;
 } LinUcbState;
 
 static MemoryContext linucb_cache_context = NULL;
@@ -397,7 +393,7 @@ StoredVector(Datum value, int length, const char *what, double *into)
 static LinUcbState *
 LinUcbCacheStore(const LinUcbKey *key, int dim, Datum a_inv, Datum b)
 {
-	Size		size = sizeof(LinUcbState) + sizeof(double) * ((Size) dim * dim + dim) + sizeof(int64) * dim;
+	Size		size = sizeof(LinUcbState) + sizeof(double) * ((Size) dim * dim + 2 * dim) + sizeof(int64) * dim;
 	bool		found;
 	LinUcbState *state;
 	MemoryContext context = linucb_cache_context;
@@ -425,11 +421,13 @@ LinUcbCacheStore(const LinUcbKey *key, int dim, Datum a_inv, Datum b)
 		state->seqs = MemoryContextAlloc(context, sizeof(int64) * dim);
 		state->a_inv = MemoryContextAlloc(context, sizeof(double) * dim * dim);
 		state->b = MemoryContextAlloc(context, sizeof(double) * dim);
+		state->theta = MemoryContextAlloc(context, sizeof(double) * dim);
 		state->dim = dim;
 	}
 	StoredVector(a_inv, dim * dim, "a_inv", state->a_inv);
 	Symmetrize(state->a_inv, dim);
 	StoredVector(b, dim, "b", state->b);
+	state->theta_valid = false;
 	state->applied = 0;
 	return state;
 }
@@ -444,7 +442,7 @@ typedef struct LinUcbLoad
 	int64	   *seqs;			/* every pending seq of the stored state */
 	int			nseqs;
 	const double **a_inv,
-			  **b;
+			  **theta;			/* NULL: not wanted */
 } LinUcbLoad;
 
 static struct
@@ -471,13 +469,13 @@ LinUcbBeginLoad(const char *policy, int dim, double discount)
 
 /*
  * Records an arm whose a_inv, b, state_stamp and pending seqs are the
- * columns from `column` on; its A^-1 and b go to *a_inv and *b at
- * LinUcbFinishLoad.  A cache entry that applied updates these seqs do not
+ * columns from `column` on; its A^-1 and theta = A^-1 b go to *a_inv and
+ * *theta (unless NULL) at LinUcbFinishLoad.  A cache entry that applied updates these seqs do not
  * start with (rolled back since) is read afresh.
  */
 void
 LinUcbLoadRow(HeapTuple tuple, TupleDesc desc, int column, const char *arm, const double **a_inv,
-			  const double **b)
+			  const double **theta)
 {
 	bool		a_null,
 				b_null,
@@ -501,7 +499,7 @@ LinUcbLoadRow(HeapTuple tuple, TupleDesc desc, int column, const char *arm, cons
 	l = &load.arms[load.n++];
 	l->arm = arm;
 	l->a_inv = a_inv;
-	l->b = b;
+	l->theta = theta;
 	l->nseqs = 0;
 	l->seqs = NULL;
 	if (!isnull)
@@ -622,14 +620,25 @@ LinUcbFinishLoad(void)
 					PendingOutOfRange(l->arm);
 				}
 				state->seqs[state->applied++] = l->seqs[s];
+				state->theta_valid = false;
 				CHECK_FOR_INTERRUPTS();
 			}
 		}
 	}
 	for (int i = 0; i < load.n; i++)
 	{
-		*load.arms[i].a_inv = load.arms[i].state->a_inv;
-		*load.arms[i].b = load.arms[i].state->b;
+		LinUcbState *state = load.arms[i].state;
+
+		*load.arms[i].a_inv = state->a_inv;
+		if (load.arms[i].theta == NULL)
+			continue;
+		if (!state->theta_valid)
+		{
+			for (int r = 0; r < d; r++)
+				state->theta[r] = Dot(&state->a_inv[r * d], state->b, d);
+			state->theta_valid = true;
+		}
+		*load.arms[i].theta = state->theta;
 	}
 	return true;
 }
@@ -653,8 +662,9 @@ LinUcbArmState(const char *policy, const char *arm, int dim, double discount, co
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
 					 errmsg("arm \"%s\" does not exist in policy \"%s\"", arm, policy)));
-		LinUcbLoadRow(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, arm, a_inv, b);
+		LinUcbLoadRow(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, arm, a_inv, NULL);
 	} while (!LinUcbFinishLoad());
+	*b = load.arms[0].state->b;
 	*pending = load.arms[0].nseqs;
 }
 

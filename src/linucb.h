@@ -20,7 +20,7 @@
  * what policy.c's plan_arms selects (columns 1 to 8), then the stored state
  * and its pending updates from column LINUCB_STATE_COLUMN (see
  * LinUcbLoadRow).  LinUcbBeginLoad, then LinUcbLoadRow for each arm kept,
- * then LinUcbFinishLoad, which fills in each arm's A^-1 and b (read-only,
+ * then LinUcbFinishLoad, which fills in each arm's A^-1 and theta = A^-1 b (read-only,
  * valid until the next LinUcbBeginLoad) or returns false when a fold
  * committed since the arms were read took pending updates away: then read
  * the arms again.
@@ -31,10 +31,10 @@ extern void LinUcbPreparePlans(void);
 extern SPIPlanPtr LinUcbArmsPlan(void);
 extern void LinUcbBeginLoad(const char *policy, int dim, double discount);
 extern void LinUcbLoadRow(HeapTuple tuple, TupleDesc desc, int column, const char *arm,
-						  const double **a_inv, const double **b);
+						  const double **a_inv, const double **theta);
 extern bool LinUcbFinishLoad(void);
 
-extern double LinUcbScore(const double *a_inv, const double *b, const double *x, int dim, double alpha);
+extern double LinUcbScore(const double *a_inv, const double *theta, const double *x, int dim, double alpha);
 extern void LinUcbLearn(const char *policy, const char *arm, int dim, double discount, double reward,
 						const double *x);
 

@@ -66,7 +66,7 @@ typedef struct Arm
 	double		weight,
 				mean;
 	const double *a_inv,		/* LinUCB: dim x dim, row-major */
-			   *b;
+			   *theta;			/* LinUCB: A^-1 b */
 } Arm;
 
 /* What a choice needs from the context: budget and features. */
@@ -288,9 +288,9 @@ again:
 		arm->pulls = isnull ? 0 : DatumGetInt64(arg);
 		arm->weight = TupleFloat8(tuple, desc, 5, 0);
 		arm->mean = TupleFloat8(tuple, desc, 6, 0);
-		arm->a_inv = arm->b = NULL;
+		arm->a_inv = arm->theta = NULL;
 		if (policy->algorithm == ALG_LINUCB)
-			LinUcbLoadRow(tuple, desc, LINUCB_STATE_COLUMN, arm->name, &arm->a_inv, &arm->b);
+			LinUcbLoadRow(tuple, desc, LINUCB_STATE_COLUMN, arm->name, &arm->a_inv, &arm->theta);
 		n++;
 	}
 	/* a fold committed since the arms were read: read them again */
@@ -516,7 +516,7 @@ ArmScore(const Policy *policy, const Arm *arm, double total_weight, const Contex
 			score = arm->mean + policy->c * sqrt(2 * log(total_weight) / arm->weight);
 			break;
 		case ALG_LINUCB:
-			score = LinUcbScore(arm->a_inv, arm->b, context->features, policy->dim, policy->alpha);
+			score = LinUcbScore(arm->a_inv, arm->theta, context->features, policy->dim, policy->alpha);
 			break;
 		default:
 			score = arm->weight > 0 ? arm->mean : 0;

@@ -53,8 +53,9 @@ COMMENT ON TABLE bandit.arm IS
     'Arms of each policy and what it learned: Beta posterior (alpha, beta), rewards credited (pulls), their discounted weight, mean and m2 (weighted Welford), budget estimates (cost, latency_ms), LinUCB state (a_inv = inverse of A, b) as of its last fold (bandit.linucb_pending holds the rewards since), and state_stamp, a random stamp renewed (= DEFAULT) by every write of a_inv or b: it names the stored state for bandit.linucb_pending and the per-backend LinUCB cache';
 
 -- LinUCB rewards not yet folded into their arm's a_inv and b (see src/linucb.c).
--- x stays inline and uncompressed (8 dim bytes: no compression to try per
--- insert) up to the largest row a page takes.
+-- x is not compressed (8 dim bytes of doubles: nothing to gain per insert), and
+-- goes to TOAST from dim ~250 on, so that the rows choose reads for the list
+-- of pending updates stay small.
 CREATE TABLE bandit.linucb_pending (
     policy text NOT NULL,
     arm text NOT NULL,
@@ -63,7 +64,7 @@ CREATE TABLE bandit.linucb_pending (
     x float8[] NOT NULL,
     reward float8 NOT NULL,
     PRIMARY KEY (stamp, seq)
-) WITH (toast_tuple_target = 8160);
+);
 ALTER TABLE bandit.linucb_pending ALTER COLUMN x SET STORAGE EXTERNAL;
 COMMENT ON TABLE bandit.linucb_pending IS
     'LinUCB rewards not yet folded into bandit.arm: each the rank-one update (features x, reward) of the arm state whose state_stamp is stamp, applied on read in seq order after the stored a_inv and b (bandit.linucb_state shows the result); every (2 dim)-th reward of an arm folds them into a_inv and b and deletes them';

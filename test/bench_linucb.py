@@ -15,10 +15,11 @@ compared).  Two figures:
   (as between checkpoints); the whole round's WAL (choose too) beside each.
 
 Features are uniform in [0, 1) with a constant first feature; rewards are
-linear in them plus noise.  Both policies are warmed up (BENCH_WARMUP, 3000
-rounds each: every arm has folded its pending rewards into A^-1 at least
-once, so folds replace a whole A^-1, not the compressed identity) before
-anything is measured.  Uses the libpq environment (PGDATABASE and so
+linear in them plus noise.  Both policies are warmed up (BENCH_WARMUP, 6000
+rounds each: an arm that folds within the measurement has folded before, so
+its fold replaces a whole A^-1, not the compressed identity) before anything
+is measured.  Before each policy's WAL windows, VACUUM, so that autovacuum
+cleaning up after earlier rounds does not write into them.  Uses the libpq environment (PGDATABASE and so
 on); BENCH_SECONDS (10) is the time of the interleaved run.
 """
 import json
@@ -33,7 +34,7 @@ import psycopg2
 DIMS = [64, 256]
 ARMS = 10
 SECONDS = float(os.environ.get('BENCH_SECONDS', '10'))
-WARMUP = int(os.environ.get('BENCH_WARMUP', '3000'))
+WARMUP = int(os.environ.get('BENCH_WARMUP', '6000'))
 WAL_REWARDS = 1000
 DB = 'bandit_bench_linucb'
 
@@ -125,6 +126,7 @@ def main():
           % WAL_REWARDS)
     print('|---|---|---|---|---|---|')
     for p in policies:
+        cur.execute('VACUUM')
         cur.execute('CHECKPOINT')
         figures = []
         for _ in range(2):
