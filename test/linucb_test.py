@@ -13,7 +13,10 @@ numpy's theta.x + alpha sqrt(x' A^-1 x), and choose's argmax.
 """
 import json
 import os
+import shutil
+import subprocess
 import sys
+import tempfile
 import threading
 
 import numpy as np
@@ -222,7 +225,7 @@ def main():
     ok('restore leaves no pending row of an older state',
        q1("""SELECT count(*) FROM bandit.linucb_pending q JOIN bandit.arm a USING (policy, arm)
              WHERE q.policy = 'sr' AND q.stamp <> a.state_stamp""") == 0)
-    ref = saved
+    ref = saved.copy()
     play(25)
     check_state('rewards after the restore (folds included)', oq, 'sr', ref)
     # a snapshot of 0.1.0 has no pending key: its a_inv is the whole state
@@ -235,6 +238,44 @@ def main():
     ok('a snapshot without pending updates restores none',
        q1("SELECT count(*) FROM bandit.linucb_pending WHERE policy = 'sr'") == 0 and
        all(state(q, 'sr', a, 5)[2] == 0 for a in 'ab'))
+
+    # == pg_dump and pg_restore: the stored states, the pending updates and their sequence
+    cur.execute('SELECT bandit.restore(%s)', (snap,))
+    ref = saved.copy()
+    play(3)
+    bindir = os.path.dirname(shutil.which('pg_dump'))
+    if os.environ.get('PG_CONFIG'):
+        bindir = subprocess.run([os.environ['PG_CONFIG'], '--bindir'], capture_output=True, text=True,
+                                check=True).stdout.strip()
+    restored_db = DB + '_restored'
+    admin.cursor().execute('DROP DATABASE IF EXISTS ' + restored_db)
+    admin.cursor().execute("CREATE DATABASE %s TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'"
+                           % restored_db)
+    with tempfile.TemporaryDirectory() as tmp:
+        dump = os.path.join(tmp, 'dump')
+        subprocess.run([os.path.join(bindir, 'pg_dump'), '-Fc', '-f', dump, DB], check=True)
+        subprocess.run([os.path.join(bindir, 'pg_restore'), '-d', restored_db, dump], check=True)
+    rconn = psycopg2.connect(dbname=restored_db)
+    rconn.autocommit = True
+    rq, rq1, _ = query_helpers(rconn.cursor())
+    pending_here = q1("SELECT count(*) FROM bandit.linucb_pending WHERE policy = 'sr'")
+    ok('pg_dump carries the pending updates', pending_here > 0 and
+       rq1("SELECT count(*) FROM bandit.linucb_pending WHERE policy = 'sr'") == pending_here, repr(pending_here))
+    same = all(q('SELECT * FROM bandit.linucb_state(%s, %s)', pol, arm) ==
+               rq('SELECT * FROM bandit.linucb_state(%s, %s)', pol, arm)
+               for pol, arm in q("SELECT a.policy, a.arm FROM bandit.arm a JOIN bandit.policy p ON p.name = a.policy "
+                                 "WHERE p.algorithm = 'linucb'"))
+    ok('restored from a dump, every LinUCB arm\'s state is the same, bit for bit', same)
+    check_state('restored from a dump', rq, 'sr', ref)
+    # a new pending update sorts after the dumped ones
+    x = features(5)
+    d = rq1("SELECT decision_id FROM bandit.choose('sr', %s)", ctx(x))
+    arm = rq1('SELECT arm FROM bandit.decision WHERE id = %s', d)
+    rconn.cursor().execute('SELECT bandit.reward(%s::bigint, 1)', (d,))
+    ref.add(arm, x, 1.0)
+    check_state('restored from a dump, then a reward', rq, 'sr', ref)
+    rconn.close()
+    admin.cursor().execute('DROP DATABASE ' + restored_db)
 
     # == arms added and retired
     cur.execute("SELECT bandit.add_arm('sr', 'c')")
