@@ -65,6 +65,13 @@ PopCatalogSearchPath(int nest)
 #endif
 }
 
+/* The local id of this backend's top transaction (MyProc->vxid.lxid from 17 on). */
+#if PG_VERSION_NUM < 170000
+#define BanditLocalTransactionId() (MyProc->lxid)
+#else
+#define BanditLocalTransactionId() (MyProc->vxid.lxid)
+#endif
+
 /* The three alternatives of scipy.stats, by their scipy names. */
 typedef enum Alternative
 {
@@ -161,6 +168,7 @@ extern void RequirePrivilege(const char *kind, const char *name, const char *pri
 
 extern Alternative ParseAlternative(text *alternative);
 extern void BetaProbBest(const double *alpha, const double *beta, int n, double *prob);
+extern double BetaPropensity(const char *policy, const double *alpha, const double *beta, int n, int chosen);
 extern double *CheckFloat8Array(ArrayType *array, const char *name, int *length);
 extern void CheckGsl(int status, const char *what);
 extern gsl_rng *BanditRng(void);

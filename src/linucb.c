@@ -85,7 +85,7 @@ LinUcbPreparePlans(void)
 	if (plan_linucb_policy != NULL)
 		return;
 	plan_linucb_arms = PrepareSafely(
-		"SELECT a.arm, a.alpha, a.beta, a.pulls, a.weight, a.mean_reward, a.cost, a.latency_ms,"
+		"SELECT a.arm, a.alpha, a.beta, a.pulls, a.weight, a.mean_reward, a.cost, a.latency_ms, a.retired,"
 		"  a.a_inv, a.b, a.state_stamp, " PENDING_SEQS
 		"  FROM bandit.arm a WHERE a.policy = $1 AND NOT a.retired ORDER BY a.arm COLLATE \"C\"", 1, text1);
 	plan_arm_state = PrepareSafely(

@@ -17,15 +17,16 @@
 
 /*
  * Reading the arms of a LinUCB policy (inside SPI): LinUcbArmsPlan() selects
- * what policy.c's plan_arms selects (columns 1 to 8), then the stored state
- * and its pending updates from column LINUCB_STATE_COLUMN (see
+ * an arm's row as policy.c's TupleArm reads it (columns 1 to 9: arm, alpha,
+ * beta, pulls, weight, mean_reward, cost, latency_ms, retired), then the
+ * stored state and its pending updates from column LINUCB_STATE_COLUMN (see
  * LinUcbLoadRow).  LinUcbBeginLoad, then LinUcbLoadRow for each arm kept,
  * then LinUcbFinishLoad, which fills in each arm's A^-1 and theta = A^-1 b (read-only,
  * valid until the next LinUcbBeginLoad) or returns false when a fold
  * committed since the arms were read took pending updates away: then read
  * the arms again.
  */
-#define LINUCB_STATE_COLUMN 9
+#define LINUCB_STATE_COLUMN 10
 
 extern void LinUcbPreparePlans(void);
 extern SPIPlanPtr LinUcbArmsPlan(void);
