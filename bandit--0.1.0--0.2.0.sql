@@ -167,7 +167,7 @@ GRANT SELECT ON bandit.privileges TO PUBLIC;
 -- == hardening: policies (src/policy.sql, src/choice.sql)
 
 -- LinUCB's cache is keyed by a stamp that no rewrite of bandit.arm reassigns
--- (see src/policy.c, LinUcbKey); new_arm built a whole bandit.arm row and
+-- (see src/linucb.c, LinUcbKey); new_arm built a whole bandit.arm row and
 -- gives way to INSERTs that leave state_stamp to its default.
 DROP FUNCTION bandit.new_arm(bandit.policy, text);
 CREATE FUNCTION bandit.state_stamp() RETURNS bigint
@@ -491,12 +491,21 @@ BEGIN
            r.a_inv, r.b, r.retired, r.added_at, r.last_update
     FROM jsonb_populate_recordset(NULL::bandit.arm, s.arms) r
     WHERE NOT EXISTS (SELECT 1 FROM bandit.arm a WHERE a.policy = p.name AND a.arm = r.arm);
+    -- the LinUCB updates pending at the snapshot, in their order, on the restored states
+    DELETE FROM bandit.linucb_pending q WHERE q.policy = p.name;
+    INSERT INTO bandit.linucb_pending (policy, arm, stamp, x, reward)
+    SELECT a.policy, a.arm, a.state_stamp, u.x, u.reward
+    FROM jsonb_array_elements(s.arms) e
+    JOIN bandit.arm a ON a.policy = p.name AND a.arm = e->>'arm'
+    CROSS JOIN LATERAL jsonb_array_elements(e->'linucb_pending') WITH ORDINALITY v(item, n)
+    CROSS JOIN LATERAL jsonb_populate_record(NULL::bandit.linucb_pending, v.item) u
+    ORDER BY a.arm, v.n;
     INSERT INTO bandit.audit (policy, action, detail)
     VALUES (p.name, 'restore', jsonb_build_object('snapshot_id', snapshot_id, 'label', s.label, 'taken_at', s.taken_at));
 END
 $$;
 COMMENT ON FUNCTION bandit.restore(bigint) IS
-    'Puts back a policy''s whole learned state exactly as a snapshot saved it (arms added since are removed; each arm''s state_stamp is renewed). Privilege: manage on the policy.';
+    'Puts back a policy''s whole learned state exactly as a snapshot saved it (arms added since are removed; each arm''s state_stamp is renewed, LinUCB''s pending updates put back on it). Privilege: manage on the policy.';
 
 -- arm updates through learn_step (checked state); comments: limits and errors
 CREATE FUNCTION bandit.learn_step(alpha float8, beta float8, weight float8, mean_reward float8, m2 float8,
@@ -1704,9 +1713,16 @@ DECLARE
     snapshot_id bigint;
 BEGIN
     PERFORM bandit.require('policy', policy, 'manage');
+    -- one statement, one snapshot: each LinUCB arm with the pending updates of its stored state
     INSERT INTO bandit.snapshot (policy, label, policy_row, arms)
     SELECT p.name, label, to_jsonb(p),
-           coalesce((SELECT jsonb_agg(to_jsonb(a) ORDER BY a.arm) FROM bandit.arm a WHERE a.policy = p.name), '[]')
+           coalesce((SELECT jsonb_agg(to_jsonb(a) || coalesce(
+                         (SELECT jsonb_build_object('linucb_pending',
+                                                    jsonb_agg(jsonb_build_object('x', q.x, 'reward', q.reward) ORDER BY q.seq))
+                          FROM bandit.linucb_pending q
+                          WHERE q.stamp = a.state_stamp AND q.policy = a.policy AND q.arm = a.arm
+                          HAVING count(*) > 0), '{}') ORDER BY a.arm)
+                     FROM bandit.arm a WHERE a.policy = p.name), '[]')
     RETURNING id INTO snapshot_id;
     INSERT INTO bandit.audit (policy, action, detail)
     VALUES (p.name, 'snapshot', jsonb_build_object('snapshot_id', snapshot_id, 'label', label));
@@ -1770,7 +1786,7 @@ COMMENT ON FUNCTION bandit.set_mode(text, text) IS
 
 
 COMMENT ON FUNCTION bandit.snapshot(text, text) IS
-    'Saves the policy''s whole learned state (configuration and every arm, exactly); returns the snapshot id for bandit.restore. Privilege: manage on the policy.';
+    'Saves the policy''s whole learned state (configuration and every arm, exactly, with a LinUCB arm''s pending updates); returns the snapshot id for bandit.restore. Privilege: manage on the policy.';
 
 
 COMMENT ON FUNCTION bandit.arm_stats(text) IS
@@ -2246,7 +2262,7 @@ GRANT SELECT ON bandit.prior_metrics TO PUBLIC;
 -- == issue 11: the per-backend arm cache (src/policy.c, ArmCache)
 ALTER TABLE bandit.arm ADD COLUMN changed_xid xid8 NOT NULL DEFAULT '0';
 COMMENT ON TABLE bandit.arm IS
-    'Arms of each policy and what it learned: Beta posterior (alpha, beta), rewards credited (pulls), their discounted weight, mean and m2 (weighted Welford), budget estimates (cost, latency_ms), LinUCB state (a_inv = inverse of A, b), state_stamp, a random stamp renewed (= DEFAULT) by every write of a_inv or b: with the row version it keys the per-backend LinUCB cache, and changed_xid, the transaction that last wrote the row (set by the trigger arm_written), which refreshes the per-backend arm cache';
+    'Arms of each policy and what it learned: Beta posterior (alpha, beta), rewards credited (pulls), their discounted weight, mean and m2 (weighted Welford), budget estimates (cost, latency_ms), LinUCB state (a_inv = inverse of A, b) as of its last fold (bandit.linucb_pending holds the rewards since), state_stamp, a random stamp renewed (= DEFAULT) by every write of a_inv or b: it names the stored state for bandit.linucb_pending and the per-backend LinUCB cache, and changed_xid, the transaction that last wrote the row (set by the trigger arm_written), which refreshes the per-backend arm cache';
 
 -- The arms' write stamps, for the per-backend arm cache of choose and
 -- recommend (src/policy.c, ArmCache).
@@ -2288,6 +2304,45 @@ COMMENT ON TRIGGER arm_deleted_replica ON bandit.arm IS
 ALTER TABLE bandit.arm ENABLE REPLICA TRIGGER arm_deleted_replica;
 
 -- == src/access_final.sql (0.1.0's hand-made grants included)
+-- == issue 11: LinUCB keeps its rewards since the last fold apart from A^-1
+-- (src/linucb.c): a reward writes 8 dim bytes, not A^-1's 8 dim^2
+
+-- LinUCB rewards not yet folded into their arm's a_inv and b (see src/linucb.c).
+-- x is not compressed (8 dim bytes of doubles: nothing to gain per insert), and
+-- goes to TOAST from dim ~250 on, so that the rows choose reads for the list
+-- of pending updates stay small.
+CREATE TABLE bandit.linucb_pending (
+    policy text NOT NULL,
+    arm text NOT NULL,
+    stamp bigint NOT NULL,
+    seq bigint GENERATED BY DEFAULT AS IDENTITY,
+    x float8[] NOT NULL,
+    reward float8 NOT NULL,
+    PRIMARY KEY (stamp, seq)
+);
+ALTER TABLE bandit.linucb_pending ALTER COLUMN x SET STORAGE EXTERNAL;
+COMMENT ON TABLE bandit.linucb_pending IS
+    'LinUCB rewards not yet folded into bandit.arm: each the rank-one update (features x, reward) of the arm state whose state_stamp is stamp, applied on read in seq order after the stored a_inv and b (bandit.linucb_state shows the result); every (2 dim)-th reward of an arm folds them into a_inv and b and deletes them';
+
+SELECT pg_catalog.pg_extension_config_dump('bandit.linucb_pending', '');
+SELECT pg_catalog.pg_extension_config_dump('bandit.linucb_pending_seq_seq', '');
+GRANT SELECT ON bandit.linucb_pending TO PUBLIC;
+-- a reward updates the arm row (pulls): with LinUCB's b TOASTed too (from dim 60 on), not b but
+-- its TOAST pointer is written again
+ALTER TABLE bandit.arm SET (toast_tuple_target = 512);
+REVOKE ALL ON SEQUENCE bandit.linucb_pending_seq_seq FROM PUBLIC;
+COMMENT ON SEQUENCE bandit.linucb_pending_seq_seq IS 'Order of bandit.linucb_pending (commit order within an arm)';
+ALTER TABLE bandit.linucb_pending ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable ON bandit.linucb_pending FOR SELECT
+    USING (policy IN (SELECT r.name FROM bandit.readable('policy') r));
+
+CREATE FUNCTION bandit.linucb_state(policy text, arm text, OUT a_inv float8[], OUT b float8[], OUT pending integer)
+AS 'MODULE_PATHNAME', 'bandit_linucb_state' LANGUAGE C STABLE PARALLEL UNSAFE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION bandit.linucb_state(text, text) IS
+    'A LinUCB arm''s A^-1 (row-major) and b as choose and recommend use them: bandit.arm''s a_inv and b with the pending rewards of bandit.linucb_pending applied in order, and how many are pending; NULL arguments are 22004, an unknown policy or arm 42704, a policy of another algorithm 22023. Privilege: read on the policy.';
+
+
 -- Runs after every capability's SQL.  Default privileges (ALTER DEFAULT
 -- PRIVILEGES of the installing role) and, on an update, grants made by hand
 -- for 0.1.0 may have given other roles privileges on bandit's objects; a

@@ -141,9 +141,9 @@ SELECT alpha, beta, weight, pulls FROM bandit.arm WHERE policy = 'g';
 SELECT bandit.create_policy('l', 'linucb', '{p,q}', '{"dim": 3, "alpha": 0.1}');
 SELECT arm FROM bandit.choose('l', '{"features": [1, 2, 2]}');
 SELECT bandit.reward(currval('bandit.decision_id_seq'), 0.5);
-SELECT a.arm, a.a_inv = ARRAY[1 - 1/10.0, -2/10.0, -2/10.0, -2/10.0, 1 - 4/10.0, -4/10.0, -2/10.0, -4/10.0, 1 - 4/10.0]::float8[]
-       AS a_inv_exact, a.b
-FROM bandit.arm a WHERE policy = 'l' AND pulls = 1;
+SELECT a.arm, s.a_inv = ARRAY[1 - 1/10.0, -2/10.0, -2/10.0, -2/10.0, 1 - 4/10.0, -4/10.0, -2/10.0, -4/10.0, 1 - 4/10.0]::float8[]
+       AS a_inv_exact, s.b
+FROM bandit.arm a, bandit.linucb_state('l', a.arm) s WHERE policy = 'l' AND pulls = 1;
 SELECT pg_temp.err($$SELECT * FROM bandit.choose('l')$$);
 SELECT pg_temp.err($$SELECT * FROM bandit.choose('l', '{"features": [1, 2]}')$$);
 SELECT pg_temp.err($$SELECT * FROM bandit.choose('l', '{"features": [1, "x", 2]}')$$);

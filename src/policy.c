@@ -10,6 +10,7 @@
  * saved plan under the current search path, so a caller's must never be in
  * force.
  */
+#include "linucb.h"
 #include "numeric.h"
 
 #include "access/htup_details.h"
@@ -29,12 +30,6 @@
 #include "utils/xid8.h"
 
 #include <gsl/gsl_randist.h>
-
-/*
- * LinUCB keeps a dim x dim A^-1 per arm: 8 MB at dim 1024, the most it
- * takes (54000 beyond; policy_params and identity_matrix say the same).
- */
-#define LINUCB_MAX_DIM 1024
 
 typedef enum Algorithm
 {
@@ -80,8 +75,8 @@ typedef struct Arm
 	int64		pulls;
 	double		weight,
 				mean;
-	double	   *a_inv,			/* LinUCB: dim x dim, row-major */
-			   *b;
+	const double *a_inv,		/* LinUCB: dim x dim, row-major */
+			   *theta;			/* LinUCB: A^-1 b */
 } Arm;
 
 /* What a choice needs from the context: budget and features. */
@@ -95,16 +90,13 @@ typedef struct Context
 } Context;
 
 static SPIPlanPtr plan_policy,
-			plan_arms,
 			plan_arm_changes,
 			plan_insert_decision,
 			plan_reward_decision,
 			plan_decision_state,
 			plan_update_arm,
 			plan_decision_order,
-			plan_count_decision,
-			plan_lock_linucb_arm,
-			plan_update_linucb_arm;
+			plan_count_decision;
 
 /* Prepares this module's plans once per backend (inside SPI). */
 static void
@@ -116,12 +108,11 @@ PreparePlans(void)
 	Oid			int8_1[] = {INT8OID};
 	Oid			int8_array[] = {INT8ARRAYOID};
 	Oid			update_types[] = {TEXTOID, TEXTOID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID, BOOLOID};
-	Oid			text2[] = {TEXTOID, TEXTOID};
-	Oid			linucb_types[] = {TEXTOID, TEXTOID, FLOAT8OID, FLOAT8OID, FLOAT8ARRAYOID, FLOAT8ARRAYOID};
 	Oid			changes_types[] = {TEXTOID, XID8OID};
 
+	LinUcbPreparePlans();
 	/* the last one: a failure half way (say, before ALTER EXTENSION UPDATE) prepares all again */
-	if (plan_update_linucb_arm != NULL)
+	if (plan_update_arm != NULL)
 		return;
 	plan_policy = PrepareSafely(
 		"SELECT algorithm, params, mode, default_arm, xmin, ctid,"
@@ -132,10 +123,6 @@ PreparePlans(void)
 	plan_arm_changes = PrepareSafely(
 		"SELECT arm, alpha, beta, pulls, weight, mean_reward, cost, latency_ms, retired"
 		"  FROM bandit.arm WHERE policy = $1 AND changed_xid >= $2", 2, changes_types);
-	plan_arms = PrepareSafely(
-		"SELECT arm, alpha, beta, pulls, weight, mean_reward, cost, latency_ms, retired, a_inv, b,"
-		"  tableoid, xmin, ctid, state_stamp"
-		"  FROM bandit.arm WHERE policy = $1 AND NOT retired ORDER BY arm COLLATE \"C\"", 1, text1);
 	plan_insert_decision = PrepareSafely(
 		"INSERT INTO bandit.decision (policy, arm, propensity, policy_arm, policy_propensity, mode, context)"
 		" VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id", 7, insert_types);
@@ -162,17 +149,6 @@ PreparePlans(void)
 		"   (SELECT bandit.learn_step(alpha, beta, weight, mean_reward, m2, $3, $4, $5, $6, $7)) t(s)),"
 		"  pulls = pulls + 1, last_update = now()"
 		" WHERE policy = $1 AND arm = $2", 7, update_types);
-	plan_lock_linucb_arm = PrepareSafely(
-		"SELECT a_inv, b, tableoid, xmin, ctid, state_stamp FROM bandit.arm WHERE policy = $1 AND arm = $2 FOR UPDATE",
-		2, text2);
-	/* a new A^-1 and b: a new state_stamp (see LinUcbKey) */
-	plan_update_linucb_arm = PrepareSafely(
-		"UPDATE bandit.arm SET a_inv = $5, b = $6, state_stamp = DEFAULT,"
-		"  (weight, mean_reward, m2) ="
-		"  (SELECT s[3], s[4], s[5] FROM"
-		"   (SELECT bandit.learn_step(alpha, beta, weight, mean_reward, m2, $4, 1, 1, $3, false)) t(s)),"
-		"  pulls = pulls + 1, last_update = now()"
-		" WHERE policy = $1 AND arm = $2 RETURNING tableoid, xmin, ctid, state_stamp", 6, linucb_types);
 }
 
 static double
@@ -291,173 +267,6 @@ CountDecision(Policy *policy)
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("policy \"%s\" does not exist", policy->name)));
 	policy->decisions = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-}
-
-/* A float8[] column of exactly `length` elements, copied out of SPI. */
-static double *
-TupleVector(HeapTuple tuple, TupleDesc desc, int column, int length, const char *what)
-{
-	bool		isnull;
-	Datum		d = SPI_getbinval(tuple, desc, column, &isnull);
-	ArrayType  *array;
-	int			n;
-	double	   *values;
-	double	   *copy;
-
-	if (isnull)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("LinUCB state %s is missing from bandit.arm", what)));
-	array = DatumGetArrayTypeP(d);
-	values = CheckFloat8Array(array, what, &n);
-	if (n != length)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("LinUCB state %s in bandit.arm has %d elements, expected %d", what, n, length)));
-	copy = palloc(sizeof(double) * length);
-	memcpy(copy, values, sizeof(double) * length);
-	return copy;
-}
-
-/*
- * LinUCB state (A^-1 and b) as this backend last read or wrote it, so that
- * choose does not detoast dim^2 doubles per arm per call.  Entries that
- * rewards left behind are dropped all at once when the cache outgrows its
- * budget.
- *
- * The row's physical version alone cannot key it: VACUUM FULL and CLUSTER
- * keep xmin but hand out ctids afresh, so another arm's row written by the
- * same transaction (one create_policy) can take the (tableoid, xmin, ctid)
- * of one that was cached.  So every
- * write of a_inv or b in bandit (reward, restore, a new arm) also writes a
- * new state_stamp (= DEFAULT: 64 random bits, bandit_state_stamp), which no
- * rewrite of the table changes: two states share one with probability
- * 2^-64.  The key is the stamp and the row version together, so that a
- * write by hand that leaves the stamp alone is still a new key.
- */
-#define LINUCB_CACHE_BYTES (16 * 1024 * 1024)
-
-/* Hashed as bytes: every byte is a field, none is padding. */
-typedef struct LinUcbKey
-{
-	int64		stamp;
-	Oid			relid;
-	TransactionId xmin;
-	BlockNumber block;
-	OffsetNumber offset;
-	uint16		zero;
-} LinUcbKey;
-
-StaticAssertDecl(sizeof(LinUcbKey) == 24, "LinUcbKey has padding");
-
-typedef struct LinUcbState
-{
-	LinUcbKey	key;			/* hash key */
-	int			dim;
-	double	   *a_inv,
-			   *b;
-} LinUcbState;
-
-/* The key of the arm whose tableoid, xmin, ctid and state_stamp start at column. */
-static LinUcbKey
-TupleLinUcbKey(HeapTuple tuple, TupleDesc desc, int column)
-{
-	LinUcbKey	key;
-	ItemPointer ctid;
-	bool		isnull;
-
-	key.relid = DatumGetObjectId(SPI_getbinval(tuple, desc, column, &isnull));
-	key.xmin = DatumGetTransactionId(SPI_getbinval(tuple, desc, column + 1, &isnull));
-	ctid = (ItemPointer) DatumGetPointer(SPI_getbinval(tuple, desc, column + 2, &isnull));
-	key.block = ItemPointerGetBlockNumberNoCheck(ctid);
-	key.offset = ItemPointerGetOffsetNumberNoCheck(ctid);
-	key.zero = 0;
-	key.stamp = DatumGetInt64(SPI_getbinval(tuple, desc, column + 3, &isnull));
-	return key;
-}
-
-PG_FUNCTION_INFO_V1(bandit_state_stamp);
-
-/*
- * state_stamp(): 64 random bits from the strong source, never from the
- * session's generator, which bandit.set_seed makes repeat.
- */
-Datum
-bandit_state_stamp(PG_FUNCTION_ARGS)
-{
-	int64		stamp;
-
-	if (!pg_strong_random(&stamp, sizeof(stamp)))
-		ereport(ERROR,
-				(errcode(ERRCODE_SYSTEM_ERROR),
-				 errmsg("could not generate a random state stamp")));
-	PG_RETURN_INT64(stamp);
-}
-
-static MemoryContext linucb_cache_context = NULL;
-static HTAB *linucb_cache = NULL;
-static Size linucb_cache_bytes = 0;
-static bool linucb_cache_full = false;	/* a state did not fit: empty it next time */
-
-/*
- * Empties the cache when a state did not fit.  Called only where no pointer
- * into it is held, never between a lookup and the use of its answer.
- */
-static void
-LinUcbCacheTrim(void)
-{
-	HASHCTL		ctl;
-
-	if (linucb_cache != NULL && !linucb_cache_full)
-		return;
-	if (linucb_cache_context == NULL)
-		linucb_cache_context = AllocSetContextCreate(TopMemoryContext, "bandit LinUCB state",
-													 ALLOCSET_DEFAULT_SIZES);
-	MemoryContextReset(linucb_cache_context);
-	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = sizeof(LinUcbKey);
-	ctl.entrysize = sizeof(LinUcbState);
-	ctl.hcxt = linucb_cache_context;
-	linucb_cache = hash_create("bandit LinUCB state", 256, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	linucb_cache_bytes = 0;
-	linucb_cache_full = false;
-}
-
-/* The cached state of an arm's state_stamp and row version, or NULL. */
-static const LinUcbState *
-LinUcbCacheLookup(const LinUcbKey *key, int dim)
-{
-	LinUcbState *state = hash_search(linucb_cache, key, HASH_FIND, NULL);
-
-	return state != NULL && state->dim == dim ? state : NULL;
-}
-
-/*
- * Keeps an arm's state, within the budget: past it the arm is not kept and
- * is read from its row again, as on a miss (a policy larger than the
- * budget would otherwise hold all its arms' state in every backend).
- */
-static void
-LinUcbCacheRemember(const LinUcbKey *key, int dim, const double *a_inv, const double *b)
-{
-	Size		size = sizeof(LinUcbState) + sizeof(double) * ((Size) dim * dim + dim);
-	bool		found;
-	LinUcbState *state;
-
-	if (linucb_cache_bytes + size > LINUCB_CACHE_BYTES)
-	{
-		linucb_cache_full = true;
-		return;
-	}
-	state = hash_search(linucb_cache, key, HASH_ENTER, &found);
-	if (found)
-		return;
-	state->dim = dim;
-	state->a_inv = MemoryContextAlloc(linucb_cache_context, sizeof(double) * dim * dim);
-	state->b = MemoryContextAlloc(linucb_cache_context, sizeof(double) * dim);
-	memcpy(state->a_inv, a_inv, sizeof(double) * dim * dim);
-	memcpy(state->b, b, sizeof(double) * dim);
-	linucb_cache_bytes += size;
 }
 
 /*
@@ -619,7 +428,7 @@ ArmCacheEntry(const Policy *policy)
 	return victim;
 }
 
-/* Columns 2 to 9 of plan_arm_changes and plan_arms: an arm's row but its name (column 1). */
+/* Columns 2 to 9 of plan_arm_changes and LinUcbArmsPlan(): an arm's row but its name (column 1). */
 static void
 TupleArm(HeapTuple tuple, TupleDesc desc, CachedArm *arm)
 {
@@ -706,7 +515,7 @@ ArmOfRow(Arm *arm, const CachedArm *row)
 	arm->pulls = row->pulls;
 	arm->weight = row->weight;
 	arm->mean = row->mean;
-	arm->a_inv = arm->b = NULL;
+	arm->a_inv = arm->theta = NULL;
 }
 
 /* The active arms that fit the context's budget (inside SPI). */
@@ -736,8 +545,9 @@ LoadArms(const Policy *policy, const Context *context, int *count)
 		*count = n;
 		return arms;
 	}
-	LinUcbCacheTrim();
-	if (SPI_execute_plan(plan_arms, &arg, NULL, false, 0) != SPI_OK_SELECT)
+again:
+	LinUcbBeginLoad(policy->name, policy->dim, policy->discount);
+	if (SPI_execute_plan(LinUcbArmsPlan(), &arg, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "reading the arms of policy \"%s\" failed", policy->name);
 	arms = palloc(sizeof(Arm) * Max(SPI_processed, 1));
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -746,8 +556,6 @@ LoadArms(const Policy *policy, const Context *context, int *count)
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		Arm		   *arm = &arms[n];
 		CachedArm	row;
-		LinUcbKey	key;
-		const LinUcbState *cached;
 
 		if ((i & 0x3FF) == 0x3FF)
 			CHECK_FOR_INTERRUPTS();
@@ -756,21 +564,14 @@ LoadArms(const Policy *policy, const Context *context, int *count)
 		if (OverBudget(context, row.cost, row.latency))
 			continue;
 		ArmOfRow(arm, &row);
-		key = TupleLinUcbKey(tuple, desc, 12);
-		cached = LinUcbCacheLookup(&key, policy->dim);
-		if (cached != NULL)
-		{
-			/* read-only: scores never write to it */
-			arm->a_inv = cached->a_inv;
-			arm->b = cached->b;
-		}
-		else
-		{
-			arm->a_inv = TupleVector(tuple, desc, 10, policy->dim * policy->dim, "a_inv");
-			arm->b = TupleVector(tuple, desc, 11, policy->dim, "b");
-			LinUcbCacheRemember(&key, policy->dim, arm->a_inv, arm->b);
-		}
+		LinUcbLoadRow(tuple, desc, LINUCB_STATE_COLUMN, arm->name, &arm->a_inv, &arm->theta);
 		n++;
+	}
+	/* a fold committed since the arms were read: read them again */
+	if (!LinUcbFinishLoad())
+	{
+		n = 0;
+		goto again;
 	}
 	*count = n;
 	return arms;
@@ -968,30 +769,6 @@ ParseContext(Jsonb *json, const Policy *policy, Context *context)
 	}
 }
 
-/* LinUCB: theta = A^-1 b; score = theta.x + alpha sqrt(x' A^-1 x). */
-static double
-LinUcbScore(const Arm *arm, const double *x, int dim, double alpha)
-{
-	double		mean = 0,
-				variance = 0;
-
-	for (int i = 0; i < dim; i++)
-	{
-		const double *row = &arm->a_inv[i * dim];
-		double		ax = 0,
-					ab = 0;
-
-		for (int j = 0; j < dim; j++)
-		{
-			ax += row[j] * x[j];
-			ab += row[j] * arm->b[j];
-		}
-		mean += ab * x[i];
-		variance += ax * x[i];
-	}
-	return mean + alpha * sqrt(Max(variance, 0));
-}
-
 /*
  * Each arm's score under the policy, for argmax choices and for recommend.
  * Only an unpulled UCB1 arm scores +Infinity (an unbounded upper bound:
@@ -1012,7 +789,7 @@ ArmScore(const Policy *policy, const Arm *arm, double total_weight, const Contex
 			score = arm->mean + policy->c * sqrt(2 * log(total_weight) / arm->weight);
 			break;
 		case ALG_LINUCB:
-			score = LinUcbScore(arm, context->features, policy->dim, policy->alpha);
+			score = LinUcbScore(arm->a_inv, arm->theta, context->features, policy->dim, policy->alpha);
 			break;
 		default:
 			score = arm->weight > 0 ? arm->mean : 0;
@@ -1312,110 +1089,6 @@ CheckReward(const Policy *policy, double reward)
 		CheckRange(reward, -REWARD_MAX, REWARD_MAX, "reward");
 }
 
-/* A reward whose update of A^-1 or b would overflow is refused: 22003. */
-static void
-LinUcbOutOfRange(const Policy *policy, const char *arm, double reward)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-			 errmsg("reward %s with this context would take the LinUCB state of arm \"%s\" of policy \"%s\" out of range",
-					ShowDouble(reward), arm, policy->name),
-			 errhint("The context's features are too large.")));
-}
-
-/*
- * LinUCB learning: A += x x' through Sherman-Morrison on A^-1, kept
- * symmetric; b += r x.  Discounting scales A (so A^-1 by 1/discount) and b.
- */
-static void
-LinUcbLearn(const Policy *policy, const char *arm, double reward, const double *x)
-{
-	int			d = policy->dim;
-	Datum		key[2] = {CStringGetTextDatum(policy->name), CStringGetTextDatum(arm)};
-	Datum		args[6];
-	double	   *a_inv,
-			   *b,
-			   *ax = palloc(sizeof(double) * d);
-	double		denominator = 1;
-	Datum	   *a_datums = palloc(sizeof(Datum) * d * d);
-	Datum	   *b_datums = palloc(sizeof(Datum) * d);
-	LinUcbKey	stamp;
-	const LinUcbState *cached;
-
-	LinUcbCacheTrim();
-	if (SPI_execute_plan(plan_lock_linucb_arm, key, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "reading a LinUCB arm failed");
-	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("arm \"%s\" does not exist in policy \"%s\"", arm, policy->name)));
-	stamp = TupleLinUcbKey(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
-	cached = LinUcbCacheLookup(&stamp, d);
-	if (cached != NULL)
-	{
-		a_inv = palloc(sizeof(double) * d * d);
-		b = palloc(sizeof(double) * d);
-		memcpy(a_inv, cached->a_inv, sizeof(double) * d * d);
-		memcpy(b, cached->b, sizeof(double) * d);
-	}
-	else
-	{
-		a_inv = TupleVector(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, d * d, "a_inv");
-		b = TupleVector(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, d, "b");
-	}
-	for (int i = 0; i < d * d; i++)
-		a_inv[i] /= policy->discount;
-	for (int i = 0; i < d; i++)
-	{
-		ax[i] = 0;
-		for (int j = 0; j < d; j++)
-			ax[i] += a_inv[i * d + j] * x[j];
-		denominator += x[i] * ax[i];
-	}
-	/* 1 + x' A^-1 x >= 1: anything else is overflow (a feature too large) */
-	if (!(denominator >= 1 && isfinite(denominator)))
-		LinUcbOutOfRange(policy, arm, reward);
-	for (int i = 0; i < d; i++)
-	{
-		for (int j = 0; j <= i; j++)
-		{
-			double		v = (a_inv[i * d + j] + a_inv[j * d + i]) / 2 - ax[i] * ax[j] / denominator;
-
-			if (!isfinite(v))
-				LinUcbOutOfRange(policy, arm, reward);
-			a_inv[i * d + j] = a_inv[j * d + i] = v;
-		}
-		CHECK_FOR_INTERRUPTS();
-	}
-	for (int i = 0; i < d; i++)
-	{
-		b[i] = policy->discount * b[i] + reward * x[i];
-		if (!isfinite(b[i]))
-			LinUcbOutOfRange(policy, arm, reward);
-	}
-	for (int i = 0; i < d * d; i++)
-		a_datums[i] = Float8GetDatum(a_inv[i]);
-	for (int i = 0; i < d; i++)
-		b_datums[i] = Float8GetDatum(b[i]);
-	args[0] = key[0];
-	args[1] = key[1];
-	args[2] = Float8GetDatum(policy->discount);
-	args[3] = Float8GetDatum(reward);
-	args[4] = PointerGetDatum(construct_array(a_datums, d * d, FLOAT8OID, sizeof(float8),
-											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	args[5] = PointerGetDatum(construct_array(b_datums, d, FLOAT8OID, sizeof(float8),
-											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	if (SPI_execute_plan(plan_update_linucb_arm, args, NULL, false, 1) != SPI_OK_UPDATE_RETURNING)
-		elog(ERROR, "updating a LinUCB arm failed");
-	if (SPI_processed != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("arm \"%s\" does not exist in policy \"%s\"", arm, policy->name)));
-	/* the next choose reads the new state from here */
-	stamp = TupleLinUcbKey(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	LinUcbCacheRemember(&stamp, d, a_inv, b);
-}
-
 PG_FUNCTION_INFO_V1(bandit_learn_step);
 
 /*
@@ -1479,7 +1152,7 @@ LearnReward(const Policy *policy, const char *arm, double reward, Jsonb *context
 					 errmsg("linucb policy \"%s\" learns from the context of a decision: reward by decision_id",
 							policy->name)));
 		ParseContext(context_json, policy, &context);
-		LinUcbLearn(policy, arm, reward, context.features);
+		LinUcbLearn(policy->name, arm, policy->dim, policy->discount, reward, context.features);
 		return;
 	}
 	args[0] = CStringGetTextDatum(policy->name);

@@ -264,7 +264,7 @@ for t in range(rounds):
     rewards[arm].append(r)
 ok('linucb picks the best arm in > 80%% of the last 300 rounds', hits > 240, '%d of 300' % hits)
 for a in theta:
-    a_inv, b = q('SELECT a_inv, b FROM bandit.arm WHERE policy = %s AND arm = %s', 'lin', a)[0]
+    a_inv, b = q('SELECT a_inv, b FROM bandit.linucb_state(%s, %s)', 'lin', a)[0]
     X = np.array(contexts[a]).reshape(-1, dim)
     want_inv = np.linalg.inv(np.eye(dim) + X.T @ X)
     want_b = X.T @ np.array(rewards[a]) if len(rewards[a]) else np.zeros(dim)
@@ -280,7 +280,7 @@ for a in theta:
 x = np.array([1.0, 0.3, 0.35, 0.32, 0.9])
 score = {}
 for a in theta:
-    a_inv, b = q('SELECT a_inv, b FROM bandit.arm WHERE policy = %s AND arm = %s', 'lin', a)[0]
+    a_inv, b = q('SELECT a_inv, b FROM bandit.linucb_state(%s, %s)', 'lin', a)[0]
     A = np.array(a_inv).reshape(dim, dim)
     score[a] = x @ A @ np.array(b) + 0.5 * math.sqrt(x @ A @ x)
 got = q('SELECT arm, score FROM bandit.recommend(%s, 3, %s) ORDER BY rank', 'lin',
@@ -298,7 +298,7 @@ ctx = {'country': 'fr', 'age': 0.5, 'mobile': True, 'max_cost': 10}
 hashed = q1('SELECT bandit.hash_features(%s, 8)', json.dumps({'country': 'fr', 'age': 0.5, 'mobile': True}))
 decision, arm, _ = q('SELECT * FROM bandit.choose(%s, %s)', 'linhash', json.dumps(ctx))[0]
 cur.execute('SELECT bandit.reward(%s, 1)', (decision,))
-a_inv = q1('SELECT a_inv FROM bandit.arm WHERE policy = %s AND arm = %s', 'linhash', arm)
+a_inv = q1('SELECT a_inv FROM bandit.linucb_state(%s, %s)', 'linhash', arm)
 xh = np.array(hashed)
 err = np.max(np.abs(np.array(a_inv).reshape(8, 8) - np.linalg.inv(np.eye(8) + np.outer(xh, xh))))
 ok('linucb learns from hashed features (budget keys left out)', err <= 1e-12, 'error %g' % err)

@@ -57,7 +57,7 @@ def role(who):
 # ACCESS.md: the privilege each function needs, on which kind of object
 DESIGN = {}
 for _kind, _levels in {
-        'policy': {'use': 'choose reward recommend', 'read': 'arm_stats',
+        'policy': {'use': 'choose reward recommend', 'read': 'arm_stats linucb_state',
                    'manage': 'add_arm retire_arm set_mode set_arm_budget snapshot restore'},
         'experiment': {'use': 'assign record_metric record_metrics', 'read': 'analyze decide report srm_check',
                        'manage': 'start_experiment stop_experiment drop_experiment'},
@@ -73,7 +73,7 @@ for _kind, _levels in {
 CREATING = {'create_policy': 'policy', 'create_experiment': 'experiment', 'define_tuning_value': 'scope',
             'set_tuning_rate_limit': 'scope'}
 # functions answering for the caller, by design: checked against what each role may do
-READABLE = {'owner': ['pt_p', 'pt_q'], 'app': [], 'analyst': ['pt_p'], 'other_app': ['pt_x'], 'nobody': []}
+READABLE = {'owner': ['pt_l', 'pt_p', 'pt_q'], 'app': [], 'analyst': ['pt_l', 'pt_p'], 'other_app': ['pt_x'], 'nobody': []}
 CALLER_DEPENDENT = {
     'caller': lambda who: ('SELECT bandit.caller()::text', [(role(who),)]),
     'holds': lambda who: ("SELECT bandit.holds('bandit_pt_owner'), bandit.holds('bandit_pt_app')",
@@ -91,6 +91,7 @@ SIGNAL = ('{"aggregation_round": %d, "cluster_hash": "pt", "participant_count": 
 SETUP_OWNER = [
     "SELECT bandit.create_policy('pt_p', 'thompson', '{a,b}')",
     "SELECT bandit.create_policy('pt_q', 'thompson', '{a,b}')",
+    "SELECT bandit.create_policy('pt_l', 'linucb', '{a,b}', '{\"dim\": 2}')",
     "SELECT bandit.create_experiment('pt_e', '{control,treat}')",
     "SELECT bandit.start_experiment('pt_e')",
     "SELECT bandit.create_experiment('pt_ed', '{x,y}')",
@@ -107,6 +108,8 @@ SETUP_OWNER = [
     "SELECT bandit.grant(k, p, 'bandit_pt_app', 'use'), bandit.grant(k, p, 'bandit_pt_analyst', 'read'), "
     "bandit.grant(k, q, 'bandit_pt_other_app', 'use') FROM (VALUES ('policy', 'pt_p', 'pt_q'), "
     "('experiment', 'pt_e', 'pt_eq'), ('agent', 'pt_a', 'pt_aq'), ('scope', 'pt_s', 'pt_sq')) v(k, p, q)",
+    "SELECT bandit.grant('policy', 'pt_l', 'bandit_pt_app', 'use'), "
+    "bandit.grant('policy', 'pt_l', 'bandit_pt_analyst', 'read')",
     "SELECT bandit.grant('experiment', 'pt_ed', 'bandit_pt_app', 'use'), "
     "bandit.grant('experiment', 'pt_ed', 'bandit_pt_analyst', 'read')",
 ]
@@ -130,6 +133,7 @@ def calls(fx):
         'bandit.reward(bigint[],double precision[])': ('SELECT bandit.reward(ARRAY[%s]::bigint[], ARRAY[1]::float8[])' % fx['dp'], 'policy'),
         'bandit.recommend(text,integer,jsonb)': ("SELECT * FROM bandit.recommend('pt_p', 2, NULL)", 'policy'),
         'bandit.arm_stats(text)': ("SELECT * FROM bandit.arm_stats('pt_p')", 'policy'),
+        'bandit.linucb_state(text,text)': ("SELECT pending FROM bandit.linucb_state('pt_l', 'a')", 'policy:pt_l'),
         'bandit.add_arm(text,text,double precision,double precision)': ("SELECT bandit.add_arm('pt_p', 'c', NULL, NULL)", 'policy'),
         'bandit.retire_arm(text,text)': ("SELECT bandit.retire_arm('pt_p', 'b')", 'policy'),
         'bandit.set_mode(text,text)': ("SELECT bandit.set_mode('pt_p', 'shadow')", 'policy'),
@@ -584,7 +588,8 @@ def dump_restore(admin, conn, fx):
     code, out = rc.run('app', "SELECT bandit.add_arm('pt_p', 'z')")
     ok('restored: app may not add an arm', code == '42501', '%s %s' % (code, out))
     code, out = rc.run('analyst', 'SELECT DISTINCT policy FROM bandit.arm ORDER BY 1')
-    ok('restored: analyst reads P\'s arms, and only P\'s', code is None and out == [('pt_p',)], '%s %s' % (code, out))
+    ok('restored: analyst reads P\'s arms, and only P\'s (and pt_l\'s, also granted)',
+       code is None and out == [('pt_l',), ('pt_p',)], '%s %s' % (code, out))
     code, out = rc.run('analyst', "SELECT count(*) FROM bandit.arm_stats('pt_p')")
     ok('restored: analyst runs arm_stats on P', code is None and out == [(2,)], '%s %s' % (code, out))
     code, out = rc.run('other_app', "SELECT * FROM bandit.choose('pt_p')")
