@@ -175,6 +175,11 @@ AS 'MODULE_PATHNAME', 'bandit_state_stamp' LANGUAGE C VOLATILE PARALLEL SAFE;
 COMMENT ON FUNCTION bandit.state_stamp() IS
     'A random 64-bit stamp from the strong random source (not bandit.set_seed''s generator), for bandit.arm.state_stamp';
 ALTER TABLE bandit.arm ADD COLUMN state_stamp bigint NOT NULL DEFAULT bandit.state_stamp();
+-- add_arm checks the arm limit against a count kept in the policy row (counting made each call cost the number of arms)
+ALTER TABLE bandit.policy ADD COLUMN arm_count integer NOT NULL DEFAULT 0;
+UPDATE bandit.policy p SET arm_count = (SELECT count(*) FROM bandit.arm a WHERE a.policy = p.name);
+COMMENT ON TABLE bandit.policy IS
+    'Bandit policies: algorithm, parameters (all keys, defaults filled in), mode, default arm, decisions made (counted when epsilon decays per decision), and arm_count, its number of arms (retired ones included; kept by create_policy, add_arm and restore, so that add_arm checks the limit without counting them)';
 COMMENT ON TABLE bandit.arm IS
     'Arms of each policy and what it learned: Beta posterior (alpha, beta), rewards credited (pulls), their discounted weight, mean and m2 (weighted Welford), budget estimates (cost, latency_ms), LinUCB state (a_inv = inverse of A, b), and state_stamp, a random stamp renewed (= DEFAULT) by every write of a_inv or b: with the row version it keys the per-backend LinUCB cache';
 
@@ -323,9 +328,9 @@ BEGIN
         RAISE EXCEPTION 'arms must be distinct' USING ERRCODE = '23505';
     END IF;
     full_params := bandit.policy_params(algorithm, arms, params);
-    INSERT INTO bandit.policy (name, algorithm, params, mode, default_arm)
+    INSERT INTO bandit.policy (name, algorithm, params, mode, default_arm, arm_count)
     VALUES (create_policy.name, create_policy.algorithm, jsonb_strip_nulls(full_params - 'mode' - 'default_arm'),
-            full_params->>'mode', full_params->>'default_arm')
+            full_params->>'mode', full_params->>'default_arm', cardinality(arms))
     ON CONFLICT DO NOTHING
     RETURNING * INTO p;
     IF p IS NULL THEN
@@ -361,14 +366,20 @@ AS $$
 DECLARE
     p bandit.policy := bandit.policy_row(policy);
     dim constant integer := (p.params->>'dim')::integer;
-    n bigint;
+    n integer;
 BEGIN
     PERFORM bandit.require('policy', policy, 'manage');
     IF arm IS NULL THEN
         RAISE EXCEPTION 'arm must not be NULL' USING ERRCODE = '22004';
     END IF;
     PERFORM bandit.check_budget(cost, latency_ms);
-    n := (SELECT count(*) FROM bandit.arm a WHERE a.policy = p.name);
+    -- the policy row keeps the count (counting the arms would make each call
+    -- cost their number), and its row lock makes concurrent calls take turns,
+    -- so that the limits hold exactly; an error below takes the count back
+    UPDATE bandit.policy t SET arm_count = t.arm_count + 1 WHERE t.name = p.name RETURNING t.arm_count - 1 INTO n;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'policy "%" does not exist', p.name USING ERRCODE = '42704';
+    END IF;
     IF n >= 100000 THEN
         RAISE EXCEPTION 'policy "%" already has 100000 arms, the most a policy takes', p.name USING ERRCODE = '54000';
     END IF;
@@ -491,6 +502,8 @@ BEGIN
            r.a_inv, r.b, r.retired, r.added_at, r.last_update
     FROM jsonb_populate_recordset(NULL::bandit.arm, s.arms) r
     WHERE NOT EXISTS (SELECT 1 FROM bandit.arm a WHERE a.policy = p.name AND a.arm = r.arm);
+    UPDATE bandit.policy t SET arm_count = (SELECT count(*) FROM bandit.arm a WHERE a.policy = p.name)
+    WHERE t.name = p.name;
     INSERT INTO bandit.audit (policy, action, detail)
     VALUES (p.name, 'restore', jsonb_build_object('snapshot_id', snapshot_id, 'label', s.label, 'taken_at', s.taken_at));
 END

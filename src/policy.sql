@@ -17,10 +17,11 @@ CREATE TABLE bandit.policy (
     default_arm text NOT NULL,
     decisions bigint NOT NULL DEFAULT 0,
     created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
-    updated_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+    updated_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    arm_count integer NOT NULL DEFAULT 0
 );
 COMMENT ON TABLE bandit.policy IS
-    'Bandit policies: algorithm, parameters (all keys, defaults filled in), mode, default arm, and decisions made (counted when epsilon decays per decision)';
+    'Bandit policies: algorithm, parameters (all keys, defaults filled in), mode, default arm, decisions made (counted when epsilon decays per decision), and arm_count, its number of arms (retired ones included; kept by create_policy, add_arm and restore, so that add_arm checks the limit without counting them)';
 
 -- A fresh name for a learned state (see bandit.arm.state_stamp).
 CREATE FUNCTION bandit.state_stamp() RETURNS bigint
@@ -246,9 +247,9 @@ BEGIN
         RAISE EXCEPTION 'arms must be distinct' USING ERRCODE = '23505';
     END IF;
     full_params := bandit.policy_params(algorithm, arms, params);
-    INSERT INTO bandit.policy (name, algorithm, params, mode, default_arm)
+    INSERT INTO bandit.policy (name, algorithm, params, mode, default_arm, arm_count)
     VALUES (create_policy.name, create_policy.algorithm, jsonb_strip_nulls(full_params - 'mode' - 'default_arm'),
-            full_params->>'mode', full_params->>'default_arm')
+            full_params->>'mode', full_params->>'default_arm', cardinality(arms))
     ON CONFLICT DO NOTHING
     RETURNING * INTO p;
     IF p IS NULL THEN
@@ -298,14 +299,20 @@ AS $$
 DECLARE
     p bandit.policy := bandit.policy_row(policy);
     dim constant integer := (p.params->>'dim')::integer;
-    n bigint;
+    n integer;
 BEGIN
     PERFORM bandit.require('policy', policy, 'manage');
     IF arm IS NULL THEN
         RAISE EXCEPTION 'arm must not be NULL' USING ERRCODE = '22004';
     END IF;
     PERFORM bandit.check_budget(cost, latency_ms);
-    n := (SELECT count(*) FROM bandit.arm a WHERE a.policy = p.name);
+    -- the policy row keeps the count (counting the arms would make each call
+    -- cost their number), and its row lock makes concurrent calls take turns,
+    -- so that the limits hold exactly; an error below takes the count back
+    UPDATE bandit.policy t SET arm_count = t.arm_count + 1 WHERE t.name = p.name RETURNING t.arm_count - 1 INTO n;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'policy "%" does not exist', p.name USING ERRCODE = '42704';
+    END IF;
     IF n >= 100000 THEN
         RAISE EXCEPTION 'policy "%" already has 100000 arms, the most a policy takes', p.name USING ERRCODE = '54000';
     END IF;
@@ -470,6 +477,8 @@ BEGIN
            r.a_inv, r.b, r.retired, r.added_at, r.last_update
     FROM jsonb_populate_recordset(NULL::bandit.arm, s.arms) r
     WHERE NOT EXISTS (SELECT 1 FROM bandit.arm a WHERE a.policy = p.name AND a.arm = r.arm);
+    UPDATE bandit.policy t SET arm_count = (SELECT count(*) FROM bandit.arm a WHERE a.policy = p.name)
+    WHERE t.name = p.name;
     INSERT INTO bandit.audit (policy, action, detail)
     VALUES (p.name, 'restore', jsonb_build_object('snapshot_id', snapshot_id, 'label', s.label, 'taken_at', s.taken_at));
 END
