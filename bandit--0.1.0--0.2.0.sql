@@ -1740,9 +1740,10 @@ DECLARE
 BEGIN
     PERFORM bandit.require('policy', policy, 'read');
     RETURN QUERY
+    -- prob_best takes the arms in any order: unsorted aggregates of one scan
+    -- see the rows in the same order (three ORDER BYs sorted the arms three times)
     WITH active AS (
-        SELECT array_agg(a.arm ORDER BY a.arm) arms, array_agg(a.alpha ORDER BY a.arm) alphas,
-               array_agg(a.beta ORDER BY a.arm) betas
+        SELECT array_agg(a.arm) arms, array_agg(a.alpha) alphas, array_agg(a.beta) betas
         FROM bandit.arm a WHERE a.policy = p.name AND NOT a.retired),
     best AS (
         SELECT x.arm, x.p FROM active,

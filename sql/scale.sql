@@ -1,9 +1,10 @@
--- Policies at scale (issue 11): add_arm checks the arm limits against the
+-- Policies at scale (issue 11).  add_arm checks the arm limits against the
 -- count kept in the policy row (arm_count) instead of counting the arms, so
 -- that adding an arm costs the same at 100 or 100,000 arms.  The count
 -- follows every way arms come and go: create_policy, add_arm (also when it
 -- fails), retire_arm (a retired arm still counts), restore.  Expected
--- counts are the arms named in each step.
+-- counts are the arms named in each step.  arm_stats aggregates the arms
+-- unsorted: each probability must still land on its arm.
 CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $f$
 BEGIN EXECUTE sql; RETURN 'ok';
 EXCEPTION WHEN OTHERS THEN RETURN SQLSTATE || ': ' || SQLERRM; END $f$;
@@ -47,6 +48,19 @@ UPDATE bandit.policy SET arm_count = 99272 WHERE name = 'sc_lin';
 SELECT bandit.add_arm('sc_lin', 'b');
 SELECT pg_temp.err($$SELECT bandit.add_arm('sc_lin', 'c')$$);
 SELECT arm_count FROM bandit.policy WHERE name = 'sc_lin';
+
+-- arm_stats: each arm's probability to be best lands on that arm, whatever
+-- the order of the rows (arms created in reverse, rows moved by updates,
+-- a retired arm between).  X ~ Beta(2, 1) (density 2x), Y ~ Beta(1, 1),
+-- Z ~ Beta(1, 2) (CDF 2x - x^2):
+--   P(X best) = int 2x * x * (2x - x^2) dx = 1 - 2/5 = 3/5
+--   P(Y best) = int x^2 * (2x - x^2) dx = 1/2 - 1/5 = 3/10
+--   P(Z best) = int 2(1 - x) * x^2 * x dx = 2 (1/4 - 1/5) = 1/10
+SELECT bandit.create_policy('sc_order', 'thompson', '{d,c,b,a}');
+UPDATE bandit.arm SET alpha = 2 WHERE policy = 'sc_order' AND arm = 'c';
+UPDATE bandit.arm SET beta = 2 WHERE policy = 'sc_order' AND arm = 'd';
+SELECT bandit.retire_arm('sc_order', 'b');
+SELECT arm, alpha, beta, round(prob_best::numeric, 9) AS prob_best, retired FROM bandit.arm_stats('sc_order');
 
 DELETE FROM bandit.policy WHERE name LIKE 'sc%';
 DELETE FROM bandit.snapshot WHERE policy LIKE 'sc%';

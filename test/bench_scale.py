@@ -22,12 +22,12 @@ chosen with BENCH_PARTS (comma-separated; all by default):
            policy of the same size and state, phases interleaved A B A B ...;
            every phase starts from the same arm state.  Thompson at 1,000 and
            10 arms, UCB1 at 1,000 and 10 arms.  Prints rounds per second of
-           each side, their ratio (target >= 0.8) and the wait events sampled
-           from pg_stat_activity during the shared phases.
+           each side, their ratio (target >= 0.8) and the wait events of the
+           clients' sessions, sampled from pg_stat_activity every 20 ms.
 
 BENCH_SECONDS (3) is the time per measurement (per phase for concurrency);
 BENCH_SIZES (1000,10000,100000) the sizes of create, add_arm and read;
-BENCH_CLIENTS (8) the number of clients.
+BENCH_CLIENTS (8) the number of clients, BENCH_PAIRS (3) the pairs of phases.
 """
 import collections
 import multiprocessing
@@ -43,6 +43,7 @@ SECONDS = float(os.environ.get('BENCH_SECONDS', '3'))
 SIZES = [int(s) for s in os.environ.get('BENCH_SIZES', '1000,10000,100000').split(',')]
 PARTS = os.environ.get('BENCH_PARTS', 'create,add_arm,read,concurrency').split(',')
 CLIENTS = int(os.environ.get('BENCH_CLIENTS', '8'))
+PAIRS = int(os.environ.get('BENCH_PAIRS', '3'))
 ALGORITHMS = [('thompson', '{}'), ('ucb1', '{}'), ('epsilon_greedy', '{}'), ('softmax', '{}'),
               ('linucb', '{"dim": 4}')]
 MAX_ARMS = 100000
@@ -235,8 +236,8 @@ def part_concurrency(cur):
             cur.execute("""CREATE TEMP TABLE initial AS SELECT arm, alpha, beta, pulls, weight, mean_reward, m2
                            FROM bandit.arm WHERE policy = %s""", (names[0],))
             rate = {'A': [], 'B': []}
-            waits = collections.Counter()
-            for phase in range(6):
+            waits = {'A': collections.Counter(), 'B': collections.Counter()}
+            for phase in range(2 * PAIRS):
                 side = 'AB'[phase % 2]
                 # every phase starts from the same state of every policy
                 cur.execute("""UPDATE bandit.arm a SET alpha = i.alpha, beta = i.beta, pulls = i.pulls,
@@ -247,19 +248,20 @@ def part_concurrency(cur):
                 for i in range(CLIENTS):
                     commands[i].put((names[0] if side == 'A' else names[1 + i], truth, start_at, SECONDS))
                 time.sleep(0.2)
-                sample_waits(cur, SECONDS, waits if side == 'A' else collections.Counter())
+                sample_waits(cur, SECONDS, waits[side])
                 rate[side].append(sum(answers.get() for _ in range(CLIENTS)) / SECONDS)
             cur.execute('DROP TABLE initial')
             for name in names:
                 drop(cur, name)
             a, b = statistics.mean(rate['A']), statistics.mean(rate['B'])
             results[(algorithm, n)] = (a, b)
-            total = sum(waits.values()) or 1
             print('%-9s %5d arms: shared %8.1f rounds/s, separate %8.1f rounds/s, ratio %.2f '
                   '(per pair: %s)' % (algorithm, n, a, b, a / b,
                                       ', '.join('%.2f' % (x / y) for x, y in zip(rate['A'], rate['B']))))
-            print('    shared-phase sessions by wait event: ' +
-                  ', '.join('%s %.0f%%' % (e, c * 100.0 / total) for e, c in waits.most_common(6)))
+            for side, label in (('A', 'shared'), ('B', 'separate')):
+                total = sum(waits[side].values()) or 1
+                print('    %-8s sessions by wait event: ' % label +
+                      ', '.join('%s %.0f%%' % (e, c * 100.0 / total) for e, c in waits[side].most_common(6)))
     finally:
         for q in commands:
             q.put(None)
