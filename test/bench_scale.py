@@ -20,8 +20,8 @@ chosen with BENCH_PARTS (comma-separated; all by default):
            8 client processes each doing choose + reward rounds (each call its
            own transaction) on ONE policy, against 8 clients each on its OWN
            policy of the same size and state, phases interleaved A B A B ...;
-           every phase starts from the same arm state.  Thompson at 1,000 and
-           10 arms, UCB1 at 1,000 and 10 arms.  Prints rounds per second of
+           every phase starts from the same arm state.  Thompson at 1,000, 100
+           and 10 arms, UCB1 at 1,000 and 10 arms.  Prints rounds per second of
            each side, their ratio (target >= 0.8) and the wait events of the
            clients' sessions, sampled from pg_stat_activity every 20 ms.
 
@@ -228,7 +228,7 @@ def part_concurrency(cur):
         w.start()
     results = {}
     try:
-        for algorithm, n in [('thompson', 1000), ('thompson', 10), ('ucb1', 1000), ('ucb1', 10)]:
+        for algorithm, n in [('thompson', 1000), ('thompson', 100), ('thompson', 10), ('ucb1', 1000), ('ucb1', 10)]:
             names = ['conc_%s_%d_%s' % (algorithm, n, s) for s in ['shared'] + ['own%d' % i for i in range(CLIENTS)]]
             for name in names:
                 create(cur, name, algorithm, '{}', n)
