@@ -2257,6 +2257,43 @@ COMMENT ON FUNCTION bandit.validate_signal(jsonb) IS
     'Every problem of a signal for bandit.apply_signal, as text (empty array: valid; NULL: one problem): structure, unknown keys (top level and per key), missing keys, types, ranges (success_rate and quality_score 0..1, avg_latency >= 0, total_samples integer 1..2^53, aggregation_round integer >= 0, participant_count integer >= 1, cluster_hash non-empty string), empty reward_signals, numbers float8 cannot hold. Raises nothing, so a rejection can be logged outside the failed transaction. Privilege: none (it runs as the extension''s owner only to call its internal helper).';
 GRANT SELECT ON bandit.prior_metrics TO PUBLIC;
 
+-- == issue 11: the per-backend arm cache (src/policy.c, ArmCache)
+ALTER TABLE bandit.arm ADD COLUMN changed_xid xid8 NOT NULL DEFAULT '0';
+COMMENT ON TABLE bandit.arm IS
+    'Arms of each policy and what it learned: Beta posterior (alpha, beta), rewards credited (pulls), their discounted weight, mean and m2 (weighted Welford), budget estimates (cost, latency_ms), LinUCB state (a_inv = inverse of A, b), state_stamp, a random stamp renewed (= DEFAULT) by every write of a_inv or b: with the row version it keys the per-backend LinUCB cache, and changed_xid, the transaction that last wrote the row (set by the trigger arm_written), which refreshes the per-backend arm cache';
+
+-- The arms' write stamps, for the per-backend arm cache of choose and
+-- recommend (src/policy.c, ArmCache).
+CREATE INDEX arm_policy_changed_xid ON bandit.arm (policy, changed_xid);
+CREATE FUNCTION bandit.arm_written() RETURNS trigger
+AS 'MODULE_PATHNAME', 'bandit_arm_written' LANGUAGE C;
+COMMENT ON FUNCTION bandit.arm_written() IS
+    'Internal: BEFORE INSERT OR UPDATE row trigger of bandit.arm that sets changed_xid to the writing top transaction, so that a backend''s cached arms are refreshed by reading only the arms written since';
+REVOKE ALL ON FUNCTION bandit.arm_written() FROM PUBLIC;
+CREATE TRIGGER arm_written BEFORE INSERT OR UPDATE ON bandit.arm
+    FOR EACH ROW EXECUTE FUNCTION bandit.arm_written();
+COMMENT ON TRIGGER arm_written ON bandit.arm IS
+    'Stamps every written arm row with its transaction (changed_xid) for the per-backend arm cache';
+-- Deleted arms leave no row to stamp: their policies' rows change instead,
+-- which keys the arm cache.
+CREATE FUNCTION bandit.arms_deleted() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    UPDATE bandit.policy p SET updated_at = pg_catalog.now()
+    WHERE p.name IN (SELECT d.policy FROM deleted_arms d);
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION bandit.arms_deleted() IS
+    'Internal: AFTER DELETE statement trigger of bandit.arm that touches the rows of the policies whose arms were deleted, which keys the per-backend arm cache';
+REVOKE ALL ON FUNCTION bandit.arms_deleted() FROM PUBLIC;
+CREATE TRIGGER arms_deleted AFTER DELETE ON bandit.arm
+    REFERENCING OLD TABLE AS deleted_arms FOR EACH STATEMENT EXECUTE FUNCTION bandit.arms_deleted();
+COMMENT ON TRIGGER arms_deleted ON bandit.arm IS
+    'Touches the policies whose arms were deleted, so that backends read their arms afresh';
+-- also on a logical replication subscriber, whose apply worker runs as a replica
+ALTER TABLE bandit.arm ENABLE ALWAYS TRIGGER arm_written, ENABLE ALWAYS TRIGGER arms_deleted;
+
 -- == src/access_final.sql (0.1.0's hand-made grants included)
 -- Runs after every capability's SQL.  Default privileges (ALTER DEFAULT
 -- PRIVILEGES of the installing role) and, on an update, grants made by hand

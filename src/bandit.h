@@ -161,6 +161,7 @@ extern void RequirePrivilege(const char *kind, const char *name, const char *pri
 
 extern Alternative ParseAlternative(text *alternative);
 extern void BetaProbBest(const double *alpha, const double *beta, int n, double *prob);
+extern double BetaPropensity(const char *policy, const double *alpha, const double *beta, int n, int chosen);
 extern double *CheckFloat8Array(ArrayType *array, const char *name, int *length);
 extern void CheckGsl(int status, const char *what);
 extern gsl_rng *BanditRng(void);

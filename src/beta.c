@@ -23,8 +23,10 @@
 #include "numeric.h"
 
 #include "miscadmin.h"
+#include "lib/binaryheap.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/memutils.h"
 #include "catalog/pg_type.h"
 
 #include <float.h>
@@ -45,6 +47,7 @@
 static double cheb_node[CHEB_POINTS];
 static double cheb_cumulative[CHEB_POINTS][CHEB_POINTS];
 static double cheb_coarse_weight[CHEB_DEGREE / 2 + 1];
+static double cheb_last_coefficients[2][CHEB_POINTS];	/* values to coefficients 15 and 16 */
 static bool cheb_ready = false;
 
 /* Tail mass left outside the integration domain, per arm. */
@@ -119,6 +122,15 @@ ChebyshevSetup(void)
 	ChebyshevIntegrationMatrix(CHEB_DEGREE / 2, coarse);
 	for (int l = 0; l <= CHEB_DEGREE / 2; l++)
 		cheb_coarse_weight[l] = coarse[(CHEB_DEGREE / 2) * (CHEB_DEGREE / 2 + 1) + l];
+	for (int k = 0; k < 2; k++)
+		for (int l = 0; l <= CHEB_DEGREE; l++)
+		{
+			int			degree = CHEB_DEGREE - 1 + k;
+
+			/* c_k = (2 / n) sum'' f_l T_k(x_l), x_l = -cos(pi l / n); the last one halved again */
+			cheb_last_coefficients[k][l] = (2.0 / CHEB_DEGREE) * ((l == 0 || l == CHEB_DEGREE) ? 0.5 : 1.0) *
+				((degree % 2) ? -1.0 : 1.0) * cos(degree * M_PI * l / CHEB_DEGREE) * (k == 1 ? 0.5 : 1.0);
+		}
 	cheb_ready = true;
 }
 
@@ -255,19 +267,44 @@ CompareDoubles(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* Sorted, deduplicated panel edges covering every arm's [lo, hi]. */
+/* Max-heap order of arms by smaller scale first (binaryheap keeps the largest on top). */
+static int
+CompareScales(Datum left, Datum right, void *arg)
+{
+	const Arm  *arms = (const Arm *) arg;
+	double		x = arms[DatumGetInt32(left)].scale,
+				y = arms[DatumGetInt32(right)].scale;
+
+	return (x < y) - (x > y);
+}
+
+static int
+CompareLowerEnds(const void *left, const void *right, void *arg)
+{
+	const Arm  *arms = (const Arm *) arg;
+
+	return CompareDoubles(&arms[*(const int *) left].lo, &arms[*(const int *) right].lo);
+}
+
+/*
+ * Sorted, deduplicated panel edges covering every arm's [lo, hi] above
+ * floor (-INFINITY: all of it), about spacing times the local scale apart.
+ */
 static double *
-PanelEdges(const Arm *arms, int narms, int *npanels)
+PanelEdges(const Arm *arms, int narms, double floor, double spacing, int *npanels)
 {
 	static const double core[] = {0, 1.5, 3.5, 6, 10, 16, 28};
 	/* Where (1 + e^t) bends: the structure of densities with small parameters. */
 	static const double fixed[] = {0, 0.5, 1, 2, 3, 5, 8, 12, 20, 35, 60};
 	int			ncore = lengthof(core),
 				nfixed = lengthof(fixed);
-	int			capacity = narms * (4 * ncore + 2) + 2 * nfixed;
+	int			capacity = narms * (4 * ncore + 2) + 2 * nfixed + 1;
 	double	   *edges = palloc(sizeof(double) * capacity);
+	int		   *by_lo = palloc(sizeof(int) * narms);
+	binaryheap *covering;
 	int			n = 0,
-				kept;
+				kept,
+				next = 0;
 	double		lo = INFINITY,
 				hi = -INFINITY;
 
@@ -275,17 +312,24 @@ PanelEdges(const Arm *arms, int narms, int *npanels)
 	{
 		lo = Min(lo, arms[j].lo);
 		hi = Max(hi, arms[j].hi);
+		by_lo[j] = j;
+	}
+	if (floor > lo)
+	{
+		lo = floor;
+		edges[n++] = floor;
 	}
 	for (int j = 0; j < narms; j++)
 	{
-		edges[n++] = arms[j].lo;
+		if (arms[j].lo >= lo)
+			edges[n++] = arms[j].lo;
 		edges[n++] = arms[j].hi;
 		for (int k = 0; k < ncore; k++)
 			for (int sign = -1; sign <= 1; sign += 2)
 			{
 				double		t = arms[j].mode + sign * core[k] * arms[j].scale;
 
-				if (t > arms[j].lo && t < arms[j].hi)
+				if (t > Max(arms[j].lo, lo) && t < arms[j].hi)
 					edges[n++] = t;
 			}
 	}
@@ -294,32 +338,94 @@ PanelEdges(const Arm *arms, int narms, int *npanels)
 			if (sign * fixed[k] > lo && sign * fixed[k] < hi)
 				edges[n++] = sign * fixed[k];
 	qsort(edges, n, sizeof(double), CompareDoubles);
+	qsort_arg(by_lo, narms, sizeof(int), CompareLowerEnds, (void *) arms);
 
 	/*
 	 * Similar arms interleave their edges into panels far narrower than any
-	 * of them needs: keep an edge only if it is a good part of the smallest
-	 * scale of the arms that matter there away from the last one kept (the
-	 * pass halves whatever turns out too wide).  The domain's
-	 * ends always stay.
+	 * of them needs: keep an edge only if it is spacing times the smallest
+	 * scale of the arms that matter there (their tail bounds included: a
+	 * heap of the arms begun, by scale, whose ended ones are dropped from
+	 * its top) away from the last one kept; the pass halves whatever turns
+	 * out too wide.  The domain's ends always stay.
 	 */
+	covering = binaryheap_allocate(Max(narms, 1), CompareScales, (void *) arms);
 	kept = 1;
 	for (int i = 1; i < n; i++)
 	{
 		double		local_scale = INFINITY;
 
-		CHECK_FOR_INTERRUPTS();
-		/* every arm that has mass there, its tail bounds included */
-		for (int j = 0; j < narms; j++)
-			if (edges[i] >= arms[j].lo && edges[i] <= arms[j].hi)
-				local_scale = Min(local_scale, arms[j].scale);
-		if (edges[i] - edges[kept - 1] > Max(0.75 * local_scale, 1e-13 * Max(1.0, fabs(edges[i]))) ||
+		while (next < narms && arms[by_lo[next]].lo <= edges[i])
+			binaryheap_add(covering, Int32GetDatum(by_lo[next++]));
+		while (!binaryheap_empty(covering) &&
+			   arms[DatumGetInt32(binaryheap_first(covering))].hi < edges[i])
+			binaryheap_remove_first(covering);
+		if (!binaryheap_empty(covering))
+			local_scale = arms[DatumGetInt32(binaryheap_first(covering))].scale;
+		if (edges[i] - edges[kept - 1] > Max(spacing * local_scale, 1e-13 * Max(1.0, fabs(edges[i]))) ||
 			(i == n - 1 && edges[i] > edges[kept - 1]))
 			edges[kept++] = edges[i];
 	}
 	edges[kept - 1] = edges[n - 1];
+	binaryheap_free(covering);
+	pfree(by_lo);
 
 	*npanels = kept - 1;
 	return edges;
+}
+
+/* A panel's Chebyshev points in logit space, with log x and log(1 - x) there. */
+typedef struct PanelPoints
+{
+	double		t0,
+				t1,
+				half;
+	double		t[CHEB_POINTS];
+	double		log_x[CHEB_POINTS];
+	double		log_1mx[CHEB_POINTS];
+} PanelPoints;
+
+static void
+PanelPointsInit(PanelPoints *points, double t0, double t1)
+{
+	double		mid = (t0 + t1) / 2;
+
+	points->t0 = t0;
+	points->t1 = t1;
+	points->half = (t1 - t0) / 2;
+	for (int m = 0; m < CHEB_POINTS; m++)
+	{
+		double		t = mid + points->half * cheb_node[m];
+
+		points->t[m] = t;
+		points->log_x[m] = -Log1pExp(-t);
+		points->log_1mx[m] = points->log_x[m] - t;
+	}
+}
+
+
+/*
+ * One arm on one panel: its densities at the points (scaled by e^log_shift,
+ * over its mass) and their integrals from the panel's left end up to each
+ * point.
+ */
+static void
+ArmPanelIntegrals(const Arm *arm, const PanelPoints *points, double *density, double *partial)
+{
+	if (arm->direct)
+		for (int m = 0; m < CHEB_POINTS; m++)
+			density[m] = exp(arm->a * points->log_x[m] + arm->b * points->log_1mx[m] - arm->log_beta
+							 + arm->log_shift) / arm->mass;
+	else
+		for (int m = 0; m < CHEB_POINTS; m++)
+			density[m] = exp(ArmLogDensity(arm, points->t[m] - arm->mode) + arm->log_shift) / arm->mass;
+	for (int m = 0; m < CHEB_POINTS; m++)
+	{
+		double		sum = 0;
+
+		for (int l = 0; l < CHEB_POINTS; l++)
+			sum += cheb_cumulative[m][l] * density[l];
+		partial[m] = points->half * sum;
+	}
 }
 
 /* A left-to-right pass over the panels, carrying every arm's CDF. */
@@ -334,10 +440,7 @@ typedef struct Sweep
 	double	   *cdf_start;		/* per arm, at the current panel's left edge */
 	double	   *density;		/* narms x CHEB_POINTS, normalized, per unit t */
 	double	   *cdf;			/* narms x CHEB_POINTS */
-	double		t[CHEB_POINTS];
-	double		log_x[CHEB_POINTS];	/* log x(t) and log(1 - x(t)) at the points */
-	double		log_1mx[CHEB_POINTS];
-	double		half;			/* half the panel's width */
+	PanelPoints points;			/* the current panel's */
 	bool		relative;		/* error relative to the CDF so far (tail quantiles) */
 } Sweep;
 
@@ -348,7 +451,7 @@ SweepInit(Sweep *sweep, Arm *arms, int narms, bool relative)
 	ChebyshevSetup();
 	sweep->arms = arms;
 	sweep->narms = narms;
-	sweep->edges = PanelEdges(arms, narms, &sweep->npanels);
+	sweep->edges = PanelEdges(arms, narms, -INFINITY, 0.75, &sweep->npanels);
 	sweep->capacity = sweep->npanels + 1;
 	sweep->depth = palloc0(sizeof(int) * sweep->capacity);
 	sweep->cdf_start = palloc0(sizeof(double) * narms);
@@ -372,61 +475,36 @@ SweepPanel(Sweep *sweep, int p)
 {
 	double		t0 = sweep->edges[p],
 				t1 = sweep->edges[p + 1];
-	double		mid = (t0 + t1) / 2;
 	double		error = 0;
 
-	sweep->half = (t1 - t0) / 2;
-	for (int m = 0; m < CHEB_POINTS; m++)
-	{
-		double		t = mid + sweep->half * cheb_node[m];
-
-		sweep->t[m] = t;
-		/* log(1 / (1 + e^-t)) and log(1 / (1 + e^t)), without overflow */
-		sweep->log_x[m] = -Log1pExp(-t);
-		sweep->log_1mx[m] = sweep->log_x[m] - t;
-	}
+	PanelPointsInit(&sweep->points, t0, t1);
 	for (int j = 0; j < sweep->narms; j++)
 	{
 		Arm		   *arm = &sweep->arms[j];
-		double	   *density = &sweep->density[j * CHEB_POINTS];
 		double	   *cdf = &sweep->cdf[j * CHEB_POINTS];
-		double		coarse = 0;
+		double		arm_error;
 
 		if (t1 <= arm->lo || t0 >= arm->hi)
 		{
 			for (int m = 0; m < CHEB_POINTS; m++)
 			{
-				density[m] = 0;
+				sweep->density[j * CHEB_POINTS + m] = 0;
 				cdf[m] = sweep->cdf_start[j];
 			}
 			continue;
 		}
-		if (arm->direct)
-			for (int m = 0; m < CHEB_POINTS; m++)
-				density[m] = exp(arm->a * sweep->log_x[m] + arm->b * sweep->log_1mx[m] - arm->log_beta
-								 + arm->log_shift) / arm->mass;
-		else
-			for (int m = 0; m < CHEB_POINTS; m++)
-				density[m] = exp(ArmLogDensity(arm, sweep->t[m] - arm->mode) + arm->log_shift) / arm->mass;
-		for (int m = 0; m < CHEB_POINTS; m++)
-		{
-			double		sum = 0;
-
-			for (int l = 0; l < CHEB_POINTS; l++)
-				sum += cheb_cumulative[m][l] * density[l];
-			cdf[m] = sweep->cdf_start[j] + sweep->half * sum;
-		}
+		ArmPanelIntegrals(arm, &sweep->points, &sweep->density[j * CHEB_POINTS], cdf);
+		/* the nested degree-8 rule's disagreement: conservative, as tail quantiles need */
+		arm_error = 0;
 		for (int l = 0; l <= CHEB_DEGREE / 2; l++)
-			coarse += cheb_coarse_weight[l] * density[2 * l];
-		{
-			double		increment = cdf[CHEB_DEGREE] - sweep->cdf_start[j];
-			double		arm_error = fabs(increment - sweep->half * coarse);
-
-			if (sweep->relative)
-				arm_error *= PANEL_TOLERANCE / PANEL_RELATIVE_TOLERANCE /
-					(cdf[CHEB_DEGREE] > 0 ? cdf[CHEB_DEGREE] : 1);
-			error = Max(error, arm_error);
-		}
+			arm_error += cheb_coarse_weight[l] * sweep->density[j * CHEB_POINTS + 2 * l];
+		arm_error = fabs(cdf[CHEB_DEGREE] - sweep->points.half * arm_error);
+		for (int m = 0; m < CHEB_POINTS; m++)
+			cdf[m] += sweep->cdf_start[j];
+		if (sweep->relative)
+			arm_error *= PANEL_TOLERANCE / PANEL_RELATIVE_TOLERANCE /
+				(cdf[CHEB_DEGREE] > 0 ? cdf[CHEB_DEGREE] : 1);
+		error = Max(error, arm_error);
 		sweep->cdf_start[j] = cdf[CHEB_DEGREE];
 	}
 	return error;
@@ -457,20 +535,19 @@ SweepSplit(Sweep *sweep, int p)
 }
 
 /*
- * One pass over the panels, calling visit (if any) after each.  A panel that
+ * One pass over the panels.  A panel that
  * misses the tolerance is halved on the spot and its left half evaluated
  * from the same starting CDFs, so one pass meets the tolerance everywhere
  * and evaluates each accepted panel once.
  */
 static void
-SweepPass(Sweep *sweep, void (*visit) (Sweep *sweep, void *arg), void *arg)
+SweepPass(Sweep *sweep)
 {
 	double	   *start = palloc(sizeof(double) * sweep->narms);
 
 	SweepRestart(sweep);
 	for (int p = 0; p < sweep->npanels; p++)
 	{
-		/* each panel costs O(arms): thousands of arms make thousands of panels */
 		CHECK_FOR_INTERRUPTS();
 		memcpy(start, sweep->cdf_start, sizeof(double) * sweep->narms);
 		while (SweepPanel(sweep, p) > PANEL_TOLERANCE)
@@ -479,29 +556,34 @@ SweepPass(Sweep *sweep, void (*visit) (Sweep *sweep, void *arg), void *arg)
 			SweepSplit(sweep, p);
 			CHECK_FOR_INTERRUPTS();
 		}
-		if (visit)
-			visit(sweep, arg);
 	}
 	pfree(start);
 }
 
 /*
- * Checks each arm's mass after a complete pass: the tails cut off hold
- * ~1e-18, so a mass far from 1 means the densities lost their precision
- * (parameters far beyond 1e7), not rounding.  Returns it.
+ * Checks an arm's mass after a pass over its whole support: the tails cut
+ * off hold ~1e-18, so a mass far from 1 means the densities lost their
+ * precision (parameters far beyond 1e7), not rounding.
  */
-static double
-SweepMass(const Sweep *sweep, int j)
+static void
+CheckArmMass(const Arm *arm, double mass)
 {
-	const Arm  *arm = &sweep->arms[j];
-	double		mass = sweep->cdf_start[j] * exp(-arm->log_shift);
-
 	if (!(fabs(mass - 1) < 1e-6))
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 				 errmsg("Beta(%s, %s) is outside the range that can be computed",
 						ShowDouble(arm->a), ShowDouble(arm->b)),
 				 errdetail("Its density integrates to %s in double precision.", ShowDouble(mass))));
+}
+
+/* An arm's mass after a complete pass, checked. */
+static double
+SweepMass(const Sweep *sweep, int j)
+{
+	const Arm  *arm = &sweep->arms[j];
+	double		mass = sweep->cdf_start[j] * exp(-arm->log_shift);
+
+	CheckArmMass(arm, mass);
 	return mass;
 }
 
@@ -512,56 +594,338 @@ SweepMass(const Sweep *sweep, int j)
 static void
 SweepSettle(Sweep *sweep)
 {
-	SweepPass(sweep, NULL, NULL);
+	SweepPass(sweep);
 	for (int j = 0; j < sweep->narms; j++)
 		sweep->arms[j].mass = SweepMass(sweep, j);
 	SweepRestart(sweep);
 }
 
-/* Running sums of the arm comparison over the panels. */
-typedef struct Comparison
+/*
+ * Where the product of every arm's CDF is below e^LOG_NEGLIGIBLE, no arm
+ * gains more than that to its P(best): integral to t of f_i prod_{j != i}
+ * F_j is at most prod_j F_j(t).
+ */
+#define LOG_NEGLIGIBLE (-69.0)
+
+/*
+ * Panels of a comparison span up to 1.5 of the narrowest local scale: its
+ * error estimate (ArmPanel) is the interpolant's own, not the nested
+ * rule's, which would halve them down to 0.75.
+ */
+#define COMPARISON_SPACING 1.5
+#define FLOOR_ARMS 64
+
+/*
+ * An upper bound on log F(t) below the arm's logit mode: the density is
+ * log-concave, so the mass below t is at most the density there over the
+ * slope of its log (TailDistance's bound, on the other side).
+ */
+static double
+LogCdfBound(const Arm *arm, double t)
 {
-	const int  *count;			/* how many arms share each distinct (alpha, beta) */
-	double	   *prob;			/* integral of f_i prod_{j != i} F_j, per distinct arm */
-	double	   *expected_max;	/* the same with x(t) inside */
-	double	   *prefix;			/* scratch: prod_{j < i} F_j^count_j */
-} Comparison;
+	double		slope = arm->a * Logistic(-t) - arm->b * Logistic(t);
+
+	if (t >= arm->mode || !(slope > 0))
+		return 0;
+	return Min(0.0, ArmLogDensity(arm, t - arm->mode) - log(slope));
+}
+
+/*
+ * A point below which the comparison gains nothing (see LOG_NEGLIGIBLE),
+ * or -INFINITY: bisection on the bound of the product of the CDFs of the
+ * FLOOR_ARMS arms with the highest modes, whose product bounds everyone's.
+ */
+static double
+ComparisonFloor(const Arm *arms, const int *count, int narms)
+{
+	int			leaders[FLOOR_ARMS];
+	int			nleaders = 0;
+	double		below = INFINITY,
+				above = -INFINITY;
+
+	/* the leaders by mode, lowest first, by insertion */
+	for (int j = 0; j < narms; j++)
+	{
+		int			k;
+
+		if (nleaders == FLOOR_ARMS && arms[j].mode <= arms[leaders[0]].mode)
+			continue;
+		if (nleaders == FLOOR_ARMS)
+		{
+			memmove(&leaders[0], &leaders[1], sizeof(int) * (FLOOR_ARMS - 1));
+			nleaders--;
+		}
+		for (k = nleaders; k > 0 && arms[leaders[k - 1]].mode > arms[j].mode; k--)
+			leaders[k] = leaders[k - 1];
+		leaders[k] = j;
+		nleaders++;
+	}
+	for (int k = 0; k < nleaders; k++)
+	{
+		below = Min(below, arms[leaders[k]].lo);
+		above = Max(above, arms[leaders[k]].mode);
+	}
+	for (int iteration = 0; iteration < 60 && above - below > 1e-3 * arms[leaders[nleaders - 1]].scale; iteration++)
+	{
+		double		t = (below + above) / 2,
+					bound = 0;
+
+		for (int k = 0; k < nleaders; k++)
+			bound += count[leaders[k]] * LogCdfBound(&arms[leaders[k]], t);
+		if (bound <= LOG_NEGLIGIBLE)
+			below = t;
+		else
+			above = t;
+	}
+	{
+		double		bound = 0;
+
+		for (int k = 0; k < nleaders; k++)
+			bound += count[leaders[k]] * LogCdfBound(&arms[leaders[k]], below);
+		return bound <= LOG_NEGLIGIBLE ? below : -INFINITY;
+	}
+}
+
+/* x^n for n >= 0 by squaring: twins are counted, not measured */
+static inline double
+IntPower(double x, int n)
+{
+	double		result = 1;
+
+	for (; n > 0; n >>= 1, x *= x)
+		if (n & 1)
+			result *= x;
+	return result;
+}
+
+static int
+CompareUpperEnds(const void *left, const void *right, void *arg)
+{
+	const Arm  *arms = (const Arm *) arg;
+
+	/* descending */
+	return CompareDoubles(&arms[*(const int *) right].hi, &arms[*(const int *) left].hi);
+}
+
+/*
+ * One arm on one panel of a top-down comparison, upper its mass above the
+ * panel: its densities and its CDF at the points (1 less the mass above
+ * each), and the mass in the panel.  Returns the error estimate for that mass.
+ */
+static double
+ArmPanel(const Arm *arm, const PanelPoints *points, double upper, double *density, double *cdf, double *mass)
+{
+	double		last[2] = {0, 0};
+
+	ArmPanelIntegrals(arm, points, density, cdf);
+	*mass = cdf[CHEB_DEGREE];
+	for (int m = 0; m < CHEB_POINTS; m++)
+		cdf[m] = Max(0.0, 1 - (upper + *mass - cdf[m]));
+	/* the interpolant's error, from its last two Chebyshev coefficients */
+	for (int l = 0; l < CHEB_POINTS; l++)
+	{
+		last[0] += cheb_last_coefficients[0][l] * density[l];
+		last[1] += cheb_last_coefficients[1][l] * density[l];
+	}
+	return 2 * points->half * (fabs(last[0]) + fabs(last[1]));
+}
+
+/* log F with a floor, so that sums of them can be taken apart again */
+static inline double
+LogCdf(double cdf)
+{
+	return log(Max(cdf, DBL_MIN));
+}
+
+/*
+ * The panels a comparison was computed on, top down, and at their points
+ * the sum over every arm of log F: enough to give one arm's P(best) again
+ * after a few arms changed (see PropensityCache).
+ */
+typedef struct ComparisonGrid
+{
+	MemoryContext context;		/* of the arrays */
+	int			npanels;
+	int			capacity;
+	double	   *t0,
+			   *t1;
+	double	   *log_product;	/* npanels x CHEB_POINTS */
+} ComparisonGrid;
 
 static void
-AccumulateComparison(Sweep *sweep, void *arg)
+GridAppend(ComparisonGrid *grid, const PanelPoints *points, const double *log_product)
 {
-	Comparison *c = (Comparison *) arg;
-	int			narms = sweep->narms;
-
-	for (int m = 0; m < CHEB_POINTS; m++)
+	if (grid->npanels == grid->capacity)
 	{
-		double		weight = sweep->half * cheb_cumulative[CHEB_DEGREE][m];
-		double		x = Logistic(sweep->t[m]);
-		double		suffix = 1;
+		int			capacity = Max(16, 2 * grid->capacity);
+		double	   *t0 = MemoryContextAlloc(grid->context, sizeof(double) * capacity);
+		double	   *t1 = MemoryContextAlloc(grid->context, sizeof(double) * capacity);
+		double	   *log_product = MemoryContextAlloc(grid->context, sizeof(double) * capacity * CHEB_POINTS);
+
+		if (grid->npanels > 0)
+		{
+			memcpy(t0, grid->t0, sizeof(double) * grid->npanels);
+			memcpy(t1, grid->t1, sizeof(double) * grid->npanels);
+			memcpy(log_product, grid->log_product, sizeof(double) * grid->npanels * CHEB_POINTS);
+			pfree(grid->t0);
+			pfree(grid->t1);
+			pfree(grid->log_product);
+		}
+		grid->t0 = t0;
+		grid->t1 = t1;
+		grid->log_product = log_product;
+		grid->capacity = capacity;
+	}
+	grid->t0[grid->npanels] = points->t0;
+	grid->t1[grid->npanels] = points->t1;
+	memcpy(&grid->log_product[grid->npanels * CHEB_POINTS], log_product, sizeof(double) * CHEB_POINTS);
+	grid->npanels++;
+}
+
+/*
+ * The comparison's integrals over the panels from the top down to where
+ * they gain nothing more: each arm's CDF is 1 less its mass above (its
+ * densities normalized by the Beta function), so nothing below the floor is
+ * ever evaluated, and an arm whose whole support lies below the floor is
+ * never touched.  prob and expected_max are per arm, unnormalized.  With a
+ * grid, also records the panels and the sum of the arms' log CDFs.
+ */
+static void
+CompareFromTop(Arm *arms, const int *count, int narms, double floor,
+			   double *prob, double *expected_max, ComparisonGrid *grid)
+{
+	int			npanels;
+	double	   *edges;
+	int		   *order = palloc(sizeof(int) * narms);
+	int		   *active = palloc(sizeof(int) * narms);
+	double	   *upper = palloc0(sizeof(double) * narms);	/* mass above the panel */
+	double	   *step = palloc(sizeof(double) * narms);	/* mass in the panel */
+	double	   *density = palloc(sizeof(double) * narms * CHEB_POINTS);
+	double	   *cdf = palloc(sizeof(double) * narms * CHEB_POINTS);
+	double	   *prefix = palloc(sizeof(double) * (narms + 1));
+	double		pending[MAX_HALVINGS + 1];	/* left halves still to do */
+	int			pending_depth[MAX_HALVINGS + 1];
+	int			npending = 0,
+				nactive = 0,
+				next = 0,
+				depth = 0,
+				p;
+	double		t0,
+				t1;
+
+	ChebyshevSetup();
+	edges = PanelEdges(arms, narms, floor, COMPARISON_SPACING, &npanels);
+	for (int j = 0; j < narms; j++)
+		order[j] = j;
+	qsort_arg(order, narms, sizeof(int), CompareUpperEnds, arms);
+
+	p = npanels - 1;
+	t0 = edges[p];
+	t1 = edges[p + 1];
+	for (;;)
+	{
+		PanelPoints points;
+		double		error = 0;
+		bool		exhausted = false;
+
+		CHECK_FOR_INTERRUPTS();
+		while (next < narms && arms[order[next]].hi > t0)
+			active[nactive++] = order[next++];
+		PanelPointsInit(&points, t0, t1);
+		for (int k = 0; k < nactive; k++)
+		{
+			int			j = active[k];
+
+			/*
+			 * Below an arm's support its CDF is under the tail mass, and so
+			 * is every arm's share of P(best) from here down.
+			 */
+			if (t1 <= arms[j].lo)
+			{
+				exhausted = true;
+				break;
+			}
+			error = Max(error, ArmPanel(&arms[j], &points, upper[j], &density[j * CHEB_POINTS],
+										&cdf[j * CHEB_POINTS], &step[j]));
+		}
+		if (exhausted)
+			break;
+		if (error > PANEL_TOLERANCE)
+		{
+			/* the right half first, the left one after it */
+			if (depth >= MAX_HALVINGS)
+				ereport(ERROR,
+						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+						 errmsg("Beta quadrature did not converge for these parameters")));
+			depth++;
+			pending[npending] = t0;
+			pending_depth[npending++] = depth;
+			t0 = (t0 + t1) / 2;
+			continue;
+		}
 
 		/*
-		 * prod_{j != i} F_j over every arm as prefix times suffix (no
-		 * division by a zero CDF); an arm's twins, sharing its CDF, raise it
-		 * to their number less itself
+		 * prod_{j != i} F_j over the active arms (the others' CDFs are 1) as
+		 * prefix times suffix (no division by a zero CDF); an arm's twins,
+		 * sharing its CDF, raise it to their number less itself
 		 */
-		c->prefix[0] = 1;
-		for (int j = 0; j < narms; j++)
+		for (int m = 0; m < CHEB_POINTS; m++)
 		{
-			double		cdf = sweep->cdf[j * CHEB_POINTS + m];
+			double		weight = points.half * cheb_cumulative[CHEB_DEGREE][m];
+			double		x = Logistic(points.t[m]);
+			double		suffix = 1;
 
-			c->prefix[j + 1] = c->prefix[j] * (c->count[j] == 1 ? cdf : pow(cdf, c->count[j]));
+			prefix[0] = 1;
+			for (int k = 0; k < nactive; k++)
+				prefix[k + 1] = prefix[k] * IntPower(cdf[active[k] * CHEB_POINTS + m], count[active[k]]);
+			for (int k = nactive - 1; k >= 0; k--)
+			{
+				int			i = active[k];
+				double		c = cdf[i * CHEB_POINTS + m];
+				double		twins = IntPower(c, count[i] - 1);
+				double		part = weight * density[i * CHEB_POINTS + m] * prefix[k] * suffix * twins;
+
+				prob[i] += part;
+				expected_max[i] += part * x;
+				suffix *= twins * c;
+			}
+			/* the product is smallest at the panel's left end: stop below it */
+			if (m == 0 && prefix[nactive] < exp(LOG_NEGLIGIBLE))
+				exhausted = true;
 		}
-		for (int i = narms - 1; i >= 0; i--)
+		if (grid != NULL)
 		{
-			double		cdf = sweep->cdf[i * CHEB_POINTS + m];
-			double		twins = c->count[i] == 1 ? 1 : pow(cdf, c->count[i] - 1);
-			double		part = weight * sweep->density[i * CHEB_POINTS + m] * c->prefix[i] * suffix * twins;
+			double		log_product[CHEB_POINTS] = {0};
 
-			c->prob[i] += part;
-			c->expected_max[i] += part * x;
-			suffix *= twins * cdf;
+			for (int k = 0; k < nactive; k++)
+				for (int m = 0; m < CHEB_POINTS; m++)
+					log_product[m] += count[active[k]] * LogCdf(cdf[active[k] * CHEB_POINTS + m]);
+			GridAppend(grid, &points, log_product);
 		}
+		for (int k = 0; k < nactive; k++)
+			upper[active[k]] += step[active[k]];
+		if (exhausted)
+			break;
+		/* the next interval down: a pending left half, or the next panel */
+		if (npending > 0)
+		{
+			t1 = t0;
+			t0 = pending[--npending];
+			depth = pending_depth[npending];
+		}
+		else if (--p >= 0)
+		{
+			t1 = t0;
+			t0 = edges[p];
+			depth = 0;
+		}
+		else
+			break;
 	}
+	/* the sweep ends below some arm's support: check what it saw whole */
+	for (int k = 0; k < nactive; k++)
+		if (arms[active[k]].lo >= t1)
+			CheckArmMass(&arms[active[k]], upper[active[k]]);
 }
 
 static int
@@ -584,14 +948,15 @@ CompareParameters(const void *left, const void *right, void *arg)
  * theta_i ~ Beta(alpha_i, beta_i):
  *   P_i = integral of f_i(t) prod_{j != i} F_j(t) dt, and
  *   E[max] = sum_i integral of x(t) f_i(t) prod_{j != i} F_j(t) dt.
- * One pass computes them all.  The densities are
- * not normalized: each P_i carries the same factor, the product of the
- * arms' masses, which dividing by sum P_i removes.  Arms with the same
- * parameters (a catalog's fresh arms) are one arm with a count: the same
- * integrals at the cost of the distinct ones.
+ * One pass computes them all, from the top down to where they gain nothing
+ * more (CompareFromTop); dividing by sum P_i removes what rounding leaves
+ * in the arms' normalizing constants.  Arms with the same parameters (a
+ * catalog's fresh arms) are one arm with a count: the same integrals at the
+ * cost of the distinct ones.  loss and grid may be NULL.
  */
 static void
-CompareArms(const double *alpha, const double *beta, int narms, double *prob, double *loss)
+CompareArms(const double *alpha, const double *beta, int narms, double *prob, double *loss,
+			ComparisonGrid *grid)
 {
 	int		   *order = palloc(sizeof(int) * Max(narms, 1));
 	int		   *distinct_of = palloc(sizeof(int) * Max(narms, 1));
@@ -599,8 +964,8 @@ CompareArms(const double *alpha, const double *beta, int narms, double *prob, do
 	Arm		   *arms = palloc(sizeof(Arm) * Max(narms, 1));
 	const double *parameters[2] = {alpha, beta};
 	int			ndistinct = 0;
-	Sweep		sweep;
-	Comparison	c;
+	double	   *distinct_prob,
+			   *distinct_max;
 	double		total = 0,
 				expected_max = 0;
 
@@ -620,26 +985,225 @@ CompareArms(const double *alpha, const double *beta, int narms, double *prob, do
 		count[ndistinct - 1]++;
 		distinct_of[i] = ndistinct - 1;
 	}
-	c.count = count;
-	c.prob = palloc0(sizeof(double) * Max(ndistinct, 1));
-	c.expected_max = palloc0(sizeof(double) * Max(ndistinct, 1));
-	c.prefix = palloc(sizeof(double) * (ndistinct + 1));
-	SweepInit(&sweep, arms, ndistinct, false);
-	SweepPass(&sweep, AccumulateComparison, &c);
+	distinct_prob = palloc0(sizeof(double) * ndistinct);
+	distinct_max = palloc0(sizeof(double) * ndistinct);
+	CompareFromTop(arms, count, ndistinct, ComparisonFloor(arms, count, ndistinct),
+				   distinct_prob, distinct_max, grid);
 	for (int u = 0; u < ndistinct; u++)
 	{
-		SweepMass(&sweep, u);
-		total += count[u] * c.prob[u];
-		expected_max += count[u] * c.expected_max[u];
+		total += count[u] * distinct_prob[u];
+		expected_max += count[u] * distinct_max[u];
 	}
 	for (int i = 0; i < narms; i++)
 	{
 		const Arm  *arm = &arms[distinct_of[i]];
 
-		/* interpolation ringing can leave -1e-20 where the answer is 0 */
-		prob[i] = Max(0.0, c.prob[distinct_of[i]] / total);
-		loss[i] = Max(0.0, expected_max / total - arm->a / (arm->a + arm->b));
+		/* interpolation ringing can leave -1e-20 where the answer is 0; n alike arms: 1/n */
+		prob[i] = ndistinct == 1 ? 1.0 / narms : Max(0.0, distinct_prob[distinct_of[i]] / total);
+		if (loss != NULL)
+			loss[i] = Max(0.0, expected_max / total - arm->a / (arm->a + arm->b));
 	}
+}
+
+/*
+ * Adds sign times the log CDF of Beta(a, b) to a grid's sums: false if the
+ * grid cannot carry the arm (its support above the grid's top, or a panel
+ * too wide for its density).  The same arithmetic as CompareFromTop's, so
+ * that taking an arm out removes what putting it in added.
+ */
+static bool
+GridAddArm(ComparisonGrid *grid, double a, double b, double sign)
+{
+	Arm			arm;
+	double		upper = 0;
+
+	ArmInit(&arm, a, b, LOG_TAIL_MASS, 0);
+	if (arm.hi > grid->t1[0])
+		return false;
+	for (int p = 0; p < grid->npanels; p++)
+	{
+		PanelPoints points;
+		double		density[CHEB_POINTS],
+					cdf[CHEB_POINTS],
+					mass;
+		double	   *log_product = &grid->log_product[p * CHEB_POINTS];
+
+		if (arm.hi <= grid->t0[p])
+			continue;
+		if (grid->t1[p] <= arm.lo)
+		{
+			/* below its support: the arm's CDF is under the tail mass */
+			for (int m = 0; m < CHEB_POINTS; m++)
+				log_product[m] += sign * LogCdf(Max(0.0, 1 - upper));
+			continue;
+		}
+		PanelPointsInit(&points, grid->t0[p], grid->t1[p]);
+		if (ArmPanel(&arm, &points, upper, density, cdf, &mass) > PANEL_TOLERANCE)
+			return false;
+		for (int m = 0; m < CHEB_POINTS; m++)
+			log_product[m] += sign * LogCdf(cdf[m]);
+		upper += mass;
+	}
+	return true;
+}
+
+/*
+ * P(Beta(a, b) is the largest) from a grid whose sums include it: false in
+ * ok if a panel is too wide for its density.
+ */
+static double
+GridProbBest(const ComparisonGrid *grid, double a, double b, bool *ok)
+{
+	Arm			arm;
+	double		upper = 0,
+				prob = 0;
+
+	ArmInit(&arm, a, b, LOG_TAIL_MASS, 0);
+	*ok = true;
+	for (int p = 0; p < grid->npanels && grid->t1[p] > arm.lo; p++)
+	{
+		PanelPoints points;
+		double		density[CHEB_POINTS],
+					cdf[CHEB_POINTS],
+					mass;
+		const double *log_product = &grid->log_product[p * CHEB_POINTS];
+
+		if (arm.hi <= grid->t0[p])
+			continue;
+		PanelPointsInit(&points, grid->t0[p], grid->t1[p]);
+		if (ArmPanel(&arm, &points, upper, density, cdf, &mass) > PANEL_TOLERANCE)
+		{
+			*ok = false;
+			return 0;
+		}
+		for (int m = 0; m < CHEB_POINTS; m++)
+			prob += points.half * cheb_cumulative[CHEB_DEGREE][m] * density[m] *
+				exp(log_product[m] - LogCdf(cdf[m]));
+		upper += mass;
+	}
+	return prob;
+}
+
+/*
+ * Thompson's propensity, per backend and policy: the arms' parameters as
+ * last compared and the grid of that comparison.  Between two chooses a
+ * policy's arms change by the rewards in between: each arm that changed
+ * moves the grid's sums by its new log CDF less its old, so a round costs
+ * the arms rewarded, not all of them.  Too many changes, an arm the grid
+ * cannot carry, a grid whose bottom no longer bounds the product, or
+ * PROPENSITY_REFRESH updates (their rounding adds up): compared afresh.
+ */
+#define PROPENSITY_POLICIES 8
+#define PROPENSITY_REFRESH 1000
+
+typedef struct PropensityCache
+{
+	char	   *policy;			/* NULL: unused */
+	int			narms;			/* -1 while being updated: an error leaves it unusable */
+	double	   *alpha,
+			   *beta;
+	ComparisonGrid grid;
+	int			updates;
+	uint64		used;			/* for replacing the least recently used */
+} PropensityCache;
+
+static PropensityCache propensity_cache[PROPENSITY_POLICIES];
+static uint64 propensity_clock = 0;
+
+/* The entry of a policy, or the one to replace for it (emptied). */
+static PropensityCache *
+PropensityEntry(const char *policy, bool *found)
+{
+	PropensityCache *victim = &propensity_cache[0];
+
+	for (int k = 0; k < PROPENSITY_POLICIES; k++)
+	{
+		PropensityCache *entry = &propensity_cache[k];
+
+		if (entry->policy != NULL && strcmp(entry->policy, policy) == 0)
+		{
+			*found = true;
+			return entry;
+		}
+		if (entry->used < victim->used)
+			victim = entry;
+	}
+	*found = false;
+	if (victim->grid.context == NULL)
+		victim->grid.context = AllocSetContextCreate(TopMemoryContext, "bandit propensity",
+													 ALLOCSET_DEFAULT_SIZES);
+	return victim;
+}
+
+/* The cached comparison brought to the arms' parameters: false if it cannot be. */
+static bool
+PropensityUpdate(PropensityCache *entry, const double *alpha, const double *beta, int n)
+{
+	int			changed = 0,
+				narms = entry->narms;
+
+	if (narms != n || entry->updates >= PROPENSITY_REFRESH)
+		return false;
+	for (int i = 0; i < n; i++)
+		changed += alpha[i] != entry->alpha[i] || beta[i] != entry->beta[i];
+	if (changed > n / 16 + 4)
+		return false;
+	entry->narms = -1;
+	for (int i = 0; i < n; i++)
+	{
+		if (alpha[i] == entry->alpha[i] && beta[i] == entry->beta[i])
+			continue;
+		if (!GridAddArm(&entry->grid, entry->alpha[i], entry->beta[i], -1) ||
+			!GridAddArm(&entry->grid, alpha[i], beta[i], 1))
+			return false;
+		entry->alpha[i] = alpha[i];
+		entry->beta[i] = beta[i];
+		entry->updates++;
+	}
+	/* the product at the bottom must stay under the tail mass */
+	if (!(entry->grid.log_product[(entry->grid.npanels - 1) * CHEB_POINTS] <= LOG_TAIL_MASS))
+		return false;
+	entry->narms = narms;
+	return true;
+}
+
+/*
+ * P(theta_chosen is the largest) for the arms of a policy, as
+ * BetaProbBest's, from the policy's cached comparison when it can be.
+ */
+double
+BetaPropensity(const char *policy, const double *alpha, const double *beta, int n, int chosen)
+{
+	bool		found;
+	PropensityCache *entry = PropensityEntry(policy, &found);
+	double	   *prob;
+	MemoryContext old;
+
+	entry->used = ++propensity_clock;
+	if (found && PropensityUpdate(entry, alpha, beta, n))
+	{
+		bool		ok;
+		double		p = GridProbBest(&entry->grid, alpha[chosen], beta[chosen], &ok);
+
+		if (ok)
+			return Min(1.0, Max(0.0, p));
+	}
+	entry->narms = -1;
+	entry->policy = NULL;
+	MemoryContextReset(entry->grid.context);
+	memset(&entry->grid.npanels, 0, sizeof(ComparisonGrid) - offsetof(ComparisonGrid, npanels));
+	prob = palloc(sizeof(double) * n);
+	CompareArms(alpha, beta, n, prob, NULL, &entry->grid);
+	old = MemoryContextSwitchTo(entry->grid.context);
+	entry->policy = pstrdup(policy);
+	entry->alpha = palloc(sizeof(double) * n);
+	entry->beta = palloc(sizeof(double) * n);
+	MemoryContextSwitchTo(old);
+	memcpy(entry->alpha, alpha, sizeof(double) * n);
+	memcpy(entry->beta, beta, sizeof(double) * n);
+	entry->updates = 0;
+	entry->narms = n;
+	return prob[chosen];
 }
 
 /* The CDF at t inside the current panel, by barycentric interpolation. */
@@ -652,7 +1216,7 @@ PanelCdfAt(const Sweep *sweep, double t)
 	for (int m = 0; m < CHEB_POINTS; m++)
 	{
 		double		w = (m % 2 == 0 ? 1.0 : -1.0) * ((m == 0 || m == CHEB_DEGREE) ? 0.5 : 1.0);
-		double		diff = t - sweep->t[m];
+		double		diff = t - sweep->points.t[m];
 
 		if (diff == 0)
 			return sweep->cdf[m];
@@ -894,40 +1458,12 @@ Float8ArrayDatum(const double *values, int n)
 										   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 }
 
-/*
- * The last answer of BetaProbBest, for the next call: a policy's arms change
- * only when rewarded, and between rewards every choose asks again.
- */
-#define MEMO_ARMS 64
-static int	memo_arms = 0;
-static double memo_alpha[MEMO_ARMS],
-			memo_beta[MEMO_ARMS],
-			memo_prob[MEMO_ARMS];
-
-/* P(theta_i is the largest) for other modules (policies' propensities). */
+/* P(theta_i is the largest) for other modules (recommend's ranking). */
 void
 BetaProbBest(const double *alpha, const double *beta, int n, double *prob)
 {
-	size_t		size = sizeof(double) * n;
-	double	   *loss;
-
-	if (n == memo_arms && memcmp(alpha, memo_alpha, size) == 0 && memcmp(beta, memo_beta, size) == 0)
-	{
-		memcpy(prob, memo_prob, size);
-		return;
-	}
-	if (n == 0)
-		return;
-	loss = palloc(size);
-	CompareArms(alpha, beta, n, prob, loss);
-	pfree(loss);
-	if (n <= MEMO_ARMS)
-	{
-		memcpy(memo_alpha, alpha, size);
-		memcpy(memo_beta, beta, size);
-		memcpy(memo_prob, prob, size);
-		memo_arms = n;
-	}
+	if (n > 0)
+		CompareArms(alpha, beta, n, prob, NULL, NULL);
 }
 
 /* prob_best and expected_loss: one comparison, either half of its answer. */
@@ -941,7 +1477,7 @@ CompareArmsDatum(FunctionCallInfo fcinfo, bool want_loss)
 	double	   *loss = palloc(sizeof(double) * Max(n, 1));
 
 	if (n > 0)
-		CompareArms(alpha, beta, n, prob, loss);
+		CompareArms(alpha, beta, n, prob, loss, NULL);
 	return Float8ArrayDatum(want_loss ? loss : prob, n);
 }
 

@@ -13,6 +13,8 @@
 #include "numeric.h"
 
 #include "access/htup_details.h"
+#include "access/xact.h"
+#include "commands/trigger.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "funcapi.h"
@@ -22,6 +24,7 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/xid8.h"
 
 #include <gsl/gsl_randist.h>
 
@@ -59,6 +62,11 @@ typedef struct Policy
 				alpha;
 	int			dim;
 	int64		decisions;		/* made before this one (epsilon decay) */
+	/* what keys its arms in ArmCache */
+	TransactionId row_xmin;
+	ItemPointerData row_ctid;
+	Oid			arm_filenode;
+	FullTransactionId snapshot_xmin;	/* of the snapshot that read the row */
 } Policy;
 
 /* An arm as choose and recommend see it. */
@@ -86,6 +94,7 @@ typedef struct Context
 
 static SPIPlanPtr plan_policy,
 			plan_arms,
+			plan_arm_changes,
 			plan_insert_decision,
 			plan_reward_decision,
 			plan_decision_state,
@@ -107,14 +116,22 @@ PreparePlans(void)
 	Oid			update_types[] = {TEXTOID, TEXTOID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID, BOOLOID};
 	Oid			text2[] = {TEXTOID, TEXTOID};
 	Oid			linucb_types[] = {TEXTOID, TEXTOID, FLOAT8OID, FLOAT8OID, FLOAT8ARRAYOID, FLOAT8ARRAYOID};
+	Oid			changes_types[] = {TEXTOID, XID8OID};
 
 	/* the last one: a failure half way (say, before ALTER EXTENSION UPDATE) prepares all again */
 	if (plan_update_linucb_arm != NULL)
 		return;
 	plan_policy = PrepareSafely(
-		"SELECT algorithm, params, mode, default_arm FROM bandit.policy WHERE name = $1", 1, text1);
+		"SELECT algorithm, params, mode, default_arm, xmin, ctid,"
+		"  pg_catalog.pg_relation_filenode('bandit.arm'::pg_catalog.regclass),"
+		"  pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())"
+		"  FROM bandit.policy WHERE name = $1", 1, text1);
+	/* the arms written by a transaction from $2 on (see ArmCache) */
+	plan_arm_changes = PrepareSafely(
+		"SELECT arm, alpha, beta, pulls, weight, mean_reward, cost, latency_ms, retired"
+		"  FROM bandit.arm WHERE policy = $1 AND changed_xid >= $2", 2, changes_types);
 	plan_arms = PrepareSafely(
-		"SELECT arm, alpha, beta, pulls, weight, mean_reward, cost, latency_ms, a_inv, b,"
+		"SELECT arm, alpha, beta, pulls, weight, mean_reward, cost, latency_ms, retired, a_inv, b,"
 		"  tableoid, xmin, ctid, state_stamp"
 		"  FROM bandit.arm WHERE policy = $1 AND NOT retired ORDER BY arm COLLATE \"C\"", 1, text1);
 	plan_insert_decision = PrepareSafely(
@@ -211,6 +228,10 @@ LoadPolicy(const char *name, Policy *policy)
 	params = DatumGetJsonbP(SPI_getbinval(tuple, desc, 2, &isnull));
 	mode = TupleText(tuple, desc, 3);
 	policy->default_arm = TupleText(tuple, desc, 4);
+	policy->row_xmin = DatumGetTransactionId(SPI_getbinval(tuple, desc, 5, &isnull));
+	policy->row_ctid = *(ItemPointer) DatumGetPointer(SPI_getbinval(tuple, desc, 6, &isnull));
+	policy->arm_filenode = DatumGetObjectId(SPI_getbinval(tuple, desc, 7, &isnull));
+	policy->snapshot_xmin = DatumGetFullTransactionId(SPI_getbinval(tuple, desc, 8, &isnull));
 
 	if (strcmp(algorithm, "thompson") == 0)
 		policy->algorithm = ALG_THOMPSON;
@@ -437,6 +458,228 @@ LinUcbCacheRemember(const LinUcbKey *key, int dim, const double *a_inv, const do
 	linucb_cache_bytes += size;
 }
 
+/*
+ * The arms of a policy as this backend last read them, so that a choose
+ * over thousands of arms reads only those written since.  Every write of an
+ * arm row stamps it with its top transaction (changed_xid, set by the
+ * trigger function bandit.arm_written); a refresh reads the rows stamped by
+ * a transaction at or after the xmin of the snapshot that last read the
+ * policy: any write the cache has not seen was not visible to that snapshot,
+ * so its transaction was still running or not yet begun.  Deleted arms leave
+ * no stamp: deleting arm rows touches the policy's row (the trigger
+ * bandit.arms_deleted; restore rewrites it anyway), and the cache is keyed
+ * by that row's version and by the arm table's file node (TRUNCATE, VACUUM
+ * FULL).  A (sub)transaction that aborts may have shown the cache its own
+ * writes: every cache is emptied then.
+ */
+#define ARM_CACHE_POLICIES 8
+#define ARM_CACHE_MAX_ARMS 200000
+
+typedef struct CachedArm
+{
+	char	   *name;
+	double		alpha,
+				beta,
+				weight,
+				mean,
+				cost,			/* NaN: no estimate */
+				latency;
+	int64		pulls;
+	bool		retired;
+} CachedArm;
+
+typedef struct ArmCache
+{
+	char	   *policy;			/* NULL: unused */
+	bool		valid;			/* false while being refreshed, and after an abort */
+	TransactionId row_xmin;
+	ItemPointerData row_ctid;
+	Oid			arm_filenode;
+	FullTransactionId horizon;	/* read again the arms written from here on */
+	int			narms,
+				capacity;
+	CachedArm  *arms;			/* by name, in byte order (COLLATE "C") */
+	MemoryContext context;
+	uint64		used;
+} ArmCache;
+
+static ArmCache arm_cache[ARM_CACHE_POLICIES];
+static uint64 arm_cache_clock = 0;
+static bool arm_cache_callbacks = false;
+
+static void
+ArmCacheForget(void)
+{
+	for (int k = 0; k < ARM_CACHE_POLICIES; k++)
+		arm_cache[k].valid = false;
+}
+
+static void
+ArmCacheXactCallback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
+		ArmCacheForget();
+}
+
+static void
+ArmCacheSubXactCallback(SubXactEvent event, SubTransactionId mySubid, SubTransactionId parentSubid, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		ArmCacheForget();
+}
+
+static int
+CompareCachedArms(const void *left, const void *right)
+{
+	return strcmp(((const CachedArm *) left)->name, ((const CachedArm *) right)->name);
+}
+
+/* The policy's entry, emptied and keyed afresh unless its key still holds. */
+static ArmCache *
+ArmCacheEntry(const Policy *policy)
+{
+	ArmCache   *victim = &arm_cache[0];
+	int			cached = 0;
+
+	if (!arm_cache_callbacks)
+	{
+		RegisterXactCallback(ArmCacheXactCallback, NULL);
+		RegisterSubXactCallback(ArmCacheSubXactCallback, NULL);
+		arm_cache_callbacks = true;
+	}
+	for (int k = 0; k < ARM_CACHE_POLICIES; k++)
+	{
+		ArmCache   *entry = &arm_cache[k];
+
+		if (entry->policy != NULL && strcmp(entry->policy, policy->name) == 0)
+		{
+			victim = entry;
+			break;
+		}
+		if (entry->used < victim->used)
+			victim = entry;
+	}
+	victim->used = ++arm_cache_clock;
+	if (victim->policy != NULL && victim->valid && strcmp(victim->policy, policy->name) == 0 &&
+		victim->row_xmin == policy->row_xmin && ItemPointerEquals(&victim->row_ctid, (ItemPointer) &policy->row_ctid) &&
+		victim->arm_filenode == policy->arm_filenode)
+		return victim;
+
+	/* a large catalog pushes out the others rather than grow without bound */
+	for (int k = 0; k < ARM_CACHE_POLICIES; k++)
+		if (&arm_cache[k] != victim && arm_cache[k].policy != NULL)
+			cached += arm_cache[k].narms;
+	for (int k = 0; k < ARM_CACHE_POLICIES && cached > ARM_CACHE_MAX_ARMS / 2; k++)
+		if (&arm_cache[k] != victim && arm_cache[k].policy != NULL)
+		{
+			cached -= arm_cache[k].narms;
+			arm_cache[k].policy = NULL;
+			arm_cache[k].narms = 0;
+			MemoryContextReset(arm_cache[k].context);
+		}
+	if (victim->context == NULL)
+		victim->context = AllocSetContextCreate(TopMemoryContext, "bandit arms", ALLOCSET_DEFAULT_SIZES);
+	MemoryContextReset(victim->context);
+	victim->policy = MemoryContextStrdup(victim->context, policy->name);
+	victim->valid = false;
+	victim->row_xmin = policy->row_xmin;
+	victim->row_ctid = policy->row_ctid;
+	victim->arm_filenode = policy->arm_filenode;
+	victim->horizon = InvalidFullTransactionId;	/* every arm */
+	victim->narms = victim->capacity = 0;
+	victim->arms = NULL;
+	victim->valid = true;
+	return victim;
+}
+
+/* Columns 1 to 9 of plan_arm_changes and plan_arms: an arm's row (the name in CurrentMemoryContext). */
+static void
+TupleArm(HeapTuple tuple, TupleDesc desc, CachedArm *arm)
+{
+	Datum		value;
+	bool		isnull;
+
+	arm->name = TupleText(tuple, desc, 1);
+	arm->alpha = TupleFloat8(tuple, desc, 2, 1);
+	arm->beta = TupleFloat8(tuple, desc, 3, 1);
+	value = SPI_getbinval(tuple, desc, 4, &isnull);
+	arm->pulls = isnull ? 0 : DatumGetInt64(value);
+	arm->weight = TupleFloat8(tuple, desc, 5, 0);
+	arm->mean = TupleFloat8(tuple, desc, 6, 0);
+	arm->cost = TupleFloat8(tuple, desc, 7, NAN);
+	arm->latency = TupleFloat8(tuple, desc, 8, NAN);
+	value = SPI_getbinval(tuple, desc, 9, &isnull);
+	arm->retired = !isnull && DatumGetBool(value);
+}
+
+/* The policy's cached arms, brought up to date (inside SPI). */
+static const ArmCache *
+ArmCacheRefresh(const Policy *policy)
+{
+	ArmCache   *entry = ArmCacheEntry(policy);
+	Datum		args[2] = {CStringGetTextDatum(policy->name), FullTransactionIdGetDatum(entry->horizon)};
+	int			nold = entry->narms;
+	MemoryContext old;
+
+	/* a snapshot of its own, taken after LoadPolicy's: it sees all that one saw */
+	if (SPI_execute_plan(plan_arm_changes, args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "reading the arms of policy \"%s\" failed", policy->name);
+	entry->valid = false;
+	old = MemoryContextSwitchTo(entry->context);
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[r];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		CachedArm	key;
+		CachedArm  *arm;
+
+		if ((r & 0x3FF) == 0x3FF)
+			CHECK_FOR_INTERRUPTS();
+		key.name = TupleText(tuple, desc, 1);
+		arm = bsearch(&key, entry->arms, nold, sizeof(CachedArm), CompareCachedArms);
+		if (arm == NULL)
+		{
+			if (entry->narms == entry->capacity)
+			{
+				entry->capacity = Max(64, 2 * entry->capacity);
+				entry->arms = entry->arms == NULL ? palloc(sizeof(CachedArm) * entry->capacity) :
+					repalloc(entry->arms, sizeof(CachedArm) * entry->capacity);
+			}
+			arm = &entry->arms[entry->narms++];
+		}
+		else
+			pfree(key.name);
+		TupleArm(tuple, desc, arm);
+	}
+	MemoryContextSwitchTo(old);
+	if (entry->narms > nold)
+		qsort(entry->arms, entry->narms, sizeof(CachedArm), CompareCachedArms);
+	entry->horizon = policy->snapshot_xmin;
+	entry->valid = true;
+	return entry;
+}
+
+/* An arm without an estimate is not known to be over budget. */
+static bool
+OverBudget(const Context *context, double cost, double latency)
+{
+	return (context->has_max_cost && !isnan(cost) && cost > context->max_cost) ||
+		(context->has_max_latency && !isnan(latency) && latency > context->max_latency);
+}
+
+/* An arm as choose sees it, from its row (LinUCB state apart). */
+static void
+ArmOfRow(Arm *arm, const CachedArm *row)
+{
+	arm->name = row->name;
+	arm->alpha = row->alpha;
+	arm->beta = row->beta;
+	arm->pulls = row->pulls;
+	arm->weight = row->weight;
+	arm->mean = row->mean;
+	arm->a_inv = arm->b = NULL;
+}
+
 /* The active arms that fit the context's budget (inside SPI). */
 static Arm *
 LoadArms(const Policy *policy, const Context *context, int *count)
@@ -445,8 +688,26 @@ LoadArms(const Policy *policy, const Context *context, int *count)
 	Arm		   *arms;
 	int			n = 0;
 
-	if (policy->algorithm == ALG_LINUCB)
-		LinUcbCacheTrim();
+	if (policy->algorithm != ALG_LINUCB)
+	{
+		const ArmCache *cache = ArmCacheRefresh(policy);
+
+		/* read-only: the names stay in the cache until the next refresh */
+		arms = palloc(sizeof(Arm) * Max(cache->narms, 1));
+		for (int i = 0; i < cache->narms; i++)
+		{
+			const CachedArm *cached = &cache->arms[i];
+			Arm		   *arm = &arms[n];
+
+			if (cached->retired || OverBudget(context, cached->cost, cached->latency))
+				continue;
+			ArmOfRow(arm, cached);
+			n++;
+		}
+		*count = n;
+		return arms;
+	}
+	LinUcbCacheTrim();
 	if (SPI_execute_plan(plan_arms, &arg, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "reading the arms of policy \"%s\" failed", policy->name);
 	arms = palloc(sizeof(Arm) * Max(SPI_processed, 1));
@@ -455,42 +716,29 @@ LoadArms(const Policy *policy, const Context *context, int *count)
 		HeapTuple	tuple = SPI_tuptable->vals[i];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		Arm		   *arm = &arms[n];
-		double		cost = TupleFloat8(tuple, desc, 7, NAN);
-		double		latency = TupleFloat8(tuple, desc, 8, NAN);
-		bool		isnull;
+		CachedArm	row;
+		LinUcbKey	key;
+		const LinUcbState *cached;
 
 		if ((i & 0x3FF) == 0x3FF)
 			CHECK_FOR_INTERRUPTS();
-		/* an arm without an estimate is not known to be over budget */
-		if (context->has_max_cost && !isnan(cost) && cost > context->max_cost)
+		TupleArm(tuple, desc, &row);
+		if (OverBudget(context, row.cost, row.latency))
 			continue;
-		if (context->has_max_latency && !isnan(latency) && latency > context->max_latency)
-			continue;
-		arm->name = TupleText(tuple, desc, 1);
-		arm->alpha = TupleFloat8(tuple, desc, 2, 1);
-		arm->beta = TupleFloat8(tuple, desc, 3, 1);
-		arg = SPI_getbinval(tuple, desc, 4, &isnull);
-		arm->pulls = isnull ? 0 : DatumGetInt64(arg);
-		arm->weight = TupleFloat8(tuple, desc, 5, 0);
-		arm->mean = TupleFloat8(tuple, desc, 6, 0);
-		arm->a_inv = arm->b = NULL;
-		if (policy->algorithm == ALG_LINUCB)
+		ArmOfRow(arm, &row);
+		key = TupleLinUcbKey(tuple, desc, 12);
+		cached = LinUcbCacheLookup(&key, policy->dim);
+		if (cached != NULL)
 		{
-			LinUcbKey	key = TupleLinUcbKey(tuple, desc, 11);
-			const LinUcbState *cached = LinUcbCacheLookup(&key, policy->dim);
-
-			if (cached != NULL)
-			{
-				/* read-only: scores never write to it */
-				arm->a_inv = cached->a_inv;
-				arm->b = cached->b;
-			}
-			else
-			{
-				arm->a_inv = TupleVector(tuple, desc, 9, policy->dim * policy->dim, "a_inv");
-				arm->b = TupleVector(tuple, desc, 10, policy->dim, "b");
-				LinUcbCacheRemember(&key, policy->dim, arm->a_inv, arm->b);
-			}
+			/* read-only: scores never write to it */
+			arm->a_inv = cached->a_inv;
+			arm->b = cached->b;
+		}
+		else
+		{
+			arm->a_inv = TupleVector(tuple, desc, 10, policy->dim * policy->dim, "a_inv");
+			arm->b = TupleVector(tuple, desc, 11, policy->dim, "b");
+			LinUcbCacheRemember(&key, policy->dim, arm->a_inv, arm->b);
 		}
 		n++;
 	}
@@ -787,19 +1035,28 @@ SoftmaxProbabilities(const Policy *policy, double *score, int n)
 		score[i] /= total;
 }
 
+/* The arms' Beta posteriors as two arrays. */
+static void
+ArmPosteriors(const Arm *arms, int n, double **alpha, double **beta)
+{
+	*alpha = palloc(sizeof(double) * Max(n, 1));
+	*beta = palloc(sizeof(double) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		(*alpha)[i] = arms[i].alpha;
+		(*beta)[i] = arms[i].beta;
+	}
+}
+
 /* P(theta_i is the largest) for the arms' Beta posteriors. */
 static double *
 ArmsProbBest(const Arm *arms, int n)
 {
-	double	   *alpha = palloc(sizeof(double) * n);
-	double	   *beta = palloc(sizeof(double) * n);
+	double	   *alpha,
+			   *beta;
 	double	   *prob = palloc(sizeof(double) * n);
 
-	for (int i = 0; i < n; i++)
-	{
-		alpha[i] = arms[i].alpha;
-		beta[i] = arms[i].beta;
-	}
+	ArmPosteriors(arms, n, &alpha, &beta);
 	BetaProbBest(alpha, beta, n, prob);
 	return prob;
 }
@@ -829,7 +1086,13 @@ ChooseArm(const Policy *policy, const Arm *arms, int n, const Context *context, 
 						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 						 errmsg("could not draw from the Beta posteriors of policy \"%s\"", policy->name)));
 			/* exactly the probability of the draw's winner: P(theta_i is the largest) */
-			*propensity = ArmsProbBest(arms, n)[chosen];
+			{
+				double	   *alpha,
+						   *beta;
+
+				ArmPosteriors(arms, n, &alpha, &beta);
+				*propensity = BetaPropensity(policy->name, alpha, beta, n, chosen);
+			}
 			break;
 		case ALG_EPSILON_GREEDY:
 			{
@@ -1474,4 +1737,36 @@ bandit_recommend(PG_FUNCTION_ARGS)
 	MemoryContextSwitchTo(old);
 	SpiEnd(nest);
 	return ReturnRows(fcinfo, n, 3, values, nulls);
+}
+
+PG_FUNCTION_INFO_V1(bandit_arm_written);
+
+/*
+ * arm_written(): BEFORE INSERT OR UPDATE row trigger of bandit.arm, which
+ * stamps the row with its top transaction for ArmCache.
+ */
+Datum
+bandit_arm_written(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigger = (TriggerData *) fcinfo->context;
+	HeapTuple	tuple;
+	int			column;
+	Datum		stamp;
+	bool		isnull = false;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(trigger->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(trigger->tg_event) ||
+		!(TRIGGER_FIRED_BY_INSERT(trigger->tg_event) || TRIGGER_FIRED_BY_UPDATE(trigger->tg_event)))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("bandit.arm_written() must be called as a BEFORE INSERT OR UPDATE row trigger")));
+	tuple = TRIGGER_FIRED_BY_UPDATE(trigger->tg_event) ? trigger->tg_newtuple : trigger->tg_trigtuple;
+	column = SPI_fnumber(trigger->tg_relation->rd_att, "changed_xid");
+	if (column <= 0 || TupleDescAttr(trigger->tg_relation->rd_att, column - 1)->atttypid != XID8OID)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("bandit.arm_written() needs a column changed_xid of type xid8 in table \"%s\"",
+						RelationGetRelationName(trigger->tg_relation))));
+	stamp = FullTransactionIdGetDatum(GetTopFullTransactionId());
+	return PointerGetDatum(heap_modify_tuple_by_cols(tuple, trigger->tg_relation->rd_att, 1, &column, &stamp, &isnull));
 }

@@ -6,7 +6,8 @@ what an application does instead (read the arm rows, draw the Beta samples in
 numpy, insert the decision; later update the decision and the arm), the two
 interleaved round by round so that the machine's drift hits both alike.  The
 application logs no propensity; bandit logs the exact one, checked here
-against prob_best over the same state (|difference| <= 1e-9).
+against prob_best over the same state (|difference| <= 1e-9) before the
+rounds and every 50th round.
 
 Sizes 10, 100, 1,000 and 10,000 arms with varied posteriors (true click rates
 1-10 %, 50-500 pulls each), and 10,000 fresh arms (Beta(1, 1) all).  Prints
@@ -129,6 +130,9 @@ def main():
             app_round(cur, name, truth[name], rng, gen)
             spent['app'] += time.perf_counter() - start
             rounds += 1
+            # the propensity as the caches bring it up to date round by round, now and then
+            if rounds % 50 == 0:
+                error = max(error, propensity_error(cur, name))
         b, a = spent['bandit'] / rounds * 1e3, spent['app'] / rounds * 1e3
         per_size[(n, kind)] = b
         print('%8d %-7s %12.2f %12.2f %10.2f %8d %14s' % (n, kind, b, a, b / a, rounds,

@@ -974,7 +974,8 @@ def ref_sample_size_t(d, power, alpha, alt):
     if not (math.isfinite(n0) and n0 > 1):
         n0 = 2 * ((stats.norm.isf(alpha / 2) + stats.norm.ppf(power)) / d) ** 2 + 1
     n = solve_tight(lambda n: power_t_bulk(d, n, alpha, alt) - power, n0)
-    if abs(n - n0) > 1e-6 * n:              # statsmodels' own answer, to its precision
+    # statsmodels' own answer, to its precision (1e-6 relative, a little worse near n = 2)
+    if abs(n - n0) > 1e-5 * n:
         raise AssertionError("sample size %r vs statsmodels %r for %r" % (n, n0, (d, power, alpha, alt)))
     return n
 

@@ -544,7 +544,8 @@ def dump_restore(admin, conn, fx):
         'objects': "SELECT kind, name, owner::text, CASE WHEN kind <> 'priors' THEN created_at END "
                    "FROM bandit.object ORDER BY 1, 2",
         'grants': 'SELECT kind, name, grantee::text, privilege, granted_by::text, granted_at FROM bandit.permission ORDER BY 1, 2, 3, 4',
-        'arms': 'SELECT * FROM bandit.arm ORDER BY policy, arm',
+        # changed_xid stamps the transaction that wrote a row: the restore's own
+        'arms': "SELECT to_jsonb(a) - 'changed_xid' FROM bandit.arm a ORDER BY policy, arm",
     }
     for who in ROLES:
         queries['privileges seen by ' + who] = (
