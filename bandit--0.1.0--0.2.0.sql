@@ -175,11 +175,21 @@ AS 'MODULE_PATHNAME', 'bandit_state_stamp' LANGUAGE C VOLATILE PARALLEL SAFE;
 COMMENT ON FUNCTION bandit.state_stamp() IS
     'A random 64-bit stamp from the strong random source (not bandit.set_seed''s generator), for bandit.arm.state_stamp';
 ALTER TABLE bandit.arm ADD COLUMN state_stamp bigint NOT NULL DEFAULT bandit.state_stamp();
--- add_arm checks the arm limit against a count kept in the policy row (counting made each call cost the number of arms)
-ALTER TABLE bandit.policy ADD COLUMN arm_count integer NOT NULL DEFAULT 0;
-UPDATE bandit.policy p SET arm_count = (SELECT count(*) FROM bandit.arm a WHERE a.policy = p.name);
-COMMENT ON TABLE bandit.policy IS
-    'Bandit policies: algorithm, parameters (all keys, defaults filled in), mode, default arm, decisions made (counted when epsilon decays per decision), and arm_count, its number of arms (retired ones included; kept by create_policy, add_arm and restore, so that add_arm checks the limit without counting them)';
+-- add_arm checks the arm limits against a count of each policy's arms
+-- (counting them made each call cost their number).  Apart from the policy row, whose version keys
+-- the per-backend arm cache: adding an arm must not make every backend read
+-- all the policy's arms again.
+CREATE TABLE bandit.arm_count (
+    policy text PRIMARY KEY REFERENCES bandit.policy (name) ON DELETE CASCADE,
+    arms integer NOT NULL
+);
+COMMENT ON TABLE bandit.arm_count IS
+    'Number of arms of each policy (retired ones included), kept by create_policy, add_arm and restore so that add_arm checks the arm limits without counting; its row lock makes concurrent add_arm calls on one policy take turns';
+INSERT INTO bandit.arm_count (policy, arms) SELECT p.name, (SELECT count(*) FROM bandit.arm a WHERE a.policy = p.name) FROM bandit.policy p;
+SELECT pg_catalog.pg_extension_config_dump('bandit.arm_count', '');
+GRANT SELECT ON bandit.arm_count TO PUBLIC;
+ALTER TABLE bandit.arm_count ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable ON bandit.arm_count FOR SELECT USING (policy IN (SELECT r.name FROM bandit.readable('policy') r));
 COMMENT ON TABLE bandit.arm IS
     'Arms of each policy and what it learned: Beta posterior (alpha, beta), rewards credited (pulls), their discounted weight, mean and m2 (weighted Welford), budget estimates (cost, latency_ms), LinUCB state (a_inv = inverse of A, b), and state_stamp, a random stamp renewed (= DEFAULT) by every write of a_inv or b: with the row version it keys the per-backend LinUCB cache';
 
@@ -328,9 +338,9 @@ BEGIN
         RAISE EXCEPTION 'arms must be distinct' USING ERRCODE = '23505';
     END IF;
     full_params := bandit.policy_params(algorithm, arms, params);
-    INSERT INTO bandit.policy (name, algorithm, params, mode, default_arm, arm_count)
+    INSERT INTO bandit.policy (name, algorithm, params, mode, default_arm)
     VALUES (create_policy.name, create_policy.algorithm, jsonb_strip_nulls(full_params - 'mode' - 'default_arm'),
-            full_params->>'mode', full_params->>'default_arm', cardinality(arms))
+            full_params->>'mode', full_params->>'default_arm')
     ON CONFLICT DO NOTHING
     RETURNING * INTO p;
     IF p IS NULL THEN
@@ -350,6 +360,7 @@ BEGIN
     FROM unnest(arms) a,
          (SELECT bandit.identity_matrix(dim) ident,
                  CASE WHEN dim IS NOT NULL THEN array_fill(0::float8, ARRAY[dim]) END zero) s;
+    INSERT INTO bandit.arm_count (policy, arms) VALUES (p.name, cardinality(arms));
     INSERT INTO bandit.audit (policy, action, detail)
     VALUES (p.name, 'create', jsonb_build_object('algorithm', p.algorithm, 'arms', arms, 'params', full_params));
 END
@@ -373,12 +384,16 @@ BEGIN
         RAISE EXCEPTION 'arm must not be NULL' USING ERRCODE = '22004';
     END IF;
     PERFORM bandit.check_budget(cost, latency_ms);
-    -- the policy row keeps the count (counting the arms would make each call
+    -- bandit.arm_count keeps the count (counting the arms would make each call
     -- cost their number), and its row lock makes concurrent calls take turns,
-    -- so that the limits hold exactly; an error below takes the count back
-    UPDATE bandit.policy t SET arm_count = t.arm_count + 1 WHERE t.name = p.name RETURNING t.arm_count - 1 INTO n;
+    -- so that the limits hold exactly; an error below takes the count back.
+    UPDATE bandit.arm_count c SET arms = c.arms + 1 WHERE c.policy = p.name RETURNING c.arms - 1 INTO n;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'policy "%" does not exist', p.name USING ERRCODE = '42704';
+        -- a policy without a count (its row written by hand) is counted once
+        INSERT INTO bandit.arm_count (policy, arms)
+        SELECT p.name, count(*) FROM bandit.arm a WHERE a.policy = p.name
+        ON CONFLICT DO NOTHING;
+        UPDATE bandit.arm_count c SET arms = c.arms + 1 WHERE c.policy = p.name RETURNING c.arms - 1 INTO n;
     END IF;
     IF n >= 100000 THEN
         RAISE EXCEPTION 'policy "%" already has 100000 arms, the most a policy takes', p.name USING ERRCODE = '54000';
@@ -502,8 +517,9 @@ BEGIN
            r.a_inv, r.b, r.retired, r.added_at, r.last_update
     FROM jsonb_populate_recordset(NULL::bandit.arm, s.arms) r
     WHERE NOT EXISTS (SELECT 1 FROM bandit.arm a WHERE a.policy = p.name AND a.arm = r.arm);
-    UPDATE bandit.policy t SET arm_count = (SELECT count(*) FROM bandit.arm a WHERE a.policy = p.name)
-    WHERE t.name = p.name;
+    INSERT INTO bandit.arm_count (policy, arms)
+    SELECT p.name, count(*) FROM bandit.arm a WHERE a.policy = p.name
+    ON CONFLICT (policy) DO UPDATE SET arms = excluded.arms;
     INSERT INTO bandit.audit (policy, action, detail)
     VALUES (p.name, 'restore', jsonb_build_object('snapshot_id', snapshot_id, 'label', s.label, 'taken_at', s.taken_at));
 END

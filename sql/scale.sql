@@ -1,6 +1,6 @@
 -- Policies at scale (issue 11).  add_arm checks the arm limits against the
--- count kept in the policy row (arm_count) instead of counting the arms, so
--- that adding an arm costs the same at 100 or 100,000 arms.  The count
+-- count kept in bandit.arm_count instead of counting the arms, so that
+-- adding an arm costs the same at 100 or 100,000 arms.  The count
 -- follows every way arms come and go: create_policy, add_arm (also when it
 -- fails), retire_arm (a retired arm still counts), restore.  Expected
 -- counts are the arms named in each step.  arm_stats aggregates the arms
@@ -9,7 +9,7 @@ CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $f$
 BEGIN EXECUTE sql; RETURN 'ok';
 EXCEPTION WHEN OTHERS THEN RETURN SQLSTATE || ': ' || SQLERRM; END $f$;
 CREATE FUNCTION pg_temp.counts(name text) RETURNS text LANGUAGE sql AS $f$
-SELECT format('arm_count %s, arms %s', (SELECT p.arm_count FROM bandit.policy p WHERE p.name = $1),
+SELECT format('arm_count %s, arms %s', (SELECT c.arms FROM bandit.arm_count c WHERE c.policy = $1),
               (SELECT count(*) FROM bandit.arm a WHERE a.policy = $1)) $f$;
 
 SELECT bandit.create_policy('sc', 'thompson', '{a,b,c}');
@@ -24,12 +24,22 @@ SELECT pg_temp.err($$SELECT bandit.add_arm('nosuch', 'e')$$);
 SELECT pg_temp.counts('sc');
 SELECT bandit.retire_arm('sc', 'b');
 SELECT pg_temp.counts('sc');
+-- adding an arm leaves the policy row alone (its version keys the backends'
+-- arm caches)
+SELECT xmin AS policy_xmin FROM bandit.policy WHERE name = 'sc' \gset
+SELECT bandit.add_arm('sc', 'x');
+SELECT xmin = :'policy_xmin' AS policy_row_unchanged FROM bandit.policy WHERE name = 'sc';
+SELECT pg_temp.counts('sc');
+-- a policy whose count is missing (written by hand) is counted once
+DELETE FROM bandit.arm_count WHERE policy = 'sc';
+SELECT bandit.add_arm('sc', 'y');
+SELECT pg_temp.counts('sc');
 -- restore puts back the arms of the snapshot, and their number
-SELECT bandit.snapshot('sc', 'four') AS four \gset
+SELECT bandit.snapshot('sc', 'six') AS six \gset
 SELECT bandit.add_arm('sc', 'e');
 SELECT bandit.add_arm('sc', 'f');
 SELECT pg_temp.counts('sc');
-SELECT bandit.restore(:four);
+SELECT bandit.restore(:six);
 SELECT pg_temp.counts('sc');
 
 -- 100000 arms is the most: the last one is taken, one more is 54000 and
@@ -44,10 +54,10 @@ SELECT pg_temp.counts('sc_big');
 -- stand for 99272 arms (2 GiB of them would not fit a test): the 99273rd
 -- passes, the next is 54000 and names 99274 arms
 SELECT bandit.create_policy('sc_lin', 'linucb', '{a}', '{"dim": 52}');
-UPDATE bandit.policy SET arm_count = 99272 WHERE name = 'sc_lin';
+UPDATE bandit.arm_count SET arms = 99272 WHERE policy = 'sc_lin';
 SELECT bandit.add_arm('sc_lin', 'b');
 SELECT pg_temp.err($$SELECT bandit.add_arm('sc_lin', 'c')$$);
-SELECT arm_count FROM bandit.policy WHERE name = 'sc_lin';
+SELECT arms FROM bandit.arm_count WHERE policy = 'sc_lin';
 
 -- arm_stats: each arm's probability to be best lands on that arm, whatever
 -- the order of the rows (arms created in reverse, rows moved by updates,
@@ -63,6 +73,7 @@ SELECT bandit.retire_arm('sc_order', 'b');
 SELECT arm, alpha, beta, round(prob_best::numeric, 9) AS prob_best, retired FROM bandit.arm_stats('sc_order');
 
 DELETE FROM bandit.policy WHERE name LIKE 'sc%';
+SELECT count(*) AS counts_left FROM bandit.arm_count WHERE policy LIKE 'sc%';
 DELETE FROM bandit.snapshot WHERE policy LIKE 'sc%';
 DELETE FROM bandit.audit WHERE policy LIKE 'sc%';
 DELETE FROM bandit.object WHERE kind = 'policy' AND name LIKE 'sc%';
