@@ -2284,7 +2284,7 @@ CREATE INDEX arm_policy_changed_xid ON bandit.arm (policy, changed_xid);
 CREATE FUNCTION bandit.arm_written() RETURNS trigger
 AS 'MODULE_PATHNAME', 'bandit_arm_written' LANGUAGE C;
 COMMENT ON FUNCTION bandit.arm_written() IS
-    'Internal: BEFORE INSERT OR UPDATE row trigger of bandit.arm that sets changed_xid to the writing top transaction, so that a backend''s cached arms are refreshed by reading only the arms written since';
+    'Internal: BEFORE INSERT OR UPDATE row trigger of bandit.arm that sets changed_xid to the writing top transaction, so that a backend''s cached arms are refreshed by reading only the arms written since (an arm renamed or moved touches its old policy''s row); as an AFTER DELETE row trigger (arm_deleted_replica, on logical replication subscribers) it touches the deleted arm''s policy row';
 REVOKE ALL ON FUNCTION bandit.arm_written() FROM PUBLIC;
 CREATE TRIGGER arm_written BEFORE INSERT OR UPDATE ON bandit.arm
     FOR EACH ROW EXECUTE FUNCTION bandit.arm_written();
@@ -2309,6 +2309,13 @@ COMMENT ON TRIGGER arms_deleted ON bandit.arm IS
     'Touches the policies whose arms were deleted, so that backends read their arms afresh';
 -- also on a logical replication subscriber, whose apply worker runs as a replica
 ALTER TABLE bandit.arm ENABLE ALWAYS TRIGGER arm_written, ENABLE ALWAYS TRIGGER arms_deleted;
+-- The apply worker of a logical replication subscriber fires row triggers
+-- only: there, each deleted arm touches its policy's row.
+CREATE TRIGGER arm_deleted_replica AFTER DELETE ON bandit.arm
+    FOR EACH ROW EXECUTE FUNCTION bandit.arm_written();
+COMMENT ON TRIGGER arm_deleted_replica ON bandit.arm IS
+    'On a logical replication subscriber (replica role), touches the policy of each deleted arm, so that backends read its arms afresh';
+ALTER TABLE bandit.arm ENABLE REPLICA TRIGGER arm_deleted_replica;
 
 -- == src/access_final.sql (0.1.0's hand-made grants included)
 -- Runs after every capability's SQL.  Default privileges (ALTER DEFAULT

@@ -65,6 +65,13 @@ PopCatalogSearchPath(int nest)
 #endif
 }
 
+/* The local id of this backend's top transaction (MyProc->vxid.lxid from 17 on). */
+#if PG_VERSION_NUM < 170000
+#define BanditLocalTransactionId() (MyProc->lxid)
+#else
+#define BanditLocalTransactionId() (MyProc->vxid.lxid)
+#endif
+
 /* The three alternatives of scipy.stats, by their scipy names. */
 typedef enum Alternative
 {

@@ -267,6 +267,14 @@ CompareDoubles(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* sort_doubles(): qsort of doubles with the comparison inlined (panel edges) */
+#define ST_SORT sort_doubles
+#define ST_ELEMENT_TYPE double
+#define ST_COMPARE(a, b) ((*(a) > *(b)) - (*(a) < *(b)))
+#define ST_SCOPE static
+#define ST_DEFINE
+#include "lib/sort_template.h"
+
 /* Max-heap order of arms by smaller scale first (binaryheap keeps the largest on top). */
 static int
 CompareScales(Datum left, Datum right, void *arg)
@@ -337,7 +345,7 @@ PanelEdges(const Arm *arms, int narms, double floor, double spacing, int *npanel
 		for (int sign = -1; sign <= 1; sign += 2)
 			if (sign * fixed[k] > lo && sign * fixed[k] < hi)
 				edges[n++] = sign * fixed[k];
-	qsort(edges, n, sizeof(double), CompareDoubles);
+	sort_doubles(edges, n);
 	qsort_arg(by_lo, narms, sizeof(int), CompareLowerEnds, (void *) arms);
 
 	/*
@@ -598,6 +606,25 @@ SweepSettle(Sweep *sweep)
 	for (int j = 0; j < sweep->narms; j++)
 		sweep->arms[j].mass = SweepMass(sweep, j);
 	SweepRestart(sweep);
+}
+
+/*
+ * An arm for a comparison, whose CDFs are 1 less the mass above: above
+ * a + b = 1e5 (where the density is not the direct form) the rounding of
+ * its normalizing constant reaches 1e-8, so its mass is measured by a pass
+ * over its own panels and divided out.
+ */
+static void
+ComparedArmInit(Arm *arm, double a, double b)
+{
+	ArmInit(arm, a, b, LOG_TAIL_MASS, 0);
+	if (!arm->direct)
+	{
+		Sweep		sweep;
+
+		SweepInit(&sweep, arm, 1, false);
+		SweepSettle(&sweep);
+	}
 }
 
 /*
@@ -979,7 +1006,7 @@ CompareArms(const double *alpha, const double *beta, int narms, double *prob, do
 		if (k == 0 || CompareParameters(&order[k - 1], &i, parameters) != 0)
 		{
 			CHECK_FOR_INTERRUPTS();
-			ArmInit(&arms[ndistinct], alpha[i], beta[i], LOG_TAIL_MASS, 0);
+			ComparedArmInit(&arms[ndistinct], alpha[i], beta[i]);
 			count[ndistinct++] = 0;
 		}
 		count[ndistinct - 1]++;
@@ -1006,6 +1033,20 @@ CompareArms(const double *alpha, const double *beta, int narms, double *prob, do
 }
 
 /*
+ * Whether panel p of a grid can carry the arm: a panel far wider than the
+ * arm's core could hold all of it between two points, where no error
+ * estimate sees it.  A comparison's own panels are at most about 3.5 scales
+ * wide there (edges at the mode and 1.5 and 3.5 scales either side).
+ */
+static bool
+GridResolves(const ComparisonGrid *grid, int p, const Arm *arm)
+{
+	bool		core = grid->t1[p] > arm->mode - 3.5 * arm->scale && grid->t0[p] < arm->mode + 3.5 * arm->scale;
+
+	return !core || grid->t1[p] - grid->t0[p] <= 4 * arm->scale;
+}
+
+/*
  * Adds sign times the log CDF of Beta(a, b) to a grid's sums: false if the
  * grid cannot carry the arm (its support above the grid's top, or a panel
  * too wide for its density).  The same arithmetic as CompareFromTop's, so
@@ -1017,7 +1058,7 @@ GridAddArm(ComparisonGrid *grid, double a, double b, double sign)
 	Arm			arm;
 	double		upper = 0;
 
-	ArmInit(&arm, a, b, LOG_TAIL_MASS, 0);
+	ComparedArmInit(&arm, a, b);
 	if (arm.hi > grid->t1[0])
 		return false;
 	for (int p = 0; p < grid->npanels; p++)
@@ -1028,6 +1069,8 @@ GridAddArm(ComparisonGrid *grid, double a, double b, double sign)
 					mass;
 		double	   *log_product = &grid->log_product[p * CHEB_POINTS];
 
+		if (!GridResolves(grid, p, &arm))
+			return false;
 		if (arm.hi <= grid->t0[p])
 			continue;
 		if (grid->t1[p] <= arm.lo)
@@ -1058,7 +1101,7 @@ GridProbBest(const ComparisonGrid *grid, double a, double b, bool *ok)
 	double		upper = 0,
 				prob = 0;
 
-	ArmInit(&arm, a, b, LOG_TAIL_MASS, 0);
+	ComparedArmInit(&arm, a, b);
 	*ok = true;
 	for (int p = 0; p < grid->npanels && grid->t1[p] > arm.lo; p++)
 	{
@@ -1071,7 +1114,8 @@ GridProbBest(const ComparisonGrid *grid, double a, double b, bool *ok)
 		if (arm.hi <= grid->t0[p])
 			continue;
 		PanelPointsInit(&points, grid->t0[p], grid->t1[p]);
-		if (ArmPanel(&arm, &points, upper, density, cdf, &mass) > PANEL_TOLERANCE)
+		if (!GridResolves(grid, p, &arm) ||
+			ArmPanel(&arm, &points, upper, density, cdf, &mass) > PANEL_TOLERANCE)
 		{
 			*ok = false;
 			return 0;

@@ -15,10 +15,12 @@
 #include "access/htup_details.h"
 #include "access/xact.h"
 #include "commands/trigger.h"
+#include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/jsonb.h"
@@ -466,11 +468,19 @@ LinUcbCacheRemember(const LinUcbKey *key, int dim, const double *a_inv, const do
  * a transaction at or after the xmin of the snapshot that last read the
  * policy: any write the cache has not seen was not visible to that snapshot,
  * so its transaction was still running or not yet begun.  Deleted arms leave
- * no stamp: deleting arm rows touches the policy's row (the trigger
- * bandit.arms_deleted; restore rewrites it anyway), and the cache is keyed
- * by that row's version and by the arm table's file node (TRUNCATE, VACUUM
- * FULL).  A (sub)transaction that aborts may have shown the cache its own
- * writes: every cache is emptied then.
+ * no stamp, nor does the old key of an arm renamed or moved by hand: such
+ * writes touch the policy's row (the trigger bandit.arms_deleted and
+ * bandit.arm_written itself; restore rewrites it anyway), and the cache is
+ * keyed by that row's version and by the arm table's file node (TRUNCATE,
+ * VACUUM FULL).
+ *
+ * What a transaction's own writes showed the cache is not committed yet: an
+ * entry refreshed after this backend wrote arms in its transaction is
+ * dropped when that transaction (or the subtransaction) ends, whether it
+ * commits, aborts or is prepared (also because VACUUM FULL can later give
+ * another row of that transaction the key of a policy it deleted).  A
+ * REPEATABLE READ or SERIALIZABLE transaction may run on an older snapshot
+ * than the cache's (SET TRANSACTION SNAPSHOT): it reads the arms afresh once.
  */
 #define ARM_CACHE_POLICIES 8
 #define ARM_CACHE_MAX_ARMS 200000
@@ -496,6 +506,8 @@ typedef struct ArmCache
 	ItemPointerData row_ctid;
 	Oid			arm_filenode;
 	FullTransactionId horizon;	/* read again the arms written from here on */
+	LocalTransactionId refreshed_in;	/* the transaction that last refreshed it */
+	bool		saw_own_writes; /* refreshed after its transaction wrote arms */
 	int			narms,
 				capacity;
 	CachedArm  *arms;			/* by name, in byte order (COLLATE "C") */
@@ -506,26 +518,47 @@ typedef struct ArmCache
 static ArmCache arm_cache[ARM_CACHE_POLICIES];
 static uint64 arm_cache_clock = 0;
 static bool arm_cache_callbacks = false;
+static bool arms_written = false;	/* by this transaction, in this backend */
 
+/* Drops the entries that saw this (sub)transaction's own writes. */
 static void
-ArmCacheForget(void)
+ArmCacheForgetOwnWrites(void)
 {
 	for (int k = 0; k < ARM_CACHE_POLICIES; k++)
-		arm_cache[k].valid = false;
+		if (arm_cache[k].saw_own_writes)
+			arm_cache[k].valid = false;
 }
 
 static void
 ArmCacheXactCallback(XactEvent event, void *arg)
 {
-	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
-		ArmCacheForget();
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT || event == XACT_EVENT_PREPARE ||
+		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT)
+	{
+		if (arms_written)
+			ArmCacheForgetOwnWrites();
+		arms_written = false;
+	}
 }
 
 static void
 ArmCacheSubXactCallback(SubXactEvent event, SubTransactionId mySubid, SubTransactionId parentSubid, void *arg)
 {
-	if (event == SUBXACT_EVENT_ABORT_SUB)
-		ArmCacheForget();
+	if (event == SUBXACT_EVENT_ABORT_SUB && arms_written)
+		ArmCacheForgetOwnWrites();
+}
+
+/* Called by the trigger on every arm row this backend writes. */
+static void
+ArmCacheNoteWrite(void)
+{
+	if (!arm_cache_callbacks)
+	{
+		RegisterXactCallback(ArmCacheXactCallback, NULL);
+		RegisterSubXactCallback(ArmCacheSubXactCallback, NULL);
+		arm_cache_callbacks = true;
+	}
+	arms_written = true;
 }
 
 static int
@@ -540,13 +573,6 @@ ArmCacheEntry(const Policy *policy)
 {
 	ArmCache   *victim = &arm_cache[0];
 	int			cached = 0;
-
-	if (!arm_cache_callbacks)
-	{
-		RegisterXactCallback(ArmCacheXactCallback, NULL);
-		RegisterSubXactCallback(ArmCacheSubXactCallback, NULL);
-		arm_cache_callbacks = true;
-	}
 	for (int k = 0; k < ARM_CACHE_POLICIES; k++)
 	{
 		ArmCache   *entry = &arm_cache[k];
@@ -562,7 +588,8 @@ ArmCacheEntry(const Policy *policy)
 	victim->used = ++arm_cache_clock;
 	if (victim->policy != NULL && victim->valid && strcmp(victim->policy, policy->name) == 0 &&
 		victim->row_xmin == policy->row_xmin && ItemPointerEquals(&victim->row_ctid, (ItemPointer) &policy->row_ctid) &&
-		victim->arm_filenode == policy->arm_filenode)
+		victim->arm_filenode == policy->arm_filenode &&
+		(!IsolationUsesXactSnapshot() || victim->refreshed_in == BanditLocalTransactionId()))
 		return victim;
 
 	/* a large catalog pushes out the others rather than grow without bound */
@@ -592,14 +619,13 @@ ArmCacheEntry(const Policy *policy)
 	return victim;
 }
 
-/* Columns 1 to 9 of plan_arm_changes and plan_arms: an arm's row (the name in CurrentMemoryContext). */
+/* Columns 2 to 9 of plan_arm_changes and plan_arms: an arm's row but its name (column 1). */
 static void
 TupleArm(HeapTuple tuple, TupleDesc desc, CachedArm *arm)
 {
 	Datum		value;
 	bool		isnull;
 
-	arm->name = TupleText(tuple, desc, 1);
 	arm->alpha = TupleFloat8(tuple, desc, 2, 1);
 	arm->beta = TupleFloat8(tuple, desc, 3, 1);
 	value = SPI_getbinval(tuple, desc, 4, &isnull);
@@ -646,6 +672,7 @@ ArmCacheRefresh(const Policy *policy)
 					repalloc(entry->arms, sizeof(CachedArm) * entry->capacity);
 			}
 			arm = &entry->arms[entry->narms++];
+			arm->name = key.name;
 		}
 		else
 			pfree(key.name);
@@ -655,6 +682,8 @@ ArmCacheRefresh(const Policy *policy)
 	if (entry->narms > nold)
 		qsort(entry->arms, entry->narms, sizeof(CachedArm), CompareCachedArms);
 	entry->horizon = policy->snapshot_xmin;
+	entry->refreshed_in = BanditLocalTransactionId();
+	entry->saw_own_writes = arms_written;
 	entry->valid = true;
 	return entry;
 }
@@ -722,6 +751,7 @@ LoadArms(const Policy *policy, const Context *context, int *count)
 
 		if ((i & 0x3FF) == 0x3FF)
 			CHECK_FOR_INTERRUPTS();
+		row.name = TupleText(tuple, desc, 1);
 		TupleArm(tuple, desc, &row);
 		if (OverBudget(context, row.cost, row.latency))
 			continue;
@@ -1742,31 +1772,86 @@ bandit_recommend(PG_FUNCTION_ARGS)
 PG_FUNCTION_INFO_V1(bandit_arm_written);
 
 /*
+ * The policy of an arm renamed or moved to another policy by hand: its old
+ * key leaves no stamp, so its policy's row is touched (see ArmCache).
+ */
+static void
+TouchPolicy(Datum policy)
+{
+	Oid			argtype = TEXTOID;
+	int			nest = SpiBegin();
+
+	if (SPI_execute_with_args("UPDATE bandit.policy SET updated_at = pg_catalog.now()"
+							  " WHERE name OPERATOR(pg_catalog.=) $1",
+							  1, &argtype, &policy, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "touching a policy failed");
+	SpiEnd(nest);
+}
+
+/*
  * arm_written(): BEFORE INSERT OR UPDATE row trigger of bandit.arm, which
- * stamps the row with its top transaction for ArmCache.
+ * stamps the row with its top transaction for ArmCache; as an AFTER DELETE
+ * row trigger, it touches the deleted arm's policy row (the statement
+ * trigger arms_deleted does that at once for a statement, but a logical
+ * replication subscriber's apply worker fires row triggers only).
  */
 Datum
 bandit_arm_written(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigger = (TriggerData *) fcinfo->context;
+	TupleDesc	desc;
 	HeapTuple	tuple;
 	int			column;
 	Datum		stamp;
 	bool		isnull = false;
 
-	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(trigger->tg_event) ||
-		!TRIGGER_FIRED_FOR_ROW(trigger->tg_event) ||
-		!(TRIGGER_FIRED_BY_INSERT(trigger->tg_event) || TRIGGER_FIRED_BY_UPDATE(trigger->tg_event)))
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_ROW(trigger->tg_event) ||
+		!(TRIGGER_FIRED_BEFORE(trigger->tg_event) ?
+		  TRIGGER_FIRED_BY_INSERT(trigger->tg_event) || TRIGGER_FIRED_BY_UPDATE(trigger->tg_event) :
+		  TRIGGER_FIRED_BY_DELETE(trigger->tg_event)))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("bandit.arm_written() must be called as a BEFORE INSERT OR UPDATE row trigger")));
-	tuple = TRIGGER_FIRED_BY_UPDATE(trigger->tg_event) ? trigger->tg_newtuple : trigger->tg_trigtuple;
-	column = SPI_fnumber(trigger->tg_relation->rd_att, "changed_xid");
-	if (column <= 0 || TupleDescAttr(trigger->tg_relation->rd_att, column - 1)->atttypid != XID8OID)
+				 errmsg("bandit.arm_written() must be called as a BEFORE INSERT OR UPDATE or an AFTER DELETE row trigger")));
+	desc = trigger->tg_relation->rd_att;
+	if (TRIGGER_FIRED_BY_DELETE(trigger->tg_event))
+	{
+		int			policy = SPI_fnumber(desc, "policy");
+
+		if (policy <= 0)
+			elog(ERROR, "bandit.arm_written() needs a column policy");
+		TouchPolicy(heap_getattr(trigger->tg_trigtuple, policy, desc, &isnull));
+		return PointerGetDatum(NULL);
+	}
+	column = SPI_fnumber(desc, "changed_xid");
+	if (column <= 0 || TupleDescAttr(desc, column - 1)->atttypid != XID8OID)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("bandit.arm_written() needs a column changed_xid of type xid8 in table \"%s\"",
 						RelationGetRelationName(trigger->tg_relation))));
+	ArmCacheNoteWrite();
+	tuple = trigger->tg_trigtuple;
+	if (TRIGGER_FIRED_BY_UPDATE(trigger->tg_event))
+	{
+		bool		key_changed = false;
+
+		/* both columns are NOT NULL text */
+		for (int k = 0; k < 2; k++)
+		{
+			int			key = SPI_fnumber(desc, k == 0 ? "policy" : "arm");
+			Datum		old_value,
+						new_value;
+
+			if (key <= 0)
+				elog(ERROR, "bandit.arm_written() needs columns policy and arm");
+			old_value = heap_getattr(tuple, key, desc, &isnull);
+			new_value = heap_getattr(trigger->tg_newtuple, key, desc, &isnull);
+			key_changed |= !DatumGetBool(DirectFunctionCall2Coll(texteq, C_COLLATION_OID, old_value, new_value));
+		}
+		if (key_changed)
+			TouchPolicy(heap_getattr(tuple, SPI_fnumber(desc, "policy"), desc, &isnull));
+		isnull = false;
+		tuple = trigger->tg_newtuple;
+	}
 	stamp = FullTransactionIdGetDatum(GetTopFullTransactionId());
-	return PointerGetDatum(heap_modify_tuple_by_cols(tuple, trigger->tg_relation->rd_att, 1, &column, &stamp, &isnull));
+	return PointerGetDatum(heap_modify_tuple_by_cols(tuple, desc, 1, &column, &stamp, &isnull));
 }
