@@ -175,6 +175,21 @@ AS 'MODULE_PATHNAME', 'bandit_state_stamp' LANGUAGE C VOLATILE PARALLEL SAFE;
 COMMENT ON FUNCTION bandit.state_stamp() IS
     'A random 64-bit stamp from the strong random source (not bandit.set_seed''s generator), for bandit.arm.state_stamp';
 ALTER TABLE bandit.arm ADD COLUMN state_stamp bigint NOT NULL DEFAULT bandit.state_stamp();
+-- add_arm checks the arm limits against a count of each policy's arms
+-- (counting them made each call cost their number).  Apart from the policy row, whose version keys
+-- the per-backend arm cache: adding an arm must not make every backend read
+-- all the policy's arms again.
+CREATE TABLE bandit.arm_count (
+    policy text PRIMARY KEY REFERENCES bandit.policy (name) ON DELETE CASCADE,
+    arms integer NOT NULL
+);
+COMMENT ON TABLE bandit.arm_count IS
+    'Number of arms of each policy (retired ones included), kept by create_policy, add_arm and restore so that add_arm checks the arm limits without counting; its row lock makes concurrent add_arm calls on one policy take turns';
+INSERT INTO bandit.arm_count (policy, arms) SELECT p.name, (SELECT count(*) FROM bandit.arm a WHERE a.policy = p.name) FROM bandit.policy p;
+SELECT pg_catalog.pg_extension_config_dump('bandit.arm_count', '');
+GRANT SELECT ON bandit.arm_count TO PUBLIC;
+ALTER TABLE bandit.arm_count ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable ON bandit.arm_count FOR SELECT USING (policy IN (SELECT r.name FROM bandit.readable('policy') r));
 COMMENT ON TABLE bandit.arm IS
     'Arms of each policy and what it learned: Beta posterior (alpha, beta), rewards credited (pulls), their discounted weight, mean and m2 (weighted Welford), budget estimates (cost, latency_ms), LinUCB state (a_inv = inverse of A, b), and state_stamp, a random stamp renewed (= DEFAULT) by every write of a_inv or b: with the row version it keys the per-backend LinUCB cache';
 
@@ -345,6 +360,7 @@ BEGIN
     FROM unnest(arms) a,
          (SELECT bandit.identity_matrix(dim) ident,
                  CASE WHEN dim IS NOT NULL THEN array_fill(0::float8, ARRAY[dim]) END zero) s;
+    INSERT INTO bandit.arm_count (policy, arms) VALUES (p.name, cardinality(arms));
     INSERT INTO bandit.audit (policy, action, detail)
     VALUES (p.name, 'create', jsonb_build_object('algorithm', p.algorithm, 'arms', arms, 'params', full_params));
 END
@@ -361,14 +377,24 @@ AS $$
 DECLARE
     p bandit.policy := bandit.policy_row(policy);
     dim constant integer := (p.params->>'dim')::integer;
-    n bigint;
+    n integer;
 BEGIN
     PERFORM bandit.require('policy', policy, 'manage');
     IF arm IS NULL THEN
         RAISE EXCEPTION 'arm must not be NULL' USING ERRCODE = '22004';
     END IF;
     PERFORM bandit.check_budget(cost, latency_ms);
-    n := (SELECT count(*) FROM bandit.arm a WHERE a.policy = p.name);
+    -- bandit.arm_count keeps the count (counting the arms would make each call
+    -- cost their number), and its row lock makes concurrent calls take turns,
+    -- so that the limits hold exactly; an error below takes the count back.
+    UPDATE bandit.arm_count c SET arms = c.arms + 1 WHERE c.policy = p.name RETURNING c.arms - 1 INTO n;
+    IF NOT FOUND THEN
+        -- a policy without a count (its row written by hand) is counted once
+        INSERT INTO bandit.arm_count (policy, arms)
+        SELECT p.name, count(*) FROM bandit.arm a WHERE a.policy = p.name
+        ON CONFLICT DO NOTHING;
+        UPDATE bandit.arm_count c SET arms = c.arms + 1 WHERE c.policy = p.name RETURNING c.arms - 1 INTO n;
+    END IF;
     IF n >= 100000 THEN
         RAISE EXCEPTION 'policy "%" already has 100000 arms, the most a policy takes', p.name USING ERRCODE = '54000';
     END IF;
@@ -500,6 +526,9 @@ BEGIN
     CROSS JOIN LATERAL jsonb_array_elements(e->'linucb_pending') WITH ORDINALITY v(item, n)
     CROSS JOIN LATERAL jsonb_populate_record(NULL::bandit.linucb_pending, v.item) u
     ORDER BY a.arm, v.n;
+    INSERT INTO bandit.arm_count (policy, arms)
+    SELECT p.name, count(*) FROM bandit.arm a WHERE a.policy = p.name
+    ON CONFLICT (policy) DO UPDATE SET arms = excluded.arms;
     INSERT INTO bandit.audit (policy, action, detail)
     VALUES (p.name, 'restore', jsonb_build_object('snapshot_id', snapshot_id, 'label', s.label, 'taken_at', s.taken_at));
 END
@@ -1743,9 +1772,10 @@ DECLARE
 BEGIN
     PERFORM bandit.require('policy', policy, 'read');
     RETURN QUERY
+    -- prob_best takes the arms in any order: unsorted aggregates of one scan
+    -- see the rows in the same order (three ORDER BYs sorted the arms three times)
     WITH active AS (
-        SELECT array_agg(a.arm ORDER BY a.arm) arms, array_agg(a.alpha ORDER BY a.arm) alphas,
-               array_agg(a.beta ORDER BY a.arm) betas
+        SELECT array_agg(a.arm) arms, array_agg(a.alpha) alphas, array_agg(a.beta) betas
         FROM bandit.arm a WHERE a.policy = p.name AND NOT a.retired),
     best AS (
         SELECT x.arm, x.p FROM active,

@@ -5,7 +5,7 @@ CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $f$
 BEGIN EXECUTE sql; RETURN 'ok';
 EXCEPTION WHEN OTHERS THEN RETURN SQLSTATE || ': ' || SQLERRM; END $f$;
 -- from empty tables and decision id 1, whatever tests ran before
-TRUNCATE bandit.policy, bandit.arm, bandit.decision, bandit.snapshot, bandit.audit RESTART IDENTITY;
+TRUNCATE bandit.policy, bandit.arm, bandit.arm_count, bandit.decision, bandit.snapshot, bandit.audit RESTART IDENTITY;
 SELECT bandit.set_seed(11);
 
 SELECT bandit.create_policy('t', 'thompson', '{a,b,c}');

@@ -432,6 +432,10 @@ def check_old_state_works(cur, old, before):
     q, q1, sqlstate = query_helpers(cur)
     max_decision = max(int(r.strip('()').split(',')[0]) for r in before['decision'])
     for name, algorithm, _ in POLICIES:
+        # the update counts each policy's arms (p_eps: 3 created, 1 added, 1 retired)
+        arms = 4 if name == 'p_eps' else 3
+        ok('%s: arm_count after the update is its number of arms (%d)' % (name, arms),
+           q1("SELECT arms FROM bandit.arm_count WHERE policy = %s", name) == arms)
         pulls = dict(q("SELECT arm, pulls FROM bandit.arm_stats(%s)", name))
         decision, arm = q("SELECT decision_id, arm FROM bandit.choose(%s, %s::jsonb)", name,
                           context_for(algorithm, 1))[0]
