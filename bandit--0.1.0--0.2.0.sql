@@ -2290,6 +2290,11 @@ COMMENT ON FUNCTION bandit.validate_signal(jsonb) IS
 GRANT SELECT ON bandit.prior_metrics TO PUBLIC;
 
 -- == issue 11: the per-backend arm cache (src/policy.c, ArmCache)
+ALTER TABLE bandit.policy ADD COLUMN arms_stamp bigint NOT NULL DEFAULT bandit.state_stamp();
+COMMENT ON TABLE bandit.policy IS
+    'Bandit policies: algorithm, parameters (all keys, defaults filled in), mode, default arm, decisions made (counted when epsilon decays per decision), and arms_stamp, a random stamp renewed (= DEFAULT) whenever arms are deleted, renamed or moved, which keys the per-backend arm caches';
+COMMENT ON FUNCTION bandit.state_stamp() IS
+    'A random 64-bit stamp from the strong random source (not bandit.set_seed''s generator), for bandit.arm.state_stamp and bandit.policy.arms_stamp';
 ALTER TABLE bandit.arm ADD COLUMN changed_xid xid8 NOT NULL DEFAULT '0';
 COMMENT ON TABLE bandit.arm IS
     'Arms of each policy and what it learned: Beta posterior (alpha, beta), rewards credited (pulls), their discounted weight, mean and m2 (weighted Welford), budget estimates (cost, latency_ms), LinUCB state (a_inv = inverse of A, b) as of its last fold (bandit.linucb_pending holds the rewards since), state_stamp, a random stamp renewed (= DEFAULT) by every write of a_inv or b: it names the stored state for bandit.linucb_pending and the per-backend LinUCB cache, and changed_xid, the transaction that last wrote the row (set by the trigger arm_written), which refreshes the per-backend arm cache';
@@ -2311,13 +2316,13 @@ COMMENT ON TRIGGER arm_written ON bandit.arm IS
 CREATE FUNCTION bandit.arms_deleted() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    UPDATE bandit.policy p SET updated_at = pg_catalog.now()
+    UPDATE bandit.policy p SET updated_at = pg_catalog.now(), arms_stamp = DEFAULT
     WHERE p.name IN (SELECT d.policy FROM deleted_arms d);
     RETURN NULL;
 END
 $$;
 COMMENT ON FUNCTION bandit.arms_deleted() IS
-    'Internal: AFTER DELETE statement trigger of bandit.arm that touches the rows of the policies whose arms were deleted, which keys the per-backend arm cache';
+    'Internal: AFTER DELETE statement trigger of bandit.arm that renews the arms_stamp of the policies whose arms were deleted, which keys the per-backend arm caches';
 REVOKE ALL ON FUNCTION bandit.arms_deleted() FROM PUBLIC;
 CREATE TRIGGER arms_deleted AFTER DELETE ON bandit.arm
     REFERENCING OLD TABLE AS deleted_arms FOR EACH STATEMENT EXECUTE FUNCTION bandit.arms_deleted();

@@ -60,8 +60,7 @@ typedef struct Policy
 	int			dim;
 	int64		decisions;		/* made before this one (epsilon decay) */
 	/* what keys its arms in ArmCache */
-	TransactionId row_xmin;
-	ItemPointerData row_ctid;
+	int64		arms_stamp;
 	Oid			arm_filenode;
 	FullTransactionId snapshot_xmin;	/* of the snapshot that read the row */
 } Policy;
@@ -115,7 +114,7 @@ PreparePlans(void)
 	if (plan_update_arm != NULL)
 		return;
 	plan_policy = PrepareSafely(
-		"SELECT algorithm, params, mode, default_arm, xmin, ctid,"
+		"SELECT algorithm, params, mode, default_arm, arms_stamp,"
 		"  pg_catalog.pg_relation_filenode('bandit.arm'::pg_catalog.regclass),"
 		"  pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())"
 		"  FROM bandit.policy WHERE name = $1", 1, text1);
@@ -206,10 +205,9 @@ LoadPolicy(const char *name, Policy *policy)
 	params = DatumGetJsonbP(SPI_getbinval(tuple, desc, 2, &isnull));
 	mode = TupleText(tuple, desc, 3);
 	policy->default_arm = TupleText(tuple, desc, 4);
-	policy->row_xmin = DatumGetTransactionId(SPI_getbinval(tuple, desc, 5, &isnull));
-	policy->row_ctid = *(ItemPointer) DatumGetPointer(SPI_getbinval(tuple, desc, 6, &isnull));
-	policy->arm_filenode = DatumGetObjectId(SPI_getbinval(tuple, desc, 7, &isnull));
-	policy->snapshot_xmin = DatumGetFullTransactionId(SPI_getbinval(tuple, desc, 8, &isnull));
+	policy->arms_stamp = DatumGetInt64(SPI_getbinval(tuple, desc, 5, &isnull));
+	policy->arm_filenode = DatumGetObjectId(SPI_getbinval(tuple, desc, 6, &isnull));
+	policy->snapshot_xmin = DatumGetFullTransactionId(SPI_getbinval(tuple, desc, 7, &isnull));
 
 	if (strcmp(algorithm, "thompson") == 0)
 		policy->algorithm = ALG_THOMPSON;
@@ -278,16 +276,16 @@ CountDecision(Policy *policy)
  * policy: any write the cache has not seen was not visible to that snapshot,
  * so its transaction was still running or not yet begun.  Deleted arms leave
  * no stamp, nor does the old key of an arm renamed or moved by hand: such
- * writes touch the policy's row (the trigger bandit.arms_deleted and
- * bandit.arm_written itself; restore rewrites it anyway), and the cache is
- * keyed by that row's version and by the arm table's file node (TRUNCATE,
- * VACUUM FULL).
+ * writes renew the policy's arms_stamp (the trigger bandit.arms_deleted and
+ * bandit.arm_written itself), and the cache is keyed by that stamp (not by
+ * the row's version, which a decaying epsilon changes on every choose) and by
+ * the arm table's file node (TRUNCATE, VACUUM FULL).  A policy made again
+ * under its name has a new stamp.
  *
  * What a transaction's own writes showed the cache is not committed yet: an
  * entry refreshed after this backend wrote arms in its transaction is
  * dropped when that transaction (or the subtransaction) ends, whether it
- * commits, aborts or is prepared (also because VACUUM FULL can later give
- * another row of that transaction the key of a policy it deleted).  A
+ * commits, aborts or is prepared.  A
  * REPEATABLE READ or SERIALIZABLE transaction may run on an older snapshot
  * than the cache's (SET TRANSACTION SNAPSHOT): it reads the arms afresh once.
  */
@@ -311,8 +309,7 @@ typedef struct ArmCache
 {
 	char	   *policy;			/* NULL: unused */
 	bool		valid;			/* false while being refreshed, and after an abort */
-	TransactionId row_xmin;
-	ItemPointerData row_ctid;
+	int64		arms_stamp;
 	Oid			arm_filenode;
 	FullTransactionId horizon;	/* read again the arms written from here on */
 	LocalTransactionId refreshed_in;	/* the transaction that last refreshed it */
@@ -396,8 +393,7 @@ ArmCacheEntry(const Policy *policy)
 	}
 	victim->used = ++arm_cache_clock;
 	if (victim->policy != NULL && victim->valid && strcmp(victim->policy, policy->name) == 0 &&
-		victim->row_xmin == policy->row_xmin && ItemPointerEquals(&victim->row_ctid, (ItemPointer) &policy->row_ctid) &&
-		victim->arm_filenode == policy->arm_filenode &&
+		victim->arms_stamp == policy->arms_stamp && victim->arm_filenode == policy->arm_filenode &&
 		(!IsolationUsesXactSnapshot() || victim->refreshed_in == BanditLocalTransactionId()))
 		return victim;
 
@@ -418,8 +414,7 @@ ArmCacheEntry(const Policy *policy)
 	MemoryContextReset(victim->context);
 	victim->policy = MemoryContextStrdup(victim->context, policy->name);
 	victim->valid = false;
-	victim->row_xmin = policy->row_xmin;
-	victim->row_ctid = policy->row_ctid;
+	victim->arms_stamp = policy->arms_stamp;
 	victim->arm_filenode = policy->arm_filenode;
 	victim->horizon = InvalidFullTransactionId;	/* every arm */
 	victim->narms = victim->capacity = 0;
@@ -1446,7 +1441,7 @@ PG_FUNCTION_INFO_V1(bandit_arm_written);
 
 /*
  * The policy of an arm renamed or moved to another policy by hand: its old
- * key leaves no stamp, so its policy's row is touched (see ArmCache).
+ * key leaves no stamp, so its policy's arms_stamp is renewed (see ArmCache).
  */
 static void
 TouchPolicy(Datum policy)
@@ -1454,7 +1449,7 @@ TouchPolicy(Datum policy)
 	Oid			argtype = TEXTOID;
 	int			nest = SpiBegin();
 
-	if (SPI_execute_with_args("UPDATE bandit.policy SET updated_at = pg_catalog.now()"
+	if (SPI_execute_with_args("UPDATE bandit.policy SET updated_at = pg_catalog.now(), arms_stamp = DEFAULT"
 							  " WHERE name OPERATOR(pg_catalog.=) $1",
 							  1, &argtype, &policy, NULL, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "touching a policy failed");

@@ -5,8 +5,16 @@
 -- and inserts its decision); reward updates the decision row (unique, so
 -- never contended) and then the arm row with one UPDATE whose arithmetic
 -- runs in the server, so the arm's row lock is held from that statement to
--- commit and no longer.  The arm table has fillfactor 50 and no index on
--- the columns that change, so those updates are HOT.
+-- commit and no longer.  Those updates are not HOT: a trigger stamps each
+-- written arm row with its transaction (changed_xid, indexed with the
+-- policy), which lets backends read only the arms written since they last
+-- looked.
+
+-- A fresh name for a learned state (see bandit.arm.state_stamp).
+CREATE FUNCTION bandit.state_stamp() RETURNS bigint
+AS 'MODULE_PATHNAME', 'bandit_state_stamp' LANGUAGE C VOLATILE PARALLEL SAFE;
+COMMENT ON FUNCTION bandit.state_stamp() IS
+    'A random 64-bit stamp from the strong random source (not bandit.set_seed''s generator), for bandit.arm.state_stamp and bandit.policy.arms_stamp';
 
 CREATE TABLE bandit.policy (
     name text PRIMARY KEY,
@@ -17,16 +25,11 @@ CREATE TABLE bandit.policy (
     default_arm text NOT NULL,
     decisions bigint NOT NULL DEFAULT 0,
     created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
-    updated_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+    updated_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    arms_stamp bigint NOT NULL DEFAULT bandit.state_stamp()
 );
 COMMENT ON TABLE bandit.policy IS
-    'Bandit policies: algorithm, parameters (all keys, defaults filled in), mode, default arm, and decisions made (counted when epsilon decays per decision)';
-
--- A fresh name for a learned state (see bandit.arm.state_stamp).
-CREATE FUNCTION bandit.state_stamp() RETURNS bigint
-AS 'MODULE_PATHNAME', 'bandit_state_stamp' LANGUAGE C VOLATILE PARALLEL SAFE;
-COMMENT ON FUNCTION bandit.state_stamp() IS
-    'A random 64-bit stamp from the strong random source (not bandit.set_seed''s generator), for bandit.arm.state_stamp';
+    'Bandit policies: algorithm, parameters (all keys, defaults filled in), mode, default arm, decisions made (counted when epsilon decays per decision), and arms_stamp, a random stamp renewed (= DEFAULT) whenever arms are deleted, renamed or moved, which keys the per-backend arm caches';
 
 -- toast_tuple_target: a LinUCB arm keeps b in TOAST beside a_inv (from dim 60
 -- on), so that a reward's update of the arm row (pulls) writes b's pointer, not b.
@@ -70,13 +73,13 @@ COMMENT ON TRIGGER arm_written ON bandit.arm IS
 CREATE FUNCTION bandit.arms_deleted() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    UPDATE bandit.policy p SET updated_at = pg_catalog.now()
+    UPDATE bandit.policy p SET updated_at = pg_catalog.now(), arms_stamp = DEFAULT
     WHERE p.name IN (SELECT d.policy FROM deleted_arms d);
     RETURN NULL;
 END
 $$;
 COMMENT ON FUNCTION bandit.arms_deleted() IS
-    'Internal: AFTER DELETE statement trigger of bandit.arm that touches the rows of the policies whose arms were deleted, which keys the per-backend arm cache';
+    'Internal: AFTER DELETE statement trigger of bandit.arm that renews the arms_stamp of the policies whose arms were deleted, which keys the per-backend arm caches';
 REVOKE ALL ON FUNCTION bandit.arms_deleted() FROM PUBLIC;
 CREATE TRIGGER arms_deleted AFTER DELETE ON bandit.arm
     REFERENCING OLD TABLE AS deleted_arms FOR EACH STATEMENT EXECUTE FUNCTION bandit.arms_deleted();
