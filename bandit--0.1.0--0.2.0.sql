@@ -176,9 +176,9 @@ COMMENT ON FUNCTION bandit.state_stamp() IS
     'A random 64-bit stamp from the strong random source (not bandit.set_seed''s generator), for bandit.arm.state_stamp';
 ALTER TABLE bandit.arm ADD COLUMN state_stamp bigint NOT NULL DEFAULT bandit.state_stamp();
 -- add_arm checks the arm limits against a count of each policy's arms
--- (counting them made each call cost their number).  Apart from the policy row, whose version keys
--- the per-backend arm cache: adding an arm must not make every backend read
--- all the policy's arms again.
+-- (counting them made each call cost their number).  Apart from the policy row, so
+-- that add_arm calls take turns on the count's row lock without waiting on
+-- the policy row's other writers (a decaying epsilon counts its decisions there).
 CREATE TABLE bandit.arm_count (
     policy text PRIMARY KEY REFERENCES bandit.policy (name) ON DELETE CASCADE,
     arms integer NOT NULL

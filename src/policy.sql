@@ -112,9 +112,9 @@ ALTER TABLE bandit.linucb_pending ALTER COLUMN x SET STORAGE EXTERNAL;
 COMMENT ON TABLE bandit.linucb_pending IS
     'LinUCB rewards not yet folded into bandit.arm: each the rank-one update (features x, reward) of the arm state whose state_stamp is stamp, applied on read in seq order after the stored a_inv and b (bandit.linucb_state shows the result); every (2 dim)-th reward of an arm folds them into a_inv and b and deletes them';
 -- The number of arms of each policy, so that add_arm checks the limits
--- without counting them.  Apart from the policy row, whose version keys
--- the per-backend arm cache: adding an arm must not make every backend read
--- all the policy's arms again.
+-- without counting them.  Apart from the policy row, so
+-- that add_arm calls take turns on the count's row lock without waiting on
+-- the policy row's other writers (a decaying epsilon counts its decisions there).
 CREATE TABLE bandit.arm_count (
     policy text PRIMARY KEY REFERENCES bandit.policy (name) ON DELETE CASCADE,
     arms integer NOT NULL
