@@ -165,6 +165,18 @@ CheckFloat8Array(ArrayType *array, const char *name, int *length)
 	return (double *) ARR_DATA_PTR(array);
 }
 
+/* A float8[] Datum of n numbers. */
+Datum
+Float8ArrayDatum(const double *values, int n)
+{
+	Datum	   *datums = palloc(sizeof(Datum) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+		datums[i] = Float8GetDatum(values[i]);
+	return PointerGetDatum(construct_array(datums, n, FLOAT8OID, sizeof(float8),
+										   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
 /*
  * The transition value to update: inside an aggregate it is ours to modify
  * in place (as float8_accum does), elsewhere a copy.

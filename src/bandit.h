@@ -170,6 +170,7 @@ extern Alternative ParseAlternative(text *alternative);
 extern void BetaProbBest(const double *alpha, const double *beta, int n, double *prob);
 extern double BetaPropensity(const char *policy, const double *alpha, const double *beta, int n, int chosen);
 extern double *CheckFloat8Array(ArrayType *array, const char *name, int *length);
+extern Datum Float8ArrayDatum(const double *values, int n);
 extern void CheckGsl(int status, const char *what);
 extern gsl_rng *BanditRng(void);
 extern Datum MakeResultTuple(FunctionCallInfo fcinfo, Datum *values, bool *nulls);

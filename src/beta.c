@@ -1491,17 +1491,6 @@ ArmArrays(FunctionCallInfo fcinfo, double **alpha, double **beta, const char *wh
 	return n_alpha;
 }
 
-static Datum
-Float8ArrayDatum(const double *values, int n)
-{
-	Datum	   *datums = palloc(sizeof(Datum) * Max(n, 1));
-
-	for (int i = 0; i < n; i++)
-		datums[i] = Float8GetDatum(values[i]);
-	return PointerGetDatum(construct_array(datums, n, FLOAT8OID, sizeof(float8),
-										   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-}
-
 /* P(theta_i is the largest) for other modules (recommend's ranking). */
 void
 BetaProbBest(const double *alpha, const double *beta, int n, double *prob)

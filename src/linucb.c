@@ -680,17 +680,6 @@ LinUcbOutOfRange(const char *policy, const char *arm, double reward)
 			 errhint("The context's features are too large.")));
 }
 
-static Datum
-Float8ArrayDatum(const double *values, int n)
-{
-	Datum	   *datums = palloc(sizeof(Datum) * n);
-
-	for (int i = 0; i < n; i++)
-		datums[i] = Float8GetDatum(values[i]);
-	return PointerGetDatum(construct_array(datums, n, FLOAT8OID, sizeof(float8), FLOAT8PASSBYVAL,
-										   TYPALIGN_DOUBLE));
-}
-
 /*
  * Credits a reward with features x to a LinUCB arm (inside SPI): the arm
  * row's counts now, the update as a pending row, or, as the arm's (2 dim)-th

@@ -444,20 +444,15 @@ CompareNormalsDatum(FunctionCallInfo fcinfo, bool want_loss)
 	int			n = NormalArrays(fcinfo, &mean, &sd, want_loss ? "normal_expected_loss" : "normal_prob_best");
 	double	   *prob = palloc(sizeof(double) * n);
 	double	   *loss = palloc(sizeof(double) * n);
-	Datum	   *datums = palloc(sizeof(Datum) * n);
 
 	CompareNormals(mean, sd, n, prob, loss);
-	for (int i = 0; i < n; i++)
-	{
-		/* means 1e308 apart */
-		if (want_loss && !isfinite(loss[i]))
+	/* means 1e308 apart */
+	for (int i = 0; i < n && want_loss; i++)
+		if (!isfinite(loss[i]))
 			ereport(ERROR,
 					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 					 errmsg("expected loss is out of the range of float8")));
-		datums[i] = Float8GetDatum(want_loss ? loss[i] : prob[i]);
-	}
-	PG_RETURN_ARRAYTYPE_P(construct_array(datums, n, FLOAT8OID, sizeof(float8),
-										  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	PG_RETURN_DATUM(Float8ArrayDatum(want_loss ? loss : prob, n));
 }
 
 PG_FUNCTION_INFO_V1(bandit_normal_prob_best);

@@ -692,16 +692,9 @@ Datum
 bandit_hash_features(PG_FUNCTION_ARGS)
 {
 	int32		dim = PG_GETARG_INT32(1);
-	double	   *x;
-	Datum	   *datums;
 
 	CheckDim(dim);
-	x = HashFeatures(PG_GETARG_JSONB_P(0), dim, NULL, 0);
-	datums = palloc(sizeof(Datum) * dim);
-	for (int i = 0; i < dim; i++)
-		datums[i] = Float8GetDatum(x[i]);
-	PG_RETURN_ARRAYTYPE_P(construct_array(datums, dim, FLOAT8OID, sizeof(float8), FLOAT8PASSBYVAL,
-										  TYPALIGN_DOUBLE));
+	PG_RETURN_DATUM(Float8ArrayDatum(HashFeatures(PG_GETARG_JSONB_P(0), dim, NULL, 0), dim));
 }
 
 /* Context keys that set a budget rather than describe the request. */
@@ -1109,7 +1102,6 @@ bandit_learn_step(PG_FUNCTION_ARGS)
 				discount = PG_GETARG_FLOAT8(8);
 	bool		posterior = PG_GETARG_BOOL(9);
 	double		state[5];
-	Datum		datums[5];
 
 	/* Welford/West with weight 1, after the old evidence is discounted */
 	state[2] = discount * weight + 1;
@@ -1124,10 +1116,8 @@ bandit_learn_step(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 					 errmsg("reward %s would take the arm's learned state out of range", ShowDouble(reward))));
-		datums[i] = Float8GetDatum(state[i]);
 	}
-	PG_RETURN_ARRAYTYPE_P(construct_array(datums, 5, FLOAT8OID, sizeof(float8), FLOAT8PASSBYVAL,
-										  TYPALIGN_DOUBLE));
+	PG_RETURN_DATUM(Float8ArrayDatum(state, 5));
 }
 
 /* Credits one reward to one arm of a loaded policy (inside SPI). */
