@@ -657,6 +657,17 @@ LogCdfBound(const Arm *arm, double t)
 	return Min(0.0, ArmLogDensity(arm, t - arm->mode) - log(slope));
 }
 
+/* The bound on the log of the product of the leaders' CDFs at t. */
+static double
+LeadersLogCdfBound(const Arm *arms, const int *count, const int *leaders, int nleaders, double t)
+{
+	double		bound = 0;
+
+	for (int k = 0; k < nleaders; k++)
+		bound += count[leaders[k]] * LogCdfBound(&arms[leaders[k]], t);
+	return bound;
+}
+
 /*
  * A point below which the comparison gains nothing (see LOG_NEGLIGIBLE),
  * or -INFINITY: bisection on the bound of the product of the CDFs of the
@@ -694,23 +705,14 @@ ComparisonFloor(const Arm *arms, const int *count, int narms)
 	}
 	for (int iteration = 0; iteration < 60 && above - below > 1e-3 * arms[leaders[nleaders - 1]].scale; iteration++)
 	{
-		double		t = (below + above) / 2,
-					bound = 0;
+		double		t = (below + above) / 2;
 
-		for (int k = 0; k < nleaders; k++)
-			bound += count[leaders[k]] * LogCdfBound(&arms[leaders[k]], t);
-		if (bound <= LOG_NEGLIGIBLE)
+		if (LeadersLogCdfBound(arms, count, leaders, nleaders, t) <= LOG_NEGLIGIBLE)
 			below = t;
 		else
 			above = t;
 	}
-	{
-		double		bound = 0;
-
-		for (int k = 0; k < nleaders; k++)
-			bound += count[leaders[k]] * LogCdfBound(&arms[leaders[k]], below);
-		return bound <= LOG_NEGLIGIBLE ? below : -INFINITY;
-	}
+	return LeadersLogCdfBound(arms, count, leaders, nleaders, below) <= LOG_NEGLIGIBLE ? below : -INFINITY;
 }
 
 /* x^n for n >= 0 by squaring: twins are counted, not measured */
@@ -784,24 +786,19 @@ GridAppend(ComparisonGrid *grid, const PanelPoints *points, const double *log_pr
 {
 	if (grid->npanels == grid->capacity)
 	{
-		int			capacity = Max(16, 2 * grid->capacity);
-		double	   *t0 = MemoryContextAlloc(grid->context, sizeof(double) * capacity);
-		double	   *t1 = MemoryContextAlloc(grid->context, sizeof(double) * capacity);
-		double	   *log_product = MemoryContextAlloc(grid->context, sizeof(double) * capacity * CHEB_POINTS);
-
-		if (grid->npanels > 0)
+		grid->capacity = Max(16, 2 * grid->capacity);
+		if (grid->npanels == 0)
 		{
-			memcpy(t0, grid->t0, sizeof(double) * grid->npanels);
-			memcpy(t1, grid->t1, sizeof(double) * grid->npanels);
-			memcpy(log_product, grid->log_product, sizeof(double) * grid->npanels * CHEB_POINTS);
-			pfree(grid->t0);
-			pfree(grid->t1);
-			pfree(grid->log_product);
+			grid->t0 = MemoryContextAlloc(grid->context, sizeof(double) * grid->capacity);
+			grid->t1 = MemoryContextAlloc(grid->context, sizeof(double) * grid->capacity);
+			grid->log_product = MemoryContextAlloc(grid->context, sizeof(double) * grid->capacity * CHEB_POINTS);
 		}
-		grid->t0 = t0;
-		grid->t1 = t1;
-		grid->log_product = log_product;
-		grid->capacity = capacity;
+		else
+		{
+			grid->t0 = repalloc(grid->t0, sizeof(double) * grid->capacity);
+			grid->t1 = repalloc(grid->t1, sizeof(double) * grid->capacity);
+			grid->log_product = repalloc(grid->log_product, sizeof(double) * grid->capacity * CHEB_POINTS);
+		}
 	}
 	grid->t0[grid->npanels] = points->t0;
 	grid->t1[grid->npanels] = points->t1;
@@ -1235,7 +1232,7 @@ BetaPropensity(const char *policy, const double *alpha, const double *beta, int 
 	entry->narms = -1;
 	entry->policy = NULL;
 	MemoryContextReset(entry->grid.context);
-	memset(&entry->grid.npanels, 0, sizeof(ComparisonGrid) - offsetof(ComparisonGrid, npanels));
+	entry->grid.npanels = entry->grid.capacity = 0;
 	prob = palloc(sizeof(double) * n);
 	CompareArms(alpha, beta, n, prob, NULL, &entry->grid);
 	old = MemoryContextSwitchTo(entry->grid.context);
