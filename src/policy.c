@@ -411,9 +411,10 @@ ArmCacheEntry(const Policy *policy)
 		}
 	if (victim->context == NULL)
 		victim->context = AllocSetContextCreate(TopMemoryContext, "bandit arms", ALLOCSET_DEFAULT_SIZES);
+	/* no name into freed memory, should the copy fail */
+	victim->policy = NULL;
 	MemoryContextReset(victim->context);
 	victim->policy = MemoryContextStrdup(victim->context, policy->name);
-	victim->valid = false;
 	victim->arms_stamp = policy->arms_stamp;
 	victim->arm_filenode = policy->arm_filenode;
 	victim->horizon = InvalidFullTransactionId;	/* every arm */
@@ -1446,6 +1447,33 @@ TouchPolicy(Datum policy)
 	SpiEnd(nest);
 }
 
+/* A column of the trigger's table, of the type bandit.arm gives it. */
+static int
+ArmColumn(const TriggerData *trigger, const char *name, Oid type)
+{
+	TupleDesc	desc = trigger->tg_relation->rd_att;
+	int			column = SPI_fnumber(desc, name);
+
+	if (column <= 0 || TupleDescAttr(desc, column - 1)->atttypid != type)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("bandit.arm_written() needs a column %s of type %s in table \"%s\"",
+						name, format_type_be(type), RelationGetRelationName(trigger->tg_relation))));
+	return column;
+}
+
+/* Whether an UPDATE changes a NOT NULL text column of the row. */
+static bool
+TextColumnChanged(const TriggerData *trigger, int column)
+{
+	TupleDesc	desc = trigger->tg_relation->rd_att;
+	bool		isnull;
+	Datum		old_value = heap_getattr(trigger->tg_trigtuple, column, desc, &isnull),
+				new_value = heap_getattr(trigger->tg_newtuple, column, desc, &isnull);
+
+	return !DatumGetBool(DirectFunctionCall2Coll(texteq, C_COLLATION_OID, old_value, new_value));
+}
+
 /*
  * arm_written(): BEFORE INSERT OR UPDATE row trigger of bandit.arm, which
  * stamps the row with its top transaction for ArmCache; as an AFTER DELETE
@@ -1461,7 +1489,8 @@ bandit_arm_written(PG_FUNCTION_ARGS)
 	HeapTuple	tuple;
 	int			column;
 	Datum		stamp;
-	bool		isnull = false;
+	bool		stamp_null = false,
+				isnull;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_ROW(trigger->tg_event) ||
 		!(TRIGGER_FIRED_BEFORE(trigger->tg_event) ?
@@ -1473,43 +1502,20 @@ bandit_arm_written(PG_FUNCTION_ARGS)
 	desc = trigger->tg_relation->rd_att;
 	if (TRIGGER_FIRED_BY_DELETE(trigger->tg_event))
 	{
-		int			policy = SPI_fnumber(desc, "policy");
-
-		if (policy <= 0)
-			elog(ERROR, "bandit.arm_written() needs a column policy");
-		TouchPolicy(heap_getattr(trigger->tg_trigtuple, policy, desc, &isnull));
+		TouchPolicy(heap_getattr(trigger->tg_trigtuple, ArmColumn(trigger, "policy", TEXTOID), desc, &isnull));
 		return PointerGetDatum(NULL);
 	}
-	column = SPI_fnumber(desc, "changed_xid");
-	if (column <= 0 || TupleDescAttr(desc, column - 1)->atttypid != XID8OID)
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("bandit.arm_written() needs a column changed_xid of type xid8 in table \"%s\"",
-						RelationGetRelationName(trigger->tg_relation))));
+	column = ArmColumn(trigger, "changed_xid", XID8OID);
 	ArmCacheNoteWrite();
 	tuple = trigger->tg_trigtuple;
 	if (TRIGGER_FIRED_BY_UPDATE(trigger->tg_event))
 	{
-		bool		key_changed = false;
+		int			policy = ArmColumn(trigger, "policy", TEXTOID);
 
-		/* both columns are NOT NULL text */
-		for (int k = 0; k < 2; k++)
-		{
-			int			key = SPI_fnumber(desc, k == 0 ? "policy" : "arm");
-			Datum		old_value,
-						new_value;
-
-			if (key <= 0)
-				elog(ERROR, "bandit.arm_written() needs columns policy and arm");
-			old_value = heap_getattr(tuple, key, desc, &isnull);
-			new_value = heap_getattr(trigger->tg_newtuple, key, desc, &isnull);
-			key_changed |= !DatumGetBool(DirectFunctionCall2Coll(texteq, C_COLLATION_OID, old_value, new_value));
-		}
-		if (key_changed)
-			TouchPolicy(heap_getattr(tuple, SPI_fnumber(desc, "policy"), desc, &isnull));
-		isnull = false;
+		if (TextColumnChanged(trigger, policy) || TextColumnChanged(trigger, ArmColumn(trigger, "arm", TEXTOID)))
+			TouchPolicy(heap_getattr(tuple, policy, desc, &isnull));
 		tuple = trigger->tg_newtuple;
 	}
 	stamp = FullTransactionIdGetDatum(GetTopFullTransactionId());
-	return PointerGetDatum(heap_modify_tuple_by_cols(tuple, desc, 1, &column, &stamp, &isnull));
+	return PointerGetDatum(heap_modify_tuple_by_cols(tuple, desc, 1, &column, &stamp, &stamp_null));
 }
