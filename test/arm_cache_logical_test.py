@@ -35,6 +35,9 @@ def main():
         return report()
     a.execute('SELECT current_setting(%s), current_setting(%s)', ('port', 'unix_socket_directories'))
     port, sockets = a.fetchone()
+    # a slot left by a run that died would keep its database from being dropped
+    a.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+              "WHERE slot_name = 'arm_cache' AND NOT active")
     _, pub = fresh_database(PUB)
     _, sub = fresh_database(SUB)
     p, s = pub.cursor(), sub.cursor()
@@ -70,6 +73,8 @@ def main():
     s.execute('ALTER SUBSCRIPTION arm_cache DISABLE')
     s.execute('ALTER SUBSCRIPTION arm_cache SET (slot_name = NONE)')
     s.execute('DROP SUBSCRIPTION arm_cache')
+    # the walsender lets go of the slot a moment after the subscription is gone
+    wait_for(p, "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'arm_cache' AND active", 0)
     p.execute("SELECT pg_drop_replication_slot('arm_cache')")
     pub.close()
     sub.close()
