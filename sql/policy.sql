@@ -206,3 +206,10 @@ RESET search_path;
 SELECT sum(alpha) AS alpha, sum(pulls) AS pulls, bool_and(last_update > '2000-01-01') AS real_time
 FROM bandit.arm WHERE policy = 'h';      -- 2 + 2 priors, + 2 rewards of 1 = 6; 2 pulls
 DROP SCHEMA hostile CASCADE;
+-- the arm cache's trigger functions serve as triggers only
+SELECT pg_temp.err($$SELECT bandit.arm_written()$$);
+SELECT pg_temp.err($$SELECT bandit.arms_deleted()$$);
+CREATE TEMP TABLE not_arm (policy text, arm text);
+CREATE TRIGGER w BEFORE INSERT ON not_arm FOR EACH ROW EXECUTE FUNCTION bandit.arm_written();
+SELECT pg_temp.err($$INSERT INTO not_arm VALUES ('p', 'a')$$);
+SELECT count(*) AS rows_written FROM not_arm;
