@@ -3,11 +3,19 @@
  *
  * LinUCB's state: A^-1 (dim x dim, row-major) and b per arm, learned by
  * Sherman-Morrison.  A reward does not write A^-1 back (512 KB at dim 256):
- * it appends its rank-one update (x, reward) to bandit.linucb_pending, and
- * every (2 dim)-th reward of an arm folds the arm's pending updates into the
- * stored a_inv and b in one write.  Reading an arm's state is the stored
- * state plus its pending updates applied in order; each backend caches that
- * (LinUcbState), so it applies each update once.
+ * it appends its rank-one update to bandit.linucb_pending as the decision it
+ * rewards and the reward, and every (2 dim)-th reward of an arm folds the
+ * arm's pending updates into the stored a_inv and b in one write.  Reading
+ * an arm's state is the stored state plus its pending updates applied in
+ * order; each backend caches that (LinUcbState), so it applies each update
+ * once.
+ *
+ * A pending row holds no x: x is derived again from the decision's context
+ * by LinUcbContextFeatures (policy.c), the function reward derived it with,
+ * so it is the same x bit for bit.  The decision row is already durable,
+ * its context is never changed and bandit deletes no decision; one deleted
+ * by hand before its arm folds is an error (XX001) wherever the update is
+ * read.
  *
  * Why this is exactly the committed state:
  * - A pending row names the stored state it applies to by the arm's
@@ -26,9 +34,12 @@
  *   a fold committed between the two, rows are missing and the arms are
  *   read again (LinUcbFinishLoad returns false).
  *
- * A fold every 2 dim rewards writes 8 dim^2 bytes, 4 dim per reward, half
- * a pending row: the WAL of a reward stays O(dim), and at most 2 dim - 1
- * updates wait to be applied.
+ * WAL of a reward: the arm row's update, a pending row of ~100 bytes
+ * whatever dim is (x, 8 dim bytes, was logged there too, and again as
+ * whole pages when a fold after a checkpoint deleted it), and a share of
+ * the folds: every 2 dim rewards 8 dim^2 bytes, 4 dim per reward (8 dim
+ * right after a checkpoint, when the A^-1 a fold replaces is logged whole
+ * as it is deleted).  At most 2 dim - 1 updates wait to be applied.
  */
 #include "linucb.h"
 #include "numeric.h"
@@ -49,9 +60,9 @@
  * Rewards of an arm between folds.  A fold writes 8 dim^2 bytes and deletes
  * the A^-1 it replaces, whose pages are logged whole again if a checkpoint
  * came since the previous fold: every 2 dim rewards, that is 4 to 8 dim
- * bytes per reward, under the 8 dim of a pending row.  A backend that has
- * not read an arm since its fold applies up to 2 dim - 1 updates, ~4 dim^2
- * flops each (10 arms at dim 256 with 384 pending each: 0.2 s, once).
+ * bytes per reward.  A backend that has not read an arm since its fold
+ * applies up to 2 dim - 1 updates, each ~4 dim^2 flops and its decision's
+ * features read again.
  */
 #define LINUCB_FOLD_EVERY(dim) (2 * (dim))
 
@@ -78,7 +89,7 @@ LinUcbPreparePlans(void)
 	Oid			learn_types[] = {TEXTOID, TEXTOID, FLOAT8OID, FLOAT8OID};
 	Oid			fold_types[] = {TEXTOID, TEXTOID, FLOAT8ARRAYOID, FLOAT8ARRAYOID};
 	Oid			delete_types[] = {TEXTOID, TEXTOID, INT8OID};
-	Oid			insert_types[] = {TEXTOID, TEXTOID, INT8OID, FLOAT8ARRAYOID, FLOAT8OID};
+	Oid			insert_types[] = {TEXTOID, TEXTOID, INT8OID, INT8OID, FLOAT8OID};
 
 	/* the last one: a failure half way prepares all again */
 	if (plan_linucb_policy != NULL)
@@ -90,9 +101,15 @@ LinUcbPreparePlans(void)
 	plan_arm_state = PrepareSafely(
 		"SELECT a.a_inv, a.b, a.state_stamp, " PENDING_SEQS
 		"  FROM bandit.arm a WHERE a.policy = $1 AND a.arm = $2", 2, text2);
+	/*
+	 * Each update with its decision's context, by primary keys; context NULL
+	 * when the decision is gone, or its id was reused (another arm or reward).
+	 */
 	plan_pending = PrepareSafely(
-		"SELECT q.seq, q.x, q.reward FROM unnest($1, $2) k(stamp, seq)"
-		"  JOIN bandit.linucb_pending q ON q.stamp = k.stamp AND q.seq = k.seq ORDER BY q.seq", 2, pending_types);
+		"SELECT q.seq, d.context, q.reward, q.decision FROM unnest($1, $2) k(stamp, seq)"
+		"  JOIN bandit.linucb_pending q ON q.stamp = k.stamp AND q.seq = k.seq"
+		"  LEFT JOIN bandit.decision d ON d.id = q.decision AND d.policy = q.policy AND d.arm = q.arm"
+		"   AND d.reward = q.reward ORDER BY q.seq", 2, pending_types);
 
 	/*
 	 * The reward's first statement: the arm's row lock, held to commit.  a_inv
@@ -112,7 +129,7 @@ LinUcbPreparePlans(void)
 	plan_fold_delete = PrepareSafely(
 		"DELETE FROM bandit.linucb_pending WHERE stamp = $3 AND policy = $1 AND arm = $2", 3, delete_types);
 	plan_insert_pending = PrepareSafely(
-		"INSERT INTO bandit.linucb_pending (policy, arm, stamp, x, reward) VALUES ($1, $2, $3, $4, $5)",
+		"INSERT INTO bandit.linucb_pending (policy, arm, stamp, decision, reward) VALUES ($1, $2, $3, $4, $5)",
 		5, insert_types);
 	plan_linucb_policy = PrepareSafely(
 		"SELECT algorithm, params FROM bandit.policy WHERE name = $1", 1, text1);
@@ -583,9 +600,10 @@ LinUcbFinishLoad(void)
 			for (int s = state->applied; s < l->nseqs; s++)
 			{
 				int			lo = 0,
-							hi = needed - 1,
-							n;
+							hi = needed - 1;
 				bool		isnull;
+				Datum		context;
+				Jsonb	   *json;
 				double	   *x;
 				double		reward;
 
@@ -599,14 +617,17 @@ LinUcbFinishLoad(void)
 					else
 						hi = mid;
 				}
-				x = CheckFloat8Array(DatumGetArrayTypeP(SPI_getbinval(table->vals[lo], table->tupdesc, 2, &isnull)),
-									 "x", &n);
-				reward = DatumGetFloat8(SPI_getbinval(table->vals[lo], table->tupdesc, 3, &isnull));
-				if (n != d)
+				context = SPI_getbinval(table->vals[lo], table->tupdesc, 2, &isnull);
+				if (isnull)
 					ereport(ERROR,
 							(errcode(ERRCODE_DATA_CORRUPTED),
-							 errmsg("a pending LinUCB update of arm \"%s\" of policy \"%s\" has %d features, expected %d",
-									l->arm, load.policy, n, d)));
+							 errmsg("a pending LinUCB update of arm \"%s\" of policy \"%s\" names decision " INT64_FORMAT ", which is gone or not the decision it rewarded",
+									l->arm, load.policy,
+									DatumGetInt64(SPI_getbinval(table->vals[lo], table->tupdesc, 4, &isnull))),
+							 errhint("A pending update takes its features from its decision: keep the decisions of bandit.linucb_pending.")));
+				json = DatumGetJsonbP(context);
+				x = LinUcbContextFeatures(json, load.policy, d);
+				reward = DatumGetFloat8(SPI_getbinval(table->vals[lo], table->tupdesc, 3, &isnull));
 				if (state->applied == state->capacity)
 				{
 					state->capacity *= 2;
@@ -620,6 +641,10 @@ LinUcbFinishLoad(void)
 				}
 				state->seqs[state->applied++] = l->seqs[s];
 				state->theta_valid = false;
+				/* a new backend may apply thousands */
+				pfree(x);
+				if ((Pointer) json != DatumGetPointer(context))
+					pfree(json);
 				CHECK_FOR_INTERRUPTS();
 			}
 		}
@@ -681,12 +706,14 @@ LinUcbOutOfRange(const char *policy, const char *arm, double reward)
 }
 
 /*
- * Credits a reward with features x to a LinUCB arm (inside SPI): the arm
- * row's counts now, the update as a pending row, or, as the arm's (2 dim)-th
- * update since the last fold, all of them folded into a_inv and b.
+ * Credits a reward to a LinUCB arm (inside SPI), for decision `decision`
+ * whose context has features x: the arm row's counts now, the update as a
+ * pending row naming the decision, or, as the arm's (2 dim)-th update since
+ * the last fold, all of them folded into a_inv and b.
  */
 void
-LinUcbLearn(const char *policy, const char *arm, int dim, double discount, double reward, const double *x)
+LinUcbLearn(const char *policy, const char *arm, int dim, double discount, double reward, const double *x,
+			int64 decision)
 {
 	Datum		args[5];
 	const double *a_inv,
@@ -745,7 +772,7 @@ LinUcbLearn(const char *policy, const char *arm, int dim, double discount, doubl
 			LinUcbOutOfRange(policy, arm, reward);
 	}
 	args[2] = Int64GetDatum(stamp);
-	args[3] = Float8ArrayDatum(x, d);
+	args[3] = Int64GetDatum(decision);
 	args[4] = Float8GetDatum(reward);
 	if (SPI_execute_plan(plan_insert_pending, args, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "recording a pending LinUCB update failed");

@@ -9,6 +9,8 @@
 
 #include "bandit.h"
 
+#include "utils/jsonb.h"
+
 /*
  * LinUCB keeps a dim x dim A^-1 per arm: 8 MB at dim 1024, the most it
  * takes (54000 beyond; policy_params and identity_matrix say the same).
@@ -37,6 +39,12 @@ extern bool LinUcbFinishLoad(void);
 
 extern double LinUcbScore(const double *a_inv, const double *theta, const double *x, int dim, double alpha);
 extern void LinUcbLearn(const char *policy, const char *arm, int dim, double discount, double reward,
-						const double *x);
+						const double *x, int64 decision);
+
+/*
+ * In policy.c: the feature vector x of a LinUCB context, which reward learns
+ * from and linucb.c derives again from the decision a pending update names.
+ */
+extern double *LinUcbContextFeatures(Jsonb *json, const char *policy, int dim);
 
 #endif							/* BANDIT_LINUCB_H */

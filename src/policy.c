@@ -720,42 +720,49 @@ ParseContext(Jsonb *json, const Policy *policy, Context *context)
 				 errmsg("context must be a JSON object")));
 	context->has_max_cost = JsonbObjectNumber(json, "max_cost", "context key", &context->max_cost);
 	context->has_max_latency = JsonbObjectNumber(json, "max_latency_ms", "context key", &context->max_latency);
-	if (policy->algorithm != ALG_LINUCB)
-		return;
-	{
-		JsonbValue	k;
-		JsonbValue *features;
+	if (policy->algorithm == ALG_LINUCB)
+		context->features = LinUcbContextFeatures(json, policy->name, policy->dim);
+}
 
-		k.type = jbvString;
-		k.val.string.val = "features";
-		k.val.string.len = 8;
-		features = findJsonbValueFromContainer(&json->root, JB_FOBJECT, &k);
-		if (features == NULL)
-		{
-			context->features = HashFeatures(json, policy->dim, budget_keys, lengthof(budget_keys));
-			return;
-		}
-		if (features->type != jbvBinary || !JsonContainerIsArray(features->val.binary.data))
+/*
+ * A LinUCB context's feature vector: its "features" array, else its keys
+ * hashed (the budget's apart).  The one derivation of x: reward learns from
+ * it, and linucb.c derives it again from the decision a pending update names.
+ */
+double *
+LinUcbContextFeatures(Jsonb *json, const char *policy, int dim)
+{
+	JsonbValue	k;
+	JsonbValue *features;
+	double	   *x;
+
+	k.type = jbvString;
+	k.val.string.val = "features";
+	k.val.string.len = 8;
+	features = findJsonbValueFromContainer(&json->root, JB_FOBJECT, &k);
+	if (features == NULL)
+		return HashFeatures(json, dim, budget_keys, lengthof(budget_keys));
+	if (features->type != jbvBinary || !JsonContainerIsArray(features->val.binary.data))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("context \"features\" must be an array of numbers")));
+	if (JsonContainerSize(features->val.binary.data) != dim)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("context \"features\" has %d elements, policy \"%s\" has dim %d",
+						JsonContainerSize(features->val.binary.data), policy, dim)));
+	x = palloc(sizeof(double) * dim);
+	for (int i = 0; i < dim; i++)
+	{
+		JsonbValue *e = getIthJsonbValueFromContainer(features->val.binary.data, i);
+
+		if (e == NULL || e->type != jbvNumeric)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("context \"features\" must be an array of numbers")));
-		if (JsonContainerSize(features->val.binary.data) != policy->dim)
-			ereport(ERROR,
-					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-					 errmsg("context \"features\" has %d elements, policy \"%s\" has dim %d",
-							JsonContainerSize(features->val.binary.data), policy->name, policy->dim)));
-		context->features = palloc(sizeof(double) * policy->dim);
-		for (int i = 0; i < policy->dim; i++)
-		{
-			JsonbValue *e = getIthJsonbValueFromContainer(features->val.binary.data, i);
-
-			if (e == NULL || e->type != jbvNumeric)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("context \"features\" must be an array of numbers")));
-			context->features[i] = JsonbNumberValue(e, "a feature");
-		}
+		x[i] = JsonbNumberValue(e, "a feature");
 	}
+	return x;
 }
 
 /*
@@ -1121,9 +1128,12 @@ bandit_learn_step(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(Float8ArrayDatum(state, 5));
 }
 
-/* Credits one reward to one arm of a loaded policy (inside SPI). */
+/*
+ * Credits one reward to one arm of a loaded policy (inside SPI), from the
+ * decision decision_id with context context_json (LinUCB) if any.
+ */
 static void
-LearnReward(const Policy *policy, const char *arm, double reward, Jsonb *context_json)
+LearnReward(const Policy *policy, const char *arm, double reward, int64 decision_id, Jsonb *context_json)
 {
 	Datum		args[7];
 
@@ -1138,7 +1148,7 @@ LearnReward(const Policy *policy, const char *arm, double reward, Jsonb *context
 					 errmsg("linucb policy \"%s\" learns from the context of a decision: reward by decision_id",
 							policy->name)));
 		ParseContext(context_json, policy, &context);
-		LinUcbLearn(policy->name, arm, policy->dim, policy->discount, reward, context.features);
+		LinUcbLearn(policy->name, arm, policy->dim, policy->discount, reward, context.features, decision_id);
 		return;
 	}
 	args[0] = CStringGetTextDatum(policy->name);
@@ -1193,7 +1203,7 @@ RewardDecision(int64 decision_id, double reward)
 	arm = TupleText(tuple, desc, 2);
 	context = SPI_getbinval(tuple, desc, 3, &isnull);
 	LoadPolicy(policy_name, &policy);
-	LearnReward(&policy, arm, reward, isnull ? NULL : DatumGetJsonbPCopy(context));
+	LearnReward(&policy, arm, reward, decision_id, isnull ? NULL : DatumGetJsonbPCopy(context));
 }
 
 PG_FUNCTION_INFO_V1(bandit_reward_decision);
@@ -1224,7 +1234,7 @@ bandit_reward_arm(PG_FUNCTION_ARGS)
 	nest = SpiBegin();
 	PreparePlans();
 	LoadPolicy(name, &policy);
-	LearnReward(&policy, arm, PG_GETARG_FLOAT8(2), NULL);
+	LearnReward(&policy, arm, PG_GETARG_FLOAT8(2), 0, NULL);
 	SpiEnd(nest);
 	PG_RETURN_VOID();
 }
