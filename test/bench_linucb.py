@@ -23,7 +23,8 @@ its fold replaces a whole A^-1, not the compressed identity) before anything
 is measured (not VACUUM: the free space it leaves takes inserts into old
 pages, each written whole after the checkpoint).  Uses the libpq
 environment (PGDATABASE and so on); BENCH_SECONDS (10) is the time of the
-interleaved run.
+interleaved run.  BENCH_WALINSPECT=1 adds, for each WAL window, its records
+by type and relation (pg_walinspect; a superuser's connection).
 """
 import json
 import os
@@ -85,6 +86,27 @@ def wal_bytes(cur, a, b):
     return float(cur.fetchone()[0])
 
 
+def walinspect(cur, windows):
+    """Each window's WAL by record type and relation (of the record's first block), bytes per round;
+    records without a transaction id are VACUUM's (autovacuum included), checkpoints' and hints'."""
+    cur.execute('CREATE EXTENSION IF NOT EXISTS pg_walinspect')
+    for what, a, b in windows:
+        cur.execute("""
+            SELECT r.resource_manager || '/' || r.record_type, coalesce(pg_filenode_relation(0, m[1]::oid)::text, m[1]),
+                   r.xid <> '0' AS xact, count(*), sum(r.record_length), sum(r.fpi_length)
+            FROM pg_get_wal_records_info(%s, %s) r
+            LEFT JOIN LATERAL regexp_match(r.block_ref, 'rel \\d+/\\d+/(\\d+)') m ON true
+            GROUP BY 1, 2, 3 ORDER BY sum(r.record_length) DESC LIMIT 12""", (a, b))
+        rows = cur.fetchall()
+        print()
+        print('%s: WAL by record (pg_walinspect), bytes per round' % what)
+        print('| record | relation | in a transaction | records | bytes | of which page images |')
+        print('|---|---|---|---|---|---|')
+        for kind, rel, xact, n, total, fpi in rows:
+            print('| %s | %s | %s | %d | %.0f | %.0f |' % (kind, rel, 'yes' if xact else 'no', n,
+                                                        total / WAL_REWARDS, fpi / WAL_REWARDS))
+
+
 def main():
     admin = connect('postgres')
     admin.cursor().execute('DROP DATABASE IF EXISTS ' + DB)
@@ -132,10 +154,11 @@ def main():
     print('| dim | after a CHECKPOINT: reward | whole round | the next %d: reward | whole round | goal 32 d + 2048 |'
           % WAL_REWARDS)
     print('|---|---|---|---|---|---|')
+    windows = []
     for p in policies:
         cur.execute('CHECKPOINT')
         figures = []
-        for _ in range(2):
+        for window in ('after a CHECKPOINT', 'the next %d' % WAL_REWARDS):
             reward_wal = 0.0
             first = lsn(cur)
             for _ in range(WAL_REWARDS):
@@ -143,8 +166,11 @@ def main():
                 before = lsn(cur)
                 p.reward(cur, decision, r)
                 reward_wal += wal_bytes(cur, before, lsn(cur))
-            figures += [reward_wal / WAL_REWARDS, wal_bytes(cur, first, lsn(cur)) / WAL_REWARDS]
+            windows.append(('dim %d, %s' % (p.dim, window), first, lsn(cur)))
+            figures += [reward_wal / WAL_REWARDS, wal_bytes(cur, first, windows[-1][2]) / WAL_REWARDS]
         print('| %d | %.0f | %.0f | %.0f | %.0f | %d |' % ((p.dim,) + tuple(figures) + (32 * p.dim + 2048,)))
+    if os.environ.get('BENCH_WALINSPECT'):
+        walinspect(cur, windows)
     cur.execute("""SELECT pg_size_pretty(pg_total_relation_size('bandit.arm'))""")
     print('bandit.arm with its TOAST and indexes after all that: %s' % cur.fetchone()[0])
     conn.close()

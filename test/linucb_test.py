@@ -3,7 +3,9 @@
 against numpy's sequential Sherman-Morrison after every reward, across folds
 (every 2 dim rewards of an arm), across sessions (one session rewards, another
 reads: no staleness), through a rolled-back reward seen by its own session,
-a batch crossing a fold, snapshot/restore with updates pending, and 8
+a batch crossing a fold, snapshot/restore with updates pending (a pending
+row names its decision and holds no x; a new session derives every x again
+from the decisions' contexts and matches numpy), and 8
 concurrent clients (nothing lost, each update folded exactly once: the end
 state is numpy's over every reward, within 1e-9 relative).
 
@@ -222,6 +224,29 @@ def main():
     cur.execute('SELECT bandit.restore(%s)', (snap,))
     check_state('restored with updates pending', q, 'sr', saved)
     check_state('restored with updates pending, another session', oq, 'sr', saved)
+    # a pending row holds no x: it names its decision, whose context gives x again
+    fresh = psycopg2.connect(dbname=DB)
+    fresh.autocommit = True
+    check_state('restored with updates pending, a new session (every x from its decision)',
+                query_helpers(fresh.cursor())[0], 'sr', saved)
+    fresh.close()
+    ok('a pending row holds no feature vector: its columns',
+       q("""SELECT attname::text, format_type(atttypid, atttypmod) FROM pg_attribute
+            WHERE attrelid = 'bandit.linucb_pending'::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum""")
+       == [('policy', 'text'), ('arm', 'text'), ('stamp', 'bigint'), ('seq', 'bigint'), ('decision', 'bigint'),
+           ('reward', 'double precision')])
+    ok('each restored pending row names the decision it rewards (its arm, its reward)',
+       q1("""SELECT count(*) FILTER (WHERE d.id IS NULL) = 0 AND count(*) > 0 FROM bandit.linucb_pending q
+             LEFT JOIN bandit.decision d ON d.id = q.decision AND d.policy = q.policy AND d.arm = q.arm
+                                          AND d.reward = q.reward
+             WHERE q.policy = 'sr'"""))
+    ok('the snapshot keeps each pending update as {decision, reward}',
+       q1("""SELECT bool_and(v.item ?& '{decision,reward}' AND NOT v.item ? 'x')
+             FROM bandit.snapshot, jsonb_array_elements(arms) e, jsonb_array_elements(e->'linucb_pending') v(item)
+             WHERE id = %s""", snap))
+    size = q1("SELECT max(pg_column_size(q.*)) FROM bandit.linucb_pending q WHERE q.policy = 'seq32'")
+    ok('a pending row of dim 32 is smaller than its x would be (8 dim bytes)', size is not None and size < 8 * 32,
+       repr(size))
     ok('restore leaves no pending row of an older state',
        q1("""SELECT count(*) FROM bandit.linucb_pending q JOIN bandit.arm a USING (policy, arm)
              WHERE q.policy = 'sr' AND q.stamp <> a.state_stamp""") == 0)
