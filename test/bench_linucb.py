@@ -88,8 +88,10 @@ def wal_bytes(cur, a, b):
 
 def walinspect(cur, windows):
     """Each window's WAL by record type and relation (of the record's first block), bytes per round;
-    records without a transaction id are VACUUM's (autovacuum included), checkpoints' and hints'."""
+    records without a transaction id are VACUUM's (autovacuum included), checkpoints' and hints'.
+    Read before the next CHECKPOINT, which may remove the window's WAL."""
     cur.execute('CREATE EXTENSION IF NOT EXISTS pg_walinspect')
+    out = []
     for what, a, b in windows:
         cur.execute("""
             SELECT r.resource_manager || '/' || r.record_type, coalesce(pg_filenode_relation(0, m[1]::oid)::text, m[1]),
@@ -97,14 +99,13 @@ def walinspect(cur, windows):
             FROM pg_get_wal_records_info(%s, %s) r
             LEFT JOIN LATERAL regexp_match(r.block_ref, 'rel \\d+/\\d+/(\\d+)') m ON true
             GROUP BY 1, 2, 3 ORDER BY sum(r.record_length) DESC LIMIT 12""", (a, b))
-        rows = cur.fetchall()
-        print()
-        print('%s: WAL by record (pg_walinspect), bytes per round' % what)
-        print('| record | relation | in a transaction | records | bytes | of which page images |')
-        print('|---|---|---|---|---|---|')
-        for kind, rel, xact, n, total, fpi in rows:
-            print('| %s | %s | %s | %d | %.0f | %.0f |' % (kind, rel, 'yes' if xact else 'no', n,
-                                                        total / WAL_REWARDS, fpi / WAL_REWARDS))
+        out += ['', '%s: WAL by record (pg_walinspect), bytes per round' % what,
+                '| record | relation | in a transaction | records | bytes | of which page images |',
+                '|---|---|---|---|---|---|']
+        for kind, rel, xact, n, total, fpi in cur.fetchall():
+            out.append('| %s | %s | %s | %d | %.0f | %.0f |' % (kind, rel, 'yes' if xact else 'no', n,
+                                                               total / WAL_REWARDS, fpi / WAL_REWARDS))
+    return out
 
 
 def main():
@@ -155,6 +156,7 @@ def main():
           % WAL_REWARDS)
     print('|---|---|---|---|---|---|')
     windows = []
+    breakdown = []
     for p in policies:
         cur.execute('CHECKPOINT')
         figures = []
@@ -168,9 +170,10 @@ def main():
                 reward_wal += wal_bytes(cur, before, lsn(cur))
             windows.append(('dim %d, %s' % (p.dim, window), first, lsn(cur)))
             figures += [reward_wal / WAL_REWARDS, wal_bytes(cur, first, windows[-1][2]) / WAL_REWARDS]
+        if os.environ.get('BENCH_WALINSPECT'):
+            breakdown += walinspect(cur, windows[-2:])
         print('| %d | %.0f | %.0f | %.0f | %.0f | %d |' % ((p.dim,) + tuple(figures) + (32 * p.dim + 2048,)))
-    if os.environ.get('BENCH_WALINSPECT'):
-        walinspect(cur, windows)
+    print('\n'.join(breakdown))
     cur.execute("""SELECT pg_size_pretty(pg_total_relation_size('bandit.arm'))""")
     print('bandit.arm with its TOAST and indexes after all that: %s' % cur.fetchone()[0])
     conn.close()
