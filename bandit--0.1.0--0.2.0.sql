@@ -548,7 +548,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION bandit.restore(bigint) IS
-    'Puts back a policy''s whole learned state exactly as a snapshot saved it (arms added since are removed; each arm''s state_stamp is renewed, LinUCB''s pending updates put back on it). Privilege: manage on the policy.';
+    'Puts back a policy''s whole learned state exactly as a snapshot saved it (arms added since are removed; each arm''s state_stamp is renewed, LinUCB''s pending updates put back on it; a pending update whose decision is gone since is 42704 and restores nothing). Privilege: manage on the policy.';
 
 -- arm updates through learn_step (checked state); comments: limits and errors
 CREATE FUNCTION bandit.learn_step(alpha float8, beta float8, weight float8, mean_reward float8, m2 float8,

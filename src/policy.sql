@@ -604,7 +604,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION bandit.restore(bigint) IS
-    'Puts back a policy''s whole learned state exactly as a snapshot saved it (arms added since are removed; each arm''s state_stamp is renewed, LinUCB''s pending updates put back on it). Privilege: manage on the policy.';
+    'Puts back a policy''s whole learned state exactly as a snapshot saved it (arms added since are removed; each arm''s state_stamp is renewed, LinUCB''s pending updates put back on it; a pending update whose decision is gone since is 42704 and restores nothing). Privilege: manage on the policy.';
 
 CREATE FUNCTION bandit.arm_stats(policy text)
 RETURNS TABLE (arm text, pulls bigint, mean_reward float8, alpha float8, beta float8, prob_best float8,
