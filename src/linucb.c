@@ -34,9 +34,9 @@
  *   a fold committed between the two, rows are missing and the arms are
  *   read again (LinUcbFinishLoad returns false).
  *
- * WAL of a reward: the arm row's update, a pending row of ~100 bytes
- * whatever dim is (x, 8 dim bytes, was logged there too, and again as
- * whole pages when a fold after a checkpoint deleted it), and a share of
+ * WAL of a reward: the arm row's update, a pending row and its key, ~200
+ * bytes whatever dim is (x, 8 dim bytes, was logged there too, and again
+ * as whole pages when a fold after a checkpoint deleted it), and a share of
  * the folds: every 2 dim rewards 8 dim^2 bytes, 4 dim per reward (8 dim
  * right after a checkpoint, when the A^-1 a fold replaces is logged whole
  * as it is deleted).  At most 2 dim - 1 updates wait to be applied.
