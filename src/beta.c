@@ -157,8 +157,9 @@ typedef struct Arm
 				log_1m;			/* log of 1 - mean */
 	double		m;
 	double		log_peak;		/* log density at the mode */
-	double		lo,
+	double		lo,				/* NAN until ArmLowerEnd: a comparison seldom needs it */
 				hi;				/* where the tails hold less than the tail mass */
+	double		log_tail;
 	double		log_shift;		/* densities are scaled by e^log_shift */
 	bool		direct;			/* small enough for log f = a log x + b log(1-x) - log B */
 	double		log_beta;
@@ -278,10 +279,27 @@ ArmInit(Arm *arm, double a, double b, double log_tail, double log_shift)
 	arm->direct = a + b <= 1e5;
 	arm->scale = sqrt(psi_a + psi_b);
 
-	arm->lo = arm->mode + TailDistance(arm, log_tail, -1);
+	arm->log_tail = log_tail;
+	arm->lo = NAN;
 	arm->hi = arm->mode + TailDistance(arm, log_tail, 1);
 	arm->log_shift = log_shift;
 	arm->mass = 1;
+}
+
+/* Where the lower tail holds less than the tail mass. */
+static double
+ArmLowerEnd(Arm *arm)
+{
+	if (isnan(arm->lo))
+		arm->lo = arm->mode + TailDistance(arm, arm->log_tail, -1);
+	return arm->lo;
+}
+
+/* Whether the arm's support lies above t: only if t is below its mode. */
+static inline bool
+ArmAbove(Arm *arm, double t)
+{
+	return t <= arm->mode && t <= ArmLowerEnd(arm);
 }
 
 static int
@@ -486,6 +504,8 @@ SweepInit(Sweep *sweep, Arm *arms, int narms, bool relative)
 	ChebyshevSetup();
 	sweep->arms = arms;
 	sweep->narms = narms;
+	for (int j = 0; j < narms; j++)
+		ArmLowerEnd(&arms[j]);
 	sweep->edges = PanelEdges(arms, narms, 0.75, &sweep->npanels);
 	sweep->capacity = sweep->npanels + 1;
 	sweep->depth = palloc0(sizeof(int) * sweep->capacity);
@@ -701,7 +721,7 @@ LeadersLogCdfBound(const Arm *arms, const int *count, const int *leaders, int nl
  * FLOOR_ARMS arms with the highest modes, whose product bounds everyone's.
  */
 static double
-ComparisonFloor(const Arm *arms, const int *count, int narms)
+ComparisonFloor(Arm *arms, const int *count, int narms)
 {
 	int			leaders[FLOOR_ARMS];
 	int			nleaders = 0;
@@ -727,7 +747,7 @@ ComparisonFloor(const Arm *arms, const int *count, int narms)
 	}
 	for (int k = 0; k < nleaders; k++)
 	{
-		below = Min(below, arms[leaders[k]].lo);
+		below = Min(below, ArmLowerEnd(&arms[leaders[k]]));
 		above = Max(above, arms[leaders[k]].mode);
 	}
 	for (int iteration = 0; iteration < 60 && above - below > 1e-3 * arms[leaders[nleaders - 1]].scale; iteration++)
@@ -771,7 +791,7 @@ IntPower(double x, int n)
  */
 typedef struct PanelWalk
 {
-	const Arm  *arms;
+	Arm	   *arms;
 	const int  *order;			/* by upper end, highest first */
 	int			narms;
 	int			begun;
@@ -780,7 +800,7 @@ typedef struct PanelWalk
 } PanelWalk;
 
 static void
-PanelWalkInit(PanelWalk *walk, const Arm *arms, const int *order, int narms, double floor)
+PanelWalkInit(PanelWalk *walk, Arm *arms, const int *order, int narms, double floor)
 {
 	walk->arms = arms;
 	walk->order = order;
@@ -794,11 +814,11 @@ PanelWalkInit(PanelWalk *walk, const Arm *arms, const int *order, int narms, dou
 static double
 PanelWalkNext(PanelWalk *walk, double t1)
 {
-	const Arm  *arms = walk->arms;
+	Arm	   *arms = walk->arms;
 	double		width = INFINITY;
 
 	while (!binaryheap_empty(walk->covering) &&
-		   arms[DatumGetInt32(binaryheap_first(walk->covering))].lo >= t1)
+		   ArmAbove(&arms[DatumGetInt32(binaryheap_first(walk->covering))], t1))
 		binaryheap_remove_first(walk->covering);
 	if (!binaryheap_empty(walk->covering))
 		width = COMPARISON_SPACING * arms[DatumGetInt32(binaryheap_first(walk->covering))].scale;
@@ -941,7 +961,7 @@ CompareFromTop(Arm *arms, const int *count, int narms, double floor,
 			 * Below an arm's support its CDF is under the tail mass, and so
 			 * is every arm's share of P(best) from here down.
 			 */
-			if (t1 <= arms[j].lo)
+			if (ArmAbove(&arms[j], t1))
 			{
 				exhausted = true;
 				break;
@@ -1044,7 +1064,7 @@ CompareFromTop(Arm *arms, const int *count, int narms, double floor,
 	}
 	/* the sweep ends below some arm's support: check what it saw whole */
 	for (int k = 0; k < nactive; k++)
-		if (arms[active[k]].lo >= t1)
+		if (ArmAbove(&arms[active[k]], t1))
 			CheckArmMass(&arms[active[k]], upper[active[k]]);
 }
 
@@ -1177,7 +1197,7 @@ GridAddArm(ComparisonGrid *grid, double a, double b, double sign)
 			return false;
 		if (arm.hi <= grid->t0[p])
 			continue;
-		if (grid->t1[p] <= arm.lo)
+		if (ArmAbove(&arm, grid->t1[p]))
 		{
 			/* below its support: the arm's CDF is under the tail mass */
 			for (int m = 0; m < CHEB_POINTS; m++)
@@ -1207,7 +1227,7 @@ GridProbBest(const ComparisonGrid *grid, double a, double b, bool *ok)
 
 	ComparedArmInit(&arm, a, b);
 	*ok = true;
-	for (int p = 0; p < grid->npanels && grid->t1[p] > arm.lo; p++)
+	for (int p = 0; p < grid->npanels && !ArmAbove(&arm, grid->t1[p]); p++)
 	{
 		PanelPoints points;
 		double		density[CHEB_POINTS],
