@@ -718,7 +718,8 @@ LeadersLogCdfBound(const Arm *arms, const int *count, const int *leaders, int nl
 /*
  * A point below which the comparison gains nothing (see LOG_NEGLIGIBLE),
  * or -INFINITY: bisection on the bound of the product of the CDFs of the
- * FLOOR_ARMS arms with the highest modes, whose product bounds everyone's.
+ * FLOOR_ARMS arms with the highest modes, whose product bounds everyone's,
+ * to a twentieth of the leader's scale (the floor need not be tight).
  */
 static double
 ComparisonFloor(Arm *arms, const int *count, int narms)
@@ -750,7 +751,7 @@ ComparisonFloor(Arm *arms, const int *count, int narms)
 		below = Min(below, ArmLowerEnd(&arms[leaders[k]]));
 		above = Max(above, arms[leaders[k]].mode);
 	}
-	for (int iteration = 0; iteration < 60 && above - below > 1e-3 * arms[leaders[nleaders - 1]].scale; iteration++)
+	for (int iteration = 0; iteration < 60 && above - below > 0.05 * arms[leaders[nleaders - 1]].scale; iteration++)
 	{
 		double		t = (below + above) / 2;
 
