@@ -33,7 +33,6 @@
 
 #include <gsl/gsl_randist.h>
 #include <gsl/gsl_sf_gamma.h>
-#include <gsl/gsl_sf_psi.h>
 
 #define CHEB_DEGREE 16
 #define CHEB_POINTS (CHEB_DEGREE + 1)
@@ -45,9 +44,18 @@
  * point), whose disagreement with degree 16 estimates the error.
  */
 static double cheb_node[CHEB_POINTS];
-static double cheb_cumulative[CHEB_POINTS][CHEB_POINTS];
 static double cheb_coarse_weight[CHEB_DEGREE / 2 + 1];
-static double cheb_last_coefficients[2][CHEB_POINTS];	/* values to coefficients 15 and 16 */
+
+/*
+ * What a panel's values give, per point l: cheb_outputs[l][m] is its weight
+ * in the integral from -1 up to point m, and in outputs CHEB_POINTS and
+ * CHEB_POINTS + 1 in Chebyshev coefficients 15 and 16.  Point-major and
+ * padded to a multiple of 4 outputs, so that the loop over the outputs
+ * vectorizes.
+ */
+#define PANEL_OUTPUTS 20
+#define OUTPUT_LAST_COEFFICIENTS CHEB_POINTS
+static double cheb_outputs[CHEB_POINTS][PANEL_OUTPUTS];
 static bool cheb_ready = false;
 
 /* Tail mass left outside the integration domain, per arm. */
@@ -113,12 +121,16 @@ static void
 ChebyshevSetup(void)
 {
 	double		coarse[(CHEB_DEGREE / 2 + 1) * (CHEB_DEGREE / 2 + 1)];
+	double		cumulative[CHEB_POINTS][CHEB_POINTS];
 
 	if (cheb_ready)
 		return;
 	for (int m = 0; m <= CHEB_DEGREE; m++)
 		cheb_node[m] = -cos(M_PI * m / CHEB_DEGREE);
-	ChebyshevIntegrationMatrix(CHEB_DEGREE, &cheb_cumulative[0][0]);
+	ChebyshevIntegrationMatrix(CHEB_DEGREE, &cumulative[0][0]);
+	for (int m = 0; m < CHEB_POINTS; m++)
+		for (int l = 0; l < CHEB_POINTS; l++)
+			cheb_outputs[l][m] = cumulative[m][l];
 	ChebyshevIntegrationMatrix(CHEB_DEGREE / 2, coarse);
 	for (int l = 0; l <= CHEB_DEGREE / 2; l++)
 		cheb_coarse_weight[l] = coarse[(CHEB_DEGREE / 2) * (CHEB_DEGREE / 2 + 1) + l];
@@ -128,7 +140,7 @@ ChebyshevSetup(void)
 			int			degree = CHEB_DEGREE - 1 + k;
 
 			/* c_k = (2 / n) sum'' f_l T_k(x_l), x_l = -cos(pi l / n); the last one halved again */
-			cheb_last_coefficients[k][l] = (2.0 / CHEB_DEGREE) * ((l == 0 || l == CHEB_DEGREE) ? 0.5 : 1.0) *
+			cheb_outputs[l][OUTPUT_LAST_COEFFICIENTS + k] = (2.0 / CHEB_DEGREE) * ((l == 0 || l == CHEB_DEGREE) ? 0.5 : 1.0) *
 				((degree % 2) ? -1.0 : 1.0) * cos(degree * M_PI * l / CHEB_DEGREE) * (k == 1 ? 0.5 : 1.0);
 		}
 	cheb_ready = true;
@@ -145,8 +157,9 @@ typedef struct Arm
 				log_1m;			/* log of 1 - mean */
 	double		m;
 	double		log_peak;		/* log density at the mode */
-	double		lo,
+	double		lo,				/* NAN until ArmLowerEnd: a comparison seldom needs it */
 				hi;				/* where the tails hold less than the tail mass */
+	double		log_tail;
 	double		log_shift;		/* densities are scaled by e^log_shift */
 	bool		direct;			/* small enough for log f = a log x + b log(1-x) - log B */
 	double		log_beta;
@@ -191,7 +204,7 @@ ArmLogDensity(const Arm *arm, double d)
  * density, a - (a + b) x with x = 1 / (1 + e^-t).  Newton steps on the log
  * of that bound, from the normal approximation's answer, take its slope to
  * be the log density's: concavity keeps them on the safe side of the
- * answer, and they stop within 0.1 of it in log mass.  No step crosses the
+ * answer, and they stop within 1 of it in log mass.  No step crosses the
  * mode.
  */
 static double
@@ -206,7 +219,7 @@ TailDistance(const Arm *arm, double log_tail, int direction)
 		double		excess = ArmLogDensity(arm, d) - log(fabs(slope)) - log_tail;
 		double		next = d - excess / slope;
 
-		if (excess <= 0 && excess > -0.1)
+		if (excess <= 0 && excess > -1)
 			return d;
 		d = direction * next > 0 ? next : d / 2;
 		if (!isfinite(d))
@@ -218,6 +231,20 @@ TailDistance(const Arm *arm, double log_tail, int direction)
 					ShowDouble(arm->a), ShowDouble(arm->b)),
 			 errdetail("No bound on its tail was found.")));
 	return 0;
+}
+
+/*
+ * trigamma(x) within 1.3 %: all a scale needs (panel widths, first guesses),
+ * at a fraction of gsl_sf_psi_1's cost.  The asymptotic series' first
+ * three terms, after one step of the recurrence below 1.
+ */
+static double
+TrigammaEstimate(double x)
+{
+	double		shift = x < 1 ? 1 / (x * x) : 0;
+
+	x += x < 1;
+	return shift + 1 / x + 1 / (2 * x * x) + 1 / (6 * x * x * x);
 }
 
 static void
@@ -234,8 +261,8 @@ ArmInit(Arm *arm, double a, double b, double log_tail, double log_shift)
 	arm->log_m = log(a) - log(a + b);
 	arm->log_1m = log(b) - log(a + b);
 	lbeta = gsl_sf_lnbeta(a, b);
-	psi_a = gsl_sf_psi_1(a);
-	psi_b = gsl_sf_psi_1(b);
+	psi_a = TrigammaEstimate(a);
+	psi_b = TrigammaEstimate(b);
 	if (!isfinite(lbeta) || !isfinite(psi_a) || !isfinite(psi_b))
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
@@ -252,10 +279,27 @@ ArmInit(Arm *arm, double a, double b, double log_tail, double log_shift)
 	arm->direct = a + b <= 1e5;
 	arm->scale = sqrt(psi_a + psi_b);
 
-	arm->lo = arm->mode + TailDistance(arm, log_tail, -1);
+	arm->log_tail = log_tail;
+	arm->lo = NAN;
 	arm->hi = arm->mode + TailDistance(arm, log_tail, 1);
 	arm->log_shift = log_shift;
 	arm->mass = 1;
+}
+
+/* Where the lower tail holds less than the tail mass. */
+static double
+ArmLowerEnd(Arm *arm)
+{
+	if (isnan(arm->lo))
+		arm->lo = arm->mode + TailDistance(arm, arm->log_tail, -1);
+	return arm->lo;
+}
+
+/* Whether the arm's support lies above t: only if t is below its mode. */
+static inline bool
+ArmAbove(Arm *arm, double t)
+{
+	return t <= arm->mode && t <= ArmLowerEnd(arm);
 }
 
 static int
@@ -295,11 +339,11 @@ CompareLowerEnds(const void *left, const void *right, void *arg)
 }
 
 /*
- * Sorted, deduplicated panel edges covering every arm's [lo, hi] above
- * floor (-INFINITY: all of it), about spacing times the local scale apart.
+ * Sorted, deduplicated panel edges covering every arm's [lo, hi], about
+ * spacing times the local scale apart, for a Sweep.
  */
 static double *
-PanelEdges(const Arm *arms, int narms, double floor, double spacing, int *npanels)
+PanelEdges(const Arm *arms, int narms, double spacing, int *npanels)
 {
 	static const double core[] = {0, 1.5, 3.5, 6, 10, 16, 28};
 	/* Where (1 + e^t) bends: the structure of densities with small parameters. */
@@ -322,22 +366,16 @@ PanelEdges(const Arm *arms, int narms, double floor, double spacing, int *npanel
 		hi = Max(hi, arms[j].hi);
 		by_lo[j] = j;
 	}
-	if (floor > lo)
-	{
-		lo = floor;
-		edges[n++] = floor;
-	}
 	for (int j = 0; j < narms; j++)
 	{
-		if (arms[j].lo >= lo)
-			edges[n++] = arms[j].lo;
+		edges[n++] = arms[j].lo;
 		edges[n++] = arms[j].hi;
 		for (int k = 0; k < ncore; k++)
 			for (int sign = -1; sign <= 1; sign += 2)
 			{
 				double		t = arms[j].mode + sign * core[k] * arms[j].scale;
 
-				if (t > Max(arms[j].lo, lo) && t < arms[j].hi)
+				if (t > arms[j].lo && t < arms[j].hi)
 					edges[n++] = t;
 			}
 	}
@@ -413,26 +451,33 @@ PanelPointsInit(PanelPoints *points, double t0, double t1)
 
 /*
  * One arm on one panel: its densities at the points (scaled by e^log_shift,
- * over its mass) and their integrals from the panel's left end up to each
- * point.
+ * over its mass), their integrals from the panel's left end up to each
+ * point, and (if last is not NULL) the interpolant's last two Chebyshev
+ * coefficients, times the panel's half width.
  */
 static void
-ArmPanelIntegrals(const Arm *arm, const PanelPoints *points, double *density, double *partial)
+ArmPanelIntegrals(const Arm *arm, const PanelPoints *points, double *density, double *partial, double *last)
 {
+	double		outputs[PANEL_OUTPUTS] = {0};
+	double		per_mass = 1 / arm->mass;
+
 	if (arm->direct)
 		for (int m = 0; m < CHEB_POINTS; m++)
 			density[m] = exp(arm->a * points->log_x[m] + arm->b * points->log_1mx[m] - arm->log_beta
-							 + arm->log_shift) / arm->mass;
+							 + arm->log_shift) * per_mass;
 	else
 		for (int m = 0; m < CHEB_POINTS; m++)
-			density[m] = exp(ArmLogDensity(arm, points->t[m] - arm->mode) + arm->log_shift) / arm->mass;
+			density[m] = exp(ArmLogDensity(arm, points->t[m] - arm->mode) + arm->log_shift) * per_mass;
+	for (int l = 0; l < CHEB_POINTS; l++)
+#pragma GCC unroll 20
+		for (int o = 0; o < PANEL_OUTPUTS; o++)
+			outputs[o] += cheb_outputs[l][o] * density[l];
 	for (int m = 0; m < CHEB_POINTS; m++)
+		partial[m] = points->half * outputs[m];
+	if (last != NULL)
 	{
-		double		sum = 0;
-
-		for (int l = 0; l < CHEB_POINTS; l++)
-			sum += cheb_cumulative[m][l] * density[l];
-		partial[m] = points->half * sum;
+		last[0] = points->half * outputs[OUTPUT_LAST_COEFFICIENTS];
+		last[1] = points->half * outputs[OUTPUT_LAST_COEFFICIENTS + 1];
 	}
 }
 
@@ -459,7 +504,9 @@ SweepInit(Sweep *sweep, Arm *arms, int narms, bool relative)
 	ChebyshevSetup();
 	sweep->arms = arms;
 	sweep->narms = narms;
-	sweep->edges = PanelEdges(arms, narms, -INFINITY, 0.75, &sweep->npanels);
+	for (int j = 0; j < narms; j++)
+		ArmLowerEnd(&arms[j]);
+	sweep->edges = PanelEdges(arms, narms, 0.75, &sweep->npanels);
 	sweep->capacity = sweep->npanels + 1;
 	sweep->depth = palloc0(sizeof(int) * sweep->capacity);
 	sweep->cdf_start = palloc0(sizeof(double) * narms);
@@ -501,7 +548,7 @@ SweepPanel(Sweep *sweep, int p)
 			}
 			continue;
 		}
-		ArmPanelIntegrals(arm, &sweep->points, &sweep->density[j * CHEB_POINTS], cdf);
+		ArmPanelIntegrals(arm, &sweep->points, &sweep->density[j * CHEB_POINTS], cdf, NULL);
 		/* the nested degree-8 rule's disagreement: conservative, as tail quantiles need */
 		arm_error = 0;
 		for (int l = 0; l <= CHEB_DEGREE / 2; l++)
@@ -635,11 +682,11 @@ ComparedArmInit(Arm *arm, double a, double b)
 #define LOG_NEGLIGIBLE (-69.0)
 
 /*
- * Panels of a comparison span up to 1.5 of the narrowest local scale: its
- * error estimate (ArmPanel) is the interpolant's own, not the nested
- * rule's, which would halve them down to 0.75.
+ * Panels of a comparison span up to 2.5 of the narrowest local scale: its
+ * error estimate (ArmPanel) is the CDF's, from the interpolant's own
+ * coefficients, not the nested rule's, which would halve them down to 0.75.
  */
-#define COMPARISON_SPACING 1.5
+#define COMPARISON_SPACING 2.5
 #define FLOOR_ARMS 64
 
 /*
@@ -671,10 +718,11 @@ LeadersLogCdfBound(const Arm *arms, const int *count, const int *leaders, int nl
 /*
  * A point below which the comparison gains nothing (see LOG_NEGLIGIBLE),
  * or -INFINITY: bisection on the bound of the product of the CDFs of the
- * FLOOR_ARMS arms with the highest modes, whose product bounds everyone's.
+ * FLOOR_ARMS arms with the highest modes, whose product bounds everyone's,
+ * to a twentieth of the leader's scale (the floor need not be tight).
  */
 static double
-ComparisonFloor(const Arm *arms, const int *count, int narms)
+ComparisonFloor(Arm *arms, const int *count, int narms)
 {
 	int			leaders[FLOOR_ARMS];
 	int			nleaders = 0;
@@ -700,10 +748,10 @@ ComparisonFloor(const Arm *arms, const int *count, int narms)
 	}
 	for (int k = 0; k < nleaders; k++)
 	{
-		below = Min(below, arms[leaders[k]].lo);
+		below = Min(below, ArmLowerEnd(&arms[leaders[k]]));
 		above = Max(above, arms[leaders[k]].mode);
 	}
-	for (int iteration = 0; iteration < 60 && above - below > 1e-3 * arms[leaders[nleaders - 1]].scale; iteration++)
+	for (int iteration = 0; iteration < 60 && above - below > 0.05 * arms[leaders[nleaders - 1]].scale; iteration++)
 	{
 		double		t = (below + above) / 2;
 
@@ -727,13 +775,65 @@ IntPower(double x, int n)
 	return result;
 }
 
-static int
-CompareUpperEnds(const void *left, const void *right, void *arg)
-{
-	const Arm  *arms = (const Arm *) arg;
+/* sort_by_upper_end(): arm indices by upper end, highest first */
+#define ST_SORT sort_by_upper_end
+#define ST_ELEMENT_TYPE int
+#define ST_COMPARE_ARG_TYPE const Arm
+#define ST_COMPARE(a, b, arms) (((arms)[*(b)].hi > (arms)[*(a)].hi) - ((arms)[*(b)].hi < (arms)[*(a)].hi))
+#define ST_SCOPE static
+#define ST_DEFINE
+#include "lib/sort_template.h"
 
-	/* descending */
-	return CompareDoubles(&arms[*(const int *) right].hi, &arms[*(const int *) left].hi);
+/*
+ * A comparison's panels, from the top down: each at most COMPARISON_SPACING
+ * times the smallest scale of the arms whose support meets it (the top of
+ * a heap of the arms begun, by scale, from which those ended are dropped),
+ * and none below the floor.
+ */
+typedef struct PanelWalk
+{
+	Arm	   *arms;
+	const int  *order;			/* by upper end, highest first */
+	int			narms;
+	int			begun;
+	binaryheap *covering;
+	double		floor;
+} PanelWalk;
+
+static void
+PanelWalkInit(PanelWalk *walk, Arm *arms, const int *order, int narms, double floor)
+{
+	walk->arms = arms;
+	walk->order = order;
+	walk->narms = narms;
+	walk->covering = binaryheap_allocate(Max(narms, 1), CompareScales, (void *) arms);
+	walk->floor = floor;
+	walk->begun = 0;
+}
+
+/* The lower edge of the panel below t1, or -INFINITY if no arm is left there. */
+static double
+PanelWalkNext(PanelWalk *walk, double t1)
+{
+	Arm	   *arms = walk->arms;
+	double		width = INFINITY;
+
+	while (!binaryheap_empty(walk->covering) &&
+		   ArmAbove(&arms[DatumGetInt32(binaryheap_first(walk->covering))], t1))
+		binaryheap_remove_first(walk->covering);
+	if (!binaryheap_empty(walk->covering))
+		width = COMPARISON_SPACING * arms[DatumGetInt32(binaryheap_first(walk->covering))].scale;
+	else if (walk->begun == walk->narms)
+		return -INFINITY;
+	/* an arm that begins inside the panel: at most its width below its upper end */
+	while (walk->begun < walk->narms && arms[walk->order[walk->begun]].hi > t1 - width)
+	{
+		const Arm  *arm = &arms[walk->order[walk->begun]];
+
+		width = Min(width, Max(0.0, t1 - arm->hi) + COMPARISON_SPACING * arm->scale);
+		binaryheap_add(walk->covering, Int32GetDatum(walk->order[walk->begun++]));
+	}
+	return Max(t1 - width, walk->floor);
 }
 
 /*
@@ -744,19 +844,18 @@ CompareUpperEnds(const void *left, const void *right, void *arg)
 static double
 ArmPanel(const Arm *arm, const PanelPoints *points, double upper, double *density, double *cdf, double *mass)
 {
-	double		last[2] = {0, 0};
+	double		last[2];
 
-	ArmPanelIntegrals(arm, points, density, cdf);
+	ArmPanelIntegrals(arm, points, density, cdf, last);
 	*mass = cdf[CHEB_DEGREE];
 	for (int m = 0; m < CHEB_POINTS; m++)
 		cdf[m] = Max(0.0, 1 - (upper + *mass - cdf[m]));
-	/* the interpolant's error, from its last two Chebyshev coefficients */
-	for (int l = 0; l < CHEB_POINTS; l++)
-	{
-		last[0] += cheb_last_coefficients[0][l] * density[l];
-		last[1] += cheb_last_coefficients[1][l] * density[l];
-	}
-	return 2 * points->half * (fabs(last[0]) + fabs(last[1]));
+	/*
+	 * The CDF's error, from the interpolant's last two Chebyshev coefficients:
+	 * the integral of T_k from -1 never exceeds 2 k / (k^2 - 1).
+	 */
+	return fabs(last[0]) * 2 * (CHEB_DEGREE - 1) / ((CHEB_DEGREE - 1) * (CHEB_DEGREE - 1) - 1) +
+		fabs(last[1]) * 2 * CHEB_DEGREE / (CHEB_DEGREE * CHEB_DEGREE - 1);
 }
 
 /* log F with a floor, so that sums of them can be taken apart again */
@@ -818,38 +917,37 @@ static void
 CompareFromTop(Arm *arms, const int *count, int narms, double floor,
 			   double *prob, double *expected_max, ComparisonGrid *grid)
 {
-	int			npanels;
-	double	   *edges;
+	PanelWalk	walk;
 	int		   *order = palloc(sizeof(int) * narms);
 	int		   *active = palloc(sizeof(int) * narms);
 	double	   *upper = palloc0(sizeof(double) * narms);	/* mass above the panel */
 	double	   *step = palloc(sizeof(double) * narms);	/* mass in the panel */
 	double	   *density = palloc(sizeof(double) * narms * CHEB_POINTS);
 	double	   *cdf = palloc(sizeof(double) * narms * CHEB_POINTS);
-	double	   *prefix = palloc(sizeof(double) * (narms + 1));
+	double	   *prefix = palloc(sizeof(double) * (narms + 1) * CHEB_POINTS);
+	double		suffix[CHEB_POINTS];
 	double		pending[MAX_HALVINGS + 1];	/* left halves still to do */
 	int			pending_depth[MAX_HALVINGS + 1];
 	int			npending = 0,
 				nactive = 0,
 				next = 0,
-				depth = 0,
-				p;
+				depth = 0;
 	double		t0,
 				t1;
 
 	ChebyshevSetup();
-	edges = PanelEdges(arms, narms, floor, COMPARISON_SPACING, &npanels);
 	for (int j = 0; j < narms; j++)
 		order[j] = j;
-	qsort_arg(order, narms, sizeof(int), CompareUpperEnds, arms);
-
-	p = npanels - 1;
-	t0 = edges[p];
-	t1 = edges[p + 1];
+	sort_by_upper_end(order, narms, arms);
+	PanelWalkInit(&walk, arms, order, narms, floor);
+	t1 = arms[order[0]].hi;
+	t0 = PanelWalkNext(&walk, t1);
 	for (;;)
 	{
 		PanelPoints points;
-		double		error = 0;
+		double		error = 0,
+					weight[CHEB_POINTS],
+					x[CHEB_POINTS];
 		bool		exhausted = false;
 
 		CHECK_FOR_INTERRUPTS();
@@ -864,7 +962,7 @@ CompareFromTop(Arm *arms, const int *count, int narms, double floor,
 			 * Below an arm's support its CDF is under the tail mass, and so
 			 * is every arm's share of P(best) from here down.
 			 */
-			if (t1 <= arms[j].lo)
+			if (ArmAbove(&arms[j], t1))
 			{
 				exhausted = true;
 				break;
@@ -891,32 +989,49 @@ CompareFromTop(Arm *arms, const int *count, int narms, double floor,
 		/*
 		 * prod_{j != i} F_j over the active arms (the others' CDFs are 1) as
 		 * prefix times suffix (no division by a zero CDF); an arm's twins,
-		 * sharing its CDF, raise it to their number less itself
+		 * sharing its CDF, raise it to their number less itself.  Arm by arm,
+		 * all points at once.
 		 */
 		for (int m = 0; m < CHEB_POINTS; m++)
 		{
-			double		weight = points.half * cheb_cumulative[CHEB_DEGREE][m];
-			double		x = Logistic(points.t[m]);
-			double		suffix = 1;
-
-			prefix[0] = 1;
-			for (int k = 0; k < nactive; k++)
-				prefix[k + 1] = prefix[k] * IntPower(cdf[active[k] * CHEB_POINTS + m], count[active[k]]);
-			for (int k = nactive - 1; k >= 0; k--)
-			{
-				int			i = active[k];
-				double		c = cdf[i * CHEB_POINTS + m];
-				double		twins = IntPower(c, count[i] - 1);
-				double		part = weight * density[i * CHEB_POINTS + m] * prefix[k] * suffix * twins;
-
-				prob[i] += part;
-				expected_max[i] += part * x;
-				suffix *= twins * c;
-			}
-			/* the product is smallest at the panel's left end: stop below it */
-			if (m == 0 && prefix[nactive] < exp(LOG_NEGLIGIBLE))
-				exhausted = true;
+			weight[m] = points.half * cheb_outputs[m][CHEB_DEGREE];
+			x[m] = Logistic(points.t[m]);
+			prefix[m] = 1;
+			suffix[m] = 1;
 		}
+		for (int k = 0; k < nactive; k++)
+		{
+			int			i = active[k];
+			const double *c = &cdf[i * CHEB_POINTS];
+			double	   *before = &prefix[k * CHEB_POINTS];
+
+			for (int m = 0; m < CHEB_POINTS; m++)
+				before[CHEB_POINTS + m] = before[m] * (count[i] == 1 ? c[m] : IntPower(c[m], count[i]));
+		}
+		for (int k = nactive - 1; k >= 0; k--)
+		{
+			int			i = active[k];
+			const double *c = &cdf[i * CHEB_POINTS];
+			const double *f = &density[i * CHEB_POINTS];
+			const double *before = &prefix[k * CHEB_POINTS];
+			double		sum = 0,
+						sum_x = 0;
+
+			for (int m = 0; m < CHEB_POINTS; m++)
+			{
+				double		twins = count[i] == 1 ? 1 : IntPower(c[m], count[i] - 1);
+				double		part = weight[m] * f[m] * before[m] * suffix[m] * twins;
+
+				sum += part;
+				sum_x += part * x[m];
+				suffix[m] *= twins * c[m];
+			}
+			prob[i] += sum;
+			expected_max[i] += sum_x;
+		}
+		/* the product is smallest at the panel's left end: stop below it */
+		if (prefix[nactive * CHEB_POINTS] < exp(LOG_NEGLIGIBLE))
+			exhausted = true;
 		if (grid != NULL)
 		{
 			double		log_product[CHEB_POINTS] = {0};
@@ -937,35 +1052,48 @@ CompareFromTop(Arm *arms, const int *count, int narms, double floor,
 			t0 = pending[--npending];
 			depth = pending_depth[npending];
 		}
-		else if (--p >= 0)
-		{
-			t1 = t0;
-			t0 = edges[p];
-			depth = 0;
-		}
 		else
-			break;
+		{
+			if (t0 <= floor)
+				break;
+			t1 = t0;
+			t0 = PanelWalkNext(&walk, t1);
+			depth = 0;
+			if (t0 == -INFINITY)
+				break;
+		}
 	}
 	/* the sweep ends below some arm's support: check what it saw whole */
 	for (int k = 0; k < nactive; k++)
-		if (arms[active[k]].lo >= t1)
+		if (ArmAbove(&arms[active[k]], t1))
 			CheckArmMass(&arms[active[k]], upper[active[k]]);
 }
 
-static int
-CompareParameters(const void *left, const void *right, void *arg)
+/* sort_by_parameters(): arm indices by (alpha, beta) */
+typedef struct ArmParameters
 {
-	const double *alpha = ((const double **) arg)[0];
-	const double *beta = ((const double **) arg)[1];
-	int			i = *(const int *) left,
-				j = *(const int *) right;
+	const double *alpha;
+	const double *beta;
+} ArmParameters;
+
+static inline int
+CompareParameters(int i, int j, const ArmParameters *parameters)
+{
+	const double *alpha = parameters->alpha,
+			   *beta = parameters->beta;
 
 	if (alpha[i] != alpha[j])
 		return alpha[i] < alpha[j] ? -1 : 1;
-	if (beta[i] != beta[j])
-		return beta[i] < beta[j] ? -1 : 1;
-	return 0;
+	return (beta[i] > beta[j]) - (beta[i] < beta[j]);
 }
+
+#define ST_SORT sort_by_parameters
+#define ST_ELEMENT_TYPE int
+#define ST_COMPARE_ARG_TYPE const ArmParameters
+#define ST_COMPARE(a, b, parameters) CompareParameters(*(a), *(b), parameters)
+#define ST_SCOPE static
+#define ST_DEFINE
+#include "lib/sort_template.h"
 
 /*
  * P(theta_i is the largest) and E[max_j theta_j] - E[theta_i] for independent
@@ -986,7 +1114,7 @@ CompareArms(const double *alpha, const double *beta, int narms, double *prob, do
 	int		   *distinct_of = palloc(sizeof(int) * Max(narms, 1));
 	int		   *count = palloc(sizeof(int) * Max(narms, 1));
 	Arm		   *arms = palloc(sizeof(Arm) * Max(narms, 1));
-	const double *parameters[2] = {alpha, beta};
+	ArmParameters parameters = {alpha, beta};
 	int			ndistinct = 0;
 	double	   *distinct_prob,
 			   *distinct_max;
@@ -995,12 +1123,12 @@ CompareArms(const double *alpha, const double *beta, int narms, double *prob, do
 
 	for (int i = 0; i < narms; i++)
 		order[i] = i;
-	qsort_arg(order, narms, sizeof(int), CompareParameters, parameters);
+	sort_by_parameters(order, narms, &parameters);
 	for (int k = 0; k < narms; k++)
 	{
 		int			i = order[k];
 
-		if (k == 0 || CompareParameters(&order[k - 1], &i, parameters) != 0)
+		if (k == 0 || CompareParameters(order[k - 1], i, &parameters) != 0)
 		{
 			CHECK_FOR_INTERRUPTS();
 			ComparedArmInit(&arms[ndistinct], alpha[i], beta[i]);
@@ -1032,8 +1160,8 @@ CompareArms(const double *alpha, const double *beta, int narms, double *prob, do
 /*
  * Whether panel p of a grid can carry the arm: a panel far wider than the
  * arm's core could hold all of it between two points, where no error
- * estimate sees it.  A comparison's own panels are at most about 3.5 scales
- * wide there (edges at the mode and 1.5 and 3.5 scales either side).
+ * estimate sees it.  A comparison's own panels are at most
+ * COMPARISON_SPACING scales of any arm they meet wide (PanelWalk).
  */
 static bool
 GridResolves(const ComparisonGrid *grid, int p, const Arm *arm)
@@ -1070,7 +1198,7 @@ GridAddArm(ComparisonGrid *grid, double a, double b, double sign)
 			return false;
 		if (arm.hi <= grid->t0[p])
 			continue;
-		if (grid->t1[p] <= arm.lo)
+		if (ArmAbove(&arm, grid->t1[p]))
 		{
 			/* below its support: the arm's CDF is under the tail mass */
 			for (int m = 0; m < CHEB_POINTS; m++)
@@ -1100,7 +1228,7 @@ GridProbBest(const ComparisonGrid *grid, double a, double b, bool *ok)
 
 	ComparedArmInit(&arm, a, b);
 	*ok = true;
-	for (int p = 0; p < grid->npanels && grid->t1[p] > arm.lo; p++)
+	for (int p = 0; p < grid->npanels && !ArmAbove(&arm, grid->t1[p]); p++)
 	{
 		PanelPoints points;
 		double		density[CHEB_POINTS],
@@ -1118,7 +1246,7 @@ GridProbBest(const ComparisonGrid *grid, double a, double b, bool *ok)
 			return 0;
 		}
 		for (int m = 0; m < CHEB_POINTS; m++)
-			prob += points.half * cheb_cumulative[CHEB_DEGREE][m] * density[m] *
+			prob += points.half * cheb_outputs[m][CHEB_DEGREE] * density[m] *
 				exp(log_product[m] - LogCdf(cdf[m]));
 		upper += mass;
 	}
