@@ -2381,6 +2381,8 @@ GRANT SELECT ON bandit.linucb_pending TO PUBLIC;
 -- a reward updates the arm row (pulls): with LinUCB's b TOASTed too (from dim 60 on), not b but
 -- its TOAST pointer is written again
 ALTER TABLE bandit.arm SET (toast_tuple_target = 512);
+-- each decision is updated once, by its reward: room on its page keeps that update HOT
+ALTER TABLE bandit.decision SET (fillfactor = 80);
 REVOKE ALL ON SEQUENCE bandit.linucb_pending_seq_seq FROM PUBLIC;
 COMMENT ON SEQUENCE bandit.linucb_pending_seq_seq IS 'Order of bandit.linucb_pending (commit order within an arm)';
 ALTER TABLE bandit.linucb_pending ENABLE ROW LEVEL SECURITY;

@@ -14,7 +14,9 @@ One client, 10 arms per policy, each call its own transaction.  Two figures:
   written by the end of its call), right after a CHECKPOINT (every page's
   first change after it is written whole: the worst window) and over the
   1,000 rewards that follow (as between checkpoints); the whole round's WAL
-  (choose too) beside each.
+  (choose too) beside each.  Autovacuum is off for bandit's tables during
+  these windows: the WAL position is the cluster's, and a VACUUM of the
+  decisions after the checkpoint would be counted as the rewards'.
 
 Features are uniform in [0, 1) with a constant first feature; rewards are
 linear in them plus noise.  Both policies are warmed up (BENCH_WARMUP, 6000
@@ -146,6 +148,13 @@ def main():
     # pg_current_wal_lsn() is where WAL has been written to: each commit must flush its own for
     # it to be that reward's
     cur.execute('RESET synchronous_commit')
+    # and the cluster's position counts every writer: no autovacuum of these tables in the windows
+    # (one run logged ~20 MB of page images beside the rewards, the size of a VACUUM of the decisions)
+    cur.execute("""SELECT format('ALTER TABLE %s SET (autovacuum_enabled = off, toast.autovacuum_enabled = off)',
+                                c.oid::regclass)
+                   FROM pg_class c WHERE c.relnamespace = 'bandit'::regnamespace AND c.relkind = 'r'""")
+    for (statement,) in cur.fetchall():
+        cur.execute(statement)
 
     # WAL: 1,000 rewards, each between two reads of the WAL position, twice: right after a
     # CHECKPOINT (the first change of each page after it writes the whole page), then at once
