@@ -7,8 +7,9 @@ MODULE_big = bandit
 OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 
 # The install script is generated from the per-capability SQL in src/:
-# the common part and access control first, then the summary type that others use.
-SQL_FIRST = src/bandit.sql src/access.sql src/summary.sql
+# the common part, node-unique ids and access control first, then the summary
+# type that others use.
+SQL_FIRST = src/bandit.sql src/node.sql src/access.sql src/summary.sql
 # access_final.sql comes last: it takes back what default privileges granted.
 SQL_LAST = src/access_final.sql
 SQL_SOURCES = $(SQL_FIRST) $(filter-out $(SQL_FIRST) $(SQL_LAST),$(sort $(wildcard src/*.sql))) $(SQL_LAST)

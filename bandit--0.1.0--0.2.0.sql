@@ -2396,6 +2396,57 @@ COMMENT ON FUNCTION bandit.linucb_state(text, text) IS
     'A LinUCB arm''s A^-1 (row-major) and b as choose and recommend use them: bandit.arm''s a_inv and b with the pending rewards of bandit.linucb_pending applied in order, and how many are pending; NULL arguments are 22004, an unknown policy or arm 42704, a policy of another algorithm 22023. Privilege: read on the policy.';
 
 
+-- == issue 12: node-unique ids (src/node.c, src/node.sql)
+-- Node-unique ids (src/node.c, API.md section 11).  Every generated id is
+-- bandit.node_id * 2^53 + the next value of its table's sequence: the
+-- default of each id column is bandit.new_id(its sequence), and each
+-- sequence stops at 2^53 - 1 (MAXVALUE), below the node's bits.  The
+-- sequences are dumped (pg_extension_config_dump), so a restored database
+-- goes on from its last id.
+CREATE FUNCTION bandit.new_id(seq regclass) RETURNS bigint
+AS 'MODULE_PATHNAME', 'bandit_new_id' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+COMMENT ON FUNCTION bandit.new_id(regclass) IS
+    'Internal: the default of every generated id, bandit.node_id * 2^53 + nextval(seq) (on node 0 the sequence''s value itself); a value of seq outside 0 to 2^53 - 1 is 2200H';
+REVOKE ALL ON FUNCTION bandit.new_id(regclass) FROM PUBLIC;
+
+CREATE FUNCTION bandit.node_of(id bigint) RETURNS integer
+AS 'MODULE_PATHNAME', 'bandit_node_of' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION bandit.node_of(bigint) IS
+    'The bandit.node_id of the node that generated an id (of a decision, snapshot, audit row, observation, transition, tuning snapshot or adjustment): id / 2^53, so that a router sends reward(decision_id, r) to that node; a negative id is 22003. Privilege: none (it touches no object).';
+
+-- 0.1.0's identity columns become plain columns whose default is
+-- bandit.new_id(a sequence of the same name), which goes on from where the
+-- identity's sequence was: node 0's ids are the sequence's values, so the
+-- ids of 0.1.0 are node 0's.  (bandit.linucb_pending.seq stays an identity:
+-- an order within an arm, see src/policy.sql.)
+DO $$
+DECLARE
+    t text;
+    seq text;
+    last bigint;
+    called boolean;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['decision', 'snapshot', 'audit', 'observation', 'experiment_audit',
+                             'tuning_snapshot', 'tuning_adjustment', 'transition'] LOOP
+        seq := pg_catalog.format('bandit.%I', t || '_id_seq');
+        EXECUTE pg_catalog.format('SELECT last_value, is_called FROM %s', seq) INTO last, called;
+        EXECUTE pg_catalog.format('ALTER TABLE bandit.%I ALTER COLUMN id DROP IDENTITY', t);
+        EXECUTE pg_catalog.format('CREATE SEQUENCE %s AS bigint MAXVALUE 9007199254740991', seq);
+        -- OWNED BY needs the table's owner, who may not be the role updating
+        EXECUTE pg_catalog.format('ALTER SEQUENCE %s OWNER TO %I', seq,
+                                  (SELECT pg_catalog.pg_get_userbyid(c.relowner) FROM pg_catalog.pg_class c
+                                   WHERE c.oid = pg_catalog.format('bandit.%I', t)::regclass));
+        EXECUTE pg_catalog.format('ALTER SEQUENCE %s OWNED BY bandit.%I.id', seq, t);
+        PERFORM pg_catalog.setval(seq::regclass, last, called);
+        EXECUTE pg_catalog.format('ALTER TABLE bandit.%I ALTER COLUMN id SET DEFAULT bandit.new_id(%L)', t, seq);
+        EXECUTE pg_catalog.format('COMMENT ON SEQUENCE %s IS %L', seq,
+                                  pg_catalog.format('The local part of the ids of bandit.%s: bandit.new_id adds bandit.node_id * 2^53', t));
+        PERFORM pg_catalog.pg_extension_config_dump(seq::regclass, '');
+        EXECUTE pg_catalog.format('REVOKE ALL ON SEQUENCE %s FROM PUBLIC', seq);
+    END LOOP;
+END
+$$;
+
 -- Runs after every capability's SQL.  Default privileges (ALTER DEFAULT
 -- PRIVILEGES of the installing role) and, on an update, grants made by hand
 -- for 0.1.0 may have given other roles privileges on bandit's objects; a

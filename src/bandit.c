@@ -24,14 +24,32 @@ PG_MODULE_MAGIC;
 
 void		_PG_init(void);
 
-/*
- * GSL's default error handler calls abort(), which would take the whole
- * server down; every GSL status is checked by the caller instead.
- */
 void
 _PG_init(void)
 {
+	/*
+	 * GSL's default error handler calls abort(), which would take the whole
+	 * server down; every GSL status is checked by the caller instead.
+	 */
 	gsl_set_error_handler_off();
+
+	/*
+	 * The node of every id generated from now on (src/node.c).  PGC_SUSET,
+	 * not PGC_SIGHUP: a server may hold several shards' databases, each
+	 * given its own id by ALTER DATABASE ... SET (SIGHUP settings cannot be
+	 * per database), while only a superuser can set it anywhere, so no
+	 * other role can generate ids in another node's range.
+	 */
+	DefineCustomIntVariable("bandit.node_id",
+							"The node id (0 to 1023) in the top bits of every id bandit generates.",
+							"Give each node of a sharded installation its own: ids of distinct nodes never collide, and bandit.node_of(id) names the node. Set it once, before the first id.",
+							&BanditNodeId, 0, 0, NODE_ID_MAX, PGC_SUSET, 0, NULL, NULL, NULL);
+	/* after the last variable: a misspelt bandit.* setting is reported, not silently ignored */
+#if PG_VERSION_NUM >= 150000
+	MarkGUCPrefixReserved("bandit");
+#else
+	EmitWarningsOnPlaceholders("bandit");
+#endif
 }
 
 /*

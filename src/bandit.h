@@ -157,6 +157,15 @@ extern void CorruptState(const char *aggregate) pg_attribute_noreturn();
 extern void SetRowConstant(double *state, int slot, double value,
 						   const char *aggregate, const char *argument);
 
+/*
+ * node.c: bandit.node_id (0 to NODE_ID_MAX), the top bits of every id the
+ * extension generates; below them NODE_LOCAL_BITS of the node's sequence.
+ */
+#define NODE_ID_MAX 1023
+#define NODE_LOCAL_BITS 53
+#define NODE_LOCAL_MAX ((INT64CONST(1) << NODE_LOCAL_BITS) - 1)
+extern int	BanditNodeId;
+
 extern int	SpiBegin(void);
 extern void SpiEnd(int nest);
 extern SPIPlanPtr PrepareSafely(const char *sql, int nargs, Oid *types);
