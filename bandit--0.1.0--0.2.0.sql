@@ -2404,9 +2404,9 @@ COMMENT ON FUNCTION bandit.linucb_state(text, text) IS
 -- sequences are dumped (pg_extension_config_dump), so a restored database
 -- goes on from its last id.
 CREATE FUNCTION bandit.new_id(seq regclass) RETURNS bigint
-AS 'MODULE_PATHNAME', 'bandit_new_id' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+AS 'MODULE_PATHNAME', 'bandit_new_id' LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION bandit.new_id(regclass) IS
-    'Internal: the default of every generated id, bandit.node_id * 2^53 + nextval(seq) (on node 0 the sequence''s value itself); a value of seq outside 0 to 2^53 - 1 is 2200H';
+    'Internal: the default of every generated id, bandit.node_id * 2^53 + nextval(seq) (on node 0 the sequence''s value itself); a value of seq outside 0 to 2^53 - 1 is 2200H, a NULL seq 22004';
 REVOKE ALL ON FUNCTION bandit.new_id(regclass) FROM PUBLIC;
 
 CREATE FUNCTION bandit.node_of(id bigint) RETURNS integer
@@ -2430,6 +2430,8 @@ BEGIN
                              'tuning_snapshot', 'tuning_adjustment', 'transition'] LOOP
         seq := pg_catalog.format('bandit.%I', t || '_id_seq');
         EXECUTE pg_catalog.format('SELECT last_value, is_called FROM %s', seq) INTO last, called;
+        -- out of the extension first: that takes it out of extconfig, which a drop would leave naming it
+        EXECUTE pg_catalog.format('ALTER EXTENSION bandit DROP SEQUENCE %s', seq);
         EXECUTE pg_catalog.format('ALTER TABLE bandit.%I ALTER COLUMN id DROP IDENTITY', t);
         EXECUTE pg_catalog.format('CREATE SEQUENCE %s AS bigint MAXVALUE 9007199254740991', seq);
         -- OWNED BY needs the table's owner, who may not be the role updating

@@ -20,15 +20,23 @@ int			BanditNodeId = 0;
 PG_FUNCTION_INFO_V1(bandit_new_id);
 
 /*
- * new_id(sequence regclass): the column default of every generated id.
- * The sequence's values must stay below 2^53 (its MAXVALUE), or they would
- * run into the node's bits.
+ * new_id(seq regclass): the column default of every generated id.  The
+ * sequence's values must stay below 2^53 (its MAXVALUE), or they would run
+ * into the node's bits.  Not STRICT: the planner would fold a call with a
+ * NULL constant to NULL before the EXECUTE check that keeps it internal.
  */
 Datum
 bandit_new_id(PG_FUNCTION_ARGS)
 {
-	Oid			sequence = PG_GETARG_OID(0);
-	int64		local = nextval_internal(sequence, true);
+	Oid			sequence;
+	int64		local;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("seq must not be NULL")));
+	sequence = PG_GETARG_OID(0);
+	local = nextval_internal(sequence, true);
 
 	if (local < 0 || local > NODE_LOCAL_MAX)
 		ereport(ERROR,

@@ -5,9 +5,9 @@
 -- sequences are dumped (pg_extension_config_dump), so a restored database
 -- goes on from its last id.
 CREATE FUNCTION bandit.new_id(seq regclass) RETURNS bigint
-AS 'MODULE_PATHNAME', 'bandit_new_id' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+AS 'MODULE_PATHNAME', 'bandit_new_id' LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION bandit.new_id(regclass) IS
-    'Internal: the default of every generated id, bandit.node_id * 2^53 + nextval(seq) (on node 0 the sequence''s value itself); a value of seq outside 0 to 2^53 - 1 is 2200H';
+    'Internal: the default of every generated id, bandit.node_id * 2^53 + nextval(seq) (on node 0 the sequence''s value itself); a value of seq outside 0 to 2^53 - 1 is 2200H, a NULL seq 22004';
 REVOKE ALL ON FUNCTION bandit.new_id(regclass) FROM PUBLIC;
 
 CREATE FUNCTION bandit.node_of(id bigint) RETURNS integer
