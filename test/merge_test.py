@@ -186,6 +186,25 @@ def main():
         for (a, g), (_, w) in zip(got_totals, want_totals):
             close('ensemble total %s (%s)' % (a, args), g, w, RTOL, 1e-300)
 
+    # the new state aggregates under a forced parallel plan: partial states combined = serial
+    serial = q('SELECT bandit.ips_terms(r, t, l)::text, bandit.dr_terms(r, t, l, hl, ht)::text, '
+               'bandit.snips_state(r, t, l)::text FROM obs')[0]
+    for setting in ('parallel_setup_cost = 0', 'parallel_tuple_cost = 0', 'min_parallel_table_scan_size = 0',
+                    'max_parallel_workers_per_gather = 2', 'parallel_leader_participation = off'):
+        cur.execute('SET ' + setting)
+    plan = '\n'.join(r[0] for r in q('EXPLAIN SELECT bandit.ips_terms(r, t, l), bandit.dr_terms(r, t, l, hl, ht), '
+                                      'bandit.snips_state(r, t, l) FROM obs'))
+    ok('forced parallel plan has a Partial Aggregate', 'Partial Aggregate' in plan, plan)
+    parallel = q('SELECT bandit.ips_terms(r, t, l)::text, bandit.dr_terms(r, t, l, hl, ht)::text, '
+                 'bandit.snips_state(r, t, l)::text FROM obs')[0]
+    cur.execute('RESET ALL')
+    for what, p_, s_ in zip(('ips_terms', 'dr_terms', 'snips_state'), parallel, serial):
+        pf = [float(f) for f in p_.strip('()').split(',')]
+        sf = [float(f) for f in s_.strip('()').split(',')]
+        ok('%s parallel: count exact' % what, pf[0] == sf[0] == 3000, (p_, s_))
+        for i, (a, b) in enumerate(zip(pf[1:3], sf[1:3])):
+            close('%s parallel [%d]' % (what, i + 1), a, b, RTOL, 1e-300)
+
     round_trips(q, q1, sqlstate, cur, rng)
     push_down(admin, conn, q, q1)
     conn.close()
