@@ -160,7 +160,7 @@ SnipsState(ArrayType *array)
 
 /* The composite result; a NULL standard error leaves the interval NULL too. */
 static Datum
-EstimateTuple(FunctionCallInfo fcinfo, double estimate, double se, bool has_se, double n)
+EstimateTuple(FunctionCallInfo fcinfo, double estimate, double se, bool has_se, int64 n)
 {
 	Datum		values[5];
 	bool		nulls[5] = {false, false, false, false, false};
@@ -174,7 +174,7 @@ EstimateTuple(FunctionCallInfo fcinfo, double estimate, double se, bool has_se, 
 	values[2] = Float8GetDatum(estimate - Z_95 * se);
 	values[3] = Float8GetDatum(estimate + Z_95 * se);
 	nulls[1] = nulls[2] = nulls[3] = !has_se;
-	values[4] = Int64GetDatum((int64) n);
+	values[4] = Int64GetDatum(n);
 	return MakeResultTuple(fcinfo, values, nulls);
 }
 
@@ -239,7 +239,7 @@ bandit_ope_moments_final(PG_FUNCTION_ARGS)
 	if (n == 0)
 		PG_RETURN_NULL();
 	return EstimateTuple(fcinfo, state[MOMENTS_MEAN],
-						 sqrt(state[MOMENTS_M2] / (n - 1) / n), n >= 2, n);
+						 sqrt(state[MOMENTS_M2] / (n - 1) / n), n >= 2, (int64) n);
 }
 
 /* Adds a row to a snips state. */
@@ -287,7 +287,7 @@ SnipsEstimate(FunctionCallInfo fcinfo, const double *state)
 	}
 	return EstimateTuple(fcinfo, v,
 						 sqrt(state[SNIPS_M2_W2] + state[SNIPS_W2] * deviation * deviation) / state[SNIPS_W],
-						 n >= 2, n);
+						 n >= 2, (int64) n);
 }
 
 PG_FUNCTION_INFO_V1(bandit_snips_accum);
@@ -341,7 +341,7 @@ TermsEstimate(FunctionCallInfo fcinfo, const Summary *s)
 
 	if (s->n == 0)
 		PG_RETURN_NULL();
-	return EstimateTuple(fcinfo, s->mean, sqrt(s->m2 / (n - 1) / n), s->n >= 2, n);
+	return EstimateTuple(fcinfo, s->mean, sqrt(s->m2 / (n - 1) / n), s->n >= 2, s->n);
 }
 
 PG_FUNCTION_INFO_V1(bandit_ips_terms_accum);
