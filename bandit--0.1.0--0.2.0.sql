@@ -2474,6 +2474,19 @@ COMMENT ON AGGREGATE bandit.t_test(float8, boolean, boolean, bandit.alternative)
 COMMENT ON AGGREGATE bandit.t_test(float8, boolean, boolean, bandit.alternative, float8) IS
     'bandit.t_test(value, group2, equal_var, alternative, level) with the alternative as bandit.alternative, which postgres_fdw pushes down; NULL when a group has < 2 rows or neither group varies. Privilege: none.';
 
+CREATE FUNCTION bandit.t_test(s1 bandit.summary, s2 bandit.summary, equal_var boolean, alternative bandit.alternative,
+                              level float8 DEFAULT 0.95)
+    RETURNS bandit.t_test_result
+    AS 'MODULE_PATHNAME', 'bandit_t_test_summaries' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION bandit.t_test(bandit.summary, bandit.summary, boolean, bandit.alternative, float8) IS
+    'bandit.t_test(s1, s2, equal_var, alternative, level) with the alternative as bandit.alternative, which postgres_fdw ships (e.g. over pushed-down summaries). Privilege: none.';
+CREATE FUNCTION bandit.t_test_one_sample(s bandit.summary, mu float8, alternative bandit.alternative,
+                                         level float8 DEFAULT 0.95)
+    RETURNS bandit.t_test_result
+    AS 'MODULE_PATHNAME', 'bandit_t_test_one_sample' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION bandit.t_test_one_sample(bandit.summary, float8, bandit.alternative, float8) IS
+    'bandit.t_test_one_sample(s, mu, alternative, level) with the alternative as bandit.alternative, which postgres_fdw ships. Privilege: none.';
+
 -- Mergeable states for a coordinator: each shard ships a state, the
 -- coordinator merges them (bandit.merge) and finishes them (bandit.estimate).
 CREATE FUNCTION bandit.ips_terms_accum(bandit.summary, float8, float8, float8) RETURNS bandit.summary

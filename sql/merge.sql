@@ -49,3 +49,7 @@ SELECT bandit.t_test(x, g, false, 'less'::bandit.alternative) = bandit.t_test(x,
 FROM o;
 SELECT pg_temp.err($$SELECT bandit.t_test(x, g, false, 'sideways'::bandit.alternative) FROM o$$);
 SELECT pg_temp.err($$SELECT bandit.t_test(x, g, false, CASE WHEN i < 5 THEN 'less' ELSE 'greater' END::bandit.alternative) FROM o$$);
+SELECT bandit.t_test(bandit.make_summary(10, 1, 1), bandit.make_summary(12, 2, 1.5), true, 'less'::bandit.alternative, 0.9)
+         = bandit.t_test(bandit.make_summary(10, 1, 1), bandit.make_summary(12, 2, 1.5), true, 'less', 0.9) AS summaries,
+       bandit.t_test_one_sample(bandit.make_summary(10, 1, 1), 0.5, 'two-sided'::bandit.alternative)
+         = bandit.t_test_one_sample(bandit.make_summary(10, 1, 1), 0.5) AS one_sample;

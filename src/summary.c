@@ -476,6 +476,27 @@ UndefinedTest(const char *why)
 			 errmsg("t-test is undefined: %s", why)));
 }
 
+/*
+ * The alternative argument, text or bandit.alternative: the enum form is
+ * not collatable, so postgres_fdw can push down an expression taking it as a
+ * constant (a text constant's collation is not derived from a foreign
+ * column, which its foreign_expr_walker refuses).
+ */
+static Alternative
+AlternativeArg(FunctionCallInfo fcinfo, int argno)
+{
+	Oid			type = get_fn_expr_argtype(fcinfo->flinfo, argno);
+
+	if (type == TEXTOID)
+		return ParseAlternative(PG_GETARG_TEXT_PP(argno));
+	if (!type_is_enum(type))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot tell the type of the alternative argument")));
+	return ParseAlternative(cstring_to_text(DatumGetCString(
+		DirectFunctionCall1(enum_out, PG_GETARG_DATUM(argno)))));
+}
+
 PG_FUNCTION_INFO_V1(bandit_t_test_stats);
 
 /* t_test(n1, mean1, sd1, n2, mean2, sd2, equal_var, alternative, level) */
@@ -515,7 +536,7 @@ bandit_t_test_summaries(PG_FUNCTION_ARGS)
 	Summary    *s1 = PG_GETARG_SUMMARY_P(0);
 	Summary    *s2 = PG_GETARG_SUMMARY_P(1);
 	bool		equal_var = PG_GETARG_BOOL(2);
-	Alternative alternative = ParseAlternative(PG_GETARG_TEXT_PP(3));
+	Alternative alternative = AlternativeArg(fcinfo, 3);
 	double		level = CheckOpenRange(PG_GETARG_FLOAT8(4), 0, 1, "level");
 	TTest		r;
 
@@ -536,7 +557,7 @@ bandit_t_test_one_sample(PG_FUNCTION_ARGS)
 {
 	Summary    *s = PG_GETARG_SUMMARY_P(0);
 	double		mu = CheckFinite(PG_GETARG_FLOAT8(1), "mu");
-	Alternative alternative = ParseAlternative(PG_GETARG_TEXT_PP(2));
+	Alternative alternative = AlternativeArg(fcinfo, 2);
 	double		level = CheckOpenRange(PG_GETARG_FLOAT8(3), 0, 1, "level");
 	TTest		r;
 
@@ -620,27 +641,6 @@ TwoSampleState(ArrayType *array)
 		(!unset && !(s[TS_LEVEL] > 0 && s[TS_LEVEL] < 1)))
 		CorruptState("t_test");
 	return s;
-}
-
-/*
- * The alternative argument, text or bandit.alternative: the enum form is
- * not collatable, so postgres_fdw can push down an aggregate taking it as a
- * constant (a text constant's collation is not derived from a foreign
- * column, which its foreign_expr_walker refuses).
- */
-static Alternative
-AlternativeArg(FunctionCallInfo fcinfo, int argno)
-{
-	Oid			type = get_fn_expr_argtype(fcinfo->flinfo, argno);
-
-	if (type == TEXTOID)
-		return ParseAlternative(PG_GETARG_TEXT_PP(argno));
-	if (!type_is_enum(type))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("t_test_accum: cannot tell the type of the alternative argument")));
-	return ParseAlternative(cstring_to_text(DatumGetCString(
-		DirectFunctionCall1(enum_out, PG_GETARG_DATUM(argno)))));
 }
 
 PG_FUNCTION_INFO_V1(bandit_t_test_accum);

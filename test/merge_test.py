@@ -345,7 +345,11 @@ def push_down(admin, conn, q, q1):
               ('t_test_paired', 'x, y'), ('ips', 'r, t, l'), ('snips', 'r, t, l'), ('dr', 'r, t, l, hl, ht'),
               ('beta_posterior', 'success'), ('beta_posterior', 'r, 1, 1'), ('beta_posterior', 'r, 0.5, 2.5'),
               ('summarize', 'x'), ('ips_terms', 'r, t, l'), ('dr_terms', 'r, t, l, hl, ht'),
-              ('snips_state', 'r, t, l'), ('ensemble_tally', 'arm, r'), ('ensemble_choice', 'arm, r, t')]
+              ('snips_state', 'r, t, l'), ('ensemble_tally', 'arm, r'), ('ensemble_choice', 'arm, r, t'),
+              # the functions finishing pushed-down summaries, given an enum alternative
+              ('t_test', "bandit.summarize(x) FILTER (WHERE NOT g), bandit.summarize(x) FILTER (WHERE g), "
+                         "false, 'less'::bandit.alternative"),
+              ('t_test_one_sample', "bandit.summarize(x - y), 0, 'greater'::bandit.alternative, 0.9")]
     for name, args in pushed:
         sql = 'SELECT bandit.%s(%s) FROM fobs' % (name, args)
         rs = remote_sql(sql)
@@ -354,9 +358,11 @@ def push_down(admin, conn, q, q1):
            q1('SELECT (%s)::text' % sql) == q1('SELECT (SELECT bandit.%s(%s) FROM obs)::text' % (name, args)))
     # a text alternative does not: postgres_fdw ships no aggregate whose input
     # collation is not a foreign column's (foreign_expr_walker)
-    rs = remote_sql("SELECT bandit.t_test(x, g, false, 'less') FROM fobs")
-    ok("t_test with a text alternative is not pushed down (postgres_fdw's collation rule; use bandit.alternative)",
-       len(rs) == 1 and 'bandit.t_test(' not in rs[0], rs)
+    for sql in ("SELECT bandit.t_test(x, g, false, 'less') FROM fobs",
+                "SELECT bandit.t_test_one_sample(bandit.summarize(x - y), 0, 'less') FROM fobs"):
+        rs = remote_sql(sql)
+        ok("a text alternative is not pushed down (postgres_fdw's collation rule; use bandit.alternative): " + sql,
+           len(rs) == 1 and 'bandit.t_test' not in rs[0], rs)
 
     # the coordinator route: each shard's state pushed down, merged and finished here
     cur.execute("CREATE FOREIGN TABLE fobs_even (id bigint, r float8, t float8, l float8, x float8, g boolean) "
