@@ -2495,3 +2495,146 @@ BEGIN
     END LOOP;
 END
 $$;
+
+-- == issue 12: mergeable aggregates (src/summary.sql, src/ope.sql): a summary's text carries the
+-- mean's low part; an enum alternative lets postgres_fdw push t_test down; ips/dr/snips states ship and merge
+COMMENT ON FUNCTION bandit.summary_in(cstring) IS 'Text input of bandit.summary: (count,mean,m2), or (count,mean,m2,mean_low) with the low part of a double-double mean';
+COMMENT ON FUNCTION bandit.summary_out(bandit.summary) IS 'Text output of bandit.summary, shortest exact decimals and the mean''s low part when not 0: input(output(x)) is x bit for bit';
+
+-- The alternative as an enum: not collatable, so that postgres_fdw pushes down
+-- a t_test aggregate given it as a constant (a text constant it does not).
+CREATE TYPE bandit.alternative AS ENUM ('two-sided', 'less', 'greater');
+COMMENT ON TYPE bandit.alternative IS
+    'The alternative hypothesis of a t-test as an enum, for the raw-row bandit.t_test: unlike a text constant it lets postgres_fdw push the aggregate down. Privilege: none.';
+CREATE FUNCTION bandit.t_test_accum(float8[], float8, boolean, boolean, bandit.alternative) RETURNS float8[]
+    AS 'MODULE_PATHNAME', 'bandit_t_test_accum' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION bandit.t_test_accum(float8[], float8, boolean, boolean, bandit.alternative, float8) RETURNS float8[]
+    AS 'MODULE_PATHNAME', 'bandit_t_test_accum' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION bandit.t_test_accum(float8[], float8, boolean, boolean, bandit.alternative) IS
+    'Transition of the raw-row bandit.t_test with an enum alternative. Privilege: none (internal: PUBLIC may not run it).';
+REVOKE EXECUTE ON FUNCTION bandit.t_test_accum(float8[], float8, boolean, boolean, bandit.alternative) FROM PUBLIC;
+COMMENT ON FUNCTION bandit.t_test_accum(float8[], float8, boolean, boolean, bandit.alternative, float8) IS
+    'Transition of the raw-row bandit.t_test with an enum alternative and a level. Privilege: none (internal: PUBLIC may not run it).';
+REVOKE EXECUTE ON FUNCTION bandit.t_test_accum(float8[], float8, boolean, boolean, bandit.alternative, float8) FROM PUBLIC;
+CREATE AGGREGATE bandit.t_test(value float8, group2 boolean, equal_var boolean, alternative bandit.alternative) (
+    SFUNC = bandit.t_test_accum, STYPE = float8[], FINALFUNC = bandit.t_test_final,
+    COMBINEFUNC = bandit.t_test_combine, INITCOND = '{0,0,0,0,0,0,0,0,-1,-1,-1}', PARALLEL = SAFE);
+CREATE AGGREGATE bandit.t_test(value float8, group2 boolean, equal_var boolean, alternative bandit.alternative, level float8) (
+    SFUNC = bandit.t_test_accum, STYPE = float8[], FINALFUNC = bandit.t_test_final,
+    COMBINEFUNC = bandit.t_test_combine, INITCOND = '{0,0,0,0,0,0,0,0,-1,-1,-1}', PARALLEL = SAFE);
+COMMENT ON AGGREGATE bandit.t_test(float8, boolean, boolean, bandit.alternative) IS
+    'bandit.t_test(value, group2, equal_var, alternative) with the alternative as bandit.alternative (e.g. ''less''::bandit.alternative), which postgres_fdw pushes down; NULL when a group has < 2 rows or neither group varies. Privilege: none.';
+COMMENT ON AGGREGATE bandit.t_test(float8, boolean, boolean, bandit.alternative, float8) IS
+    'bandit.t_test(value, group2, equal_var, alternative, level) with the alternative as bandit.alternative, which postgres_fdw pushes down; NULL when a group has < 2 rows or neither group varies. Privilege: none.';
+
+CREATE FUNCTION bandit.t_test(s1 bandit.summary, s2 bandit.summary, equal_var boolean, alternative bandit.alternative,
+                              level float8 DEFAULT 0.95)
+    RETURNS bandit.t_test_result
+    AS 'MODULE_PATHNAME', 'bandit_t_test_summaries' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION bandit.t_test(bandit.summary, bandit.summary, boolean, bandit.alternative, float8) IS
+    'bandit.t_test(s1, s2, equal_var, alternative, level) with the alternative as bandit.alternative, which postgres_fdw ships (e.g. over pushed-down summaries). Privilege: none.';
+CREATE FUNCTION bandit.t_test_one_sample(s bandit.summary, mu float8, alternative bandit.alternative,
+                                         level float8 DEFAULT 0.95)
+    RETURNS bandit.t_test_result
+    AS 'MODULE_PATHNAME', 'bandit_t_test_one_sample' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION bandit.t_test_one_sample(bandit.summary, float8, bandit.alternative, float8) IS
+    'bandit.t_test_one_sample(s, mu, alternative, level) with the alternative as bandit.alternative, which postgres_fdw ships. Privilege: none.';
+
+-- Mergeable states for a coordinator: each shard ships a state, the
+-- coordinator merges them (bandit.merge) and finishes them (bandit.estimate).
+CREATE FUNCTION bandit.ips_terms_accum(bandit.summary, float8, float8, float8) RETURNS bandit.summary
+    AS 'MODULE_PATHNAME', 'bandit_ips_terms_accum' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION bandit.ips_terms_accum(bandit.summary, float8, float8, float8) IS
+    'Transition of bandit.ips_terms: adds the term w reward, checked as bandit.ips checks it. Privilege: none (internal: PUBLIC may not run it).';
+REVOKE EXECUTE ON FUNCTION bandit.ips_terms_accum(bandit.summary, float8, float8, float8) FROM PUBLIC;
+CREATE FUNCTION bandit.dr_terms_accum(bandit.summary, float8, float8, float8, float8, float8) RETURNS bandit.summary
+    AS 'MODULE_PATHNAME', 'bandit_dr_terms_accum' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION bandit.dr_terms_accum(bandit.summary, float8, float8, float8, float8, float8) IS
+    'Transition of bandit.dr_terms: adds the term reward_hat_target + w (reward - reward_hat_logged), checked as bandit.dr checks it. Privilege: none (internal: PUBLIC may not run it).';
+REVOKE EXECUTE ON FUNCTION bandit.dr_terms_accum(bandit.summary, float8, float8, float8, float8, float8) FROM PUBLIC;
+
+CREATE AGGREGATE bandit.ips_terms(reward float8, target_propensity float8, logging_propensity float8) (
+    SFUNC = bandit.ips_terms_accum,
+    STYPE = bandit.summary,
+    COMBINEFUNC = bandit.summary_combine,
+    INITCOND = '(0,0,0)',
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE bandit.ips_terms(float8, float8, float8) IS
+    'The state of bandit.ips as a bandit.summary of its terms w reward, for a shard to ship: bandit.estimate(bandit.merge(terms)) over the shards'' states is bandit.ips of all their rows. Privilege: none.';
+
+CREATE AGGREGATE bandit.dr_terms(reward float8, target_propensity float8, logging_propensity float8,
+                                 reward_hat_logged float8, reward_hat_target float8) (
+    SFUNC = bandit.dr_terms_accum,
+    STYPE = bandit.summary,
+    COMBINEFUNC = bandit.summary_combine,
+    INITCOND = '(0,0,0)',
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE bandit.dr_terms(float8, float8, float8, float8, float8) IS
+    'The state of bandit.dr as a bandit.summary of its terms, for a shard to ship: bandit.estimate(bandit.merge(terms)) over the shards'' states is bandit.dr of all their rows. Privilege: none.';
+
+CREATE FUNCTION bandit.estimate(terms bandit.summary) RETURNS bandit.ope_estimate
+    AS 'MODULE_PATHNAME', 'bandit_terms_estimate' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION bandit.estimate(bandit.summary) IS
+    'Finishes a summary of IPS or DR terms (bandit.ips_terms, bandit.dr_terms, merged): the estimate bandit.ips or bandit.dr gives for the same rows; NULL for an empty summary. Privilege: none.';
+
+CREATE TYPE bandit.snips_state;
+CREATE FUNCTION bandit.snips_state_in(cstring) RETURNS bandit.snips_state
+    AS 'MODULE_PATHNAME', 'bandit_snips_state_in' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION bandit.snips_state_out(bandit.snips_state) RETURNS cstring
+    AS 'MODULE_PATHNAME', 'bandit_snips_state_out' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION bandit.snips_state_recv(internal) RETURNS bandit.snips_state
+    AS 'MODULE_PATHNAME', 'bandit_snips_state_recv' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION bandit.snips_state_send(bandit.snips_state) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'bandit_snips_state_send' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE TYPE bandit.snips_state (
+    INTERNALLENGTH = 48,
+    INPUT = bandit.snips_state_in,
+    OUTPUT = bandit.snips_state_out,
+    RECEIVE = bandit.snips_state_recv,
+    SEND = bandit.snips_state_send,
+    ALIGNMENT = double
+);
+COMMENT ON TYPE bandit.snips_state IS
+    'Mergeable state of bandit.snips: (count, sum w, V = w-weighted mean of the reward, sum w^2, w^2-weighted mean of the reward, its w^2-weighted squared deviations); text round-trips bit for bit. Privilege: none.';
+COMMENT ON FUNCTION bandit.snips_state_in(cstring) IS 'Text input of bandit.snips_state: (count,sum_w,v,sum_w2,mean_w2,m2_w2), validated. Privilege: none.';
+COMMENT ON FUNCTION bandit.snips_state_out(bandit.snips_state) IS 'Text output of bandit.snips_state, shortest exact decimals: round-trips bit for bit. Privilege: none.';
+COMMENT ON FUNCTION bandit.snips_state_recv(internal) IS 'Binary input of bandit.snips_state, validated. Privilege: none.';
+COMMENT ON FUNCTION bandit.snips_state_send(bandit.snips_state) IS 'Binary output of bandit.snips_state. Privilege: none.';
+
+CREATE FUNCTION bandit.snips_state_accum(bandit.snips_state, float8, float8, float8) RETURNS bandit.snips_state
+    AS 'MODULE_PATHNAME', 'bandit_snips_state_accum' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION bandit.snips_state_accum(bandit.snips_state, float8, float8, float8) IS
+    'Transition of the bandit.snips_state aggregate, as bandit.snips. Privilege: none (internal: PUBLIC may not run it).';
+REVOKE EXECUTE ON FUNCTION bandit.snips_state_accum(bandit.snips_state, float8, float8, float8) FROM PUBLIC;
+CREATE FUNCTION bandit.snips_state_combine(bandit.snips_state, bandit.snips_state) RETURNS bandit.snips_state
+    AS 'MODULE_PATHNAME', 'bandit_snips_state_combine' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION bandit.snips_state_combine(bandit.snips_state, bandit.snips_state) IS
+    'Merges two snips states; combine function of the bandit.snips_state aggregate and transition of bandit.merge(bandit.snips_state). Privilege: none (internal: PUBLIC may not run it).';
+REVOKE EXECUTE ON FUNCTION bandit.snips_state_combine(bandit.snips_state, bandit.snips_state) FROM PUBLIC;
+
+CREATE AGGREGATE bandit.snips_state(reward float8, target_propensity float8, logging_propensity float8) (
+    SFUNC = bandit.snips_state_accum,
+    STYPE = bandit.snips_state,
+    COMBINEFUNC = bandit.snips_state_combine,
+    INITCOND = '(0,0,0,0,0,0)',
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE bandit.snips_state(float8, float8, float8) IS
+    'The state of bandit.snips, for a shard to ship: bandit.estimate(bandit.merge(state)) over the shards'' states is bandit.snips of all their rows. Privilege: none.';
+
+CREATE AGGREGATE bandit.merge(state bandit.snips_state) (
+    SFUNC = bandit.snips_state_combine,
+    STYPE = bandit.snips_state,
+    COMBINEFUNC = bandit.snips_state_combine,
+    INITCOND = '(0,0,0,0,0,0)',
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE bandit.merge(bandit.snips_state) IS
+    'Merges snips states computed elsewhere (shards, nodes, days); bandit.estimate of the result is bandit.snips of all their rows. Privilege: none.';
+
+CREATE FUNCTION bandit.estimate(state bandit.snips_state) RETURNS bandit.ope_estimate
+    AS 'MODULE_PATHNAME', 'bandit_snips_state_estimate' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION bandit.estimate(bandit.snips_state) IS
+    'Finishes a snips state: the estimate bandit.snips gives for the same rows (NULL over no rows; estimate and se NULL when every weight is 0). Privilege: none.';

@@ -8,6 +8,7 @@
  */
 #include "bandit.h"
 #include "numeric.h"
+#include "summary.h"
 
 #include "catalog/pg_type.h"
 #include "common/int.h"
@@ -15,23 +16,9 @@
 #include "libpq/pqformat.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 
 #include <float.h>
-
-/*
- * The mean is kept as an unevaluated sum mean + mean_low (double-double):
- * near 1e9 a double's rounding of the running mean (1e-7) would otherwise
- * leak into m2 at 1e-8 relative.  mean alone is the correctly rounded mean.
- */
-typedef struct Summary
-{
-	int64		n;
-	double		mean;
-	double		m2;				/* sum of squared deviations from the mean */
-	double		mean_low;
-} Summary;
-
-#define PG_GETARG_SUMMARY_P(n) ((Summary *) PG_GETARG_POINTER(n))
 
 /* The count after adding k values, or 22003 (as int8 arithmetic). */
 static inline int64
@@ -51,7 +38,7 @@ AddCount(int64 n, int64 k)
  * Adds one finite value (Welford); a mean or m2 that overflows is 22003, so
  * that no state the type's input would reject is ever produced.
  */
-static inline void
+void
 SummaryAdd(Summary *s, double x)
 {
 	s->n = AddCount(s->n, 1);
@@ -105,7 +92,11 @@ SummaryVariance(const Summary *s)
 
 PG_FUNCTION_INFO_V1(bandit_summary_in);
 
-/* Text form: (count,mean,m2); the mean's low part is not written (it rounds away). */
+/*
+ * Text form: (count,mean,m2), or (count,mean,m2,mean_low) when the mean has
+ * a low part, so that text carries a state bit for bit (postgres_fdw, COPY)
+ * as the binary form does.
+ */
 Datum
 bandit_summary_in(PG_FUNCTION_ARGS)
 {
@@ -130,9 +121,16 @@ bandit_summary_in(PG_FUNCTION_ARGS)
 		goto bad;
 	p = end + 1;
 	s->m2 = strtod(p, &end);
-	if (end == p || *end != ')')
+	if (end == p || (*end != ')' && *end != ','))
 		goto bad;
 	s->mean_low = 0;
+	if (*end == ',')
+	{
+		p = end + 1;
+		s->mean_low = strtod(p, &end);
+		if (end == p || *end != ')')
+			goto bad;
+	}
 	p = end + 1;
 	while (isspace((unsigned char) *p))
 		p++;
@@ -145,23 +143,30 @@ bad:
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 			 errmsg("invalid input syntax for type bandit.summary: \"%s\"", str),
-			 errhint("A summary is written (count,mean,m2), e.g. (3,2,2).")));
+			 errhint("A summary is written (count,mean,m2) or (count,mean,m2,mean_low), e.g. (3,2,2).")));
 	pg_unreachable();
 }
 
 PG_FUNCTION_INFO_V1(bandit_summary_out);
 
-/* Shortest exact decimal forms, so text output round-trips bit for bit. */
+/*
+ * Shortest exact decimal forms and the mean's low part when it has one (a
+ * -0 included), so text output round-trips bit for bit.
+ */
 Datum
 bandit_summary_out(PG_FUNCTION_ARGS)
 {
 	Summary    *s = PG_GETARG_SUMMARY_P(0);
 	char		mean[DOUBLE_SHORTEST_DECIMAL_LEN];
 	char		m2[DOUBLE_SHORTEST_DECIMAL_LEN];
+	char		low[DOUBLE_SHORTEST_DECIMAL_LEN];
 
 	double_to_shortest_decimal_buf(s->mean, mean);
 	double_to_shortest_decimal_buf(s->m2, m2);
-	PG_RETURN_CSTRING(psprintf("(" INT64_FORMAT ",%s,%s)", s->n, mean, m2));
+	if (s->mean_low == 0 && !signbit(s->mean_low))
+		PG_RETURN_CSTRING(psprintf("(" INT64_FORMAT ",%s,%s)", s->n, mean, m2));
+	double_to_shortest_decimal_buf(s->mean_low, low);
+	PG_RETURN_CSTRING(psprintf("(" INT64_FORMAT ",%s,%s,%s)", s->n, mean, m2, low));
 }
 
 PG_FUNCTION_INFO_V1(bandit_summary_send);
@@ -201,8 +206,8 @@ bandit_summary_recv(PG_FUNCTION_ARGS)
  * The state to update: inside an aggregate the transition value is ours to
  * modify in place (as float8_accum does), elsewhere a copy.
  */
-static Summary *
-WritableState(FunctionCallInfo fcinfo)
+Summary *
+WritableSummary(FunctionCallInfo fcinfo)
 {
 	Summary    *s = PG_GETARG_SUMMARY_P(0);
 	Summary    *copy;
@@ -220,7 +225,7 @@ PG_FUNCTION_INFO_V1(bandit_summary_accum);
 Datum
 bandit_summary_accum(PG_FUNCTION_ARGS)
 {
-	Summary    *s = WritableState(fcinfo);
+	Summary    *s = WritableSummary(fcinfo);
 
 	SummaryAdd(s, CheckFinite(PG_GETARG_FLOAT8(1), "value"));
 	PG_RETURN_POINTER(s);
@@ -232,7 +237,7 @@ PG_FUNCTION_INFO_V1(bandit_summary_combine);
 Datum
 bandit_summary_combine(PG_FUNCTION_ARGS)
 {
-	Summary    *s = WritableState(fcinfo);
+	Summary    *s = WritableSummary(fcinfo);
 
 	SummaryMerge(s, PG_GETARG_SUMMARY_P(1));
 	PG_RETURN_POINTER(s);
@@ -244,7 +249,7 @@ PG_FUNCTION_INFO_V1(bandit_summary_diff_accum);
 Datum
 bandit_summary_diff_accum(PG_FUNCTION_ARGS)
 {
-	Summary    *s = WritableState(fcinfo);
+	Summary    *s = WritableSummary(fcinfo);
 	double		x = CheckFinite(PG_GETARG_FLOAT8(1), "x");
 	double		y = CheckFinite(PG_GETARG_FLOAT8(2), "y");
 
@@ -471,6 +476,27 @@ UndefinedTest(const char *why)
 			 errmsg("t-test is undefined: %s", why)));
 }
 
+/*
+ * The alternative argument, text or bandit.alternative: the enum form is
+ * not collatable, so postgres_fdw can push down an expression taking it as a
+ * constant (a text constant's collation is not derived from a foreign
+ * column, which its foreign_expr_walker refuses).
+ */
+static Alternative
+AlternativeArg(FunctionCallInfo fcinfo, int argno)
+{
+	Oid			type = get_fn_expr_argtype(fcinfo->flinfo, argno);
+
+	if (type == TEXTOID)
+		return ParseAlternative(PG_GETARG_TEXT_PP(argno));
+	if (!type_is_enum(type))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot tell the type of the alternative argument")));
+	return ParseAlternative(cstring_to_text(DatumGetCString(
+		DirectFunctionCall1(enum_out, PG_GETARG_DATUM(argno)))));
+}
+
 PG_FUNCTION_INFO_V1(bandit_t_test_stats);
 
 /* t_test(n1, mean1, sd1, n2, mean2, sd2, equal_var, alternative, level) */
@@ -510,7 +536,7 @@ bandit_t_test_summaries(PG_FUNCTION_ARGS)
 	Summary    *s1 = PG_GETARG_SUMMARY_P(0);
 	Summary    *s2 = PG_GETARG_SUMMARY_P(1);
 	bool		equal_var = PG_GETARG_BOOL(2);
-	Alternative alternative = ParseAlternative(PG_GETARG_TEXT_PP(3));
+	Alternative alternative = AlternativeArg(fcinfo, 3);
 	double		level = CheckOpenRange(PG_GETARG_FLOAT8(4), 0, 1, "level");
 	TTest		r;
 
@@ -531,7 +557,7 @@ bandit_t_test_one_sample(PG_FUNCTION_ARGS)
 {
 	Summary    *s = PG_GETARG_SUMMARY_P(0);
 	double		mu = CheckFinite(PG_GETARG_FLOAT8(1), "mu");
-	Alternative alternative = ParseAlternative(PG_GETARG_TEXT_PP(2));
+	Alternative alternative = AlternativeArg(fcinfo, 2);
 	double		level = CheckOpenRange(PG_GETARG_FLOAT8(3), 0, 1, "level");
 	TTest		r;
 
@@ -619,7 +645,7 @@ TwoSampleState(ArrayType *array)
 
 PG_FUNCTION_INFO_V1(bandit_t_test_accum);
 
-/* Transition of t_test(value, group2 [, equal_var [, alternative [, level]]]). */
+/* Transition of t_test(value, group2 [, equal_var [, alternative [, level]]]), alternative text or enum. */
 Datum
 bandit_t_test_accum(PG_FUNCTION_ARGS)
 {
@@ -631,7 +657,7 @@ bandit_t_test_accum(PG_FUNCTION_ARGS)
 
 	SetRowConstant(state, TS_EQUAL_VAR, PG_NARGS() > 3 ? (double) PG_GETARG_BOOL(3) : 0, "t_test", "equal_var");
 	SetRowConstant(state, TS_ALTERNATIVE,
-			  PG_NARGS() > 4 ? (double) ParseAlternative(PG_GETARG_TEXT_PP(4)) : ALT_TWO_SIDED,
+			  PG_NARGS() > 4 ? (double) AlternativeArg(fcinfo, 4) : ALT_TWO_SIDED,
 			  "t_test", "alternative");
 	SetRowConstant(state, TS_LEVEL,
 			  PG_NARGS() > 5 ? CheckOpenRange(PG_GETARG_FLOAT8(5), 0, 1, "level") : 0.95, "t_test", "level");

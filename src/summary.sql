@@ -21,8 +21,8 @@ CREATE TYPE bandit.summary (
 );
 COMMENT ON TYPE bandit.summary IS
     'Sufficient statistics of a sample: (count,mean,m2), m2 the sum of squared deviations; merged exactly with Chan''s formula';
-COMMENT ON FUNCTION bandit.summary_in(cstring) IS 'Text input of bandit.summary: (count,mean,m2)';
-COMMENT ON FUNCTION bandit.summary_out(bandit.summary) IS 'Text output of bandit.summary, shortest exact decimals';
+COMMENT ON FUNCTION bandit.summary_in(cstring) IS 'Text input of bandit.summary: (count,mean,m2), or (count,mean,m2,mean_low) with the low part of a double-double mean';
+COMMENT ON FUNCTION bandit.summary_out(bandit.summary) IS 'Text output of bandit.summary, shortest exact decimals and the mean''s low part when not 0: input(output(x)) is x bit for bit';
 COMMENT ON FUNCTION bandit.summary_recv(internal) IS 'Binary input of bandit.summary, validated';
 COMMENT ON FUNCTION bandit.summary_send(bandit.summary) IS 'Binary output of bandit.summary';
 
@@ -166,3 +166,41 @@ COMMENT ON AGGREGATE bandit.t_test(float8, boolean, boolean, text) IS
     'Two-sample t-test over raw rows with an alternative (the same on every row); NULL when a group has < 2 rows or neither group varies (scipy: NaN or an infinite statistic)';
 COMMENT ON AGGREGATE bandit.t_test(float8, boolean, boolean, text, float8) IS
     'Two-sample t-test over raw rows with an alternative and confidence level (the same on every row); NULL when a group has < 2 rows or neither group varies (scipy: NaN or an infinite statistic)';
+
+-- The alternative as an enum: not collatable, so that postgres_fdw pushes down
+-- a t_test aggregate given it as a constant (a text constant it does not).
+CREATE TYPE bandit.alternative AS ENUM ('two-sided', 'less', 'greater');
+COMMENT ON TYPE bandit.alternative IS
+    'The alternative hypothesis of a t-test as an enum, for the raw-row bandit.t_test: unlike a text constant it lets postgres_fdw push the aggregate down. Privilege: none.';
+CREATE FUNCTION bandit.t_test_accum(float8[], float8, boolean, boolean, bandit.alternative) RETURNS float8[]
+    AS 'MODULE_PATHNAME', 'bandit_t_test_accum' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION bandit.t_test_accum(float8[], float8, boolean, boolean, bandit.alternative, float8) RETURNS float8[]
+    AS 'MODULE_PATHNAME', 'bandit_t_test_accum' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION bandit.t_test_accum(float8[], float8, boolean, boolean, bandit.alternative) IS
+    'Transition of the raw-row bandit.t_test with an enum alternative. Privilege: none (internal: PUBLIC may not run it).';
+REVOKE EXECUTE ON FUNCTION bandit.t_test_accum(float8[], float8, boolean, boolean, bandit.alternative) FROM PUBLIC;
+COMMENT ON FUNCTION bandit.t_test_accum(float8[], float8, boolean, boolean, bandit.alternative, float8) IS
+    'Transition of the raw-row bandit.t_test with an enum alternative and a level. Privilege: none (internal: PUBLIC may not run it).';
+REVOKE EXECUTE ON FUNCTION bandit.t_test_accum(float8[], float8, boolean, boolean, bandit.alternative, float8) FROM PUBLIC;
+CREATE AGGREGATE bandit.t_test(value float8, group2 boolean, equal_var boolean, alternative bandit.alternative) (
+    SFUNC = bandit.t_test_accum, STYPE = float8[], FINALFUNC = bandit.t_test_final,
+    COMBINEFUNC = bandit.t_test_combine, INITCOND = '{0,0,0,0,0,0,0,0,-1,-1,-1}', PARALLEL = SAFE);
+CREATE AGGREGATE bandit.t_test(value float8, group2 boolean, equal_var boolean, alternative bandit.alternative, level float8) (
+    SFUNC = bandit.t_test_accum, STYPE = float8[], FINALFUNC = bandit.t_test_final,
+    COMBINEFUNC = bandit.t_test_combine, INITCOND = '{0,0,0,0,0,0,0,0,-1,-1,-1}', PARALLEL = SAFE);
+COMMENT ON AGGREGATE bandit.t_test(float8, boolean, boolean, bandit.alternative) IS
+    'bandit.t_test(value, group2, equal_var, alternative) with the alternative as bandit.alternative (e.g. ''less''::bandit.alternative), which postgres_fdw pushes down; NULL when a group has < 2 rows or neither group varies. Privilege: none.';
+COMMENT ON AGGREGATE bandit.t_test(float8, boolean, boolean, bandit.alternative, float8) IS
+    'bandit.t_test(value, group2, equal_var, alternative, level) with the alternative as bandit.alternative, which postgres_fdw pushes down; NULL when a group has < 2 rows or neither group varies. Privilege: none.';
+CREATE FUNCTION bandit.t_test(s1 bandit.summary, s2 bandit.summary, equal_var boolean, alternative bandit.alternative,
+                              level float8 DEFAULT 0.95)
+    RETURNS bandit.t_test_result
+    AS 'MODULE_PATHNAME', 'bandit_t_test_summaries' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION bandit.t_test(bandit.summary, bandit.summary, boolean, bandit.alternative, float8) IS
+    'bandit.t_test(s1, s2, equal_var, alternative, level) with the alternative as bandit.alternative, which postgres_fdw ships (e.g. over pushed-down summaries). Privilege: none.';
+CREATE FUNCTION bandit.t_test_one_sample(s bandit.summary, mu float8, alternative bandit.alternative,
+                                         level float8 DEFAULT 0.95)
+    RETURNS bandit.t_test_result
+    AS 'MODULE_PATHNAME', 'bandit_t_test_one_sample' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION bandit.t_test_one_sample(bandit.summary, float8, bandit.alternative, float8) IS
+    'bandit.t_test_one_sample(s, mu, alternative, level) with the alternative as bandit.alternative, which postgres_fdw ships. Privilege: none.';

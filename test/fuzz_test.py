@@ -525,7 +525,8 @@ class Gen:
                   'double precision[]': rng.choice(["'{1,2}'", "'{0.5}'"]), 'text[]': "'{a,b}'",
                   'bigint[]': "'{{1,2},{3,4}}'", 'bandit.summary': rng.choice(SUMMARIES),
                   'bandit.summary[]': 'ARRAY[%s]::bandit.summary[]' % rng.choice(SUMMARIES),
-                  'bandit.ensemble_tally': "'{\"x\": [1, 0]}'", 'cstring': "'(3,1,2)'"}
+                  'bandit.ensemble_tally': "'{\"x\": [1, 0]}'", 'cstring': "'(3,1,2)'",
+                  'bandit.snips_state': rng.choice(SNIPS_TEXTS[:2]), 'bandit.alternative': rng.choice(["'less'", "'two-sided'"])}
         if name in simple:
             return self.cast(simple[name], typ)
         return self.hostile_composite(typ, benign=True) if self.t.info[typ]['kind'] == 'c' else V('NULL::%s' % name)
@@ -586,6 +587,8 @@ class Gen:
             return self.cast(rng.choice(HOSTILE_SUMMARY), typ)
         if name == 'bandit.ensemble_tally':
             return self.cast(rng.choice(HOSTILE_TALLY), typ)
+        if name == 'bandit.snips_state':
+            return self.cast(rng.choice(HOSTILE_SNIPS), typ)
         if self.t.is_array(typ):
             return self.hostile_array(func, argname, typ, name)
         if self.t.info[typ]['kind'] == 'c':
@@ -684,6 +687,10 @@ TALLY_TEXTS = ["'{}'", "'{\"x\": [1, 0]}'", "'{\"x\": [1e308, 0], \"y\": [1e308,
                "'{\"é日本\": [1, 2]}'", "'{\"x\": [1, 0]'", "'{x: [1, 0]}'", "'null'", "''",
                "'{\"x\": [Infinity, 0]}'", "'{\"x\": [1, -1e308]}'", "'{\"x\": [0, 1e400]}'"]
 HOSTILE_TALLY = TALLY_TEXTS + ["(SELECT bandit.ensemble_tally('z', 1e308))"]
+SNIPS_TEXTS = ["'(2,1,0.5,1,0.5,0.5)'", "'(0,0,0,0,0,0)'", "'(9007199254740992,1e308,1e308,1e308,-1e308,1e308)'",
+               "'(1,2,3,4,5,6)'", "'(0.5,0,0,0,0,0)'", "'(3,-1,0,0,0,0)'", "'(3,1,NaN,1,0,0)'", "'(3,1,0,1,0,Infinity)'",
+               "'(1,2,3)'", "'(1,2,3,4,5,6,7)'", "''", "'(3,1,1e-320,5e-324,0,0)'", "'(9007199254740993,1,1,1,1,1)'"]
+HOSTILE_SNIPS = SNIPS_TEXTS[:8] + ["(SELECT bandit.snips_state(1, 1, 1e-300))", "(SELECT bandit.snips_state(1e308, 1, 0.5))"]
 STATE_LENGTHS = []   # filled from the aggregates' initial states
 
 # --------------------------------------------------------------------------
@@ -1026,7 +1033,8 @@ def main():
     for f in recv_funcs:
         tname = types.name(f.rettype)
         sample = {'bandit.summary': "bandit.make_summary(3, 1, 2)",
-                  'bandit.ensemble_tally': "bandit.ensemble_tally('x', 1.5)"}.get(tname)
+                  'bandit.ensemble_tally': "bandit.ensemble_tally('x', 1.5)",
+                  'bandit.snips_state': "'(2,1,0.5,1,0.5,0.5)'::bandit.snips_state"}.get(tname)
         if sample:
             val = run.scalar('SELECT encode(%s::bytea, \'hex\') FROM (SELECT %s AS v) s' %
                              ('bandit.%s(v)' % f.name.replace('_recv', '_send'), sample))
@@ -1070,7 +1078,8 @@ def main():
         elif name == 'text':
             pool = ["''", "repeat('x', 100000)", "'é日本🙂'", "'nope'", "repeat('é', 5000)"]
         elif name == 'cstring':
-            pool = SUMMARY_TEXTS if 'summary' in func.name else TALLY_TEXTS
+            pool = (SUMMARY_TEXTS if 'summary' in func.name else SNIPS_TEXTS if 'snips' in func.name
+                    else TALLY_TEXTS)
         elif name == 'jsonb':
             out = [gen.cast(x, typ) for x in HOSTILE_JSONB] + [gen._hostile(func, argname, typ, name) for _ in range(4)]
             if argname == 'params':     # each known parameter at each extreme
@@ -1080,6 +1089,8 @@ def main():
             pool = HOSTILE_SUMMARY
         elif name == 'bandit.ensemble_tally':
             pool = HOSTILE_TALLY
+        elif name == 'bandit.snips_state':
+            pool = HOSTILE_SNIPS
         elif name == 'interval':
             pool = ["'-1 day'", "'0'", "'178000000 years'"]
         elif types.is_array(typ):

@@ -363,7 +363,8 @@ def run_beta_posterior(o, rng):
 # 3. Summaries
 # ---------------------------------------------------------------------------
 
-SUMMARY_TEXT = re.compile(r"^\(\s*([^,]+),([^,]+),([^,]+)\)$")
+# (count,mean,m2), or (count,mean,m2,mean_low) when the double-double mean has a low part
+SUMMARY_TEXT = re.compile(r"^\(\s*([^,]+),([^,]+),([^,]+)(?:,([^,]+))?\)$")
 
 
 def exact_moments(x):
@@ -403,12 +404,14 @@ def summary_checks(row, x, rtol=RTOL):
            ("stddev", row[3], math.sqrt(var), cmp_rel(row[3], math.sqrt(var), rtol, 1e-300))]
     m = SUMMARY_TEXT.match(row[4] or "")
     if not m:
-        out.append(("text", row[4], "(count,mean,m2)", "unparsable"))
+        out.append(("text", row[4], "(count,mean,m2[,mean_low])", "unparsable"))
     else:
-        tn, tmean, tm2 = (float(v) for v in m.groups())
+        tn, tmean, tm2, tlow = (float(v or 0) for v in m.groups())
         out += [("text count", tn, n, cmp_exact(tn, n)),
                 ("text mean", tmean, mean, cmp_rel(tmean, mean, rtol, 1e-13 * scale)),
-                ("text m2", tm2, m2, cmp_rel(tm2, m2, rtol, 1e-300))]
+                ("text m2", tm2, m2, cmp_rel(tm2, m2, rtol, 1e-300)),
+                ("text mean_low below an ulp of the mean", abs(tlow), 0,
+                 cmp_exact(abs(tlow) <= abs(tmean) * 2.0 ** -52, True))]
     return out
 
 
