@@ -540,6 +540,27 @@ END
 $$;
 COMMENT ON FUNCTION bandit.assignment_counts(text) IS 'Units assigned to each variant; used by bandit.srm_check';
 
+-- The sample-ratio-mismatch p-value of assignment counts given in the
+-- variants' position order, wherever they were counted (srm_check counts this
+-- node's; analyze_summaries gets the nodes' sums).
+CREATE FUNCTION bandit.srm_p_value(e bandit.experiment, assigned bigint[]) RETURNS float8
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    share float8[];
+    total float8 := (SELECT sum(c) FROM unnest(assigned) c);
+BEGIN
+    IF total = 0 THEN
+        RETURN NULL;
+    END IF;
+    share := ARRAY(SELECT v.allocation FROM bandit.variant v WHERE v.experiment = e.name ORDER BY v.position);
+    RETURN (bandit.chisquare(assigned::float8[], (SELECT array_agg(s * total ORDER BY i) FROM unnest(share) WITH ORDINALITY x(s, i)))).p_value;
+END
+$$;
+COMMENT ON FUNCTION bandit.srm_p_value(bandit.experiment, bigint[]) IS
+    'Sample-ratio-mismatch p-value of assignment counts (in the variants'' position order) against the allocation; NULL when they are all 0; used by srm_check, analyze and analyze_summaries';
+
 CREATE FUNCTION bandit.srm_check(experiment text) RETURNS float8
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SECURITY DEFINER
@@ -547,25 +568,58 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     e bandit.experiment := bandit.experiment_row(experiment);
-    observed float8[];
-    share float8[];
-    total float8;
 BEGIN
     PERFORM bandit.require('experiment', experiment, 'read');
-    SELECT array_agg(coalesce(c.n, 0)::float8 ORDER BY v.position), array_agg(v.allocation ORDER BY v.position),
-           sum(coalesce(c.n, 0))
-    INTO observed, share, total
-    FROM bandit.variant v
-    LEFT JOIN bandit.assignment_counts(e.name) c USING (variant)
-    WHERE v.experiment = e.name;
-    IF total = 0 THEN
-        RETURN NULL;
-    END IF;
-    RETURN (bandit.chisquare(observed, (SELECT array_agg(s * total ORDER BY i) FROM unnest(share) WITH ORDINALITY x(s, i)))).p_value;
+    RETURN bandit.srm_p_value(e, ARRAY(SELECT coalesce(c.n, 0) FROM bandit.variant v
+                                       LEFT JOIN bandit.assignment_counts(e.name) c USING (variant)
+                                       WHERE v.experiment = e.name ORDER BY v.position));
 END
 $$;
 COMMENT ON FUNCTION bandit.srm_check(text) IS
     'Sample-ratio-mismatch p-value: chi-square goodness of fit of the assignment counts per variant against the allocation, = scipy.stats.chisquare; NULL before any assignment. Below 0.001 the assignment is broken and results are not to be trusted. Privilege: read on the experiment.';
+
+-- Scale-out: each node's share of an experiment, merged at a coordinator
+-- (bandit.merge, sum) and analyzed there by analyze_summaries.
+CREATE FUNCTION bandit.experiment_summaries(experiment text, metric text)
+RETURNS TABLE(variant text, assigned bigint, summary bandit.summary, nonbinary bigint)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    e bandit.experiment := bandit.experiment_row(experiment);
+BEGIN
+    PERFORM bandit.require('experiment', experiment, 'read');
+    IF metric IS NULL THEN
+        RAISE EXCEPTION 'metric must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    RETURN QUERY
+    SELECT v.variant, coalesce(c.n, 0), coalesce(g.summary, '(0,0,0)'::bandit.summary), coalesce(g.nonbinary, 0)
+    FROM bandit.variant v
+    LEFT JOIN bandit.assignment_counts(e.name) c USING (variant)
+    LEFT JOIN bandit.metric_summaries(e.name, metric) g USING (variant)
+    WHERE v.experiment = e.name
+    ORDER BY v.position;
+END
+$$;
+COMMENT ON FUNCTION bandit.experiment_summaries(text, text) IS
+    'This node''s share of an experiment on one metric, one row per variant (position order, every variant): units assigned here, the summary of the metric''s values recorded here (empty if none), and how many of them are neither 0 nor 1. Sum assigned and nonbinary and bandit.merge the summaries over the nodes, then pass them to bandit.analyze_summaries or bandit.decide_summaries. Privilege: read on the experiment.';
+
+-- Whether every summary is one of 0/1 values: then n * mean is a whole number
+-- s and m2 = s (n - s) / n (for values in [0, 1] only 0/1 values give it).
+-- Within rounding: Welford's sums carry error, so this is not exact.
+CREATE FUNCTION bandit.summaries_binary(summaries bandit.summary[]) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(bool_and(abs(c - round(c)) <= 1e-9 * n AND round(c) BETWEEN 0 AND n
+                             AND abs(m2 - round(c) * (n - round(c)) / n) <= 1e-9 * n), true)
+    FROM (SELECT bandit.n(s)::float8 n, bandit.n(s) * bandit.mean(s) c,
+                 coalesce(bandit.variance(s) * (bandit.n(s) - 1), 0) m2
+          FROM unnest(summaries) s WHERE bandit.n(s) > 0) x
+$$;
+COMMENT ON FUNCTION bandit.summaries_binary(bandit.summary[]) IS
+    'Whether every non-empty summary is, within 1e-9 n, that of values all 0 or 1 (n mean a whole number s, m2 = s (n - s) / n); analyze_summaries'' test of a binary metric when it is given neither a declaration nor nonbinary counts';
 
 CREATE TYPE bandit.variant_result AS (
     variant text, n bigint, mean float8, ci_lower float8, ci_upper float8, diff float8,
@@ -575,9 +629,10 @@ CREATE TYPE bandit.variant_result AS (
 COMMENT ON TYPE bandit.variant_result IS 'One row of bandit.analyze: a variant and its comparison with the control';
 
 -- Compares each treatment with the control, given each variant's summary
--- (position order, NULL for no data); see bandit.analyze.
+-- (position order, NULL for no data) and the sample-ratio-mismatch p-value:
+-- the one path of analyze, analyze with a covariate, and analyze_summaries.
 CREATE FUNCTION bandit.compare_variants(e bandit.experiment, metric text, names text[], summaries bandit.summary[],
-                                        is_binary boolean, test_name text)
+                                        is_binary boolean, test_name text, srm float8)
 RETURNS SETOF bandit.variant_result
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
@@ -587,7 +642,6 @@ DECLARE
     alpha float8 := (e.params->>'alpha')::float8;
     sequential boolean := (e.params->>'sequential')::boolean;
     z float8 := bandit.normal_quantile(1 - alpha / 2);
-    srm float8 := bandit.srm_check(e.name);
     ns bigint[];
     means float8[];
     sds float8[];
@@ -730,8 +784,8 @@ BEGIN
     END LOOP;
 END
 $$;
-COMMENT ON FUNCTION bandit.compare_variants(bandit.experiment, text, text[], bandit.summary[], boolean, text) IS
-    'The comparison behind bandit.analyze, given each variant''s summary';
+COMMENT ON FUNCTION bandit.compare_variants(bandit.experiment, text, text[], bandit.summary[], boolean, text, float8) IS
+    'The comparison behind bandit.analyze and bandit.analyze_summaries, given each variant''s summary and the sample-ratio-mismatch p-value';
 
 CREATE FUNCTION bandit.analyze(experiment text, metric text)
 RETURNS TABLE(variant text, n bigint, mean float8, ci_lower float8, ci_upper float8, diff float8,
@@ -745,6 +799,7 @@ AS $$
 DECLARE
     e bandit.experiment := bandit.experiment_row(experiment);
     names text[];
+    assigned bigint[];
     summaries bandit.summary[];
     nonbinary bigint;
 BEGIN
@@ -752,13 +807,16 @@ BEGIN
     IF metric IS NULL THEN
         RAISE EXCEPTION 'metric must not be NULL' USING ERRCODE = '22004';
     END IF;
-    SELECT array_agg(v.variant ORDER BY v.position), array_agg(g.summary ORDER BY v.position), sum(g.nonbinary)
-    INTO names, summaries, nonbinary
+    SELECT array_agg(v.variant ORDER BY v.position), array_agg(coalesce(c.n, 0) ORDER BY v.position),
+           array_agg(g.summary ORDER BY v.position), sum(g.nonbinary)
+    INTO names, assigned, summaries, nonbinary
     FROM bandit.variant v
+    LEFT JOIN bandit.assignment_counts(e.name) c USING (variant)
     LEFT JOIN bandit.metric_summaries(e.name, metric) g USING (variant)
     WHERE v.experiment = e.name;
     RETURN QUERY SELECT * FROM bandit.compare_variants(e, metric, names, summaries,
-        coalesce(e.params->'metrics'->>metric = 'binary', coalesce(nonbinary, 0) = 0), 'welch');
+        coalesce(e.params->'metrics'->>metric = 'binary', coalesce(nonbinary, 0) = 0), 'welch',
+        bandit.srm_p_value(e, assigned));
 END
 $$;
 COMMENT ON FUNCTION bandit.analyze(text, text) IS
@@ -800,11 +858,91 @@ BEGIN
     INTO names, summaries
     FROM bandit.variant v LEFT JOIN adjusted a USING (variant)
     WHERE v.experiment = e.name;
-    RETURN QUERY SELECT * FROM bandit.compare_variants(e, metric, names, summaries, false, 'welch (cuped)');
+    RETURN QUERY SELECT * FROM bandit.compare_variants(e, metric, names, summaries, false, 'welch (cuped)',
+        bandit.srm_p_value(e, ARRAY(SELECT coalesce(c.n, 0) FROM bandit.variant v
+                                    LEFT JOIN bandit.assignment_counts(e.name) c USING (variant)
+                                    WHERE v.experiment = e.name ORDER BY v.position)));
 END
 $$;
 COMMENT ON FUNCTION bandit.analyze(text, text, text) IS
     'analyze with a pre-period covariate (CUPED), for continuous metrics: per unit Y = mean of the metric''s values and X = mean of the covariate''s (units without one get the mean X of those with one); theta = cov(X, Y) / var(X) over all units; each variant''s Y - theta (X - mean X) then compared as analyze does (Welch). Means are of the adjusted values. Privilege: read on the experiment.';
+
+-- analyze at a coordinator, from the nodes' merged experiment_summaries.
+CREATE FUNCTION bandit.analyze_summaries(experiment text, metric text, variants text[], assigned bigint[],
+                                         summaries bandit.summary[], nonbinary bigint[] DEFAULT NULL)
+RETURNS TABLE(variant text, n bigint, mean float8, ci_lower float8, ci_upper float8, diff float8,
+              p_value float8, adjusted_p_value float8, effect_size float8, prob_best float8, test text,
+              significant boolean, diff_ci_lower float8, diff_ci_upper float8, relative_lift float8,
+              expected_loss float8, srm_p_value float8, warning text, sd float8)
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    e bandit.experiment := bandit.experiment_row(experiment);
+    names text[];
+    counts bigint[];
+    sums bandit.summary[];
+    nb bigint[];
+    r record;
+BEGIN
+    PERFORM bandit.require('experiment', experiment, 'read');
+    IF metric IS NULL OR variants IS NULL OR assigned IS NULL OR summaries IS NULL THEN
+        RAISE EXCEPTION '% must not be NULL', CASE WHEN metric IS NULL THEN 'metric' WHEN variants IS NULL THEN 'variants'
+                                                   WHEN assigned IS NULL THEN 'assigned' ELSE 'summaries' END
+            USING ERRCODE = '22004';
+    END IF;
+    IF coalesce(array_ndims(variants), 1) <> 1 OR coalesce(array_ndims(assigned), 1) <> 1
+       OR coalesce(array_ndims(summaries), 1) <> 1 OR coalesce(array_ndims(nonbinary), 1) <> 1
+       OR cardinality(assigned) <> cardinality(variants) OR cardinality(summaries) <> cardinality(variants)
+       OR cardinality(nonbinary) <> cardinality(variants) THEN
+        RAISE EXCEPTION 'variants, assigned, summaries (and nonbinary) must be one-dimensional arrays of one length: got % variants, % assigned, % summaries%',
+            cardinality(variants), cardinality(assigned), cardinality(summaries),
+            coalesce(', ' || cardinality(nonbinary) || ' nonbinary', '')
+            USING ERRCODE = '2202E';
+    END IF;
+    FOR r IN SELECT u.name, u.a, u.b, u.i, count(*) OVER (PARTITION BY u.name) copies,
+                    EXISTS (SELECT FROM bandit.variant v WHERE v.experiment = e.name AND v.variant = u.name) known
+             FROM unnest(variants, assigned, nonbinary) WITH ORDINALITY u(name, a, b, i) ORDER BY u.i LOOP
+        IF r.name IS NULL THEN
+            RAISE EXCEPTION 'variants[%] must not be NULL', r.i USING ERRCODE = '22004';
+        ELSIF NOT r.known THEN
+            RAISE EXCEPTION 'variants[%] = "%" is not a variant of experiment "%"', r.i, r.name, e.name
+                USING ERRCODE = '22023';
+        ELSIF r.copies > 1 THEN
+            RAISE EXCEPTION 'variant "%" appears % times in variants: merge each variant''s rows first', r.name, r.copies
+                USING ERRCODE = '22023';
+        ELSIF r.a IS NULL THEN
+            RAISE EXCEPTION 'assigned[%], the assignment count of variant "%", is NULL: the sample-ratio check needs every variant''s count', r.i, r.name
+                USING ERRCODE = '22004';
+        ELSIF r.a < 0 THEN
+            RAISE EXCEPTION 'assigned[%] = % is negative', r.i, r.a USING ERRCODE = '22003';
+        ELSIF nonbinary IS NOT NULL AND r.b IS NULL THEN
+            RAISE EXCEPTION 'nonbinary[%] of variant "%" is NULL', r.i, r.name USING ERRCODE = '22004';
+        ELSIF r.b < 0 THEN
+            RAISE EXCEPTION 'nonbinary[%] = % is negative', r.i, r.b USING ERRCODE = '22003';
+        END IF;
+    END LOOP;
+    SELECT array_agg(v.variant ORDER BY v.position), array_agg(u.a ORDER BY v.position),
+           array_agg(u.s ORDER BY v.position), array_agg(u.b ORDER BY v.position)
+    INTO names, counts, sums, nb
+    FROM bandit.variant v
+    LEFT JOIN unnest(variants, assigned, summaries, nonbinary) u(name, a, s, b) ON u.name = v.variant
+    WHERE v.experiment = e.name;
+    SELECT v.variant INTO r FROM unnest(names, counts) v(variant, a) WHERE v.a IS NULL LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'the assignment count of variant "%" is missing: the sample-ratio check needs every variant''s count', r.variant
+            USING ERRCODE = '22004';
+    END IF;
+    RETURN QUERY SELECT * FROM bandit.compare_variants(e, metric, names, sums,
+        coalesce(e.params->'metrics'->>metric = 'binary',
+                 CASE WHEN nonbinary IS NULL THEN bandit.summaries_binary(sums)
+                      ELSE (SELECT coalesce(sum(b), 0) = 0 FROM unnest(nb) b) END),
+        'welch', bandit.srm_p_value(e, counts));
+END
+$$;
+COMMENT ON FUNCTION bandit.analyze_summaries(text, text, text[], bigint[], bandit.summary[], bigint[]) IS
+    'bandit.analyze of an experiment whose units live on several nodes, at a coordinator holding its definition: variants[i] (each variant of the experiment once, any order) had assigned[i] units and summaries[i] of the metric (NULL: none), as summed and merged from each node''s bandit.experiment_summaries. Same columns and values as analyze on all the data: the sample-ratio check from the assigned counts (a NULL or missing count is 22004), the same tests, Holm, prob_best; sequential looks are recorded here. The metric is binary if declared so in params.metrics, else if nonbinary (summed from experiment_summaries) is all 0, else (nonbinary NULL) if every summary is that of 0/1 values within rounding. Arrays of different lengths are 2202E, an unknown or repeated variant 22023. Privilege: read on the experiment.';
 
 -- Numbers for people: four significant digits, scientific notation when tiny.
 CREATE FUNCTION bandit.format_number(x float8) RETURNS text
@@ -823,14 +961,13 @@ COMMENT ON FUNCTION bandit.format_number(float8) IS
 
 -- Decisions
 
-CREATE FUNCTION bandit.decide(experiment text, metric text)
+-- What to do, given analyze's rows: the one path of decide and decide_summaries.
+CREATE FUNCTION bandit.decide_variants(e bandit.experiment, rows bandit.variant_result[])
 RETURNS TABLE(decision text, winner text, reason text)
-LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
-SECURITY DEFINER
+LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    e bandit.experiment := bandit.experiment_row(experiment);
     alpha float8 := (e.params->>'alpha')::float8;
     sequential boolean := (e.params->>'sequential')::boolean;
     threshold float8 := CASE WHEN (e.params->>'sequential')::boolean THEN (e.params->>'alpha')::float8
@@ -838,7 +975,6 @@ DECLARE
     min_n bigint := (e.params->>'min_sample_size')::bigint;
     max_n bigint := (e.params->>'max_sample_size')::bigint;
     min_effect float8 := (e.params->>'min_effect')::float8;
-    rows bandit.variant_result[];
     control record;
     r record;
     best record;
@@ -851,8 +987,6 @@ DECLARE
     power float8;
     largest_power float8 := 0;
 BEGIN
-    PERFORM bandit.require('experiment', experiment, 'read');
-    rows := ARRAY(SELECT ROW(a.*)::bandit.variant_result FROM bandit.analyze(experiment, metric) a);
     SELECT * INTO control FROM unnest(rows) LIMIT 1;
     IF control.srm_p_value < 0.001 THEN
         RETURN QUERY SELECT 'continue', NULL::text, control.warning || '; fix the assignment before deciding anything';
@@ -914,8 +1048,44 @@ BEGIN
         format('no significant difference yet: smallest Holm-adjusted p = %s, needs < %s', coalesce(bandit.format_number(smallest_p), 'none'), threshold);
 END
 $$;
+COMMENT ON FUNCTION bandit.decide_variants(bandit.experiment, bandit.variant_result[]) IS
+    'The decision behind bandit.decide and bandit.decide_summaries, given the rows of analyze';
+
+CREATE FUNCTION bandit.decide(experiment text, metric text)
+RETURNS TABLE(decision text, winner text, reason text)
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    e bandit.experiment := bandit.experiment_row(experiment);
+BEGIN
+    PERFORM bandit.require('experiment', experiment, 'read');
+    RETURN QUERY SELECT * FROM bandit.decide_variants(e,
+        ARRAY(SELECT ROW(a.*)::bandit.variant_result FROM bandit.analyze(experiment, metric) a));
+END
+$$;
 COMMENT ON FUNCTION bandit.decide(text, text) IS
     'What to do with an experiment on one metric: continue, stop_success (a treatment beats the control with Holm-adjusted p below alpha if sequential, else early_alpha, by at least min_effect; winner names the largest), stop_failure (the control beats every treatment so), stop_futility (with max_sample_size: power at that size to detect min_effect, or the observed effect when min_effect is 0, below 0.2 for every treatment, or the size reached). Never stops before min_sample_size per variant or on a sample-ratio mismatch. reason says why in words. Privilege: read on the experiment.';
+
+CREATE FUNCTION bandit.decide_summaries(experiment text, metric text, variants text[], assigned bigint[],
+                                        summaries bandit.summary[], nonbinary bigint[] DEFAULT NULL)
+RETURNS TABLE(decision text, winner text, reason text)
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    e bandit.experiment := bandit.experiment_row(experiment);
+BEGIN
+    PERFORM bandit.require('experiment', experiment, 'read');
+    RETURN QUERY SELECT * FROM bandit.decide_variants(e,
+        ARRAY(SELECT ROW(a.*)::bandit.variant_result
+              FROM bandit.analyze_summaries(experiment, metric, variants, assigned, summaries, nonbinary) a));
+END
+$$;
+COMMENT ON FUNCTION bandit.decide_summaries(text, text, text[], bigint[], bandit.summary[], bigint[]) IS
+    'bandit.decide from the nodes'' merged bandit.experiment_summaries, at a coordinator holding the experiment''s definition: the same decision and reason as decide on all the data, from bandit.analyze_summaries'' rows (arguments as there). Privilege: read on the experiment.';
 
 -- A text report for psql
 
@@ -1013,7 +1183,10 @@ REVOKE ALL ON FUNCTION bandit.experiment_row(text, boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION bandit.check_metric(bandit.experiment, text, boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION bandit.metric_summaries(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION bandit.assignment_counts(text) FROM PUBLIC;
-REVOKE ALL ON FUNCTION bandit.compare_variants(bandit.experiment, text, text[], bandit.summary[], boolean, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION bandit.compare_variants(bandit.experiment, text, text[], bandit.summary[], boolean, text, float8) FROM PUBLIC;
+REVOKE ALL ON FUNCTION bandit.srm_p_value(bandit.experiment, bigint[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION bandit.summaries_binary(bandit.summary[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION bandit.decide_variants(bandit.experiment, bandit.variant_result[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION bandit.format_number(double precision) FROM PUBLIC;
 -- Creating objects is for the roles a DBA grants EXECUTE on these.
 REVOKE ALL ON FUNCTION bandit.create_experiment(text, text[], double precision[], jsonb) FROM PUBLIC;
