@@ -2559,6 +2559,9 @@ DECLARE
     holm float8[];
     r record;
 BEGIN
+    IF srm < 0 OR srm > 1 OR srm = 'NaN' THEN
+        RAISE EXCEPTION 'srm must be a p-value in [0, 1] or NULL, got %', srm USING ERRCODE = '22003';
+    END IF;
     SELECT array_agg(coalesce(bandit.n(s), 0) ORDER BY i), array_agg(bandit.mean(s) ORDER BY i),
            array_agg(CASE WHEN bandit.n(s) >= 2 THEN bandit.stddev(s) END ORDER BY i)
     INTO ns, means, sds
