@@ -2450,6 +2450,85 @@ $$;
 
 DROP FUNCTION bandit.compare_variants(bandit.experiment, text, text[], bandit.summary[], boolean, text);
 
+-- src/cuped.sql
+CREATE TYPE bandit.covariance_summary AS (n bigint, mean_x float8, mean_y float8, m2_x float8, m2_y float8, c_xy float8);
+COMMENT ON TYPE bandit.covariance_summary IS
+    'Mergeable summary of pairs (x, y): count, means, sums of squared deviations and the sum of cross deviations; bandit.merge merges them (Chan et al.); bandit.experiment_summaries(experiment, metric, covariate) gives a node''s';
+
+-- Rejects what no sample of pairs could have produced.
+CREATE FUNCTION bandit.covariance_summary_check(s bandit.covariance_summary) RETURNS bandit.covariance_summary
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF s.n IS NULL OR s.mean_x IS NULL OR s.mean_y IS NULL OR s.m2_x IS NULL OR s.m2_y IS NULL OR s.c_xy IS NULL
+       OR s.n < 0 OR s.m2_x < 0 OR s.m2_y < 0
+       OR s.mean_x IN ('NaN', 'Infinity', '-Infinity') OR s.mean_y IN ('NaN', 'Infinity', '-Infinity')
+       OR s.m2_x IN ('NaN', 'Infinity') OR s.m2_y IN ('NaN', 'Infinity') OR s.c_xy IN ('NaN', 'Infinity', '-Infinity')
+       OR (s.n = 0 AND (s.mean_x <> 0 OR s.mean_y <> 0)) OR (s.n <= 1 AND (s.m2_x <> 0 OR s.m2_y <> 0 OR s.c_xy <> 0))
+       OR s.c_xy ^ 2 > s.m2_x * s.m2_y * (1 + 1e-9) THEN
+        RAISE EXCEPTION 'invalid covariance summary %: n >= 0, means finite, m2_x and m2_y finite and >= 0, c_xy^2 <= m2_x m2_y, and zeros below 2 pairs', s
+            USING ERRCODE = '22023';
+    END IF;
+    RETURN s;
+END
+$$;
+COMMENT ON FUNCTION bandit.covariance_summary_check(bandit.covariance_summary) IS
+    'The covariance summary if some sample of pairs could have produced it, else 22023';
+
+CREATE FUNCTION bandit.covariance_summary_combine(a bandit.covariance_summary, b bandit.covariance_summary)
+RETURNS bandit.covariance_summary
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n bigint;
+    dx float8;
+    dy float8;
+    w float8;
+BEGIN
+    a := bandit.covariance_summary_check(a);
+    b := bandit.covariance_summary_check(b);
+    IF b.n = 0 THEN
+        RETURN a;
+    ELSIF a.n = 0 THEN
+        RETURN b;
+    END IF;
+    n := a.n + b.n;
+    dx := b.mean_x - a.mean_x;
+    dy := b.mean_y - a.mean_y;
+    w := a.n::float8 * b.n / n;
+    RETURN ROW(n, a.mean_x + dx * b.n / n, a.mean_y + dy * b.n / n,
+               a.m2_x + b.m2_x + dx * dx * w, a.m2_y + b.m2_y + dy * dy * w, a.c_xy + b.c_xy + dx * dy * w);
+END
+$$;
+COMMENT ON FUNCTION bandit.covariance_summary_combine(bandit.covariance_summary, bandit.covariance_summary) IS
+    'Merges two covariance summaries (Chan et al.); transition and combine function of bandit.merge(bandit.covariance_summary)';
+
+CREATE AGGREGATE bandit.merge(s bandit.covariance_summary) (
+    SFUNC = bandit.covariance_summary_combine,
+    STYPE = bandit.covariance_summary,
+    COMBINEFUNC = bandit.covariance_summary_combine,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE bandit.merge(bandit.covariance_summary) IS
+    'Merges covariance summaries computed elsewhere (nodes, days) into one; NULL when there are none';
+
+CREATE FUNCTION bandit.covariance_summary_final(n bigint, mean_x float8, mean_y float8, m2_x float8, m2_y float8, c_xy float8)
+RETURNS bandit.covariance_summary
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT ROW(n, coalesce(mean_x, 0), coalesce(mean_y, 0), CASE WHEN n > 1 THEN m2_x ELSE 0 END,
+               CASE WHEN n > 1 THEN m2_y ELSE 0 END, CASE WHEN n > 1 THEN c_xy ELSE 0 END)::bandit.covariance_summary
+$$;
+COMMENT ON FUNCTION bandit.covariance_summary_final(bigint, float8, float8, float8, float8, float8) IS
+    'A covariance summary from count(*), avg(x), avg(y), regr_sxx(y, x), regr_syy(y, x), regr_sxy(y, x) (PostgreSQL''s Youngs-Cramer sums)';
+
+REVOKE ALL ON FUNCTION bandit.covariance_summary_check(bandit.covariance_summary) FROM PUBLIC;
+REVOKE ALL ON FUNCTION bandit.covariance_summary_combine(bandit.covariance_summary, bandit.covariance_summary) FROM PUBLIC;
+REVOKE ALL ON FUNCTION bandit.covariance_summary_final(bigint, float8, float8, float8, float8, float8) FROM PUBLIC;
+
 CREATE FUNCTION bandit.srm_p_value(e bandit.experiment, assigned bigint[]) RETURNS float8
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
@@ -2510,6 +2589,58 @@ $$;
 COMMENT ON FUNCTION bandit.experiment_summaries(text, text) IS
     'This node''s share of an experiment on one metric, one row per variant (position order, every variant): units assigned here, the summary of the metric''s values recorded here (empty if none), and how many of them are neither 0 nor 1. Sum assigned and nonbinary and bandit.merge the summaries over the nodes, then pass them to bandit.analyze_summaries or bandit.decide_summaries. Privilege: read on the experiment.';
 
+CREATE FUNCTION bandit.cuped_moments(experiment text, metric text, covariate text)
+RETURNS TABLE(variant text, covered bandit.covariance_summary, uncovered bandit.summary)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN QUERY
+    WITH y AS (
+        SELECT o.unit_id, o.variant, avg(o.value) y FROM bandit.observation o
+        WHERE o.experiment = cuped_moments.experiment AND o.metric = cuped_moments.metric GROUP BY o.unit_id, o.variant
+    ), x AS (
+        SELECT o.unit_id, avg(o.value) x FROM bandit.observation o
+        WHERE o.experiment = cuped_moments.experiment AND o.metric = covariate GROUP BY o.unit_id
+    )
+    SELECT y.variant,
+           bandit.covariance_summary_final(count(x.x), avg(x.x), avg(y.y) FILTER (WHERE x.x IS NOT NULL),
+                                           regr_sxx(y.y, x.x), regr_syy(y.y, x.x), regr_sxy(y.y, x.x)),
+           bandit.summarize(y.y) FILTER (WHERE x.x IS NULL)
+    FROM y LEFT JOIN x USING (unit_id)
+    GROUP BY y.variant;
+END
+$$;
+COMMENT ON FUNCTION bandit.cuped_moments(text, text, text) IS
+    'Per variant, the covariance summary of (X, Y) over the units with both and the summary of Y over those without X (Y, X: a unit''s mean of the metric and of the covariate); used by analyze with a covariate and experiment_summaries';
+
+CREATE FUNCTION bandit.experiment_summaries(experiment text, metric text, covariate text)
+RETURNS TABLE(variant text, assigned bigint, summary bandit.covariance_summary, uncovered bandit.summary)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    e bandit.experiment := bandit.experiment_row(experiment);
+BEGIN
+    PERFORM bandit.require('experiment', experiment, 'read');
+    IF metric IS NULL OR covariate IS NULL THEN
+        RAISE EXCEPTION '% must not be NULL', CASE WHEN metric IS NULL THEN 'metric' ELSE 'covariate' END
+            USING ERRCODE = '22004';
+    END IF;
+    RETURN QUERY
+    SELECT v.variant, coalesce(c.n, 0), coalesce(m.covered, ROW(0, 0, 0, 0, 0, 0)::bandit.covariance_summary),
+           coalesce(m.uncovered, '(0,0,0)'::bandit.summary)
+    FROM bandit.variant v
+    LEFT JOIN bandit.assignment_counts(e.name) c USING (variant)
+    LEFT JOIN bandit.cuped_moments(e.name, metric, covariate) m USING (variant)
+    WHERE v.experiment = e.name
+    ORDER BY v.position;
+END
+$$;
+COMMENT ON FUNCTION bandit.experiment_summaries(text, text, text) IS
+    'This node''s share of an experiment for CUPED (analyze with a covariate), one row per variant (position order, every variant): units assigned here, the covariance summary of (X, Y) over its units here with both, and the summary of Y over those without X (Y, X: a unit''s mean of the metric and of the covariate). Sum assigned and bandit.merge the summaries over the nodes, then pass them to bandit.analyze_summaries(experiment, metric, covariate, ...). Privilege: read on the experiment.';
+
 CREATE FUNCTION bandit.summaries_binary(summaries bandit.summary[]) RETURNS boolean
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
@@ -2522,6 +2653,36 @@ AS $$
 $$;
 COMMENT ON FUNCTION bandit.summaries_binary(bandit.summary[]) IS
     'Whether every non-empty summary is, within 1e-9 n, that of values all 0 or 1 (n mean a whole number s, m2 = s (n - s) / n); analyze_summaries'' test of a binary metric when it is given neither a declaration nor nonbinary counts';
+
+CREATE FUNCTION bandit.cuped_adjusted(c bandit.covariance_summary, theta float8, mean_x float8)
+RETURNS bandit.summary
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT bandit.make_summary(c.n, c.mean_y - theta * (c.mean_x - mean_x),
+                               CASE WHEN c.n > 1 THEN sqrt(greatest(0, c.m2_y - 2 * theta * c.c_xy + theta * theta * c.m2_x) / (c.n - 1))
+                                    ELSE 0 END)
+    WHERE c.n > 0
+$$;
+COMMENT ON FUNCTION bandit.cuped_adjusted(bandit.covariance_summary, float8, float8) IS
+    'The summary of Y - theta (X - mean_x) over the pairs a covariance summary holds: mean_y - theta (mean_x of the pairs - mean_x), m2_y - 2 theta c_xy + theta^2 m2_x; NULL when empty; used by cuped_adjust';
+
+CREATE FUNCTION bandit.cuped_adjust(covered bandit.covariance_summary[], uncovered bandit.summary[])
+RETURNS bandit.summary[]
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    pooled bandit.covariance_summary := (SELECT bandit.merge(c) FROM unnest(covered) c);
+    theta float8 := CASE WHEN pooled.m2_x > 0 THEN pooled.c_xy / pooled.m2_x ELSE 0 END;
+BEGIN
+    RETURN ARRAY(
+        SELECT (SELECT bandit.merge(s) FROM (VALUES (uncovered[i]), (bandit.cuped_adjusted(covered[i], theta, pooled.mean_x))) v(s))
+        FROM generate_subscripts(covered, 1) i ORDER BY i);
+END
+$$;
+COMMENT ON FUNCTION bandit.cuped_adjust(bandit.covariance_summary[], bandit.summary[]) IS
+    'CUPED from moments: each variant''s summary of Y - theta (X - mean X) (units without X: Y), theta = cov(X, Y) / var(X) pooled over the variants'' covered units (0 without variance in X); used by analyze with a covariate and analyze_summaries';
 
 CREATE FUNCTION bandit.compare_variants(e bandit.experiment, metric text, names text[], summaries bandit.summary[],
                                         is_binary boolean, test_name text, srm float8)
@@ -2729,70 +2890,51 @@ AS $$
 DECLARE
     e bandit.experiment := bandit.experiment_row(experiment);
     names text[];
-    summaries bandit.summary[];
+    assigned bigint[];
+    covered bandit.covariance_summary[];
+    uncovered bandit.summary[];
 BEGIN
     PERFORM bandit.require('experiment', experiment, 'read');
     IF metric IS NULL OR covariate IS NULL THEN
         RAISE EXCEPTION '% must not be NULL', CASE WHEN metric IS NULL THEN 'metric' ELSE 'covariate' END
             USING ERRCODE = '22004';
     END IF;
-    WITH y AS (
-        SELECT o.unit_id, o.variant, avg(o.value) y FROM bandit.observation o
-        WHERE o.experiment = e.name AND o.metric = "analyze".metric GROUP BY o.unit_id, o.variant
-    ), x AS (
-        SELECT o.unit_id, avg(o.value) x FROM bandit.observation o
-        WHERE o.experiment = e.name AND o.metric = covariate GROUP BY o.unit_id
-    ), joined AS (
-        SELECT y.variant, y.y, coalesce(x.x, avg(x.x) OVER ()) x FROM y LEFT JOIN x USING (unit_id)
-    ), fit AS (
-        SELECT coalesce(covar_samp(j.y, j.x) / nullif(var_samp(j.x), 0), 0) theta, avg(j.x) mean_x FROM joined j
-    ), adjusted AS (
-        SELECT j.variant, bandit.summarize(j.y - f.theta * (j.x - f.mean_x)) s FROM joined j, fit f GROUP BY j.variant
-    )
-    SELECT array_agg(v.variant ORDER BY v.position), array_agg(a.s ORDER BY v.position)
-    INTO names, summaries
-    FROM bandit.variant v LEFT JOIN adjusted a USING (variant)
+    SELECT array_agg(v.variant ORDER BY v.position), array_agg(coalesce(c.n, 0) ORDER BY v.position),
+           array_agg(m.covered ORDER BY v.position), array_agg(m.uncovered ORDER BY v.position)
+    INTO names, assigned, covered, uncovered
+    FROM bandit.variant v
+    LEFT JOIN bandit.assignment_counts(e.name) c USING (variant)
+    LEFT JOIN bandit.cuped_moments(e.name, metric, covariate) m USING (variant)
     WHERE v.experiment = e.name;
-    RETURN QUERY SELECT * FROM bandit.compare_variants(e, metric, names, summaries, false, 'welch (cuped)',
-        bandit.srm_p_value(e, ARRAY(SELECT coalesce(c.n, 0) FROM bandit.variant v
-                                    LEFT JOIN bandit.assignment_counts(e.name) c USING (variant)
-                                    WHERE v.experiment = e.name ORDER BY v.position)));
+    RETURN QUERY SELECT * FROM bandit.compare_variants(e, metric, names, bandit.cuped_adjust(covered, uncovered),
+        false, 'welch (cuped)', bandit.srm_p_value(e, assigned));
 END
 $$;
 COMMENT ON FUNCTION bandit.analyze(text, text, text) IS
-    'analyze with a pre-period covariate (CUPED), for continuous metrics: per unit Y = mean of the metric''s values and X = mean of the covariate''s (units without one get the mean X of those with one); theta = cov(X, Y) / var(X) over all units; each variant''s Y - theta (X - mean X) then compared as analyze does (Welch). Means are of the adjusted values. Privilege: read on the experiment.';
+    'analyze with a pre-period covariate (CUPED), for continuous metrics: per unit Y = mean of the metric''s values and X = mean of the covariate''s (units without one get the mean X of those with one); theta = cov(X, Y) / var(X) over all units (0 when X does not vary or no unit has one), from mergeable per-variant moments (bandit.cuped_adjust, as analyze_summaries does); each variant''s Y - theta (X - mean X) then compared as analyze does (Welch). Means are of the adjusted values. Privilege: read on the experiment.';
 
-CREATE FUNCTION bandit.analyze_summaries(experiment text, metric text, variants text[], assigned bigint[],
-                                         summaries bandit.summary[], nonbinary bigint[] DEFAULT NULL)
-RETURNS TABLE(variant text, n bigint, mean float8, ci_lower float8, ci_upper float8, diff float8,
-              p_value float8, adjusted_p_value float8, effect_size float8, prob_best float8, test text,
-              significant boolean, diff_ci_lower float8, diff_ci_upper float8, relative_lift float8,
-              expected_loss float8, srm_p_value float8, warning text, sd float8)
-LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
-SECURITY DEFINER
+CREATE FUNCTION bandit.summaries_order(e bandit.experiment, variants text[], assigned bigint[], nonbinary bigint[],
+                                       others integer[], what text)
+RETURNS integer[]
+LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    e bandit.experiment := bandit.experiment_row(experiment);
-    names text[];
-    counts bigint[];
-    sums bandit.summary[];
-    nb bigint[];
     r record;
+    ord integer[];
 BEGIN
-    PERFORM bandit.require('experiment', experiment, 'read');
-    IF metric IS NULL OR variants IS NULL OR assigned IS NULL OR summaries IS NULL THEN
-        RAISE EXCEPTION '% must not be NULL', CASE WHEN metric IS NULL THEN 'metric' WHEN variants IS NULL THEN 'variants'
-                                                   WHEN assigned IS NULL THEN 'assigned' ELSE 'summaries' END
+    IF variants IS NULL OR assigned IS NULL THEN
+        RAISE EXCEPTION '% must not be NULL', CASE WHEN variants IS NULL THEN 'variants' ELSE 'assigned' END
             USING ERRCODE = '22004';
     END IF;
     IF coalesce(array_ndims(variants), 1) <> 1 OR coalesce(array_ndims(assigned), 1) <> 1
-       OR coalesce(array_ndims(summaries), 1) <> 1 OR coalesce(array_ndims(nonbinary), 1) <> 1
-       OR cardinality(assigned) <> cardinality(variants) OR cardinality(summaries) <> cardinality(variants)
-       OR cardinality(nonbinary) <> cardinality(variants) THEN
-        RAISE EXCEPTION 'variants, assigned, summaries (and nonbinary) must be one-dimensional arrays of one length: got % variants, % assigned, % summaries%',
-            cardinality(variants), cardinality(assigned), cardinality(summaries),
-            coalesce(', ' || cardinality(nonbinary) || ' nonbinary', '')
+       OR coalesce(array_ndims(nonbinary), 1) <> 1
+       OR cardinality(assigned) <> cardinality(variants) OR cardinality(nonbinary) <> cardinality(variants)
+       OR EXISTS (SELECT FROM unnest(others) o WHERE o IS DISTINCT FROM cardinality(variants)) THEN
+        RAISE EXCEPTION 'variants, assigned, % (and nonbinary) must be one-dimensional arrays of one length: got % variants, % assigned, % (%)%',
+            what, cardinality(variants), cardinality(assigned),
+            array_to_string(ARRAY(SELECT CASE WHEN o < 0 THEN 'a multi-dimensional array' ELSE o::text END FROM unnest(others) o), ', '),
+            what, coalesce(', ' || cardinality(nonbinary) || ' nonbinary', '')
             USING ERRCODE = '2202E';
     END IF;
     FOR r IN SELECT u.name, u.a, u.b, u.i, count(*) OVER (PARTITION BY u.name) copies,
@@ -2817,26 +2959,91 @@ BEGIN
             RAISE EXCEPTION 'nonbinary[%] = % is negative', r.i, r.b USING ERRCODE = '22003';
         END IF;
     END LOOP;
-    SELECT array_agg(v.variant ORDER BY v.position), array_agg(u.a ORDER BY v.position),
-           array_agg(u.s ORDER BY v.position), array_agg(u.b ORDER BY v.position)
-    INTO names, counts, sums, nb
+    SELECT array_agg(u.i ORDER BY v.position) INTO ord
     FROM bandit.variant v
-    LEFT JOIN unnest(variants, assigned, summaries, nonbinary) u(name, a, s, b) ON u.name = v.variant
+    LEFT JOIN unnest(variants) WITH ORDINALITY u(name, i) ON u.name = v.variant
     WHERE v.experiment = e.name;
-    SELECT v.variant INTO r FROM unnest(names, counts) v(variant, a) WHERE v.a IS NULL LIMIT 1;
+    SELECT v.variant INTO r FROM bandit.variant v
+    WHERE v.experiment = e.name AND v.variant <> ALL (variants) ORDER BY v.position LIMIT 1;
     IF FOUND THEN
         RAISE EXCEPTION 'the assignment count of variant "%" is missing: the sample-ratio check needs every variant''s count', r.variant
             USING ERRCODE = '22004';
     END IF;
-    RETURN QUERY SELECT * FROM bandit.compare_variants(e, metric, names, sums,
+    RETURN ord;
+END
+$$;
+COMMENT ON FUNCTION bandit.summaries_order(bandit.experiment, text[], bigint[], bigint[], integer[], text) IS
+    'Checks the arrays given to analyze_summaries (shapes 2202E, NULLs 22004, unknown or repeated variants 22023, a missing variant''s count 22004) and returns, per variant in position order, its index in variants';
+
+CREATE FUNCTION bandit.analyze_summaries(experiment text, metric text, variants text[], assigned bigint[],
+                                         summaries bandit.summary[], nonbinary bigint[] DEFAULT NULL)
+RETURNS TABLE(variant text, n bigint, mean float8, ci_lower float8, ci_upper float8, diff float8,
+              p_value float8, adjusted_p_value float8, effect_size float8, prob_best float8, test text,
+              significant boolean, diff_ci_lower float8, diff_ci_upper float8, relative_lift float8,
+              expected_loss float8, srm_p_value float8, warning text, sd float8)
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    e bandit.experiment := bandit.experiment_row(experiment);
+    ord integer[];
+    sums bandit.summary[];
+BEGIN
+    PERFORM bandit.require('experiment', experiment, 'read');
+    IF metric IS NULL OR summaries IS NULL THEN
+        RAISE EXCEPTION '% must not be NULL', CASE WHEN metric IS NULL THEN 'metric' ELSE 'summaries' END
+            USING ERRCODE = '22004';
+    END IF;
+    ord := bandit.summaries_order(e, variants, assigned, nonbinary,
+                                  ARRAY[CASE WHEN array_ndims(summaries) > 1 THEN -1 ELSE cardinality(summaries) END],
+                                  'summaries');
+    sums := ARRAY(SELECT summaries[i] FROM unnest(ord) WITH ORDINALITY o(i, p) ORDER BY p);
+    RETURN QUERY SELECT * FROM bandit.compare_variants(e, metric,
+        ARRAY(SELECT variants[i] FROM unnest(ord) WITH ORDINALITY o(i, p) ORDER BY p), sums,
         coalesce(e.params->'metrics'->>metric = 'binary',
                  CASE WHEN nonbinary IS NULL THEN bandit.summaries_binary(sums)
-                      ELSE (SELECT coalesce(sum(b), 0) = 0 FROM unnest(nb) b) END),
-        'welch', bandit.srm_p_value(e, counts));
+                      ELSE (SELECT coalesce(sum(b), 0) = 0 FROM unnest(nonbinary) b) END),
+        'welch', bandit.srm_p_value(e, ARRAY(SELECT assigned[i] FROM unnest(ord) WITH ORDINALITY o(i, p) ORDER BY p)));
 END
 $$;
 COMMENT ON FUNCTION bandit.analyze_summaries(text, text, text[], bigint[], bandit.summary[], bigint[]) IS
     'bandit.analyze of an experiment whose units live on several nodes, at a coordinator holding its definition: variants[i] (each variant of the experiment once, any order) had assigned[i] units and summaries[i] of the metric (NULL: none), as summed and merged from each node''s bandit.experiment_summaries. Same columns and values as analyze on all the data: the sample-ratio check from the assigned counts (a NULL or missing count is 22004), the same tests, Holm, prob_best; sequential looks are recorded here. The metric is binary if declared so in params.metrics, else if nonbinary (summed from experiment_summaries) is all 0, else (nonbinary NULL) if every summary is that of 0/1 values within rounding. Arrays of different lengths are 2202E, an unknown or repeated variant 22023. Privilege: read on the experiment.';
+
+CREATE FUNCTION bandit.analyze_summaries(experiment text, metric text, covariate text, variants text[], assigned bigint[],
+                                         summaries bandit.covariance_summary[], uncovered bandit.summary[])
+RETURNS TABLE(variant text, n bigint, mean float8, ci_lower float8, ci_upper float8, diff float8,
+              p_value float8, adjusted_p_value float8, effect_size float8, prob_best float8, test text,
+              significant boolean, diff_ci_lower float8, diff_ci_upper float8, relative_lift float8,
+              expected_loss float8, srm_p_value float8, warning text, sd float8)
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    e bandit.experiment := bandit.experiment_row(experiment);
+    ord integer[];
+BEGIN
+    PERFORM bandit.require('experiment', experiment, 'read');
+    IF metric IS NULL OR covariate IS NULL OR summaries IS NULL OR uncovered IS NULL THEN
+        RAISE EXCEPTION '% must not be NULL', CASE WHEN metric IS NULL THEN 'metric' WHEN covariate IS NULL THEN 'covariate'
+                                                   WHEN summaries IS NULL THEN 'summaries' ELSE 'uncovered' END
+            USING ERRCODE = '22004';
+    END IF;
+    ord := bandit.summaries_order(e, variants, assigned, NULL,
+                                  ARRAY[CASE WHEN array_ndims(summaries) > 1 THEN -1 ELSE cardinality(summaries) END,
+                                        CASE WHEN array_ndims(uncovered) > 1 THEN -1 ELSE cardinality(uncovered) END],
+                                  'summaries, uncovered');
+    RETURN QUERY SELECT * FROM bandit.compare_variants(e, metric,
+        ARRAY(SELECT variants[i] FROM unnest(ord) WITH ORDINALITY o(i, p) ORDER BY p),
+        bandit.cuped_adjust(ARRAY(SELECT summaries[i] FROM unnest(ord) WITH ORDINALITY o(i, p) ORDER BY p),
+                            ARRAY(SELECT uncovered[i] FROM unnest(ord) WITH ORDINALITY o(i, p) ORDER BY p)),
+        false, 'welch (cuped)',
+        bandit.srm_p_value(e, ARRAY(SELECT assigned[i] FROM unnest(ord) WITH ORDINALITY o(i, p) ORDER BY p)));
+END
+$$;
+COMMENT ON FUNCTION bandit.analyze_summaries(text, text, text, text[], bigint[], bandit.covariance_summary[], bandit.summary[]) IS
+    'bandit.analyze(experiment, metric, covariate) (CUPED) of an experiment whose units live on several nodes, at a coordinator holding its definition: variants[i] had assigned[i] units, summaries[i] of (covariate, metric) over its units with both and uncovered[i] of the metric over its units without the covariate (NULL: none), as summed and merged (bandit.merge) from each node''s bandit.experiment_summaries(experiment, metric, covariate). Same columns and values as analyze with the covariate on all the data; errors as analyze_summaries. Privilege: read on the experiment.';
 
 CREATE FUNCTION bandit.decide_variants(e bandit.experiment, rows bandit.variant_result[])
 RETURNS TABLE(decision text, winner text, reason text)
@@ -2967,3 +3174,7 @@ REVOKE ALL ON FUNCTION bandit.compare_variants(bandit.experiment, text, text[], 
 REVOKE ALL ON FUNCTION bandit.srm_p_value(bandit.experiment, bigint[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION bandit.summaries_binary(bandit.summary[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION bandit.decide_variants(bandit.experiment, bandit.variant_result[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION bandit.summaries_order(bandit.experiment, text[], bigint[], bigint[], integer[], text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION bandit.cuped_moments(text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION bandit.cuped_adjust(bandit.covariance_summary[], bandit.summary[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION bandit.cuped_adjusted(bandit.covariance_summary, float8, float8) FROM PUBLIC;
