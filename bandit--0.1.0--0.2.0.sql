@@ -2509,10 +2509,11 @@ CREATE AGGREGATE bandit.merge(s bandit.covariance_summary) (
     SFUNC = bandit.covariance_summary_combine,
     STYPE = bandit.covariance_summary,
     COMBINEFUNC = bandit.covariance_summary_combine,
+    INITCOND = '(0,0,0,0,0,0)',
     PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE bandit.merge(bandit.covariance_summary) IS
-    'Merges covariance summaries computed elsewhere (nodes, days) into one; NULL when there are none';
+    'Merges covariance summaries computed elsewhere (nodes, days) into one (Chan et al.); one that no sample could have produced is 22023';
 
 CREATE FUNCTION bandit.covariance_summary_final(n bigint, mean_x float8, mean_y float8, m2_x float8, m2_y float8, c_xy float8)
 RETURNS bandit.covariance_summary

@@ -63,6 +63,13 @@ CROSS JOIN LATERAL (
 ) m(metric)
 CROSS JOIN LATERAL bandit.experiment_summaries(x.name, m.metric) s"""
 run(SHARDS, VIEW)
+# the same for CUPED: every (metric, covariate) pair of the node's metrics
+run(SHARDS, VIEW.replace('bandit_node_summaries', 'bandit_node_cuped')
+    .replace('SELECT x.name AS experiment, m.metric, s.variant, s.assigned, s.summary, s.nonbinary',
+             'SELECT x.name AS experiment, m.metric, k.covariate, s.variant, s.assigned, s.summary, s.uncovered')
+    .replace(') m(metric)', ') m(metric)\nCROSS JOIN LATERAL (SELECT DISTINCT o.metric FROM bandit.observation o '
+             'WHERE o.experiment = x.name) k(covariate)')
+    .replace('experiment_summaries(x.name, m.metric)', 'experiment_summaries(x.name, m.metric, k.covariate)'))
 c = cur['coord']
 c.execute('CREATE EXTENSION postgres_fdw')
 for s in SHARDS:
@@ -73,6 +80,10 @@ for s in SHARDS:
     c.execute("CREATE FOREIGN TABLE %s_summaries (experiment text, metric text, variant text, assigned bigint, "
               "summary bandit.summary, nonbinary bigint) SERVER %s OPTIONS (table_name 'bandit_node_summaries')"
               % (s, s))
+    c.execute("CREATE FOREIGN TABLE %s_cuped (experiment text, metric text, covariate text, variant text, "
+              "assigned bigint, summary bandit.covariance_summary, uncovered bandit.summary) SERVER %s "
+              "OPTIONS (table_name 'bandit_node_cuped')" % (s, s))
+c.execute('CREATE VIEW node_cuped AS ' + ' UNION ALL '.join('SELECT * FROM %s_cuped' % s for s in SHARDS))
 c.execute('CREATE VIEW node_summaries AS ' + ' UNION ALL '.join('SELECT * FROM %s_summaries' % s for s in SHARDS))
 
 # the coordinator's query: sum and merge per variant, then analyze
@@ -224,6 +235,56 @@ for s in SHARDS:
     cur[s].execute("SELECT count(*) FROM bandit.sequential_look")
     ok('seq: nothing recorded on shard %s' % s, cur[s].fetchone()[0] == 0)
 
+# 5b. CUPED: the covariance summaries merged, then analyze_summaries with the covariate
+import numpy as np  # noqa: E402
+create('cup', ['A', 'B'], {})
+pre = {}
+for i in range(1, 801):
+    u = 'u%d' % i
+    cur['whole'].execute('SELECT bandit.assign(%s, %s)', ('cup', u))
+    v = cur['whole'].fetchone()[0]
+    cur[shard_of(i)].execute('SELECT bandit.assign(%s, %s)', ('cup', u))
+    x = rng.gauss(50, 10)
+    ys = [0.8 * x + rng.gauss(0, 5) + (1.0 if v == 'B' else 0.0) for _ in range(2 if i % 25 == 0 else 1)]
+    for w in ('whole', shard_of(i)):
+        for y in ys:
+            cur[w].execute("SELECT bandit.record_metric('cup', %s, 'm', %s)", (u, y))
+        if i % 10 != 0:
+            cur[w].execute("SELECT bandit.record_metric('cup', %s, 'pre', %s)", (u, x))
+    pre[u] = (v, sum(ys) / len(ys), x if i % 10 != 0 else None)
+cur['whole'].execute("SELECT * FROM bandit.analyze('cup', 'm', 'pre')")
+want = cur['whole'].fetchall()
+c.execute("""SELECT r.* FROM (
+    SELECT array_agg(variant) v, array_agg(a) a, array_agg(s) s, array_agg(y) y
+    FROM (SELECT variant, sum(assigned)::bigint a, bandit.merge(summary) s, bandit.merge(uncovered) y
+          FROM node_cuped WHERE experiment = 'cup' AND metric = 'm' AND covariate = 'pre' GROUP BY variant) t) x,
+    bandit.analyze_summaries('cup', 'm', 'pre', x.v, x.a, x.s, x.y) r""")
+same_rows('cup analyze_summaries with a covariate = analyze with it', c.fetchall(), want)
+ok('cup: test welch (cuped)', want[1][10] == 'welch (cuped)', want[1][10])
+# independent: numpy's theta and scipy's Welch on the adjusted values
+units = list(pre.values())
+xs = np.array([x for _, _, x in units if x is not None])
+xu = np.array([x if x is not None else xs.mean() for _, _, x in units])
+yu = np.array([y for _, y, _ in units])
+theta = np.cov(xu, yu)[0, 1] / np.var(xu, ddof=1)
+adj = yu - theta * (xu - xu.mean())
+vs = np.array([v for v, _, _ in units])
+close('cup: p = scipy Welch on Y - theta (X - mean X)', want[1][6],
+      stats.ttest_ind(adj[vs == 'B'], adj[vs == 'A'], equal_var=False).pvalue, 1e-9)
+# the merged covariance summary = one node's, counts exact
+cur['whole'].execute("SELECT variant, (summary).* FROM bandit.experiment_summaries('cup', 'm', 'pre') ORDER BY 1")
+one = cur['whole'].fetchall()
+c.execute("SELECT variant, (bandit.merge(summary)).* FROM node_cuped WHERE experiment = 'cup' AND metric = 'm' "
+          "AND covariate = 'pre' GROUP BY variant ORDER BY 1")
+same_rows('cup: merged covariance summaries = one node', c.fetchall(), one)
+c.execute("SELECT s::text::bandit.covariance_summary = s, s::text FROM (SELECT bandit.merge(summary) s FROM node_cuped "
+          "WHERE experiment = 'cup' AND metric = 'm' AND covariate = 'pre') t")
+r = c.fetchone()
+ok('covariance summary: text round trip exact', r[0] is True, r[1])
+for bad in ["ROW(-1, 0, 0, 0, 0, 0)", "ROW(2, 'NaN', 0, 1, 1, 0)", "ROW(2, 0, 0, 1, 1, 5)", "ROW(1, 0, 0, 1, 0, 0)"]:
+    got = query_helpers(c)[2]("SELECT bandit.merge(s) FROM (VALUES (%s::bandit.covariance_summary)) v(s)" % bad)
+    ok('covariance summary %s rejected: 22023' % bad, got == '22023', got)
+
 # 6. binary inferred from the summaries alone (no nonbinary, nothing declared)
 c.execute("SELECT bandit.summaries_binary(ARRAY[bandit.make_summary(10, 0.3, sqrt(0.3 * 0.7 * 10 / 9))])")
 ok('summaries_binary: 3 of 10', c.fetchone()[0] is True)
@@ -278,6 +339,15 @@ for sql, code in [("SELECT * FROM bandit.experiment_summaries('cont', NULL)", '2
     got = sqlstate(sql)
     ok('experiment_summaries %s' % sql, got == code, got)
 ok('a failed call records no look', q1("SELECT count(*) FROM bandit.sequential_look WHERE experiment = 'cont'") == 0)
+
+for what, sql, code in [
+        ('NULL covariate', ("NULL", "'{A,B}'", "'{1,1}'", "'{NULL,NULL}'", "'{NULL,NULL}'"), '22004'),
+        ('uncovered length', ("'pre'", "'{A,B}'", "'{1,1}'", "'{NULL,NULL}'", "'{NULL}'"), '2202E'),
+        ('NULL count', ("'pre'", "'{A,B}'", "'{1,NULL}'", "'{NULL,NULL}'", "'{NULL,NULL}'"), '22004'),
+        ('missing count', ("'pre'", "'{A}'", "'{1}'", "'{NULL}'", "'{NULL}'"), '22004')]:
+    got = sqlstate("SELECT * FROM bandit.analyze_summaries('cup', 'm', %s::text, %s::text[], %s::bigint[], "
+                   "%s::bandit.covariance_summary[], %s::bandit.summary[])" % sql)
+    ok('analyze_summaries with a covariate, %s: %s' % (what, code), got == code, got)
 
 # 9. privilege: read on the experiment
 w = cur['s1']
