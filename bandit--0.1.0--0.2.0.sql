@@ -2456,39 +2456,41 @@ COMMENT ON TYPE bandit.covariance_summary IS
     'Mergeable summary of pairs (x, y): count, means, sums of squared deviations and the sum of cross deviations; bandit.merge merges them (Chan et al.); bandit.experiment_summaries(experiment, metric, covariate) gives a node''s';
 
 -- Rejects what no sample of pairs could have produced.
-CREATE FUNCTION bandit.covariance_summary_check(s bandit.covariance_summary) RETURNS bandit.covariance_summary
+CREATE FUNCTION bandit.covariance_summary_check(pairs bandit.covariance_summary) RETURNS bandit.covariance_summary
 LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF s.n IS NULL OR s.mean_x IS NULL OR s.mean_y IS NULL OR s.m2_x IS NULL OR s.m2_y IS NULL OR s.c_xy IS NULL
-       OR s.n < 0 OR s.m2_x < 0 OR s.m2_y < 0
-       OR s.mean_x IN ('NaN', 'Infinity', '-Infinity') OR s.mean_y IN ('NaN', 'Infinity', '-Infinity')
-       OR s.m2_x IN ('NaN', 'Infinity') OR s.m2_y IN ('NaN', 'Infinity') OR s.c_xy IN ('NaN', 'Infinity', '-Infinity')
-       OR (s.n = 0 AND (s.mean_x <> 0 OR s.mean_y <> 0)) OR (s.n <= 1 AND (s.m2_x <> 0 OR s.m2_y <> 0 OR s.c_xy <> 0))
-       OR s.c_xy ^ 2 > s.m2_x * s.m2_y * (1 + 1e-9) THEN
-        RAISE EXCEPTION 'invalid covariance summary %: n >= 0, means finite, m2_x and m2_y finite and >= 0, c_xy^2 <= m2_x m2_y, and zeros below 2 pairs', s
+    IF pairs.n IS NULL OR pairs.mean_x IS NULL OR pairs.mean_y IS NULL OR pairs.m2_x IS NULL OR pairs.m2_y IS NULL OR pairs.c_xy IS NULL
+       OR pairs.n < 0 OR pairs.m2_x < 0 OR pairs.m2_y < 0
+       OR pairs.mean_x IN ('NaN', 'Infinity', '-Infinity') OR pairs.mean_y IN ('NaN', 'Infinity', '-Infinity')
+       OR pairs.m2_x IN ('NaN', 'Infinity') OR pairs.m2_y IN ('NaN', 'Infinity') OR pairs.c_xy IN ('NaN', 'Infinity', '-Infinity')
+       OR (pairs.n = 0 AND (pairs.mean_x <> 0 OR pairs.mean_y <> 0)) OR (pairs.n <= 1 AND (pairs.m2_x <> 0 OR pairs.m2_y <> 0 OR pairs.c_xy <> 0))
+       OR pairs.c_xy ^ 2 > pairs.m2_x * pairs.m2_y * (1 + 1e-9) THEN
+        RAISE EXCEPTION 'invalid covariance summary %: n >= 0, means finite, m2_x and m2_y finite and >= 0, c_xy^2 <= m2_x m2_y, and zeros below 2 pairs', pairs
             USING ERRCODE = '22023';
     END IF;
-    RETURN s;
+    RETURN pairs;
 END
 $$;
 COMMENT ON FUNCTION bandit.covariance_summary_check(bandit.covariance_summary) IS
     'The covariance summary if some sample of pairs could have produced it, else 22023';
 
-CREATE FUNCTION bandit.covariance_summary_combine(a bandit.covariance_summary, b bandit.covariance_summary)
+CREATE FUNCTION bandit.covariance_summary_combine(pairs1 bandit.covariance_summary, pairs2 bandit.covariance_summary)
 RETURNS bandit.covariance_summary
 LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+    a bandit.covariance_summary;
+    b bandit.covariance_summary;
     n bigint;
     dx float8;
     dy float8;
     w float8;
 BEGIN
-    a := bandit.covariance_summary_check(a);
-    b := bandit.covariance_summary_check(b);
+    a := bandit.covariance_summary_check(pairs1);
+    b := bandit.covariance_summary_check(pairs2);
     IF b.n = 0 THEN
         RETURN a;
     ELSIF a.n = 0 THEN
@@ -2655,15 +2657,15 @@ $$;
 COMMENT ON FUNCTION bandit.summaries_binary(bandit.summary[]) IS
     'Whether every non-empty summary is, within 1e-9 n, that of values all 0 or 1 (n mean a whole number s, m2 = s (n - s) / n); analyze_summaries'' test of a binary metric when it is given neither a declaration nor nonbinary counts';
 
-CREATE FUNCTION bandit.cuped_adjusted(c bandit.covariance_summary, theta float8, mean_x float8)
+CREATE FUNCTION bandit.cuped_adjusted(pairs bandit.covariance_summary, theta float8, mean_x float8)
 RETURNS bandit.summary
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT bandit.make_summary(c.n, c.mean_y - theta * (c.mean_x - mean_x),
-                               CASE WHEN c.n > 1 THEN sqrt(greatest(0, c.m2_y - 2 * theta * c.c_xy + theta * theta * c.m2_x) / (c.n - 1))
+    SELECT bandit.make_summary(pairs.n, pairs.mean_y - theta * (pairs.mean_x - mean_x),
+                               CASE WHEN pairs.n > 1 THEN sqrt(greatest(0, pairs.m2_y - 2 * theta * pairs.c_xy + theta * theta * pairs.m2_x) / (pairs.n - 1))
                                     ELSE 0 END)
-    WHERE c.n > 0
+    WHERE pairs.n > 0
 $$;
 COMMENT ON FUNCTION bandit.cuped_adjusted(bandit.covariance_summary, float8, float8) IS
     'The summary of Y - theta (X - mean_x) over the pairs a covariance summary holds: mean_y - theta (mean_x of the pairs - mean_x), m2_y - 2 theta c_xy + theta^2 m2_x; NULL when empty; used by cuped_adjust';

@@ -8,39 +8,41 @@ COMMENT ON TYPE bandit.covariance_summary IS
     'Mergeable summary of pairs (x, y): count, means, sums of squared deviations and the sum of cross deviations; bandit.merge merges them (Chan et al.); bandit.experiment_summaries(experiment, metric, covariate) gives a node''s';
 
 -- Rejects what no sample of pairs could have produced.
-CREATE FUNCTION bandit.covariance_summary_check(s bandit.covariance_summary) RETURNS bandit.covariance_summary
+CREATE FUNCTION bandit.covariance_summary_check(pairs bandit.covariance_summary) RETURNS bandit.covariance_summary
 LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF s.n IS NULL OR s.mean_x IS NULL OR s.mean_y IS NULL OR s.m2_x IS NULL OR s.m2_y IS NULL OR s.c_xy IS NULL
-       OR s.n < 0 OR s.m2_x < 0 OR s.m2_y < 0
-       OR s.mean_x IN ('NaN', 'Infinity', '-Infinity') OR s.mean_y IN ('NaN', 'Infinity', '-Infinity')
-       OR s.m2_x IN ('NaN', 'Infinity') OR s.m2_y IN ('NaN', 'Infinity') OR s.c_xy IN ('NaN', 'Infinity', '-Infinity')
-       OR (s.n = 0 AND (s.mean_x <> 0 OR s.mean_y <> 0)) OR (s.n <= 1 AND (s.m2_x <> 0 OR s.m2_y <> 0 OR s.c_xy <> 0))
-       OR s.c_xy ^ 2 > s.m2_x * s.m2_y * (1 + 1e-9) THEN
-        RAISE EXCEPTION 'invalid covariance summary %: n >= 0, means finite, m2_x and m2_y finite and >= 0, c_xy^2 <= m2_x m2_y, and zeros below 2 pairs', s
+    IF pairs.n IS NULL OR pairs.mean_x IS NULL OR pairs.mean_y IS NULL OR pairs.m2_x IS NULL OR pairs.m2_y IS NULL OR pairs.c_xy IS NULL
+       OR pairs.n < 0 OR pairs.m2_x < 0 OR pairs.m2_y < 0
+       OR pairs.mean_x IN ('NaN', 'Infinity', '-Infinity') OR pairs.mean_y IN ('NaN', 'Infinity', '-Infinity')
+       OR pairs.m2_x IN ('NaN', 'Infinity') OR pairs.m2_y IN ('NaN', 'Infinity') OR pairs.c_xy IN ('NaN', 'Infinity', '-Infinity')
+       OR (pairs.n = 0 AND (pairs.mean_x <> 0 OR pairs.mean_y <> 0)) OR (pairs.n <= 1 AND (pairs.m2_x <> 0 OR pairs.m2_y <> 0 OR pairs.c_xy <> 0))
+       OR pairs.c_xy ^ 2 > pairs.m2_x * pairs.m2_y * (1 + 1e-9) THEN
+        RAISE EXCEPTION 'invalid covariance summary %: n >= 0, means finite, m2_x and m2_y finite and >= 0, c_xy^2 <= m2_x m2_y, and zeros below 2 pairs', pairs
             USING ERRCODE = '22023';
     END IF;
-    RETURN s;
+    RETURN pairs;
 END
 $$;
 COMMENT ON FUNCTION bandit.covariance_summary_check(bandit.covariance_summary) IS
     'The covariance summary if some sample of pairs could have produced it, else 22023';
 
-CREATE FUNCTION bandit.covariance_summary_combine(a bandit.covariance_summary, b bandit.covariance_summary)
+CREATE FUNCTION bandit.covariance_summary_combine(pairs1 bandit.covariance_summary, pairs2 bandit.covariance_summary)
 RETURNS bandit.covariance_summary
 LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+    a bandit.covariance_summary;
+    b bandit.covariance_summary;
     n bigint;
     dx float8;
     dy float8;
     w float8;
 BEGIN
-    a := bandit.covariance_summary_check(a);
-    b := bandit.covariance_summary_check(b);
+    a := bandit.covariance_summary_check(pairs1);
+    b := bandit.covariance_summary_check(pairs2);
     IF b.n = 0 THEN
         RETURN a;
     ELSIF a.n = 0 THEN

@@ -678,15 +678,15 @@ COMMENT ON FUNCTION bandit.summaries_binary(bandit.summary[]) IS
 
 -- One variant's covered units adjusted: the summary of Y - theta (X - mean X)
 -- from their moments (NULL when there are none).
-CREATE FUNCTION bandit.cuped_adjusted(c bandit.covariance_summary, theta float8, mean_x float8)
+CREATE FUNCTION bandit.cuped_adjusted(pairs bandit.covariance_summary, theta float8, mean_x float8)
 RETURNS bandit.summary
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT bandit.make_summary(c.n, c.mean_y - theta * (c.mean_x - mean_x),
-                               CASE WHEN c.n > 1 THEN sqrt(greatest(0, c.m2_y - 2 * theta * c.c_xy + theta * theta * c.m2_x) / (c.n - 1))
+    SELECT bandit.make_summary(pairs.n, pairs.mean_y - theta * (pairs.mean_x - mean_x),
+                               CASE WHEN pairs.n > 1 THEN sqrt(greatest(0, pairs.m2_y - 2 * theta * pairs.c_xy + theta * theta * pairs.m2_x) / (pairs.n - 1))
                                     ELSE 0 END)
-    WHERE c.n > 0
+    WHERE pairs.n > 0
 $$;
 COMMENT ON FUNCTION bandit.cuped_adjusted(bandit.covariance_summary, float8, float8) IS
     'The summary of Y - theta (X - mean_x) over the pairs a covariance summary holds: mean_y - theta (mean_x of the pairs - mean_x), m2_y - 2 theta c_xy + theta^2 m2_x; NULL when empty; used by cuped_adjust';

@@ -151,6 +151,10 @@ def calls(fx):
         'bandit.report(text,text)': ("SELECT * FROM bandit.report('pt_e', 'conv')", 'experiment'),
         'bandit.srm_check(text)': ("SELECT bandit.srm_check('pt_e')", 'experiment'),
         'bandit.experiment_summaries(text,text)': ("SELECT * FROM bandit.experiment_summaries('pt_e', 'conv')", 'experiment'),
+        'bandit.experiment_summaries(text,text,text)': ("SELECT * FROM bandit.experiment_summaries('pt_e', 'rev', 'conv')", 'experiment'),
+        'bandit.analyze_summaries(text,text,text,text[],bigint[],bandit.covariance_summary[],bandit.summary[])':
+            ("SELECT * FROM bandit.analyze_summaries('pt_e', 'rev', 'conv', '{control,treat}', '{10,10}', "
+             "'{\"(10,1,2,9,9,3)\",\"(10,1,3,9,9,3)\"}', '{NULL,NULL}')", 'experiment'),
         'bandit.analyze_summaries(text,text,text[],bigint[],bandit.summary[],bigint[])':
             ("SELECT * FROM bandit.analyze_summaries('pt_e', 'conv', '{control,treat}', '{10,10}', "
              "'{\"(10,0.5,2.5)\",\"(10,0.5,2.5)\"}', NULL)", 'experiment'),
