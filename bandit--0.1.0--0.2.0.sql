@@ -2522,11 +2522,12 @@ RETURNS bandit.covariance_summary
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT ROW(n, coalesce(mean_x, 0), coalesce(mean_y, 0), CASE WHEN n > 1 THEN m2_x ELSE 0 END,
-               CASE WHEN n > 1 THEN m2_y ELSE 0 END, CASE WHEN n > 1 THEN c_xy ELSE 0 END)::bandit.covariance_summary
+    SELECT bandit.covariance_summary_check(
+        ROW(n, coalesce(mean_x, 0), coalesce(mean_y, 0), CASE WHEN n > 1 THEN m2_x ELSE 0 END,
+            CASE WHEN n > 1 THEN m2_y ELSE 0 END, CASE WHEN n > 1 THEN c_xy ELSE 0 END)::bandit.covariance_summary)
 $$;
 COMMENT ON FUNCTION bandit.covariance_summary_final(bigint, float8, float8, float8, float8, float8) IS
-    'A covariance summary from count(*), avg(x), avg(y), regr_sxx(y, x), regr_syy(y, x), regr_sxy(y, x) (PostgreSQL''s Youngs-Cramer sums)';
+    'A covariance summary from count(*), avg(x), avg(y), regr_sxx(y, x), regr_syy(y, x), regr_sxy(y, x) (PostgreSQL''s Youngs-Cramer sums); checked as bandit.merge checks its input (22023)';
 
 REVOKE ALL ON FUNCTION bandit.covariance_summary_check(bandit.covariance_summary) FROM PUBLIC;
 REVOKE ALL ON FUNCTION bandit.covariance_summary_combine(bandit.covariance_summary, bandit.covariance_summary) FROM PUBLIC;
