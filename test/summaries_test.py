@@ -105,11 +105,17 @@ def whole(fn, e, m):
     return cur['whole'].fetchall()
 
 
+worst = [0, 0, 0.0]     # floats that differ, that are equal, the largest relative difference
+
+
 def same_rows(what, got, want):
     ok(what + ': row count', len(got) == len(want), '%d vs %d' % (len(got), len(want)))
     for g, w in zip(got, want):
         for i, (x, y) in enumerate(zip(g, w)):
             if isinstance(y, float) and isinstance(x, float):
+                worst[1 if x == y else 0] += 1
+                if x != y and y != 0 and x == x:
+                    worst[2] = max(worst[2], abs(x - y) / abs(y))
                 if x != y:
                     close('%s: %s column %d' % (what, w[0], i), x, y, RTOL, 1e-300)
             else:
@@ -372,6 +378,7 @@ for fn in ('analyze', 'decide'):
 c.execute('RESET ROLE')
 c.execute('DROP ROLE bandit_summ_reader')
 
+print('floats compared: %d equal, %d within rounding (largest relative difference %.2g)' % (worst[1], worst[0], worst[2]))
 for conn in dbs.values():
     conn.close()
 admin = psycopg2.connect(dbname='postgres')
