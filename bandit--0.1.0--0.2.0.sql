@@ -2638,3 +2638,743 @@ CREATE FUNCTION bandit.estimate(state bandit.snips_state) RETURNS bandit.ope_est
     AS 'MODULE_PATHNAME', 'bandit_snips_state_estimate' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION bandit.estimate(bandit.snips_state) IS
     'Finishes a snips state: the estimate bandit.snips gives for the same rows (NULL over no rows; estimate and se NULL when every weight is 0). Privilege: none.';
+
+-- == issue 12: analysis from summaries (src/experiment.sql)
+-- analyze and decide, and their forms from per-node summaries at a
+-- coordinator, share one path: compare_variants is given the SRM p-value
+-- (counted here or summed over the nodes), decide_variants the rows.
+
+DROP FUNCTION bandit.compare_variants(bandit.experiment, text, text[], bandit.summary[], boolean, text);
+
+-- src/cuped.sql
+CREATE TYPE bandit.covariance_summary AS (n bigint, mean_x float8, mean_y float8, m2_x float8, m2_y float8, c_xy float8);
+COMMENT ON TYPE bandit.covariance_summary IS
+    'Mergeable summary of pairs (x, y): count, means, sums of squared deviations and the sum of cross deviations; bandit.merge merges them (Chan et al.); bandit.experiment_summaries(experiment, metric, covariate) gives a node''s';
+
+-- Rejects what no sample of pairs could have produced.
+CREATE FUNCTION bandit.covariance_summary_check(pairs bandit.covariance_summary) RETURNS bandit.covariance_summary
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF pairs.n IS NULL OR pairs.mean_x IS NULL OR pairs.mean_y IS NULL OR pairs.m2_x IS NULL OR pairs.m2_y IS NULL OR pairs.c_xy IS NULL
+       OR pairs.n < 0 OR pairs.m2_x < 0 OR pairs.m2_y < 0
+       OR pairs.mean_x IN ('NaN', 'Infinity', '-Infinity') OR pairs.mean_y IN ('NaN', 'Infinity', '-Infinity')
+       OR pairs.m2_x IN ('NaN', 'Infinity') OR pairs.m2_y IN ('NaN', 'Infinity') OR pairs.c_xy IN ('NaN', 'Infinity', '-Infinity')
+       OR (pairs.n = 0 AND (pairs.mean_x <> 0 OR pairs.mean_y <> 0)) OR (pairs.n <= 1 AND (pairs.m2_x <> 0 OR pairs.m2_y <> 0 OR pairs.c_xy <> 0))
+       OR pairs.c_xy ^ 2 > pairs.m2_x * pairs.m2_y * (1 + 1e-9) THEN
+        RAISE EXCEPTION 'invalid covariance summary %: n >= 0, means finite, m2_x and m2_y finite and >= 0, c_xy^2 <= m2_x m2_y, and zeros below 2 pairs', pairs
+            USING ERRCODE = '22023';
+    END IF;
+    RETURN pairs;
+END
+$$;
+COMMENT ON FUNCTION bandit.covariance_summary_check(bandit.covariance_summary) IS
+    'The covariance summary if some sample of pairs could have produced it, else 22023';
+
+CREATE FUNCTION bandit.covariance_summary_combine(pairs1 bandit.covariance_summary, pairs2 bandit.covariance_summary)
+RETURNS bandit.covariance_summary
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    a bandit.covariance_summary;
+    b bandit.covariance_summary;
+    n bigint;
+    dx float8;
+    dy float8;
+    w float8;
+BEGIN
+    a := bandit.covariance_summary_check(pairs1);
+    b := bandit.covariance_summary_check(pairs2);
+    IF b.n = 0 THEN
+        RETURN a;
+    ELSIF a.n = 0 THEN
+        RETURN b;
+    END IF;
+    n := a.n + b.n;
+    dx := b.mean_x - a.mean_x;
+    dy := b.mean_y - a.mean_y;
+    w := a.n::float8 * b.n / n;
+    RETURN ROW(n, a.mean_x + dx * b.n / n, a.mean_y + dy * b.n / n,
+               a.m2_x + b.m2_x + dx * dx * w, a.m2_y + b.m2_y + dy * dy * w, a.c_xy + b.c_xy + dx * dy * w);
+END
+$$;
+COMMENT ON FUNCTION bandit.covariance_summary_combine(bandit.covariance_summary, bandit.covariance_summary) IS
+    'Merges two covariance summaries (Chan et al.); transition and combine function of bandit.merge(bandit.covariance_summary)';
+
+CREATE AGGREGATE bandit.merge(s bandit.covariance_summary) (
+    SFUNC = bandit.covariance_summary_combine,
+    STYPE = bandit.covariance_summary,
+    COMBINEFUNC = bandit.covariance_summary_combine,
+    INITCOND = '(0,0,0,0,0,0)',
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE bandit.merge(bandit.covariance_summary) IS
+    'Merges covariance summaries computed elsewhere (nodes, days) into one (Chan et al.); one that no sample could have produced is 22023';
+
+CREATE FUNCTION bandit.covariance_summary_final(n bigint, mean_x float8, mean_y float8, m2_x float8, m2_y float8, c_xy float8)
+RETURNS bandit.covariance_summary
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT bandit.covariance_summary_check(
+        ROW(n, coalesce(mean_x, 0), coalesce(mean_y, 0), CASE WHEN n > 1 THEN m2_x ELSE 0 END,
+            CASE WHEN n > 1 THEN m2_y ELSE 0 END, CASE WHEN n > 1 THEN c_xy ELSE 0 END)::bandit.covariance_summary)
+$$;
+COMMENT ON FUNCTION bandit.covariance_summary_final(bigint, float8, float8, float8, float8, float8) IS
+    'A covariance summary from count(*), avg(x), avg(y), regr_sxx(y, x), regr_syy(y, x), regr_sxy(y, x) (PostgreSQL''s Youngs-Cramer sums); checked as bandit.merge checks its input (22023)';
+
+REVOKE ALL ON FUNCTION bandit.covariance_summary_check(bandit.covariance_summary) FROM PUBLIC;
+REVOKE ALL ON FUNCTION bandit.covariance_summary_combine(bandit.covariance_summary, bandit.covariance_summary) FROM PUBLIC;
+REVOKE ALL ON FUNCTION bandit.covariance_summary_final(bigint, float8, float8, float8, float8, float8) FROM PUBLIC;
+
+CREATE FUNCTION bandit.srm_p_value(e bandit.experiment, assigned bigint[]) RETURNS float8
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    share float8[];
+    total float8 := (SELECT sum(c) FROM unnest(assigned) c);
+BEGIN
+    IF total = 0 THEN
+        RETURN NULL;
+    END IF;
+    share := ARRAY(SELECT v.allocation FROM bandit.variant v WHERE v.experiment = e.name ORDER BY v.position);
+    RETURN (bandit.chisquare(assigned::float8[], (SELECT array_agg(s * total ORDER BY i) FROM unnest(share) WITH ORDINALITY x(s, i)))).p_value;
+END
+$$;
+COMMENT ON FUNCTION bandit.srm_p_value(bandit.experiment, bigint[]) IS
+    'Sample-ratio-mismatch p-value of assignment counts (in the variants'' position order) against the allocation; NULL when they are all 0; used by srm_check, analyze and analyze_summaries';
+
+CREATE OR REPLACE FUNCTION bandit.srm_check(experiment text) RETURNS float8
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    e bandit.experiment := bandit.experiment_row(experiment);
+BEGIN
+    PERFORM bandit.require('experiment', experiment, 'read');
+    RETURN bandit.srm_p_value(e, ARRAY(SELECT coalesce(c.n, 0) FROM bandit.variant v
+                                       LEFT JOIN bandit.assignment_counts(e.name) c USING (variant)
+                                       WHERE v.experiment = e.name ORDER BY v.position));
+END
+$$;
+COMMENT ON FUNCTION bandit.srm_check(text) IS
+    'Sample-ratio-mismatch p-value: chi-square goodness of fit of the assignment counts per variant against the allocation, = scipy.stats.chisquare; NULL before any assignment. Below 0.001 the assignment is broken and results are not to be trusted. Privilege: read on the experiment.';
+
+CREATE FUNCTION bandit.experiment_summaries(experiment text, metric text)
+RETURNS TABLE(variant text, assigned bigint, summary bandit.summary, nonbinary bigint)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    e bandit.experiment := bandit.experiment_row(experiment);
+BEGIN
+    PERFORM bandit.require('experiment', experiment, 'read');
+    IF metric IS NULL THEN
+        RAISE EXCEPTION 'metric must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    RETURN QUERY
+    SELECT v.variant, coalesce(c.n, 0), coalesce(g.summary, '(0,0,0)'::bandit.summary), coalesce(g.nonbinary, 0)
+    FROM bandit.variant v
+    LEFT JOIN bandit.assignment_counts(e.name) c USING (variant)
+    LEFT JOIN bandit.metric_summaries(e.name, metric) g USING (variant)
+    WHERE v.experiment = e.name
+    ORDER BY v.position;
+END
+$$;
+COMMENT ON FUNCTION bandit.experiment_summaries(text, text) IS
+    'This node''s share of an experiment on one metric, one row per variant (position order, every variant): units assigned here, the summary of the metric''s values recorded here (empty if none), and how many of them are neither 0 nor 1. Sum assigned and nonbinary and bandit.merge the summaries over the nodes, then pass them to bandit.analyze_summaries or bandit.decide_summaries. Privilege: read on the experiment.';
+
+CREATE FUNCTION bandit.cuped_moments(experiment text, metric text, covariate text)
+RETURNS TABLE(variant text, covered bandit.covariance_summary, uncovered bandit.summary)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN QUERY
+    WITH y AS (
+        SELECT o.unit_id, o.variant, avg(o.value) y FROM bandit.observation o
+        WHERE o.experiment = cuped_moments.experiment AND o.metric = cuped_moments.metric GROUP BY o.unit_id, o.variant
+    ), x AS (
+        SELECT o.unit_id, avg(o.value) x FROM bandit.observation o
+        WHERE o.experiment = cuped_moments.experiment AND o.metric = covariate GROUP BY o.unit_id
+    )
+    SELECT y.variant,
+           bandit.covariance_summary_final(count(x.x), avg(x.x), avg(y.y) FILTER (WHERE x.x IS NOT NULL),
+                                           regr_sxx(y.y, x.x), regr_syy(y.y, x.x), regr_sxy(y.y, x.x)),
+           bandit.summarize(y.y) FILTER (WHERE x.x IS NULL)
+    FROM y LEFT JOIN x USING (unit_id)
+    GROUP BY y.variant;
+END
+$$;
+COMMENT ON FUNCTION bandit.cuped_moments(text, text, text) IS
+    'Per variant, the covariance summary of (X, Y) over the units with both and the summary of Y over those without X (Y, X: a unit''s mean of the metric and of the covariate); used by analyze with a covariate and experiment_summaries';
+
+CREATE FUNCTION bandit.experiment_summaries(experiment text, metric text, covariate text)
+RETURNS TABLE(variant text, assigned bigint, summary bandit.covariance_summary, uncovered bandit.summary)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    e bandit.experiment := bandit.experiment_row(experiment);
+BEGIN
+    PERFORM bandit.require('experiment', experiment, 'read');
+    IF metric IS NULL OR covariate IS NULL THEN
+        RAISE EXCEPTION '% must not be NULL', CASE WHEN metric IS NULL THEN 'metric' ELSE 'covariate' END
+            USING ERRCODE = '22004';
+    END IF;
+    RETURN QUERY
+    SELECT v.variant, coalesce(c.n, 0), coalesce(m.covered, ROW(0, 0, 0, 0, 0, 0)::bandit.covariance_summary),
+           coalesce(m.uncovered, '(0,0,0)'::bandit.summary)
+    FROM bandit.variant v
+    LEFT JOIN bandit.assignment_counts(e.name) c USING (variant)
+    LEFT JOIN bandit.cuped_moments(e.name, metric, covariate) m USING (variant)
+    WHERE v.experiment = e.name
+    ORDER BY v.position;
+END
+$$;
+COMMENT ON FUNCTION bandit.experiment_summaries(text, text, text) IS
+    'This node''s share of an experiment for CUPED (analyze with a covariate), one row per variant (position order, every variant): units assigned here, the covariance summary of (X, Y) over its units here with both, and the summary of Y over those without X (Y, X: a unit''s mean of the metric and of the covariate). Sum assigned and bandit.merge the summaries over the nodes, then pass them to bandit.analyze_summaries(experiment, metric, covariate, ...). Privilege: read on the experiment.';
+
+CREATE FUNCTION bandit.summaries_binary(summaries bandit.summary[]) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(bool_and(abs(c - round(c)) <= 1e-9 * n AND round(c) BETWEEN 0 AND n
+                             AND abs(m2 - round(c) * (n - round(c)) / n) <= 1e-9 * n), true)
+    FROM (SELECT bandit.n(s)::float8 n, bandit.n(s) * bandit.mean(s) c,
+                 coalesce(bandit.variance(s) * (bandit.n(s) - 1), 0) m2
+          FROM unnest(summaries) s WHERE bandit.n(s) > 0) x
+$$;
+COMMENT ON FUNCTION bandit.summaries_binary(bandit.summary[]) IS
+    'Whether every non-empty summary is, within 1e-9 n, that of values all 0 or 1 (n mean a whole number s, m2 = s (n - s) / n); analyze_summaries'' test of a binary metric when it is given neither a declaration nor nonbinary counts';
+
+CREATE FUNCTION bandit.cuped_adjusted(pairs bandit.covariance_summary, theta float8, mean_x float8)
+RETURNS bandit.summary
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT bandit.make_summary(pairs.n, pairs.mean_y - theta * (pairs.mean_x - mean_x),
+                               CASE WHEN pairs.n > 1 THEN sqrt(greatest(0, pairs.m2_y - 2 * theta * pairs.c_xy + theta * theta * pairs.m2_x) / (pairs.n - 1))
+                                    ELSE 0 END)
+    WHERE pairs.n > 0
+$$;
+COMMENT ON FUNCTION bandit.cuped_adjusted(bandit.covariance_summary, float8, float8) IS
+    'The summary of Y - theta (X - mean_x) over the pairs a covariance summary holds: mean_y - theta (mean_x of the pairs - mean_x), m2_y - 2 theta c_xy + theta^2 m2_x; NULL when empty; used by cuped_adjust';
+
+CREATE FUNCTION bandit.cuped_adjust(covered bandit.covariance_summary[], uncovered bandit.summary[])
+RETURNS bandit.summary[]
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    pooled bandit.covariance_summary := (SELECT bandit.merge(c) FROM unnest(covered) c);
+    theta float8 := CASE WHEN pooled.m2_x > 0 THEN pooled.c_xy / pooled.m2_x ELSE 0 END;
+BEGIN
+    RETURN ARRAY(
+        SELECT (SELECT bandit.merge(s) FROM (VALUES (uncovered[i]), (bandit.cuped_adjusted(covered[i], theta, pooled.mean_x))) v(s))
+        FROM generate_subscripts(covered, 1) i ORDER BY i);
+END
+$$;
+COMMENT ON FUNCTION bandit.cuped_adjust(bandit.covariance_summary[], bandit.summary[]) IS
+    'CUPED from moments: each variant''s summary of Y - theta (X - mean X) (units without X: Y), theta = cov(X, Y) / var(X) pooled over the variants'' covered units (0 without variance in X); used by analyze with a covariate and analyze_summaries';
+
+CREATE FUNCTION bandit.compare_variants(e bandit.experiment, metric text, names text[], summaries bandit.summary[],
+                                        is_binary boolean, test_name text, srm float8)
+RETURNS SETOF bandit.variant_result
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    k int := cardinality(names);
+    alpha float8 := (e.params->>'alpha')::float8;
+    sequential boolean := (e.params->>'sequential')::boolean;
+    z float8 := bandit.normal_quantile(1 - alpha / 2);
+    ns bigint[];
+    means float8[];
+    sds float8[];
+    stddevs float8[];
+    p float8[];
+    d float8[];
+    es float8[];
+    lo float8[];
+    hi float8[];
+    adjusted float8[];
+    best float8[];
+    loss float8[];
+    tests text[];
+    c_lo float8;
+    c_hi float8;
+    tau float8;
+    pooled float8;
+    s_t bigint;
+    s_c bigint;
+    smallest_expected float8;
+    result bandit.variant_result;
+    present int[];
+    holm float8[];
+    r record;
+BEGIN
+    IF srm < 0 OR srm > 1 OR srm = 'NaN' THEN
+        RAISE EXCEPTION 'srm must be a p-value in [0, 1] or NULL, got %', srm USING ERRCODE = '22003';
+    END IF;
+    SELECT array_agg(coalesce(bandit.n(s), 0) ORDER BY i), array_agg(bandit.mean(s) ORDER BY i),
+           array_agg(CASE WHEN bandit.n(s) >= 2 THEN bandit.stddev(s) END ORDER BY i)
+    INTO ns, means, sds
+    FROM unnest(summaries) WITH ORDINALITY x(s, i);
+    stddevs := sds;
+    p := array_fill(NULL::float8, ARRAY[k]);
+    d := p; es := p; lo := p; hi := p; adjusted := p;
+    tests := array_fill(NULL::text, ARRAY[k]);
+
+    -- Bayesian: exact Beta posteriors from Beta(1, 1) for binary metrics,
+    -- normal posteriors N(mean, sd^2 / n) for continuous ones
+    IF is_binary THEN
+        SELECT array_agg(1 + round(coalesce(m, 0) * c) ORDER BY i), array_agg(1 + c - round(coalesce(m, 0) * c) ORDER BY i)
+        INTO lo, hi
+        FROM unnest(ns, means) WITH ORDINALITY x(c, m, i);
+        best := bandit.prob_best(lo, hi);
+        loss := bandit.expected_loss(lo, hi);
+        lo := p; hi := p;
+    ELSIF NOT EXISTS (SELECT FROM unnest(sds) s WHERE s IS NULL) THEN
+        best := bandit.normal_prob_best(means, (SELECT array_agg(s / sqrt(c) ORDER BY i)
+                                                 FROM unnest(sds, ns) WITH ORDINALITY x(s, c, i)));
+        loss := bandit.normal_expected_loss(means, (SELECT array_agg(s / sqrt(c) ORDER BY i)
+                                                     FROM unnest(sds, ns) WITH ORDINALITY x(s, c, i)));
+    END IF;
+
+    FOR i IN 2 .. k LOOP
+        CONTINUE WHEN ns[i] < 2 OR ns[1] < 2;
+        d[i] := means[i] - means[1];
+        IF is_binary THEN
+            s_t := round(means[i] * ns[i]);
+            s_c := round(means[1] * ns[1]);
+            es[i] := 2 * asin(sqrt(means[i])) - 2 * asin(sqrt(means[1]));
+            -- the smallest expected count of the 2 x 2 table under independence
+            smallest_expected := least(s_t + s_c, ns[i] + ns[1] - s_t - s_c)::float8 * least(ns[i], ns[1]) / (ns[i] + ns[1]);
+            IF smallest_expected < 5 THEN
+                p[i] := (bandit.fisher_exact(s_t, ns[i] - s_t, s_c, ns[1] - s_c)).p_value;
+                tests[i] := 'fisher';
+            ELSE
+                p[i] := (bandit.chi2_test(s_t, ns[i], s_c, ns[1], true)).p_value;
+                tests[i] := 'chi-square';
+            END IF;
+            pooled := sqrt(means[i] * (1 - means[i]) / ns[i] + means[1] * (1 - means[1]) / ns[1]);
+            lo[i] := d[i] - z * pooled;
+            hi[i] := d[i] + z * pooled;
+        ELSIF sds[i] > 0 OR sds[1] > 0 THEN
+            SELECT * INTO r FROM bandit.t_test(summaries[i], summaries[1], false, 'two-sided', 1 - alpha);
+            p[i] := r.p_value;
+            es[i] := r.cohens_d;
+            lo[i] := r.ci_lower;
+            hi[i] := r.ci_upper;
+            tests[i] := test_name;
+        END IF;
+        IF sequential THEN
+            IF is_binary THEN
+                sds[i] := sqrt(means[i] * (1 - means[i]));
+                sds[1] := sqrt(means[1] * (1 - means[1]));
+            END IF;
+            tau := coalesce((e.params->>'mixing_sd')::float8,
+                            nullif((e.params->>'min_effect')::float8, 0),
+                            0.1 * sqrt(((ns[i] - 1) * sds[i] ^ 2 + (ns[1] - 1) * sds[1] ^ 2) / (ns[i] + ns[1] - 2)));
+            IF tau > 0 THEN
+                SELECT * INTO r FROM bandit.msprt(ns[i], means[i], sds[i], ns[1], means[1], sds[1], tau, alpha);
+                INSERT INTO bandit.sequential_look AS l (experiment, metric, variant, n, p_value, ci_lower, ci_upper)
+                VALUES (e.name, metric, names[i], ns[i] + ns[1], r.p_value, r.ci_lower, r.ci_upper)
+                ON CONFLICT ON CONSTRAINT sequential_look_pkey DO UPDATE SET
+                    n = excluded.n,
+                    p_value = least(l.p_value, excluded.p_value),
+                    -- the running intersection, unless it came out empty (the model is off)
+                    ci_lower = CASE WHEN greatest(l.ci_lower, excluded.ci_lower) <= least(l.ci_upper, excluded.ci_upper)
+                                    THEN greatest(l.ci_lower, excluded.ci_lower) ELSE excluded.ci_lower END,
+                    ci_upper = CASE WHEN greatest(l.ci_lower, excluded.ci_lower) <= least(l.ci_upper, excluded.ci_upper)
+                                    THEN least(l.ci_upper, excluded.ci_upper) ELSE excluded.ci_upper END,
+                    looked_at = now()
+                RETURNING l.p_value, l.ci_lower, l.ci_upper INTO r;
+                p[i] := r.p_value;
+                lo[i] := r.ci_lower;
+                hi[i] := r.ci_upper;
+                tests[i] := 'msprt';
+            END IF;
+        END IF;
+    END LOOP;
+
+    -- Holm over the treatments that have a p-value, put back in place
+    present := ARRAY(SELECT j FROM generate_series(2, k) j WHERE p[j] IS NOT NULL ORDER BY j);
+    IF cardinality(present) > 0 THEN
+        holm := bandit.holm(ARRAY(SELECT p[j] FROM unnest(present) WITH ORDINALITY u(j, o) ORDER BY o));
+        FOR m IN 1 .. cardinality(present) LOOP
+            adjusted[present[m]] := holm[m];
+        END LOOP;
+    END IF;
+
+    FOR i IN 1 .. k LOOP
+        result := ROW(names[i], ns[i], means[i], NULL, NULL, d[i], p[i], adjusted[i], es[i], best[i], tests[i],
+                      CASE WHEN i > 1 AND p[i] IS NOT NULL THEN adjusted[i] < alpha AND coalesce(srm >= 0.001, true) END,
+                      lo[i], hi[i], CASE WHEN i > 1 AND means[1] <> 0 THEN d[i] / means[1] END, loss[i], srm,
+                      CASE
+                          WHEN srm < 0.001 THEN format('sample ratio mismatch: assignment counts do not follow the allocation (srm p = %s); no result can be trusted', round(srm::numeric, 6))
+                          WHEN ns[i] < 2 THEN 'fewer than 2 observations'
+                          WHEN i > 1 AND ns[1] < 2 THEN 'the control has fewer than 2 observations'
+                          WHEN i > 1 AND p[i] IS NULL THEN 'no variance in either group: no test'
+                      END,
+                      stddevs[i]);
+        IF is_binary AND ns[i] > 0 THEN
+            SELECT w.lower, w.upper INTO result.ci_lower, result.ci_upper
+            FROM bandit.proportion_interval(round(means[i] * ns[i]), ns[i], 1 - alpha) w;
+        ELSIF stddevs[i] > 0 THEN
+            SELECT t.ci_lower, t.ci_upper INTO result.ci_lower, result.ci_upper
+            FROM bandit.t_test_one_sample(summaries[i], 0, 'two-sided', 1 - alpha) t;
+        ELSIF stddevs[i] = 0 THEN
+            -- every value the same: nothing to be uncertain about
+            result.ci_lower := means[i];
+            result.ci_upper := means[i];
+        END IF;
+        RETURN NEXT result;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION bandit.compare_variants(bandit.experiment, text, text[], bandit.summary[], boolean, text, float8) IS
+    'The comparison behind bandit.analyze and bandit.analyze_summaries, given each variant''s summary and the sample-ratio-mismatch p-value';
+
+CREATE OR REPLACE FUNCTION bandit.analyze(experiment text, metric text)
+RETURNS TABLE(variant text, n bigint, mean float8, ci_lower float8, ci_upper float8, diff float8,
+              p_value float8, adjusted_p_value float8, effect_size float8, prob_best float8, test text,
+              significant boolean, diff_ci_lower float8, diff_ci_upper float8, relative_lift float8,
+              expected_loss float8, srm_p_value float8, warning text, sd float8)
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    e bandit.experiment := bandit.experiment_row(experiment);
+    names text[];
+    assigned bigint[];
+    summaries bandit.summary[];
+    nonbinary bigint;
+BEGIN
+    PERFORM bandit.require('experiment', experiment, 'read');
+    IF metric IS NULL THEN
+        RAISE EXCEPTION 'metric must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    SELECT array_agg(v.variant ORDER BY v.position), array_agg(coalesce(c.n, 0) ORDER BY v.position),
+           array_agg(g.summary ORDER BY v.position), sum(g.nonbinary)
+    INTO names, assigned, summaries, nonbinary
+    FROM bandit.variant v
+    LEFT JOIN bandit.assignment_counts(e.name) c USING (variant)
+    LEFT JOIN bandit.metric_summaries(e.name, metric) g USING (variant)
+    WHERE v.experiment = e.name;
+    RETURN QUERY SELECT * FROM bandit.compare_variants(e, metric, names, summaries,
+        coalesce(e.params->'metrics'->>metric = 'binary', coalesce(nonbinary, 0) = 0), 'welch',
+        bandit.srm_p_value(e, assigned));
+END
+$$;
+COMMENT ON FUNCTION bandit.analyze(text, text) IS
+    'Each variant of an experiment against the control (first row) on one metric, each observation one sample. Binary metrics (every value 0 or 1, or declared binary): Wilson intervals, chi-square with Yates'' correction or Fisher''s exact test when an expected count is below 5, Wald interval of the difference, Cohen''s h, exact Beta posteriors for prob_best and expected_loss. Continuous: t intervals, Welch''s t-test and interval, Cohen''s d, normal posteriors. adjusted_p_value: Holm across the treatments; significant: adjusted p < alpha, never on a sample-ratio mismatch (srm p < 0.001, see warning). With params.sequential: mSPRT always-valid p-values and confidence sequences (test msprt) that never loosen between calls. Intervals at level 1 - alpha. Privilege: read on the experiment.';
+
+CREATE OR REPLACE FUNCTION bandit.analyze(experiment text, metric text, covariate text)
+RETURNS TABLE(variant text, n bigint, mean float8, ci_lower float8, ci_upper float8, diff float8,
+              p_value float8, adjusted_p_value float8, effect_size float8, prob_best float8, test text,
+              significant boolean, diff_ci_lower float8, diff_ci_upper float8, relative_lift float8,
+              expected_loss float8, srm_p_value float8, warning text, sd float8)
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    e bandit.experiment := bandit.experiment_row(experiment);
+    names text[];
+    assigned bigint[];
+    covered bandit.covariance_summary[];
+    uncovered bandit.summary[];
+BEGIN
+    PERFORM bandit.require('experiment', experiment, 'read');
+    IF metric IS NULL OR covariate IS NULL THEN
+        RAISE EXCEPTION '% must not be NULL', CASE WHEN metric IS NULL THEN 'metric' ELSE 'covariate' END
+            USING ERRCODE = '22004';
+    END IF;
+    SELECT array_agg(v.variant ORDER BY v.position), array_agg(coalesce(c.n, 0) ORDER BY v.position),
+           array_agg(m.covered ORDER BY v.position), array_agg(m.uncovered ORDER BY v.position)
+    INTO names, assigned, covered, uncovered
+    FROM bandit.variant v
+    LEFT JOIN bandit.assignment_counts(e.name) c USING (variant)
+    LEFT JOIN bandit.cuped_moments(e.name, metric, covariate) m USING (variant)
+    WHERE v.experiment = e.name;
+    RETURN QUERY SELECT * FROM bandit.compare_variants(e, metric, names, bandit.cuped_adjust(covered, uncovered),
+        false, 'welch (cuped)', bandit.srm_p_value(e, assigned));
+END
+$$;
+COMMENT ON FUNCTION bandit.analyze(text, text, text) IS
+    'analyze with a pre-period covariate (CUPED), for continuous metrics: per unit Y = mean of the metric''s values and X = mean of the covariate''s (units without one get the mean X of those with one); theta = cov(X, Y) / var(X) over all units (0 when X does not vary or no unit has one), from mergeable per-variant moments (bandit.cuped_adjust, as analyze_summaries does); each variant''s Y - theta (X - mean X) then compared as analyze does (Welch). Means are of the adjusted values. Privilege: read on the experiment.';
+
+CREATE FUNCTION bandit.summaries_order(e bandit.experiment, variants text[], assigned bigint[], nonbinary bigint[],
+                                       others integer[], what text)
+RETURNS integer[]
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r record;
+    ord integer[];
+BEGIN
+    IF variants IS NULL OR assigned IS NULL THEN
+        RAISE EXCEPTION '% must not be NULL', CASE WHEN variants IS NULL THEN 'variants' ELSE 'assigned' END
+            USING ERRCODE = '22004';
+    END IF;
+    IF coalesce(array_ndims(variants), 1) <> 1 OR coalesce(array_ndims(assigned), 1) <> 1
+       OR coalesce(array_ndims(nonbinary), 1) <> 1
+       OR cardinality(assigned) <> cardinality(variants) OR cardinality(nonbinary) <> cardinality(variants)
+       OR EXISTS (SELECT FROM unnest(others) o WHERE o IS DISTINCT FROM cardinality(variants)) THEN
+        RAISE EXCEPTION 'variants, assigned, % (and nonbinary) must be one-dimensional arrays of one length: got % variants, % assigned, % (%)%',
+            what, cardinality(variants), cardinality(assigned),
+            array_to_string(ARRAY(SELECT CASE WHEN o < 0 THEN 'a multi-dimensional array' ELSE o::text END FROM unnest(others) o), ', '),
+            what, coalesce(', ' || cardinality(nonbinary) || ' nonbinary', '')
+            USING ERRCODE = '2202E';
+    END IF;
+    FOR r IN SELECT u.name, u.a, u.b, u.i, count(*) OVER (PARTITION BY u.name) copies,
+                    EXISTS (SELECT FROM bandit.variant v WHERE v.experiment = e.name AND v.variant = u.name) known
+             FROM unnest(variants, assigned, nonbinary) WITH ORDINALITY u(name, a, b, i) ORDER BY u.i LOOP
+        IF r.name IS NULL THEN
+            RAISE EXCEPTION 'variants[%] must not be NULL', r.i USING ERRCODE = '22004';
+        ELSIF NOT r.known THEN
+            RAISE EXCEPTION 'variants[%] = "%" is not a variant of experiment "%"', r.i, r.name, e.name
+                USING ERRCODE = '22023';
+        ELSIF r.copies > 1 THEN
+            RAISE EXCEPTION 'variant "%" appears % times in variants: merge each variant''s rows first', r.name, r.copies
+                USING ERRCODE = '22023';
+        ELSIF r.a IS NULL THEN
+            RAISE EXCEPTION 'assigned[%], the assignment count of variant "%", is NULL: the sample-ratio check needs every variant''s count', r.i, r.name
+                USING ERRCODE = '22004';
+        ELSIF r.a < 0 THEN
+            RAISE EXCEPTION 'assigned[%] = % is negative', r.i, r.a USING ERRCODE = '22003';
+        ELSIF nonbinary IS NOT NULL AND r.b IS NULL THEN
+            RAISE EXCEPTION 'nonbinary[%] of variant "%" is NULL', r.i, r.name USING ERRCODE = '22004';
+        ELSIF r.b < 0 THEN
+            RAISE EXCEPTION 'nonbinary[%] = % is negative', r.i, r.b USING ERRCODE = '22003';
+        END IF;
+    END LOOP;
+    SELECT array_agg(u.i ORDER BY v.position) INTO ord
+    FROM bandit.variant v
+    LEFT JOIN unnest(variants) WITH ORDINALITY u(name, i) ON u.name = v.variant
+    WHERE v.experiment = e.name;
+    SELECT v.variant INTO r FROM bandit.variant v
+    WHERE v.experiment = e.name AND v.variant <> ALL (variants) ORDER BY v.position LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'the assignment count of variant "%" is missing: the sample-ratio check needs every variant''s count', r.variant
+            USING ERRCODE = '22004';
+    END IF;
+    RETURN ord;
+END
+$$;
+COMMENT ON FUNCTION bandit.summaries_order(bandit.experiment, text[], bigint[], bigint[], integer[], text) IS
+    'Checks the arrays given to analyze_summaries (shapes 2202E, NULLs 22004, unknown or repeated variants 22023, a missing variant''s count 22004) and returns, per variant in position order, its index in variants';
+
+CREATE FUNCTION bandit.analyze_summaries(experiment text, metric text, variants text[], assigned bigint[],
+                                         summaries bandit.summary[], nonbinary bigint[] DEFAULT NULL)
+RETURNS TABLE(variant text, n bigint, mean float8, ci_lower float8, ci_upper float8, diff float8,
+              p_value float8, adjusted_p_value float8, effect_size float8, prob_best float8, test text,
+              significant boolean, diff_ci_lower float8, diff_ci_upper float8, relative_lift float8,
+              expected_loss float8, srm_p_value float8, warning text, sd float8)
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    e bandit.experiment := bandit.experiment_row(experiment);
+    ord integer[];
+    sums bandit.summary[];
+BEGIN
+    PERFORM bandit.require('experiment', experiment, 'read');
+    IF metric IS NULL OR summaries IS NULL THEN
+        RAISE EXCEPTION '% must not be NULL', CASE WHEN metric IS NULL THEN 'metric' ELSE 'summaries' END
+            USING ERRCODE = '22004';
+    END IF;
+    ord := bandit.summaries_order(e, variants, assigned, nonbinary,
+                                  ARRAY[CASE WHEN array_ndims(summaries) > 1 THEN -1 ELSE cardinality(summaries) END],
+                                  'summaries');
+    sums := ARRAY(SELECT summaries[i] FROM unnest(ord) WITH ORDINALITY o(i, p) ORDER BY p);
+    RETURN QUERY SELECT * FROM bandit.compare_variants(e, metric,
+        ARRAY(SELECT variants[i] FROM unnest(ord) WITH ORDINALITY o(i, p) ORDER BY p), sums,
+        coalesce(e.params->'metrics'->>metric = 'binary',
+                 CASE WHEN nonbinary IS NULL THEN bandit.summaries_binary(sums)
+                      ELSE (SELECT coalesce(sum(b), 0) = 0 FROM unnest(nonbinary) b) END),
+        'welch', bandit.srm_p_value(e, ARRAY(SELECT assigned[i] FROM unnest(ord) WITH ORDINALITY o(i, p) ORDER BY p)));
+END
+$$;
+COMMENT ON FUNCTION bandit.analyze_summaries(text, text, text[], bigint[], bandit.summary[], bigint[]) IS
+    'bandit.analyze of an experiment whose units live on several nodes, at a coordinator holding its definition: variants[i] (each variant of the experiment once, any order) had assigned[i] units and summaries[i] of the metric (NULL: none), as summed and merged from each node''s bandit.experiment_summaries. Same columns and values as analyze on all the data: the sample-ratio check from the assigned counts (a NULL or missing count is 22004), the same tests, Holm, prob_best; sequential looks are recorded here. The metric is binary if declared so in params.metrics, else if nonbinary (summed from experiment_summaries) is all 0, else (nonbinary NULL) if every summary is that of 0/1 values within rounding. Arrays of different lengths are 2202E, an unknown or repeated variant 22023. Privilege: read on the experiment.';
+
+CREATE FUNCTION bandit.analyze_summaries(experiment text, metric text, covariate text, variants text[], assigned bigint[],
+                                         summaries bandit.covariance_summary[], uncovered bandit.summary[])
+RETURNS TABLE(variant text, n bigint, mean float8, ci_lower float8, ci_upper float8, diff float8,
+              p_value float8, adjusted_p_value float8, effect_size float8, prob_best float8, test text,
+              significant boolean, diff_ci_lower float8, diff_ci_upper float8, relative_lift float8,
+              expected_loss float8, srm_p_value float8, warning text, sd float8)
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    e bandit.experiment := bandit.experiment_row(experiment);
+    ord integer[];
+BEGIN
+    PERFORM bandit.require('experiment', experiment, 'read');
+    IF metric IS NULL OR covariate IS NULL OR summaries IS NULL OR uncovered IS NULL THEN
+        RAISE EXCEPTION '% must not be NULL', CASE WHEN metric IS NULL THEN 'metric' WHEN covariate IS NULL THEN 'covariate'
+                                                   WHEN summaries IS NULL THEN 'summaries' ELSE 'uncovered' END
+            USING ERRCODE = '22004';
+    END IF;
+    ord := bandit.summaries_order(e, variants, assigned, NULL,
+                                  ARRAY[CASE WHEN array_ndims(summaries) > 1 THEN -1 ELSE cardinality(summaries) END,
+                                        CASE WHEN array_ndims(uncovered) > 1 THEN -1 ELSE cardinality(uncovered) END],
+                                  'summaries, uncovered');
+    RETURN QUERY SELECT * FROM bandit.compare_variants(e, metric,
+        ARRAY(SELECT variants[i] FROM unnest(ord) WITH ORDINALITY o(i, p) ORDER BY p),
+        bandit.cuped_adjust(ARRAY(SELECT summaries[i] FROM unnest(ord) WITH ORDINALITY o(i, p) ORDER BY p),
+                            ARRAY(SELECT uncovered[i] FROM unnest(ord) WITH ORDINALITY o(i, p) ORDER BY p)),
+        false, 'welch (cuped)',
+        bandit.srm_p_value(e, ARRAY(SELECT assigned[i] FROM unnest(ord) WITH ORDINALITY o(i, p) ORDER BY p)));
+END
+$$;
+COMMENT ON FUNCTION bandit.analyze_summaries(text, text, text, text[], bigint[], bandit.covariance_summary[], bandit.summary[]) IS
+    'bandit.analyze(experiment, metric, covariate) (CUPED) of an experiment whose units live on several nodes, at a coordinator holding its definition: variants[i] had assigned[i] units, summaries[i] of (covariate, metric) over its units with both and uncovered[i] of the metric over its units without the covariate (NULL: none), as summed and merged (bandit.merge) from each node''s bandit.experiment_summaries(experiment, metric, covariate). Same columns and values as analyze with the covariate on all the data; errors as analyze_summaries. Privilege: read on the experiment.';
+
+CREATE FUNCTION bandit.decide_variants(e bandit.experiment, rows bandit.variant_result[])
+RETURNS TABLE(decision text, winner text, reason text)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    alpha float8 := (e.params->>'alpha')::float8;
+    sequential boolean := (e.params->>'sequential')::boolean;
+    threshold float8 := CASE WHEN (e.params->>'sequential')::boolean THEN (e.params->>'alpha')::float8
+                             ELSE (e.params->>'early_alpha')::float8 END;
+    min_n bigint := (e.params->>'min_sample_size')::bigint;
+    max_n bigint := (e.params->>'max_sample_size')::bigint;
+    min_effect float8 := (e.params->>'min_effect')::float8;
+    control record;
+    r record;
+    best record;
+    short record;
+    treatments int := 0;
+    losing int := 0;
+    weak int := 0;
+    smallest_p float8;
+    effect float8;
+    power float8;
+    largest_power float8 := 0;
+BEGIN
+    SELECT * INTO control FROM unnest(rows) LIMIT 1;
+    IF control.srm_p_value < 0.001 THEN
+        RETURN QUERY SELECT 'continue', NULL::text, control.warning || '; fix the assignment before deciding anything';
+        RETURN;
+    END IF;
+    SELECT * INTO short FROM unnest(rows) d WHERE d.n < min_n ORDER BY d.n LIMIT 1;
+    IF FOUND THEN
+        RETURN QUERY SELECT 'continue', NULL::text,
+            format('%s has %s observations of the %s needed per variant before any decision', short.variant, short.n, min_n);
+        RETURN;
+    END IF;
+    SELECT * INTO best FROM unnest(rows) d
+    WHERE d.adjusted_p_value < threshold AND d.diff > 0 AND d.diff >= min_effect
+    ORDER BY d.diff DESC LIMIT 1;
+    IF FOUND THEN
+        RETURN QUERY SELECT 'stop_success', best.variant,
+            format('%s beats %s by %s (%s relative) with %s p = %s (Holm-adjusted) < %s%s',
+                   best.variant, control.variant, bandit.format_number(best.diff),
+                   coalesce(bandit.format_number(100 * best.relative_lift) || ' %', 'no'),
+                   CASE WHEN sequential THEN 'always-valid' ELSE best.test END,
+                   bandit.format_number(best.adjusted_p_value), threshold,
+                   CASE WHEN min_effect > 0 THEN format(', at least the minimum effect %s', min_effect) ELSE '' END);
+        RETURN;
+    END IF;
+    SELECT count(*), count(*) FILTER (WHERE d.adjusted_p_value < threshold AND d.diff < 0), min(d.adjusted_p_value)
+    INTO treatments, losing, smallest_p
+    FROM unnest(rows) d WHERE d.variant <> control.variant;
+    IF treatments > 0 AND losing = treatments THEN
+        RETURN QUERY SELECT 'stop_failure', control.variant::text,
+            format('%s beats every treatment: each is worse with p < %s (Holm-adjusted)', control.variant, threshold);
+        RETURN;
+    END IF;
+    IF max_n IS NOT NULL THEN
+        FOR r IN SELECT * FROM unnest(rows) d WHERE d.variant <> control.variant LOOP
+            effect := CASE WHEN min_effect > 0 THEN min_effect ELSE abs(coalesce(r.diff, 0)) END;
+            IF r.test IN ('chi-square', 'fisher') OR (r.test = 'msprt' AND control.sd IS NULL) THEN
+                power := bandit.power_proportions(control.mean,
+                    CASE WHEN control.mean + effect < 1 THEN control.mean + effect ELSE control.mean - effect END, max_n, alpha);
+            ELSE
+                power := bandit.power_t_test(effect / nullif(sqrt((control.sd ^ 2 + r.sd ^ 2) / 2), 0), max_n, alpha);
+            END IF;
+            largest_power := greatest(largest_power, coalesce(power, 1));
+            weak := weak + (coalesce(power, 1) < 0.2)::int;
+        END LOOP;
+        IF weak = treatments AND treatments > 0 THEN
+            RETURN QUERY SELECT 'stop_futility', NULL::text,
+                format('at the planned %s observations per variant the power to detect %s is at most %s, below 0.2',
+                       max_n, CASE WHEN min_effect > 0 THEN 'the minimum effect ' || min_effect ELSE 'the observed effect' END,
+                       bandit.format_number(largest_power));
+            RETURN;
+        END IF;
+        IF (SELECT min(d.n) FROM unnest(rows) d) >= max_n THEN
+            RETURN QUERY SELECT 'stop_futility', NULL::text,
+                format('the planned %s observations per variant are reached without a significant difference', max_n);
+            RETURN;
+        END IF;
+    END IF;
+    RETURN QUERY SELECT 'continue', NULL::text,
+        format('no significant difference yet: smallest Holm-adjusted p = %s, needs < %s', coalesce(bandit.format_number(smallest_p), 'none'), threshold);
+END
+$$;
+COMMENT ON FUNCTION bandit.decide_variants(bandit.experiment, bandit.variant_result[]) IS
+    'The decision behind bandit.decide and bandit.decide_summaries, given the rows of analyze';
+
+CREATE OR REPLACE FUNCTION bandit.decide(experiment text, metric text)
+RETURNS TABLE(decision text, winner text, reason text)
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    e bandit.experiment := bandit.experiment_row(experiment);
+BEGIN
+    PERFORM bandit.require('experiment', experiment, 'read');
+    RETURN QUERY SELECT * FROM bandit.decide_variants(e,
+        ARRAY(SELECT ROW(a.*)::bandit.variant_result FROM bandit.analyze(experiment, metric) a));
+END
+$$;
+COMMENT ON FUNCTION bandit.decide(text, text) IS
+    'What to do with an experiment on one metric: continue, stop_success (a treatment beats the control with Holm-adjusted p below alpha if sequential, else early_alpha, by at least min_effect; winner names the largest), stop_failure (the control beats every treatment so), stop_futility (with max_sample_size: power at that size to detect min_effect, or the observed effect when min_effect is 0, below 0.2 for every treatment, or the size reached). Never stops before min_sample_size per variant or on a sample-ratio mismatch. reason says why in words. Privilege: read on the experiment.';
+
+CREATE FUNCTION bandit.decide_summaries(experiment text, metric text, variants text[], assigned bigint[],
+                                        summaries bandit.summary[], nonbinary bigint[] DEFAULT NULL)
+RETURNS TABLE(decision text, winner text, reason text)
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    e bandit.experiment := bandit.experiment_row(experiment);
+BEGIN
+    PERFORM bandit.require('experiment', experiment, 'read');
+    RETURN QUERY SELECT * FROM bandit.decide_variants(e,
+        ARRAY(SELECT ROW(a.*)::bandit.variant_result
+              FROM bandit.analyze_summaries(experiment, metric, variants, assigned, summaries, nonbinary) a));
+END
+$$;
+COMMENT ON FUNCTION bandit.decide_summaries(text, text, text[], bigint[], bandit.summary[], bigint[]) IS
+    'bandit.decide from the nodes'' merged bandit.experiment_summaries, at a coordinator holding the experiment''s definition: the same decision and reason as decide on all the data, from bandit.analyze_summaries'' rows (arguments as there). Privilege: read on the experiment.';
+
+REVOKE ALL ON FUNCTION bandit.compare_variants(bandit.experiment, text, text[], bandit.summary[], boolean, text, float8) FROM PUBLIC;
+REVOKE ALL ON FUNCTION bandit.srm_p_value(bandit.experiment, bigint[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION bandit.summaries_binary(bandit.summary[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION bandit.decide_variants(bandit.experiment, bandit.variant_result[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION bandit.summaries_order(bandit.experiment, text[], bigint[], bigint[], integer[], text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION bandit.cuped_moments(text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION bandit.cuped_adjust(bandit.covariance_summary[], bandit.summary[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION bandit.cuped_adjusted(bandit.covariance_summary, float8, float8) FROM PUBLIC;

@@ -534,6 +534,34 @@ $$;
 COMMENT ON FUNCTION bandit.metric_summaries(text, text) IS
     'Per variant, the summary of a metric''s values and how many are neither 0 nor 1; used by bandit.analyze';
 
+-- CUPED's per-variant moments: per unit Y = mean of the metric's values and
+-- X = mean of the covariate's; the units with both in a covariance summary,
+-- those without X in a summary of Y.
+CREATE FUNCTION bandit.cuped_moments(experiment text, metric text, covariate text)
+RETURNS TABLE(variant text, covered bandit.covariance_summary, uncovered bandit.summary)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN QUERY
+    WITH y AS (
+        SELECT o.unit_id, o.variant, avg(o.value) y FROM bandit.observation o
+        WHERE o.experiment = cuped_moments.experiment AND o.metric = cuped_moments.metric GROUP BY o.unit_id, o.variant
+    ), x AS (
+        SELECT o.unit_id, avg(o.value) x FROM bandit.observation o
+        WHERE o.experiment = cuped_moments.experiment AND o.metric = covariate GROUP BY o.unit_id
+    )
+    SELECT y.variant,
+           bandit.covariance_summary_final(count(x.x), avg(x.x), avg(y.y) FILTER (WHERE x.x IS NOT NULL),
+                                           regr_sxx(y.y, x.x), regr_syy(y.y, x.x), regr_sxy(y.y, x.x)),
+           bandit.summarize(y.y) FILTER (WHERE x.x IS NULL)
+    FROM y LEFT JOIN x USING (unit_id)
+    GROUP BY y.variant;
+END
+$$;
+COMMENT ON FUNCTION bandit.cuped_moments(text, text, text) IS
+    'Per variant, the covariance summary of (X, Y) over the units with both and the summary of Y over those without X (Y, X: a unit''s mean of the metric and of the covariate); used by analyze with a covariate and experiment_summaries';
+
 CREATE FUNCTION bandit.assignment_counts(experiment text)
 RETURNS TABLE(variant text, n bigint)
 LANGUAGE plpgsql STABLE PARALLEL SAFE
@@ -546,6 +574,27 @@ END
 $$;
 COMMENT ON FUNCTION bandit.assignment_counts(text) IS 'Units assigned to each variant; used by bandit.srm_check';
 
+-- The sample-ratio-mismatch p-value of assignment counts given in the
+-- variants' position order, wherever they were counted (srm_check counts this
+-- node's; analyze_summaries gets the nodes' sums).
+CREATE FUNCTION bandit.srm_p_value(e bandit.experiment, assigned bigint[]) RETURNS float8
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    share float8[];
+    total float8 := (SELECT sum(c) FROM unnest(assigned) c);
+BEGIN
+    IF total = 0 THEN
+        RETURN NULL;
+    END IF;
+    share := ARRAY(SELECT v.allocation FROM bandit.variant v WHERE v.experiment = e.name ORDER BY v.position);
+    RETURN (bandit.chisquare(assigned::float8[], (SELECT array_agg(s * total ORDER BY i) FROM unnest(share) WITH ORDINALITY x(s, i)))).p_value;
+END
+$$;
+COMMENT ON FUNCTION bandit.srm_p_value(bandit.experiment, bigint[]) IS
+    'Sample-ratio-mismatch p-value of assignment counts (in the variants'' position order) against the allocation; NULL when they are all 0; used by srm_check, analyze and analyze_summaries';
+
 CREATE FUNCTION bandit.srm_check(experiment text) RETURNS float8
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SECURITY DEFINER
@@ -553,25 +602,121 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     e bandit.experiment := bandit.experiment_row(experiment);
-    observed float8[];
-    share float8[];
-    total float8;
 BEGIN
     PERFORM bandit.require('experiment', experiment, 'read');
-    SELECT array_agg(coalesce(c.n, 0)::float8 ORDER BY v.position), array_agg(v.allocation ORDER BY v.position),
-           sum(coalesce(c.n, 0))
-    INTO observed, share, total
-    FROM bandit.variant v
-    LEFT JOIN bandit.assignment_counts(e.name) c USING (variant)
-    WHERE v.experiment = e.name;
-    IF total = 0 THEN
-        RETURN NULL;
-    END IF;
-    RETURN (bandit.chisquare(observed, (SELECT array_agg(s * total ORDER BY i) FROM unnest(share) WITH ORDINALITY x(s, i)))).p_value;
+    RETURN bandit.srm_p_value(e, ARRAY(SELECT coalesce(c.n, 0) FROM bandit.variant v
+                                       LEFT JOIN bandit.assignment_counts(e.name) c USING (variant)
+                                       WHERE v.experiment = e.name ORDER BY v.position));
 END
 $$;
 COMMENT ON FUNCTION bandit.srm_check(text) IS
     'Sample-ratio-mismatch p-value: chi-square goodness of fit of the assignment counts per variant against the allocation, = scipy.stats.chisquare; NULL before any assignment. Below 0.001 the assignment is broken and results are not to be trusted. Privilege: read on the experiment.';
+
+-- Scale-out: each node's share of an experiment, merged at a coordinator
+-- (bandit.merge, sum) and analyzed there by analyze_summaries.
+CREATE FUNCTION bandit.experiment_summaries(experiment text, metric text)
+RETURNS TABLE(variant text, assigned bigint, summary bandit.summary, nonbinary bigint)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    e bandit.experiment := bandit.experiment_row(experiment);
+BEGIN
+    PERFORM bandit.require('experiment', experiment, 'read');
+    IF metric IS NULL THEN
+        RAISE EXCEPTION 'metric must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    RETURN QUERY
+    SELECT v.variant, coalesce(c.n, 0), coalesce(g.summary, '(0,0,0)'::bandit.summary), coalesce(g.nonbinary, 0)
+    FROM bandit.variant v
+    LEFT JOIN bandit.assignment_counts(e.name) c USING (variant)
+    LEFT JOIN bandit.metric_summaries(e.name, metric) g USING (variant)
+    WHERE v.experiment = e.name
+    ORDER BY v.position;
+END
+$$;
+COMMENT ON FUNCTION bandit.experiment_summaries(text, text) IS
+    'This node''s share of an experiment on one metric, one row per variant (position order, every variant): units assigned here, the summary of the metric''s values recorded here (empty if none), and how many of them are neither 0 nor 1. Sum assigned and nonbinary and bandit.merge the summaries over the nodes, then pass them to bandit.analyze_summaries or bandit.decide_summaries. Privilege: read on the experiment.';
+
+CREATE FUNCTION bandit.experiment_summaries(experiment text, metric text, covariate text)
+RETURNS TABLE(variant text, assigned bigint, summary bandit.covariance_summary, uncovered bandit.summary)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    e bandit.experiment := bandit.experiment_row(experiment);
+BEGIN
+    PERFORM bandit.require('experiment', experiment, 'read');
+    IF metric IS NULL OR covariate IS NULL THEN
+        RAISE EXCEPTION '% must not be NULL', CASE WHEN metric IS NULL THEN 'metric' ELSE 'covariate' END
+            USING ERRCODE = '22004';
+    END IF;
+    RETURN QUERY
+    SELECT v.variant, coalesce(c.n, 0), coalesce(m.covered, ROW(0, 0, 0, 0, 0, 0)::bandit.covariance_summary),
+           coalesce(m.uncovered, '(0,0,0)'::bandit.summary)
+    FROM bandit.variant v
+    LEFT JOIN bandit.assignment_counts(e.name) c USING (variant)
+    LEFT JOIN bandit.cuped_moments(e.name, metric, covariate) m USING (variant)
+    WHERE v.experiment = e.name
+    ORDER BY v.position;
+END
+$$;
+COMMENT ON FUNCTION bandit.experiment_summaries(text, text, text) IS
+    'This node''s share of an experiment for CUPED (analyze with a covariate), one row per variant (position order, every variant): units assigned here, the covariance summary of (X, Y) over its units here with both, and the summary of Y over those without X (Y, X: a unit''s mean of the metric and of the covariate). Sum assigned and bandit.merge the summaries over the nodes, then pass them to bandit.analyze_summaries(experiment, metric, covariate, ...). Privilege: read on the experiment.';
+
+-- Whether every summary is one of 0/1 values: then n * mean is a whole number
+-- s and m2 = s (n - s) / n (for values in [0, 1] only 0/1 values give it).
+-- Within rounding: Welford's sums carry error, so this is not exact.
+CREATE FUNCTION bandit.summaries_binary(summaries bandit.summary[]) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(bool_and(abs(c - round(c)) <= 1e-9 * n AND round(c) BETWEEN 0 AND n
+                             AND abs(m2 - round(c) * (n - round(c)) / n) <= 1e-9 * n), true)
+    FROM (SELECT bandit.n(s)::float8 n, bandit.n(s) * bandit.mean(s) c,
+                 coalesce(bandit.variance(s) * (bandit.n(s) - 1), 0) m2
+          FROM unnest(summaries) s WHERE bandit.n(s) > 0) x
+$$;
+COMMENT ON FUNCTION bandit.summaries_binary(bandit.summary[]) IS
+    'Whether every non-empty summary is, within 1e-9 n, that of values all 0 or 1 (n mean a whole number s, m2 = s (n - s) / n); analyze_summaries'' test of a binary metric when it is given neither a declaration nor nonbinary counts';
+
+-- One variant's covered units adjusted: the summary of Y - theta (X - mean X)
+-- from their moments (NULL when there are none).
+CREATE FUNCTION bandit.cuped_adjusted(pairs bandit.covariance_summary, theta float8, mean_x float8)
+RETURNS bandit.summary
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT bandit.make_summary(pairs.n, pairs.mean_y - theta * (pairs.mean_x - mean_x),
+                               CASE WHEN pairs.n > 1 THEN sqrt(greatest(0, pairs.m2_y - 2 * theta * pairs.c_xy + theta * theta * pairs.m2_x) / (pairs.n - 1))
+                                    ELSE 0 END)
+    WHERE pairs.n > 0
+$$;
+COMMENT ON FUNCTION bandit.cuped_adjusted(bandit.covariance_summary, float8, float8) IS
+    'The summary of Y - theta (X - mean_x) over the pairs a covariance summary holds: mean_y - theta (mean_x of the pairs - mean_x), m2_y - 2 theta c_xy + theta^2 m2_x; NULL when empty; used by cuped_adjust';
+
+-- CUPED from the variants' moments: theta = cov(X, Y) / var(X) over all
+-- units, units without X taking the mean X (which adds nothing to either sum);
+-- each variant's summary of Y - theta (X - mean X).  The one path of analyze
+-- with a covariate, here and from summaries.
+CREATE FUNCTION bandit.cuped_adjust(covered bandit.covariance_summary[], uncovered bandit.summary[])
+RETURNS bandit.summary[]
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    pooled bandit.covariance_summary := (SELECT bandit.merge(c) FROM unnest(covered) c);
+    theta float8 := CASE WHEN pooled.m2_x > 0 THEN pooled.c_xy / pooled.m2_x ELSE 0 END;
+BEGIN
+    RETURN ARRAY(
+        SELECT (SELECT bandit.merge(s) FROM (VALUES (uncovered[i]), (bandit.cuped_adjusted(covered[i], theta, pooled.mean_x))) v(s))
+        FROM generate_subscripts(covered, 1) i ORDER BY i);
+END
+$$;
+COMMENT ON FUNCTION bandit.cuped_adjust(bandit.covariance_summary[], bandit.summary[]) IS
+    'CUPED from moments: each variant''s summary of Y - theta (X - mean X) (units without X: Y), theta = cov(X, Y) / var(X) pooled over the variants'' covered units (0 without variance in X); used by analyze with a covariate and analyze_summaries';
 
 CREATE TYPE bandit.variant_result AS (
     variant text, n bigint, mean float8, ci_lower float8, ci_upper float8, diff float8,
@@ -581,9 +726,10 @@ CREATE TYPE bandit.variant_result AS (
 COMMENT ON TYPE bandit.variant_result IS 'One row of bandit.analyze: a variant and its comparison with the control';
 
 -- Compares each treatment with the control, given each variant's summary
--- (position order, NULL for no data); see bandit.analyze.
+-- (position order, NULL for no data) and the sample-ratio-mismatch p-value:
+-- the one path of analyze, analyze with a covariate, and analyze_summaries.
 CREATE FUNCTION bandit.compare_variants(e bandit.experiment, metric text, names text[], summaries bandit.summary[],
-                                        is_binary boolean, test_name text)
+                                        is_binary boolean, test_name text, srm float8)
 RETURNS SETOF bandit.variant_result
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
@@ -593,7 +739,6 @@ DECLARE
     alpha float8 := (e.params->>'alpha')::float8;
     sequential boolean := (e.params->>'sequential')::boolean;
     z float8 := bandit.normal_quantile(1 - alpha / 2);
-    srm float8 := bandit.srm_check(e.name);
     ns bigint[];
     means float8[];
     sds float8[];
@@ -619,6 +764,9 @@ DECLARE
     holm float8[];
     r record;
 BEGIN
+    IF srm < 0 OR srm > 1 OR srm = 'NaN' THEN
+        RAISE EXCEPTION 'srm must be a p-value in [0, 1] or NULL, got %', srm USING ERRCODE = '22003';
+    END IF;
     SELECT array_agg(coalesce(bandit.n(s), 0) ORDER BY i), array_agg(bandit.mean(s) ORDER BY i),
            array_agg(CASE WHEN bandit.n(s) >= 2 THEN bandit.stddev(s) END ORDER BY i)
     INTO ns, means, sds
@@ -736,8 +884,8 @@ BEGIN
     END LOOP;
 END
 $$;
-COMMENT ON FUNCTION bandit.compare_variants(bandit.experiment, text, text[], bandit.summary[], boolean, text) IS
-    'The comparison behind bandit.analyze, given each variant''s summary';
+COMMENT ON FUNCTION bandit.compare_variants(bandit.experiment, text, text[], bandit.summary[], boolean, text, float8) IS
+    'The comparison behind bandit.analyze and bandit.analyze_summaries, given each variant''s summary and the sample-ratio-mismatch p-value';
 
 CREATE FUNCTION bandit.analyze(experiment text, metric text)
 RETURNS TABLE(variant text, n bigint, mean float8, ci_lower float8, ci_upper float8, diff float8,
@@ -751,6 +899,7 @@ AS $$
 DECLARE
     e bandit.experiment := bandit.experiment_row(experiment);
     names text[];
+    assigned bigint[];
     summaries bandit.summary[];
     nonbinary bigint;
 BEGIN
@@ -758,13 +907,16 @@ BEGIN
     IF metric IS NULL THEN
         RAISE EXCEPTION 'metric must not be NULL' USING ERRCODE = '22004';
     END IF;
-    SELECT array_agg(v.variant ORDER BY v.position), array_agg(g.summary ORDER BY v.position), sum(g.nonbinary)
-    INTO names, summaries, nonbinary
+    SELECT array_agg(v.variant ORDER BY v.position), array_agg(coalesce(c.n, 0) ORDER BY v.position),
+           array_agg(g.summary ORDER BY v.position), sum(g.nonbinary)
+    INTO names, assigned, summaries, nonbinary
     FROM bandit.variant v
+    LEFT JOIN bandit.assignment_counts(e.name) c USING (variant)
     LEFT JOIN bandit.metric_summaries(e.name, metric) g USING (variant)
     WHERE v.experiment = e.name;
     RETURN QUERY SELECT * FROM bandit.compare_variants(e, metric, names, summaries,
-        coalesce(e.params->'metrics'->>metric = 'binary', coalesce(nonbinary, 0) = 0), 'welch');
+        coalesce(e.params->'metrics'->>metric = 'binary', coalesce(nonbinary, 0) = 0), 'welch',
+        bandit.srm_p_value(e, assigned));
 END
 $$;
 COMMENT ON FUNCTION bandit.analyze(text, text) IS
@@ -782,35 +934,167 @@ AS $$
 DECLARE
     e bandit.experiment := bandit.experiment_row(experiment);
     names text[];
-    summaries bandit.summary[];
+    assigned bigint[];
+    covered bandit.covariance_summary[];
+    uncovered bandit.summary[];
 BEGIN
     PERFORM bandit.require('experiment', experiment, 'read');
     IF metric IS NULL OR covariate IS NULL THEN
         RAISE EXCEPTION '% must not be NULL', CASE WHEN metric IS NULL THEN 'metric' ELSE 'covariate' END
             USING ERRCODE = '22004';
     END IF;
-    WITH y AS (
-        SELECT o.unit_id, o.variant, avg(o.value) y FROM bandit.observation o
-        WHERE o.experiment = e.name AND o.metric = "analyze".metric GROUP BY o.unit_id, o.variant
-    ), x AS (
-        SELECT o.unit_id, avg(o.value) x FROM bandit.observation o
-        WHERE o.experiment = e.name AND o.metric = covariate GROUP BY o.unit_id
-    ), joined AS (
-        SELECT y.variant, y.y, coalesce(x.x, avg(x.x) OVER ()) x FROM y LEFT JOIN x USING (unit_id)
-    ), fit AS (
-        SELECT coalesce(covar_samp(j.y, j.x) / nullif(var_samp(j.x), 0), 0) theta, avg(j.x) mean_x FROM joined j
-    ), adjusted AS (
-        SELECT j.variant, bandit.summarize(j.y - f.theta * (j.x - f.mean_x)) s FROM joined j, fit f GROUP BY j.variant
-    )
-    SELECT array_agg(v.variant ORDER BY v.position), array_agg(a.s ORDER BY v.position)
-    INTO names, summaries
-    FROM bandit.variant v LEFT JOIN adjusted a USING (variant)
+    SELECT array_agg(v.variant ORDER BY v.position), array_agg(coalesce(c.n, 0) ORDER BY v.position),
+           array_agg(m.covered ORDER BY v.position), array_agg(m.uncovered ORDER BY v.position)
+    INTO names, assigned, covered, uncovered
+    FROM bandit.variant v
+    LEFT JOIN bandit.assignment_counts(e.name) c USING (variant)
+    LEFT JOIN bandit.cuped_moments(e.name, metric, covariate) m USING (variant)
     WHERE v.experiment = e.name;
-    RETURN QUERY SELECT * FROM bandit.compare_variants(e, metric, names, summaries, false, 'welch (cuped)');
+    RETURN QUERY SELECT * FROM bandit.compare_variants(e, metric, names, bandit.cuped_adjust(covered, uncovered),
+        false, 'welch (cuped)', bandit.srm_p_value(e, assigned));
 END
 $$;
 COMMENT ON FUNCTION bandit.analyze(text, text, text) IS
-    'analyze with a pre-period covariate (CUPED), for continuous metrics: per unit Y = mean of the metric''s values and X = mean of the covariate''s (units without one get the mean X of those with one); theta = cov(X, Y) / var(X) over all units; each variant''s Y - theta (X - mean X) then compared as analyze does (Welch). Means are of the adjusted values. Privilege: read on the experiment.';
+    'analyze with a pre-period covariate (CUPED), for continuous metrics: per unit Y = mean of the metric''s values and X = mean of the covariate''s (units without one get the mean X of those with one); theta = cov(X, Y) / var(X) over all units (0 when X does not vary or no unit has one), from mergeable per-variant moments (bandit.cuped_adjust, as analyze_summaries does); each variant''s Y - theta (X - mean X) then compared as analyze does (Welch). Means are of the adjusted values. Privilege: read on the experiment.';
+
+-- The arguments of analyze_summaries checked (each array one-dimensional,
+-- others[j] the length of the j-th array of summaries, -1 if of more
+-- dimensions; every variant of the experiment once, with its count): for each
+-- variant in position order, its index in variants.
+CREATE FUNCTION bandit.summaries_order(e bandit.experiment, variants text[], assigned bigint[], nonbinary bigint[],
+                                       others integer[], what text)
+RETURNS integer[]
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r record;
+    ord integer[];
+BEGIN
+    IF variants IS NULL OR assigned IS NULL THEN
+        RAISE EXCEPTION '% must not be NULL', CASE WHEN variants IS NULL THEN 'variants' ELSE 'assigned' END
+            USING ERRCODE = '22004';
+    END IF;
+    IF coalesce(array_ndims(variants), 1) <> 1 OR coalesce(array_ndims(assigned), 1) <> 1
+       OR coalesce(array_ndims(nonbinary), 1) <> 1
+       OR cardinality(assigned) <> cardinality(variants) OR cardinality(nonbinary) <> cardinality(variants)
+       OR EXISTS (SELECT FROM unnest(others) o WHERE o IS DISTINCT FROM cardinality(variants)) THEN
+        RAISE EXCEPTION 'variants, assigned, % (and nonbinary) must be one-dimensional arrays of one length: got % variants, % assigned, % (%)%',
+            what, cardinality(variants), cardinality(assigned),
+            array_to_string(ARRAY(SELECT CASE WHEN o < 0 THEN 'a multi-dimensional array' ELSE o::text END FROM unnest(others) o), ', '),
+            what, coalesce(', ' || cardinality(nonbinary) || ' nonbinary', '')
+            USING ERRCODE = '2202E';
+    END IF;
+    FOR r IN SELECT u.name, u.a, u.b, u.i, count(*) OVER (PARTITION BY u.name) copies,
+                    EXISTS (SELECT FROM bandit.variant v WHERE v.experiment = e.name AND v.variant = u.name) known
+             FROM unnest(variants, assigned, nonbinary) WITH ORDINALITY u(name, a, b, i) ORDER BY u.i LOOP
+        IF r.name IS NULL THEN
+            RAISE EXCEPTION 'variants[%] must not be NULL', r.i USING ERRCODE = '22004';
+        ELSIF NOT r.known THEN
+            RAISE EXCEPTION 'variants[%] = "%" is not a variant of experiment "%"', r.i, r.name, e.name
+                USING ERRCODE = '22023';
+        ELSIF r.copies > 1 THEN
+            RAISE EXCEPTION 'variant "%" appears % times in variants: merge each variant''s rows first', r.name, r.copies
+                USING ERRCODE = '22023';
+        ELSIF r.a IS NULL THEN
+            RAISE EXCEPTION 'assigned[%], the assignment count of variant "%", is NULL: the sample-ratio check needs every variant''s count', r.i, r.name
+                USING ERRCODE = '22004';
+        ELSIF r.a < 0 THEN
+            RAISE EXCEPTION 'assigned[%] = % is negative', r.i, r.a USING ERRCODE = '22003';
+        ELSIF nonbinary IS NOT NULL AND r.b IS NULL THEN
+            RAISE EXCEPTION 'nonbinary[%] of variant "%" is NULL', r.i, r.name USING ERRCODE = '22004';
+        ELSIF r.b < 0 THEN
+            RAISE EXCEPTION 'nonbinary[%] = % is negative', r.i, r.b USING ERRCODE = '22003';
+        END IF;
+    END LOOP;
+    SELECT array_agg(u.i ORDER BY v.position) INTO ord
+    FROM bandit.variant v
+    LEFT JOIN unnest(variants) WITH ORDINALITY u(name, i) ON u.name = v.variant
+    WHERE v.experiment = e.name;
+    SELECT v.variant INTO r FROM bandit.variant v
+    WHERE v.experiment = e.name AND v.variant <> ALL (variants) ORDER BY v.position LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'the assignment count of variant "%" is missing: the sample-ratio check needs every variant''s count', r.variant
+            USING ERRCODE = '22004';
+    END IF;
+    RETURN ord;
+END
+$$;
+COMMENT ON FUNCTION bandit.summaries_order(bandit.experiment, text[], bigint[], bigint[], integer[], text) IS
+    'Checks the arrays given to analyze_summaries (shapes 2202E, NULLs 22004, unknown or repeated variants 22023, a missing variant''s count 22004) and returns, per variant in position order, its index in variants';
+
+-- analyze at a coordinator, from the nodes' merged experiment_summaries.
+CREATE FUNCTION bandit.analyze_summaries(experiment text, metric text, variants text[], assigned bigint[],
+                                         summaries bandit.summary[], nonbinary bigint[] DEFAULT NULL)
+RETURNS TABLE(variant text, n bigint, mean float8, ci_lower float8, ci_upper float8, diff float8,
+              p_value float8, adjusted_p_value float8, effect_size float8, prob_best float8, test text,
+              significant boolean, diff_ci_lower float8, diff_ci_upper float8, relative_lift float8,
+              expected_loss float8, srm_p_value float8, warning text, sd float8)
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    e bandit.experiment := bandit.experiment_row(experiment);
+    ord integer[];
+    sums bandit.summary[];
+BEGIN
+    PERFORM bandit.require('experiment', experiment, 'read');
+    IF metric IS NULL OR summaries IS NULL THEN
+        RAISE EXCEPTION '% must not be NULL', CASE WHEN metric IS NULL THEN 'metric' ELSE 'summaries' END
+            USING ERRCODE = '22004';
+    END IF;
+    ord := bandit.summaries_order(e, variants, assigned, nonbinary,
+                                  ARRAY[CASE WHEN array_ndims(summaries) > 1 THEN -1 ELSE cardinality(summaries) END],
+                                  'summaries');
+    sums := ARRAY(SELECT summaries[i] FROM unnest(ord) WITH ORDINALITY o(i, p) ORDER BY p);
+    RETURN QUERY SELECT * FROM bandit.compare_variants(e, metric,
+        ARRAY(SELECT variants[i] FROM unnest(ord) WITH ORDINALITY o(i, p) ORDER BY p), sums,
+        coalesce(e.params->'metrics'->>metric = 'binary',
+                 CASE WHEN nonbinary IS NULL THEN bandit.summaries_binary(sums)
+                      ELSE (SELECT coalesce(sum(b), 0) = 0 FROM unnest(nonbinary) b) END),
+        'welch', bandit.srm_p_value(e, ARRAY(SELECT assigned[i] FROM unnest(ord) WITH ORDINALITY o(i, p) ORDER BY p)));
+END
+$$;
+COMMENT ON FUNCTION bandit.analyze_summaries(text, text, text[], bigint[], bandit.summary[], bigint[]) IS
+    'bandit.analyze of an experiment whose units live on several nodes, at a coordinator holding its definition: variants[i] (each variant of the experiment once, any order) had assigned[i] units and summaries[i] of the metric (NULL: none), as summed and merged from each node''s bandit.experiment_summaries. Same columns and values as analyze on all the data: the sample-ratio check from the assigned counts (a NULL or missing count is 22004), the same tests, Holm, prob_best; sequential looks are recorded here. The metric is binary if declared so in params.metrics, else if nonbinary (summed from experiment_summaries) is all 0, else (nonbinary NULL) if every summary is that of 0/1 values within rounding. Arrays of different lengths are 2202E, an unknown or repeated variant 22023. Privilege: read on the experiment.';
+
+-- analyze with a covariate (CUPED) at a coordinator, from the nodes' merged
+-- experiment_summaries(experiment, metric, covariate).
+CREATE FUNCTION bandit.analyze_summaries(experiment text, metric text, covariate text, variants text[], assigned bigint[],
+                                         summaries bandit.covariance_summary[], uncovered bandit.summary[])
+RETURNS TABLE(variant text, n bigint, mean float8, ci_lower float8, ci_upper float8, diff float8,
+              p_value float8, adjusted_p_value float8, effect_size float8, prob_best float8, test text,
+              significant boolean, diff_ci_lower float8, diff_ci_upper float8, relative_lift float8,
+              expected_loss float8, srm_p_value float8, warning text, sd float8)
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    e bandit.experiment := bandit.experiment_row(experiment);
+    ord integer[];
+BEGIN
+    PERFORM bandit.require('experiment', experiment, 'read');
+    IF metric IS NULL OR covariate IS NULL OR summaries IS NULL OR uncovered IS NULL THEN
+        RAISE EXCEPTION '% must not be NULL', CASE WHEN metric IS NULL THEN 'metric' WHEN covariate IS NULL THEN 'covariate'
+                                                   WHEN summaries IS NULL THEN 'summaries' ELSE 'uncovered' END
+            USING ERRCODE = '22004';
+    END IF;
+    ord := bandit.summaries_order(e, variants, assigned, NULL,
+                                  ARRAY[CASE WHEN array_ndims(summaries) > 1 THEN -1 ELSE cardinality(summaries) END,
+                                        CASE WHEN array_ndims(uncovered) > 1 THEN -1 ELSE cardinality(uncovered) END],
+                                  'summaries, uncovered');
+    RETURN QUERY SELECT * FROM bandit.compare_variants(e, metric,
+        ARRAY(SELECT variants[i] FROM unnest(ord) WITH ORDINALITY o(i, p) ORDER BY p),
+        bandit.cuped_adjust(ARRAY(SELECT summaries[i] FROM unnest(ord) WITH ORDINALITY o(i, p) ORDER BY p),
+                            ARRAY(SELECT uncovered[i] FROM unnest(ord) WITH ORDINALITY o(i, p) ORDER BY p)),
+        false, 'welch (cuped)',
+        bandit.srm_p_value(e, ARRAY(SELECT assigned[i] FROM unnest(ord) WITH ORDINALITY o(i, p) ORDER BY p)));
+END
+$$;
+COMMENT ON FUNCTION bandit.analyze_summaries(text, text, text, text[], bigint[], bandit.covariance_summary[], bandit.summary[]) IS
+    'bandit.analyze(experiment, metric, covariate) (CUPED) of an experiment whose units live on several nodes, at a coordinator holding its definition: variants[i] had assigned[i] units, summaries[i] of (covariate, metric) over its units with both and uncovered[i] of the metric over its units without the covariate (NULL: none), as summed and merged (bandit.merge) from each node''s bandit.experiment_summaries(experiment, metric, covariate). Same columns and values as analyze with the covariate on all the data; errors as analyze_summaries. Privilege: read on the experiment.';
 
 -- Numbers for people: four significant digits, scientific notation when tiny.
 CREATE FUNCTION bandit.format_number(x float8) RETURNS text
@@ -829,14 +1113,13 @@ COMMENT ON FUNCTION bandit.format_number(float8) IS
 
 -- Decisions
 
-CREATE FUNCTION bandit.decide(experiment text, metric text)
+-- What to do, given analyze's rows: the one path of decide and decide_summaries.
+CREATE FUNCTION bandit.decide_variants(e bandit.experiment, rows bandit.variant_result[])
 RETURNS TABLE(decision text, winner text, reason text)
-LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
-SECURITY DEFINER
+LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    e bandit.experiment := bandit.experiment_row(experiment);
     alpha float8 := (e.params->>'alpha')::float8;
     sequential boolean := (e.params->>'sequential')::boolean;
     threshold float8 := CASE WHEN (e.params->>'sequential')::boolean THEN (e.params->>'alpha')::float8
@@ -844,7 +1127,6 @@ DECLARE
     min_n bigint := (e.params->>'min_sample_size')::bigint;
     max_n bigint := (e.params->>'max_sample_size')::bigint;
     min_effect float8 := (e.params->>'min_effect')::float8;
-    rows bandit.variant_result[];
     control record;
     r record;
     best record;
@@ -857,8 +1139,6 @@ DECLARE
     power float8;
     largest_power float8 := 0;
 BEGIN
-    PERFORM bandit.require('experiment', experiment, 'read');
-    rows := ARRAY(SELECT ROW(a.*)::bandit.variant_result FROM bandit.analyze(experiment, metric) a);
     SELECT * INTO control FROM unnest(rows) LIMIT 1;
     IF control.srm_p_value < 0.001 THEN
         RETURN QUERY SELECT 'continue', NULL::text, control.warning || '; fix the assignment before deciding anything';
@@ -920,8 +1200,44 @@ BEGIN
         format('no significant difference yet: smallest Holm-adjusted p = %s, needs < %s', coalesce(bandit.format_number(smallest_p), 'none'), threshold);
 END
 $$;
+COMMENT ON FUNCTION bandit.decide_variants(bandit.experiment, bandit.variant_result[]) IS
+    'The decision behind bandit.decide and bandit.decide_summaries, given the rows of analyze';
+
+CREATE FUNCTION bandit.decide(experiment text, metric text)
+RETURNS TABLE(decision text, winner text, reason text)
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    e bandit.experiment := bandit.experiment_row(experiment);
+BEGIN
+    PERFORM bandit.require('experiment', experiment, 'read');
+    RETURN QUERY SELECT * FROM bandit.decide_variants(e,
+        ARRAY(SELECT ROW(a.*)::bandit.variant_result FROM bandit.analyze(experiment, metric) a));
+END
+$$;
 COMMENT ON FUNCTION bandit.decide(text, text) IS
     'What to do with an experiment on one metric: continue, stop_success (a treatment beats the control with Holm-adjusted p below alpha if sequential, else early_alpha, by at least min_effect; winner names the largest), stop_failure (the control beats every treatment so), stop_futility (with max_sample_size: power at that size to detect min_effect, or the observed effect when min_effect is 0, below 0.2 for every treatment, or the size reached). Never stops before min_sample_size per variant or on a sample-ratio mismatch. reason says why in words. Privilege: read on the experiment.';
+
+CREATE FUNCTION bandit.decide_summaries(experiment text, metric text, variants text[], assigned bigint[],
+                                        summaries bandit.summary[], nonbinary bigint[] DEFAULT NULL)
+RETURNS TABLE(decision text, winner text, reason text)
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    e bandit.experiment := bandit.experiment_row(experiment);
+BEGIN
+    PERFORM bandit.require('experiment', experiment, 'read');
+    RETURN QUERY SELECT * FROM bandit.decide_variants(e,
+        ARRAY(SELECT ROW(a.*)::bandit.variant_result
+              FROM bandit.analyze_summaries(experiment, metric, variants, assigned, summaries, nonbinary) a));
+END
+$$;
+COMMENT ON FUNCTION bandit.decide_summaries(text, text, text[], bigint[], bandit.summary[], bigint[]) IS
+    'bandit.decide from the nodes'' merged bandit.experiment_summaries, at a coordinator holding the experiment''s definition: the same decision and reason as decide on all the data, from bandit.analyze_summaries'' rows (arguments as there). Privilege: read on the experiment.';
 
 -- A text report for psql
 
@@ -1019,7 +1335,14 @@ REVOKE ALL ON FUNCTION bandit.experiment_row(text, boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION bandit.check_metric(bandit.experiment, text, boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION bandit.metric_summaries(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION bandit.assignment_counts(text) FROM PUBLIC;
-REVOKE ALL ON FUNCTION bandit.compare_variants(bandit.experiment, text, text[], bandit.summary[], boolean, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION bandit.compare_variants(bandit.experiment, text, text[], bandit.summary[], boolean, text, float8) FROM PUBLIC;
+REVOKE ALL ON FUNCTION bandit.srm_p_value(bandit.experiment, bigint[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION bandit.summaries_binary(bandit.summary[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION bandit.decide_variants(bandit.experiment, bandit.variant_result[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION bandit.summaries_order(bandit.experiment, text[], bigint[], bigint[], integer[], text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION bandit.cuped_moments(text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION bandit.cuped_adjust(bandit.covariance_summary[], bandit.summary[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION bandit.cuped_adjusted(bandit.covariance_summary, float8, float8) FROM PUBLIC;
 REVOKE ALL ON FUNCTION bandit.format_number(double precision) FROM PUBLIC;
 -- Creating objects is for the roles a DBA grants EXECUTE on these.
 REVOKE ALL ON FUNCTION bandit.create_experiment(text, text[], double precision[], jsonb) FROM PUBLIC;

@@ -59,7 +59,7 @@ DESIGN = {}
 for _kind, _levels in {
         'policy': {'use': 'choose reward recommend', 'read': 'arm_stats linucb_state',
                    'manage': 'add_arm retire_arm set_mode set_arm_budget snapshot restore'},
-        'experiment': {'use': 'assign record_metric record_metrics', 'read': 'analyze decide report srm_check',
+        'experiment': {'use': 'assign record_metric record_metrics', 'read': 'analyze decide report srm_check experiment_summaries analyze_summaries decide_summaries',
                        'manage': 'start_experiment stop_experiment drop_experiment'},
         'agent': {'use': 'q_select q_learn q_learn_batch q_remember q_replay q_greedy', 'read': 'q_export',
                   'manage': 'q_import q_forget'},
@@ -150,6 +150,17 @@ def calls(fx):
         'bandit.decide(text,text)': ("SELECT * FROM bandit.decide('pt_e', 'conv')", 'experiment'),
         'bandit.report(text,text)': ("SELECT * FROM bandit.report('pt_e', 'conv')", 'experiment'),
         'bandit.srm_check(text)': ("SELECT bandit.srm_check('pt_e')", 'experiment'),
+        'bandit.experiment_summaries(text,text)': ("SELECT * FROM bandit.experiment_summaries('pt_e', 'conv')", 'experiment'),
+        'bandit.experiment_summaries(text,text,text)': ("SELECT * FROM bandit.experiment_summaries('pt_e', 'rev', 'conv')", 'experiment'),
+        'bandit.analyze_summaries(text,text,text,text[],bigint[],bandit.covariance_summary[],bandit.summary[])':
+            ("SELECT * FROM bandit.analyze_summaries('pt_e', 'rev', 'conv', '{control,treat}', '{10,10}', "
+             "'{\"(10,1,2,9,9,3)\",\"(10,1,3,9,9,3)\"}', '{NULL,NULL}')", 'experiment'),
+        'bandit.analyze_summaries(text,text,text[],bigint[],bandit.summary[],bigint[])':
+            ("SELECT * FROM bandit.analyze_summaries('pt_e', 'conv', '{control,treat}', '{10,10}', "
+             "'{\"(10,0.5,2.5)\",\"(10,0.5,2.5)\"}', NULL)", 'experiment'),
+        'bandit.decide_summaries(text,text,text[],bigint[],bandit.summary[],bigint[])':
+            ("SELECT * FROM bandit.decide_summaries('pt_e', 'conv', '{control,treat}', '{10,10}', "
+             "'{\"(10,0.5,2.5)\",\"(10,0.5,2.5)\"}', NULL)", 'experiment'),
         'bandit.start_experiment(text)': ("SELECT bandit.start_experiment('pt_ed')", 'experiment:pt_ed'),
         'bandit.stop_experiment(text,text)': ("SELECT bandit.stop_experiment('pt_e', 'done')", 'experiment'),
         'bandit.drop_experiment(text)': ("SELECT bandit.drop_experiment('pt_e')", 'experiment'),
