@@ -40,6 +40,20 @@ def has_function(cur, signature):
     return cur.fetchone()[0]
 
 
+def function_exists(cur, name):
+    """Whether bandit.<name> exists, in whatever form (the contract's signature
+    may have gained trailing arguments with defaults)."""
+    cur.execute("SELECT count(*) > 0 FROM pg_proc WHERE pronamespace = 'bandit'::regnamespace "
+                "AND proname = %s", (name,))
+    return cur.fetchone()[0]
+
+
+def function_result(cur, name):
+    cur.execute("SELECT pg_get_function_result(oid) FROM pg_proc WHERE pronamespace = 'bandit'::regnamespace "
+                "AND proname = %s", (name,))
+    return cur.fetchone()[0]
+
+
 def plproxy_available(cur):
     cur.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'plproxy'")
     return cur.fetchone() is not None
@@ -161,9 +175,10 @@ def setup_coordinator(cur, shards, plproxy):
         # shard k has node id k and is partition k - 1
         proxies.append(('reward(decision_id bigint, reward float8) RETURNS void',
                         'bandit.node_of(decision_id) - 1', 'SELECT bandit.reward(decision_id, reward)'))
-    if has_function(cur, 'bandit.experiment_summaries(text,text)'):
-        proxies.append(('experiment_summaries(experiment text, metric text) '
-                        'RETURNS TABLE(variant text, assigned bigint, summary bandit.summary)',
+    if function_exists(cur, 'experiment_summaries'):
+        # its columns as built (the contract's three, perhaps more at the end)
+        proxies.append(('experiment_summaries(experiment text, metric text) RETURNS %s'
+                        % function_result(cur, 'experiment_summaries'),
                         'ALL', 'SELECT * FROM bandit.experiment_summaries(experiment, metric)'))
     for signature, run_on, select in proxies:
         cur.execute("CREATE FUNCTION router.%s LANGUAGE plproxy AS $$ CLUSTER 'shards'; RUN ON %s; %s; $$"
@@ -234,32 +249,45 @@ def test_experiment(coord, ref, shard_curs, plproxy, rng):
                             ORDER BY variant""", args)
         same_rows('per-shard summaries merged = one node (%s)' % metric, got, want)
 
-    if not has_function(coord, 'bandit.analyze_summaries(text,text,text[],bigint[],bandit.summary[])'):
+    if not function_exists(coord, 'analyze_summaries'):
         skip('analyze_summaries over the shards = analyze on one node',
              'bandit.analyze_summaries(text, text, text[], bigint[], bandit.summary[]) (branch h-summaries)')
         return
-    if not has_function(shard_curs[0], 'bandit.experiment_summaries(text,text)') or not plproxy:
+    if not function_exists(shard_curs[0], 'experiment_summaries') or not plproxy:
         skip('analyze_summaries over the shards', 'bandit.experiment_summaries(text, text) on the shards'
              if plproxy else 'PL/Proxy')
         return
+    # h-summaries adds a trailing column nonbinary (values neither 0 nor 1), summed like assigned
+    nonbinary = 'nonbinary bigint' in function_result(coord, 'experiment_summaries')
     for metric in METRICS:
         parts = """SELECT array_agg(variant ORDER BY variant) v, array_agg(a ORDER BY variant) a,
-                          array_agg(s ORDER BY variant) s
-                   FROM (SELECT variant, sum(assigned)::bigint a, bandit.merge(summary) s
-                         FROM router.experiment_summaries(%(e)s, %(m)s) GROUP BY variant) x"""
+                          array_agg(s ORDER BY variant) s, array_agg(nb ORDER BY variant) nb
+                   FROM (SELECT variant, sum(assigned)::bigint a, bandit.merge(summary) s, %s nb
+                         FROM router.experiment_summaries(%%(e)s, %%(m)s) GROUP BY variant) x""" \
+            % ('sum(nonbinary)::bigint' if nonbinary else 'NULL::bigint')
+        extra = ', p.nb' if nonbinary else ''
         args = {'e': EXPERIMENT, 'm': metric}
-        got = rows(coord, 'SELECT r.* FROM (%s) p, bandit.analyze_summaries(%%(e)s, %%(m)s, p.v, p.a, p.s) r '
-                   'ORDER BY r.variant' % parts, args)
+        got = rows(coord, 'SELECT r.* FROM (%s) p, bandit.analyze_summaries(%%(e)s, %%(m)s, p.v, p.a, p.s%s) r '
+                   'ORDER BY r.variant' % (parts, extra), args)
         want = rows(ref, 'SELECT * FROM bandit.analyze(%(e)s, %(m)s) ORDER BY variant', args)
         same_rows('analyze_summaries over the shards = analyze on one node (%s)' % metric, got, want)
-        if not has_function(coord, 'bandit.decide_summaries(text,text,text[],bigint[],bandit.summary[])'):
+        if not function_exists(coord, 'decide_summaries'):
             skip('decide_summaries over the shards = decide on one node',
                  'bandit.decide_summaries(text, text, text[], bigint[], bandit.summary[]) (branch h-summaries)')
             continue
-        got = rows(coord, 'SELECT r.* FROM (%s) p, bandit.decide_summaries(%%(e)s, %%(m)s, p.v, p.a, p.s) r'
-                   % parts, args)
+        got = rows(coord, 'SELECT r.* FROM (%s) p, bandit.decide_summaries(%%(e)s, %%(m)s, p.v, p.a, p.s%s) r'
+                   % (parts, extra), args)
         want = rows(ref, 'SELECT * FROM bandit.decide(%(e)s, %(m)s)', args)
         same_rows('decide_summaries over the shards = decide on one node (%s)' % metric, got, want)
+    # a broken split (the shards' assignment counts withheld) is an error, never a NULL SRM
+    err = None
+    try:
+        coord.execute('SELECT r.* FROM (%s) p, bandit.analyze_summaries(%%(e)s, %%(m)s, p.v, NULL, p.s) r'
+                      % parts, {'e': EXPERIMENT, 'm': 'revenue'})
+    except psycopg2.Error as e:
+        err = e
+    ok('analyze_summaries without assignment counts: 22004', err is not None and err.pgcode == '22004',
+       repr(err))
 
 
 def policy_names(coord):
