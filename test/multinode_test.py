@@ -172,9 +172,11 @@ def setup_coordinator(cur, shards, plproxy):
                               'unit_id, metric, value) OFFSET 0) w'),
     ]
     if has_function(cur, 'bandit.node_of(bigint)'):
-        # shard k has node id k and is partition k - 1
+        # shard k has node id k and is partition k - 1; RUN ON takes a bare function call
+        cur.execute('CREATE FUNCTION router.partition_of(id bigint) RETURNS integer LANGUAGE sql IMMUTABLE '
+                    'RETURN bandit.node_of(id) - 1')
         proxies.append(('reward(decision_id bigint, reward float8) RETURNS void',
-                        'bandit.node_of(decision_id) - 1', 'SELECT bandit.reward(decision_id, reward)'))
+                        'router.partition_of(decision_id)', 'SELECT bandit.reward(decision_id, reward)'))
     if function_exists(cur, 'experiment_summaries'):
         # its columns as built (the contract's three, perhaps more at the end)
         proxies.append(('experiment_summaries(experiment text, metric text) RETURNS %s'
