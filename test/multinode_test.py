@@ -31,8 +31,8 @@ UNITS = 600
 ROUNDS = 150
 
 
-def skip(what, missing):
-    print('SKIP %s: needs %s, not in this build' % (what, missing))
+def skip(what, missing, instead=''):
+    print('SKIP %s: needs %s, not in this build%s' % (what, missing, '; ' + instead if instead else ''))
 
 
 def has_function(cur, signature):
@@ -158,6 +158,12 @@ def setup_coordinator(cur, shards, plproxy):
                              'FROM bandit.arm_stats(policy)'),
         ('policy_decisions(policy text) RETURNS bigint',
          'hashtext(policy)', 'SELECT count(*) FROM bandit.decision d WHERE d.policy = policy'),
+        # a shard's summaries in binary (PL/Proxy), tagged with its node for a fixed merge order
+        ('shard_summaries(experiment text, metric text) '
+         'RETURNS TABLE(node integer, variant text, summary bandit.summary)',
+         'ALL', "SELECT current_setting('bandit.node_id')::integer node, o.variant, bandit.summarize(o.value) summary "
+                'FROM bandit.observation o WHERE o.experiment = experiment AND o.metric = metric '
+                'GROUP BY o.variant'),
         ('assign(experiment text, unit_id text) RETURNS text',
          'hashtext(unit_id)', 'SELECT bandit.assign(experiment, unit_id)'),
         ('record_metric(experiment text, unit_id text, metric text, value float8) RETURNS void',
@@ -251,6 +257,8 @@ def test_experiment(coord, ref, shard_curs, plproxy, rng):
                             ORDER BY variant""", args)
         same_rows('per-shard summaries merged = one node (%s)' % metric, got, want)
 
+    if plproxy:
+        test_transports(coord)
     if not function_exists(coord, 'analyze_summaries'):
         skip('analyze_summaries over the shards = analyze on one node',
              'bandit.analyze_summaries(text, text, text[], bigint[], bandit.summary[]) (branch h-summaries)')
@@ -292,6 +300,40 @@ def test_experiment(coord, ref, shard_curs, plproxy, rng):
        repr(err))
 
 
+def test_transports(coord):
+    """The same per-shard summaries shipped as text (postgres_fdw) and in binary
+    (PL/Proxy), merged in the same order: equal bit for bit once the text form
+    round-trips exactly."""
+    # the binary form holds the whole state (a mean's low part too)
+    coord.execute("SELECT bool_and(bandit.summary_send(s) = bandit.summary_send(s::text::bandit.summary)) "
+                  "FROM (SELECT k, bandit.summarize(k * 1000 + x / 7.0) s "
+                  "      FROM generate_series(1, 50) k, generate_series(1, 37) x GROUP BY k) q")
+    exact_text = coord.fetchone()[0]
+    if not exact_text:
+        skip('text (postgres_fdw) and binary (PL/Proxy) transport of summaries agree bit for bit',
+             'an exact text form of bandit.summary (branch h-aggregates)', 'compared within 1e-12 instead')
+    for metric in METRICS:
+        args = {'e': EXPERIMENT, 'm': metric}
+        text_route = rows(coord, """
+            SELECT variant, bandit.n(s), bandit.mean(s), bandit.variance(s)
+            FROM (SELECT variant, bandit.merge(s ORDER BY node) s FROM (
+                SELECT 1 node, variant, bandit.summarize(value) s FROM s1.observation
+                 WHERE experiment = %(e)s AND metric = %(m)s GROUP BY variant
+                UNION ALL
+                SELECT 2, variant, bandit.summarize(value) FROM s2.observation
+                 WHERE experiment = %(e)s AND metric = %(m)s GROUP BY variant) x
+                GROUP BY variant) y ORDER BY variant""", args)
+        binary_route = rows(coord, """
+            SELECT variant, bandit.n(s), bandit.mean(s), bandit.variance(s)
+            FROM (SELECT variant, bandit.merge(summary ORDER BY node) s
+                  FROM router.shard_summaries(%(e)s, %(m)s) GROUP BY variant) y ORDER BY variant""", args)
+        if exact_text:
+            ok('postgres_fdw (text) and PL/Proxy (binary) summaries merge to the same bits (%s)' % metric,
+               text_route == binary_route and len(text_route) == 3, 'text %r, binary %r' % (text_route, binary_route))
+        else:
+            same_rows('postgres_fdw (text) and PL/Proxy (binary) summaries (%s)' % metric, text_route, binary_route)
+
+
 def policy_names(coord):
     """Two policy names that hash to different shards, and an agent for each."""
     names = {}
@@ -313,7 +355,7 @@ def test_policies(coordinator, coord, ref_conn, shard_curs, rng):
     node_of = has_function(coord, 'bandit.node_of(bigint)')
     if not node_of:
         skip('reward routed by node_of(decision_id), ids unique across shards',
-             'bandit.node_of(bigint) and GUC bandit.node_id (branch h-nodeid); reward routed by policy instead')
+             'bandit.node_of(bigint) and GUC bandit.node_id (branch h-nodeid)', 'reward routed by policy instead')
     refs = []
     for p, (algorithm, params) in zip(policies, POLICIES):
         coord.execute('SELECT router.create_policy(%s, %s, %s, %s)', (p, algorithm, ARMS, params))
