@@ -441,6 +441,10 @@ def test_kill_shard(clusters, coord, shard_curs, policies):
     coordinator_cluster, _, shard2 = clusters
     unit = next('late_%d' % i for i in range(100) if shard_of(coord, 'late_%d' % i) == 1)
     coord.execute('SELECT router.assign(%s, %s)', (EXPERIMENT, unit))
+    # units of both shards with a metric recorded while shard 2 is down
+    late = ['after_%d' % i for i in range(40)]
+    for u in late:
+        coord.execute('SELECT router.assign(%s, %s)', (EXPERIMENT, u))
     count_sql = 'SELECT count(*) FROM bandit.observation WHERE experiment = %s'
     survivor_before = rows(shard_curs[0], count_sql, EXPERIMENT)[0][0]
     victim_before = rows(shard_curs[1], count_sql, EXPERIMENT)[0][0]
@@ -497,11 +501,28 @@ def test_kill_shard(clusters, coord, shard_curs, policies):
        and rows(coord, 'SELECT 1') == [(1,)])
     ok('nothing written on the surviving shard',
        rows(shard_curs[0], count_sql, EXPERIMENT)[0][0] == survivor_before)
+    # the run goes on: each call lands whole on its shard or fails whole
+    succeeded = set()
+    for u in late:
+        try:
+            coord.execute("SELECT router.record_metric(%s, %s, 'revenue', 1)", (EXPERIMENT, u))
+            succeeded.add(u)
+        except psycopg2.Error as e:
+            if shard_of(coord, u) == 0:
+                print('late %s: %s' % (u, e))
+    on_survivor = {u for u in late if shard_of(coord, u) == 0}
+    late_sql = "SELECT unit_id FROM bandit.observation WHERE experiment = %s AND unit_id LIKE 'after\\_%%'"
+    recorded_rows = [u for (u,) in rows(shard_curs[0], late_sql, EXPERIMENT)]
+    recorded = set(recorded_rows)
+    ok('with shard 2 down, exactly the surviving shard\'s calls succeed, each recorded once',
+       succeeded == on_survivor == recorded and len(on_survivor) > 5
+       and len(recorded_rows) == len(recorded),
+       'succeeded %d, on the surviving shard %d, recorded %d' % (len(succeeded), len(on_survivor), len(recorded)))
     # back up: recovery drops the killed call's uncommitted write; the router reconnects
     ok('shard 2 restarts', shard2.pg_ctl_start(60))
     s2 = connect(shard2).cursor()
-    ok("the killed call's write is not on shard 2 after recovery",
-       rows(s2, count_sql, EXPERIMENT)[0][0] == victim_before)
+    ok("the killed call's write is not on shard 2 after recovery, nor any failed call's",
+       rows(s2, count_sql, EXPERIMENT)[0][0] == victim_before and rows(s2, late_sql, EXPERIMENT) == [])
     coord.execute('SELECT router.record_metric(%s, %s, %s, 2.5)', (EXPERIMENT, unit, 'revenue'))
     ok('the router reaches shard 2 again after its restart',
        rows(s2, count_sql, EXPERIMENT)[0][0] == victim_before + 1)
