@@ -8,7 +8,7 @@ shard).  Every answer is compared with a single node that holds the same data
 shard is killed mid-call: the coordinator's error is clean and nothing is
 half-applied.  Parts that need functions of the scale-out branches not yet
 present (bandit.node_of, bandit.experiment_summaries, analyze_summaries,
-decide_summaries) are skipped with a SKIP line naming what is missing; no
+decide_summaries, an exact text form of bandit.summary) are skipped with a SKIP line naming what is missing; no
 pass is counted for them.  Without PL/Proxy installed the PL/Proxy parts are
 skipped the same way.  Env MULTINODE_PORTS="p1,p2,p3" fixes the three ports
 (default: random)."""
@@ -22,7 +22,7 @@ import psycopg2
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from scratch_cluster import Cluster  # noqa: E402
-from testlib import close, ok, report  # noqa: E402
+from testlib import ok, report  # noqa: E402
 
 RTOL = 1e-12
 EXPERIMENT = 'mn_exp'
@@ -31,8 +31,8 @@ UNITS = 600
 ROUNDS = 150
 
 
-def skip(what, missing, instead=''):
-    print('SKIP %s: needs %s, not in this build%s' % (what, missing, '; ' + instead if instead else ''))
+def skip(what, missing, instead='', absent='not in this build'):
+    print('SKIP %s: needs %s, %s%s' % (what, missing, absent, '; ' + instead if instead else ''))
 
 
 def has_function(cur, signature):
@@ -436,16 +436,25 @@ def test_policies(coordinator, coord, ref_conn, shard_curs, rng):
     return policies
 
 
-def test_kill_shard(clusters, coord, shard_curs, policies):
-    """Shard 2 killed while a proxied write on it sleeps before committing."""
+def merge_over_shards(coord):
+    coord.execute('SELECT bandit.n(bandit.merge(s)) FROM (SELECT bandit.summarize(value) s FROM s1.observation '
+                  'UNION ALL SELECT bandit.summarize(value) FROM s2.observation) x')
+    return coord.fetchone()[0]
+
+
+def test_kill_shard(clusters, coord, shard_curs, policies, plproxy):
+    """Shard 2 killed (with PL/Proxy: while a proxied write on it sleeps before
+    committing), then the run goes on against the survivor, then shard 2 back."""
     coordinator_cluster, _, shard2 = clusters
-    unit = next('late_%d' % i for i in range(100) if shard_of(coord, 'late_%d' % i) == 1)
-    coord.execute('SELECT router.assign(%s, %s)', (EXPERIMENT, unit))
+    count_sql = 'SELECT count(*) FROM bandit.observation WHERE experiment = %s'
+    late_sql = "SELECT unit_id FROM bandit.observation WHERE experiment = %s AND unit_id LIKE 'after\\_%%'"
     # units of both shards with a metric recorded while shard 2 is down
     late = ['after_%d' % i for i in range(40)]
-    for u in late:
-        coord.execute('SELECT router.assign(%s, %s)', (EXPERIMENT, u))
-    count_sql = 'SELECT count(*) FROM bandit.observation WHERE experiment = %s'
+    unit = next('late_%d' % i for i in range(100) if shard_of(coord, 'late_%d' % i) == 1)
+    if plproxy:
+        for u in late + [unit]:
+            coord.execute('SELECT router.assign(%s, %s)', (EXPERIMENT, u))
+    observations_before = merge_over_shards(coord)
     survivor_before = rows(shard_curs[0], count_sql, EXPERIMENT)[0][0]
     victim_before = rows(shard_curs[1], count_sql, EXPERIMENT)[0][0]
     outcome = {}
@@ -460,38 +469,41 @@ def test_kill_shard(clusters, coord, shard_curs, policies):
             outcome['error'] = e
         finally:
             conn.close()
-    t = threading.Thread(target=in_flight)
-    t.start()
-    # until the proxied write waits on shard 2
-    deadline = time.time() + 20
-    while time.time() < deadline and not rows(shard_curs[1], "SELECT count(*) FROM pg_stat_activity "
-                                              "WHERE wait_event = 'PgSleep'")[0][0]:
-        time.sleep(0.05)
+    if plproxy:
+        t = threading.Thread(target=in_flight)
+        t.start()
+        # until the proxied write waits on shard 2
+        deadline = time.time() + 20
+        while time.time() < deadline and not rows(shard_curs[1], "SELECT count(*) FROM pg_stat_activity "
+                                                  "WHERE wait_event = 'PgSleep'")[0][0]:
+            time.sleep(0.05)
     stop = shard2.command(['pg_ctl', '-D', shard2.data, '-m', 'immediate', '-w', 'stop'])
-    ok('shard 2 killed mid-call (pg_ctl stop -m immediate)', stop.returncode == 0, stop.stderr)
-    t.join(30)
-    e = outcome.get('error')
-    ok('the in-flight proxied call fails with an ERROR', isinstance(e, psycopg2.Error), repr(outcome))
-    if isinstance(e, psycopg2.Error):
-        print('in-flight call: %s: %s' % (e.pgcode, str(e).strip().splitlines()[0]))
-        ok('... whose message names PL/Proxy and the lost connection',
-           'PL/Proxy' in str(e) and ('connection' in str(e) or 'terminat' in str(e)), str(e))
-    # the coordinator is whole; a call for the dead shard fails cleanly, the survivor still serves
-    # PL/Proxy reports every remote failure as XX000 (its choice, not bandit's): the
-    # first call finds its pooled connection dead, the next cannot connect
-    for attempt in ('first', 'second'):
-        try:
-            coord.execute('SELECT * FROM router.choose(%s)', (policies[1],))
-            ok('%s choose on the dead shard fails' % attempt, False, 'it succeeded')
-        except psycopg2.Error as err:
-            print('%s choose on the dead shard: %s: %s' % (attempt, err.pgcode, str(err).strip().splitlines()[0]))
-            ok('%s choose on the dead shard: an ERROR naming PL/Proxy, the function and the connection' % attempt,
-               'PL/Proxy function router.choose' in str(err) and 'connect' in str(err), '%s %s' % (err.pgcode, err))
-    ok('choose on the surviving shard still works',
-       len(rows(coord, 'SELECT * FROM router.choose(%s)', policies[0])) == 1)
+    ok('shard 2 killed mid-run (pg_ctl stop -m immediate)', stop.returncode == 0, stop.stderr)
+    if plproxy:
+        t.join(30)
+        e = outcome.get('error')
+        ok('the in-flight proxied call fails with an ERROR', isinstance(e, psycopg2.Error), repr(outcome))
+        if isinstance(e, psycopg2.Error):
+            print('in-flight call: %s: %s' % (e.pgcode, str(e).strip().splitlines()[0]))
+            ok('... whose message names PL/Proxy and the lost connection',
+               'PL/Proxy' in str(e) and ('connection' in str(e) or 'terminat' in str(e)), str(e))
+        # a call for the dead shard fails cleanly, the survivor still serves.  PL/Proxy
+        # reports every remote failure as XX000 (its choice, not bandit's): the first
+        # call finds its pooled connection dead, the next cannot connect
+        for attempt in ('first', 'second'):
+            try:
+                coord.execute('SELECT * FROM router.choose(%s)', (policies[1],))
+                ok('%s choose on the dead shard fails' % attempt, False, 'it succeeded')
+            except psycopg2.Error as err:
+                print('%s choose on the dead shard: %s: %s' % (attempt, err.pgcode,
+                                                               str(err).strip().splitlines()[0]))
+                ok('%s choose on the dead shard: an ERROR naming PL/Proxy, the function and the connection'
+                   % attempt, 'PL/Proxy function router.choose' in str(err) and 'connect' in str(err),
+                   '%s %s' % (err.pgcode, err))
+        ok('choose on the surviving shard still works',
+           len(rows(coord, 'SELECT * FROM router.choose(%s)', policies[0])) == 1)
     try:
-        coord.execute('SELECT bandit.merge(s) FROM (SELECT bandit.summarize(value) s FROM s1.observation '
-                      'UNION ALL SELECT bandit.summarize(value) FROM s2.observation) x')
+        merge_over_shards(coord)
         ok('merge over a dead shard fails', False, 'it succeeded')
     except psycopg2.Error as err:
         print('merge over the dead shard: %s: %s' % (err.pgcode, str(err).strip().splitlines()[0]))
@@ -501,31 +513,35 @@ def test_kill_shard(clusters, coord, shard_curs, policies):
        and rows(coord, 'SELECT 1') == [(1,)])
     ok('nothing written on the surviving shard',
        rows(shard_curs[0], count_sql, EXPERIMENT)[0][0] == survivor_before)
-    # the run goes on: each call lands whole on its shard or fails whole
-    succeeded = set()
-    for u in late:
-        try:
-            coord.execute("SELECT router.record_metric(%s, %s, 'revenue', 1)", (EXPERIMENT, u))
-            succeeded.add(u)
-        except psycopg2.Error as e:
-            if shard_of(coord, u) == 0:
-                print('late %s: %s' % (u, e))
-    on_survivor = {u for u in late if shard_of(coord, u) == 0}
-    late_sql = "SELECT unit_id FROM bandit.observation WHERE experiment = %s AND unit_id LIKE 'after\\_%%'"
-    recorded_rows = [u for (u,) in rows(shard_curs[0], late_sql, EXPERIMENT)]
-    recorded = set(recorded_rows)
-    ok('with shard 2 down, exactly the surviving shard\'s calls succeed, each recorded once',
-       succeeded == on_survivor == recorded and len(on_survivor) > 5
-       and len(recorded_rows) == len(recorded),
-       'succeeded %d, on the surviving shard %d, recorded %d' % (len(succeeded), len(on_survivor), len(recorded)))
-    # back up: recovery drops the killed call's uncommitted write; the router reconnects
+    if plproxy:
+        # the run goes on: each call lands whole on its shard or fails whole
+        succeeded = set()
+        for u in late:
+            try:
+                coord.execute("SELECT router.record_metric(%s, %s, 'revenue', 1)", (EXPERIMENT, u))
+                succeeded.add(u)
+            except psycopg2.Error as e:
+                if shard_of(coord, u) == 0:
+                    print('late %s: %s' % (u, e))
+        on_survivor = {u for u in late if shard_of(coord, u) == 0}
+        recorded_rows = [u for (u,) in rows(shard_curs[0], late_sql, EXPERIMENT)]
+        recorded = set(recorded_rows)
+        ok("with shard 2 down, exactly the surviving shard's calls succeed, each recorded once",
+           succeeded == on_survivor == recorded and len(on_survivor) > 5
+           and len(recorded_rows) == len(recorded),
+           'succeeded %d, on the surviving shard %d, recorded %d'
+           % (len(succeeded), len(on_survivor), len(recorded)))
+    # back up: recovery drops the killed call's uncommitted write; both routes reconnect
     ok('shard 2 restarts', shard2.pg_ctl_start(60))
     s2 = connect(shard2).cursor()
     ok("the killed call's write is not on shard 2 after recovery, nor any failed call's",
        rows(s2, count_sql, EXPERIMENT)[0][0] == victim_before and rows(s2, late_sql, EXPERIMENT) == [])
-    coord.execute('SELECT router.record_metric(%s, %s, %s, 2.5)', (EXPERIMENT, unit, 'revenue'))
-    ok('the router reaches shard 2 again after its restart',
-       rows(s2, count_sql, EXPERIMENT)[0][0] == victim_before + 1)
+    ok('postgres_fdw reaches shard 2 again after its restart',
+       merge_over_shards(coord) == observations_before + (len(on_survivor) if plproxy else 0))
+    if plproxy:
+        coord.execute('SELECT router.record_metric(%s, %s, %s, 2.5)', (EXPERIMENT, unit, 'revenue'))
+        ok('the router reaches shard 2 again after its restart',
+           rows(s2, count_sql, EXPERIMENT)[0][0] == victim_before + 1)
 
 
 def main():
@@ -538,8 +554,8 @@ def main():
         coord.execute("CREATE DATABASE ref TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'")
         plproxy = plproxy_available(coord)
         if not plproxy:
-            skip('every PL/Proxy part (routing, caveat, killed shard)',
-                 'the plproxy extension (Debian package postgresql-15-plproxy)')
+            skip('every PL/Proxy part (routing, caveat, calls while a shard is down)',
+                 'the plproxy extension (Debian package postgresql-15-plproxy)', absent='not installed')
         shard_curs = []
         for s in clusters[1:]:
             c = connect(s).cursor()
@@ -556,9 +572,8 @@ def main():
 
         rng = random.Random(12)
         test_experiment(coord, ref, shard_curs, plproxy, rng)
-        if plproxy:
-            policies = test_policies(coordinator, coord, ref_conn, shard_curs, rng)
-            test_kill_shard(clusters, coord, shard_curs, policies)
+        policies = test_policies(coordinator, coord, ref_conn, shard_curs, rng) if plproxy else None
+        test_kill_shard(clusters, coord, shard_curs, policies, plproxy)
     except Exception as e:  # noqa: BLE001 - counted and shown, then the clusters go
         ok('the multi-node run completes', False, '%s: %s' % (type(e).__name__, e))
         import traceback
