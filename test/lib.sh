@@ -5,6 +5,8 @@ PG_MAJOR=${PG_MAJOR:-15}
 SYSTEM_PG_CONFIG=/usr/lib/postgresql/$PG_MAJOR/bin/pg_config
 PACKAGES="make gcc postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR postgresql-common
 libgsl-dev python3 python3-scipy python3-statsmodels python3-psycopg2 valgrind"
+# Wanted but not required: without it test/multinode_test.py skips its PL/Proxy parts
+OPTIONAL_PACKAGES="postgresql-$PG_MAJOR-plproxy"
 
 # The throwaway clusters and the Python tests speak UTF-8 whatever the
 # caller's locale (LANG is often unset in containers and login shells, which
@@ -36,6 +38,21 @@ ensure_packages() {
         as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null || return 1
     fi
     export PG_CONFIG=${PG_CONFIG:-$SYSTEM_PG_CONFIG}
+}
+
+# test/run: installs what OPTIONAL_PACKAGES lacks if it can; says what it could not;
+# always succeeds.
+ensure_optional_packages() {
+    local p
+    for p in $OPTIONAL_PACKAGES; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' && continue
+        if can_be_root && { as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive \
+                apt-get install -y -qq "$p" >/dev/null; }; then
+            echo "installed: $p"
+        else
+            echo "could not install $p: the tests that need it will skip those parts" >&2
+        fi
+    done
 }
 
 # Builds with -Werror (the build has zero warnings) and installs with
