@@ -209,7 +209,9 @@ names = {n for (n,) in q("""SELECT proname FROM pg_proc WHERE pronamespace = 'ba
                             UNION SELECT relname FROM pg_class
                                   WHERE relnamespace = 'bandit'::regnamespace
                             UNION SELECT typname FROM pg_type
-                                  WHERE typnamespace = 'bandit'::regnamespace""")}
+                                  WHERE typnamespace = 'bandit'::regnamespace
+                            UNION SELECT substr(name, 8) FROM pg_settings
+                                  WHERE name LIKE 'bandit.%'""")}   # settings, e.g. bandit.node_id
 not_sql = {'so', 'h', 'c', 'control', 'md'}   # bandit.so, src/bandit.h, bandit.control ...
 for path in ['README.md'] + sorted(os.path.relpath(p, ROOT)
                                    for p in glob.glob(os.path.join(ROOT, 'doc', '*.md'))):
