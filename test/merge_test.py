@@ -20,7 +20,7 @@ import sys
 import psycopg2
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from testlib import ok, close, fresh_database, query_helpers, report  # noqa: E402
+from testlib import ok, close, fresh_database, query_helpers, report, user_mapping_options  # noqa: E402
 
 RTOL = 1e-12
 SHARDS = 3
@@ -323,7 +323,7 @@ def push_down(admin, conn, q, q1):
         if os.environ.get(env):
             opts.append("%s '%s'" % (opt, os.environ[env]))
     cur.execute('CREATE SERVER loop FOREIGN DATA WRAPPER postgres_fdw OPTIONS (%s)' % ', '.join(opts))
-    cur.execute('CREATE USER MAPPING FOR CURRENT_USER SERVER loop')
+    cur.execute('CREATE USER MAPPING FOR CURRENT_USER SERVER loop' + user_mapping_options())
     cur.execute("""CREATE FOREIGN TABLE fobs (id bigint, x float8, y float8, g boolean, success boolean, r float8,
                    t float8, l float8, hl float8, ht float8, arm text) SERVER loop OPTIONS (table_name 'obs')""")
 

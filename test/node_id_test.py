@@ -351,12 +351,13 @@ def main():
     admin.autocommit = True
     acur = admin.cursor()
     acur.execute("DROP ROLE IF EXISTS %s" % ROLE)
-    acur.execute("CREATE ROLE %s LOGIN" % ROLE)
+    # a password: pg_virtualenv (CI) asks for one over TCP
+    acur.execute("CREATE ROLE %s LOGIN PASSWORD 'node-test'" % ROLE)
     conns = {node: node_database(admin, PREFIX + str(node), node if node else None) for node in (0, 1, 2)}
     tmp = tempfile.mkdtemp(prefix='bandit-node-')
     try:
         cur0 = conns[0].cursor()
-        plain = psycopg2.connect(dbname=PREFIX + '0', user=ROLE)
+        plain = psycopg2.connect(dbname=PREFIX + '0', user=ROLE, password='node-test')
         plain.autocommit = True
         try:
             check_guc(admin, cur0, plain)

@@ -18,7 +18,7 @@ import psycopg2.extras
 from scipy import stats
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from testlib import close, fresh_database, ok, query_helpers, report  # noqa: E402
+from testlib import close, fresh_database, ok, query_helpers, report, user_mapping_options  # noqa: E402
 
 PREFIX = 'bandit_summ_'
 SHARDS = ['s1', 's2', 's3']
@@ -76,7 +76,7 @@ for s in SHARDS:
     c.execute("CREATE SERVER %s FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host %%s, port %%s, dbname %%s, "
               "extensions 'bandit')" % s, (os.environ.get('PGHOST', '/tmp'), os.environ.get('PGPORT', '5432'),
                                            PREFIX + s))
-    c.execute('CREATE USER MAPPING FOR CURRENT_USER SERVER %s' % s)
+    c.execute('CREATE USER MAPPING FOR CURRENT_USER SERVER %s' % s + user_mapping_options())
     c.execute("CREATE FOREIGN TABLE %s_summaries (experiment text, metric text, variant text, assigned bigint, "
               "summary bandit.summary, nonbinary bigint) SERVER %s OPTIONS (table_name 'bandit_node_summaries')"
               % (s, s))

@@ -1,5 +1,7 @@
 """Shared by the test/*_test.py scripts: a tally of checks that ends in the
 suite's "N passed, N failed" line, and a fresh database with the extension."""
+import os
+
 import psycopg2
 
 _tally = {'passed': 0, 'failed': 0}
@@ -31,6 +33,14 @@ def fresh_database(name):
     conn.autocommit = True
     conn.cursor().execute('CREATE EXTENSION bandit')
     return admin, conn
+
+
+def user_mapping_options():
+    """OPTIONS of a postgres_fdw user mapping that logs in as the tests do:
+    pg_virtualenv (CI) gives a user and a password in the environment."""
+    options = ["%s '%s'" % (key, os.environ[var].replace("'", "''"))
+               for key, var in (('user', 'PGUSER'), ('password', 'PGPASSWORD')) if os.environ.get(var)]
+    return ' OPTIONS (%s)' % ', '.join(options) if options else ''
 
 
 def query_helpers(cur):
