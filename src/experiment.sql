@@ -614,7 +614,7 @@ COMMENT ON FUNCTION bandit.srm_check(text) IS
 
 -- Scale-out: each node's share of an experiment, merged at a coordinator
 -- (bandit.merge, sum) and analyzed there by analyze_summaries.
-CREATE FUNCTION bandit.experiment_summaries(experiment text, metric text)
+CREATE FUNCTION bandit.experiment_shares(experiment text, metric text)
 RETURNS TABLE(variant text, assigned bigint, summary bandit.summary, nonbinary bigint)
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SECURITY DEFINER
@@ -636,8 +636,18 @@ BEGIN
     ORDER BY v.position;
 END
 $$;
+COMMENT ON FUNCTION bandit.experiment_shares(text, text) IS
+    'This node''s share of an experiment on one metric, one row per variant (position order, every variant): units assigned here, the summary of the metric''s values recorded here (empty if none), and how many of them are neither 0 nor 1 (bandit.experiment_summaries with that count). Sum assigned and nonbinary and bandit.merge the summaries over the nodes, then pass them to bandit.analyze_summaries or bandit.decide_summaries with nonbinary: the metric is then binary exactly when analyze would find it so. Privilege: read on the experiment.';
+
+-- The contract's form: the share without the count of non-binary values.
+CREATE FUNCTION bandit.experiment_summaries(experiment text, metric text)
+RETURNS TABLE(variant text, assigned bigint, summary bandit.summary)
+LANGUAGE sql STABLE PARALLEL SAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT s.variant, s.assigned, s.summary FROM bandit.experiment_shares(experiment, metric) s $$;
 COMMENT ON FUNCTION bandit.experiment_summaries(text, text) IS
-    'This node''s share of an experiment on one metric, one row per variant (position order, every variant): units assigned here, the summary of the metric''s values recorded here (empty if none), and how many of them are neither 0 nor 1. Sum assigned and nonbinary and bandit.merge the summaries over the nodes, then pass them to bandit.analyze_summaries or bandit.decide_summaries. Privilege: read on the experiment.';
+    'This node''s share of an experiment on one metric, one row per variant (position order, every variant): units assigned here and the summary of the metric''s values recorded here (empty if none). Sum assigned and bandit.merge the summaries over the nodes, then pass them to bandit.analyze_summaries or bandit.decide_summaries; bandit.experiment_shares adds the count of values neither 0 nor 1, which makes the binary test exact for a metric not declared in params.metrics. Privilege: read on the experiment.';
 
 CREATE FUNCTION bandit.experiment_summaries(experiment text, metric text, covariate text)
 RETURNS TABLE(variant text, assigned bigint, summary bandit.covariance_summary, uncovered bandit.summary)
@@ -1025,7 +1035,7 @@ COMMENT ON FUNCTION bandit.summaries_order(bandit.experiment, text[], bigint[], 
 
 -- analyze at a coordinator, from the nodes' merged experiment_summaries.
 CREATE FUNCTION bandit.analyze_summaries(experiment text, metric text, variants text[], assigned bigint[],
-                                         summaries bandit.summary[], nonbinary bigint[] DEFAULT NULL)
+                                         summaries bandit.summary[], nonbinary bigint[])
 RETURNS TABLE(variant text, n bigint, mean float8, ci_lower float8, ci_upper float8, diff float8,
               p_value float8, adjusted_p_value float8, effect_size float8, prob_best float8, test text,
               significant boolean, diff_ci_lower float8, diff_ci_upper float8, relative_lift float8,
@@ -1057,7 +1067,22 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION bandit.analyze_summaries(text, text, text[], bigint[], bandit.summary[], bigint[]) IS
-    'bandit.analyze of an experiment whose units live on several nodes, at a coordinator holding its definition: variants[i] (each variant of the experiment once, any order) had assigned[i] units and summaries[i] of the metric (NULL: none), as summed and merged from each node''s bandit.experiment_summaries. Same columns and values as analyze on all the data: the sample-ratio check from the assigned counts (a NULL or missing count is 22004), the same tests, Holm, prob_best; sequential looks are recorded here. The metric is binary if declared so in params.metrics, else if nonbinary (summed from experiment_summaries) is all 0, else (nonbinary NULL) if every summary is that of 0/1 values within rounding. Arrays of different lengths are 2202E, an unknown or repeated variant 22023. Privilege: read on the experiment.';
+    'bandit.analyze of an experiment whose units live on several nodes, at a coordinator holding its definition: variants[i] (each variant of the experiment once, any order) had assigned[i] units and summaries[i] of the metric (NULL: none), as summed and merged from each node''s bandit.experiment_shares. Same columns and values as analyze on all the data: the sample-ratio check from the assigned counts (a NULL or missing count is 22004), the same tests, Holm, prob_best; sequential looks are recorded here. The metric is binary if declared so in params.metrics, else if nonbinary (summed from experiment_shares) is all 0, else (nonbinary NULL) if every summary is that of 0/1 values within rounding. Arrays of different lengths are 2202E, an unknown or repeated variant 22023. Privilege: read on the experiment.';
+
+-- The contract's form: without the nonbinary counts (the binary test then
+-- reads the summaries, or params.metrics).
+CREATE FUNCTION bandit.analyze_summaries(experiment text, metric text, variants text[], assigned bigint[],
+                                         summaries bandit.summary[])
+RETURNS TABLE(variant text, n bigint, mean float8, ci_lower float8, ci_upper float8, diff float8,
+              p_value float8, adjusted_p_value float8, effect_size float8, prob_best float8, test text,
+              significant boolean, diff_ci_lower float8, diff_ci_upper float8, relative_lift float8,
+              expected_loss float8, srm_p_value float8, warning text, sd float8)
+LANGUAGE sql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT * FROM bandit.analyze_summaries(experiment, metric, variants, assigned, summaries, NULL::bigint[]) $$;
+COMMENT ON FUNCTION bandit.analyze_summaries(text, text, text[], bigint[], bandit.summary[]) IS
+    'bandit.analyze_summaries without the nonbinary counts: the metric is binary if declared so in params.metrics, else if every summary is that of 0/1 values within rounding (values outside [0, 1] can mimic that: pass the counts of bandit.experiment_shares to be exact). Privilege: read on the experiment.';
 
 -- analyze with a covariate (CUPED) at a coordinator, from the nodes' merged
 -- experiment_summaries(experiment, metric, covariate).
@@ -1221,7 +1246,7 @@ COMMENT ON FUNCTION bandit.decide(text, text) IS
     'What to do with an experiment on one metric: continue, stop_success (a treatment beats the control with Holm-adjusted p below alpha if sequential, else early_alpha, by at least min_effect; winner names the largest), stop_failure (the control beats every treatment so), stop_futility (with max_sample_size: power at that size to detect min_effect, or the observed effect when min_effect is 0, below 0.2 for every treatment, or the size reached). Never stops before min_sample_size per variant or on a sample-ratio mismatch. reason says why in words. Privilege: read on the experiment.';
 
 CREATE FUNCTION bandit.decide_summaries(experiment text, metric text, variants text[], assigned bigint[],
-                                        summaries bandit.summary[], nonbinary bigint[] DEFAULT NULL)
+                                        summaries bandit.summary[], nonbinary bigint[])
 RETURNS TABLE(decision text, winner text, reason text)
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SECURITY DEFINER
@@ -1238,6 +1263,18 @@ END
 $$;
 COMMENT ON FUNCTION bandit.decide_summaries(text, text, text[], bigint[], bandit.summary[], bigint[]) IS
     'bandit.decide from the nodes'' merged bandit.experiment_summaries, at a coordinator holding the experiment''s definition: the same decision and reason as decide on all the data, from bandit.analyze_summaries'' rows (arguments as there). Privilege: read on the experiment.';
+
+-- The contract's form: without the nonbinary counts (the binary test then
+-- reads the summaries, or params.metrics).
+CREATE FUNCTION bandit.decide_summaries(experiment text, metric text, variants text[], assigned bigint[],
+                                        summaries bandit.summary[])
+RETURNS TABLE(decision text, winner text, reason text)
+LANGUAGE sql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT * FROM bandit.decide_summaries(experiment, metric, variants, assigned, summaries, NULL::bigint[]) $$;
+COMMENT ON FUNCTION bandit.decide_summaries(text, text, text[], bigint[], bandit.summary[]) IS
+    'bandit.decide_summaries without the nonbinary counts: the metric is binary if declared so in params.metrics, else if every summary is that of 0/1 values within rounding (values outside [0, 1] can mimic that: pass the counts of bandit.experiment_shares to be exact). Privilege: read on the experiment.';
 
 -- A text report for psql
 

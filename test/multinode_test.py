@@ -48,12 +48,6 @@ def function_exists(cur, name):
     return cur.fetchone()[0]
 
 
-def function_result(cur, name):
-    cur.execute("SELECT pg_get_function_result(oid) FROM pg_proc WHERE pronamespace = 'bandit'::regnamespace "
-                "AND proname = %s", (name,))
-    return cur.fetchone()[0]
-
-
 def plproxy_available(cur):
     cur.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'plproxy'")
     return cur.fetchone() is not None
@@ -183,11 +177,11 @@ def setup_coordinator(cur, shards, plproxy):
                     'RETURN bandit.node_of(id) - 1')
         proxies.append(('reward(decision_id bigint, reward float8) RETURNS void',
                         'router.partition_of(decision_id)', 'SELECT bandit.reward(decision_id, reward)'))
-    if function_exists(cur, 'experiment_summaries'):
-        # its columns as built (the contract's three, perhaps more at the end)
-        proxies.append(('experiment_summaries(experiment text, metric text) RETURNS %s'
-                        % function_result(cur, 'experiment_summaries'),
-                        'ALL', 'SELECT * FROM bandit.experiment_summaries(experiment, metric)'))
+    if function_exists(cur, 'experiment_shares'):
+        # experiment_summaries with the count of values neither 0 nor 1: the binary test made exact
+        proxies.append(('experiment_shares(experiment text, metric text) RETURNS TABLE(variant text, '
+                        'assigned bigint, summary bandit.summary, nonbinary bigint)',
+                        'ALL', 'SELECT * FROM bandit.experiment_shares(experiment, metric)'))
     for signature, run_on, select in proxies:
         cur.execute("CREATE FUNCTION router.%s LANGUAGE plproxy AS $$ CLUSTER 'shards'; RUN ON %s; %s; $$"
                     % (signature, run_on, select))
@@ -263,19 +257,17 @@ def test_experiment(coord, ref, shard_curs, plproxy, rng):
         skip('analyze_summaries over the shards = analyze on one node',
              'bandit.analyze_summaries(text, text, text[], bigint[], bandit.summary[]) (branch h-summaries)')
         return
-    if not function_exists(shard_curs[0], 'experiment_summaries') or not plproxy:
-        skip('analyze_summaries over the shards', 'bandit.experiment_summaries(text, text) on the shards'
+    if not function_exists(shard_curs[0], 'experiment_shares') or not plproxy:
+        skip('analyze_summaries over the shards', 'bandit.experiment_shares(text, text) on the shards'
              if plproxy else 'PL/Proxy')
         return
-    # h-summaries adds a trailing column nonbinary (values neither 0 nor 1), summed like assigned
-    nonbinary = 'nonbinary bigint' in function_result(coord, 'experiment_summaries')
     for metric in METRICS:
+        # assigned and nonbinary (values neither 0 nor 1) summed, the summaries merged
         parts = """SELECT array_agg(variant ORDER BY variant) v, array_agg(a ORDER BY variant) a,
                           array_agg(s ORDER BY variant) s, array_agg(nb ORDER BY variant) nb
-                   FROM (SELECT variant, sum(assigned)::bigint a, bandit.merge(summary) s, %s nb
-                         FROM router.experiment_summaries(%%(e)s, %%(m)s) GROUP BY variant) x""" \
-            % ('sum(nonbinary)::bigint' if nonbinary else 'NULL::bigint')
-        extra = ', p.nb' if nonbinary else ''
+                   FROM (SELECT variant, sum(assigned)::bigint a, bandit.merge(summary) s, sum(nonbinary)::bigint nb
+                         FROM router.experiment_shares(%(e)s, %(m)s) GROUP BY variant) x"""
+        extra = ', p.nb'
         args = {'e': EXPERIMENT, 'm': metric}
         got = rows(coord, 'SELECT r.* FROM (%s) p, bandit.analyze_summaries(%%(e)s, %%(m)s, p.v, p.a, p.s%s) r '
                    'ORDER BY r.variant' % (parts, extra), args)

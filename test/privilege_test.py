@@ -59,7 +59,7 @@ DESIGN = {}
 for _kind, _levels in {
         'policy': {'use': 'choose reward recommend', 'read': 'arm_stats linucb_state',
                    'manage': 'add_arm retire_arm set_mode set_arm_budget snapshot restore'},
-        'experiment': {'use': 'assign record_metric record_metrics', 'read': 'analyze decide report srm_check experiment_summaries analyze_summaries decide_summaries',
+        'experiment': {'use': 'assign record_metric record_metrics', 'read': 'analyze decide report srm_check experiment_summaries experiment_shares analyze_summaries decide_summaries',
                        'manage': 'start_experiment stop_experiment drop_experiment'},
         'agent': {'use': 'q_select q_learn q_learn_batch q_remember q_replay q_greedy', 'read': 'q_export',
                   'manage': 'q_import q_forget'},
@@ -151,6 +151,13 @@ def calls(fx):
         'bandit.report(text,text)': ("SELECT * FROM bandit.report('pt_e', 'conv')", 'experiment'),
         'bandit.srm_check(text)': ("SELECT bandit.srm_check('pt_e')", 'experiment'),
         'bandit.experiment_summaries(text,text)': ("SELECT * FROM bandit.experiment_summaries('pt_e', 'conv')", 'experiment'),
+        'bandit.experiment_shares(text,text)': ("SELECT * FROM bandit.experiment_shares('pt_e', 'conv')", 'experiment'),
+        'bandit.analyze_summaries(text,text,text[],bigint[],bandit.summary[])':
+            ("SELECT * FROM bandit.analyze_summaries('pt_e', 'conv', '{control,treat}', '{10,10}', "
+             "'{\"(10,0.5,2.5)\",\"(10,0.5,2.5)\"}')", 'experiment'),
+        'bandit.decide_summaries(text,text,text[],bigint[],bandit.summary[])':
+            ("SELECT * FROM bandit.decide_summaries('pt_e', 'conv', '{control,treat}', '{10,10}', "
+             "'{\"(10,0.5,2.5)\",\"(10,0.5,2.5)\"}')", 'experiment'),
         'bandit.experiment_summaries(text,text,text)': ("SELECT * FROM bandit.experiment_summaries('pt_e', 'rev', 'conv')", 'experiment'),
         'bandit.analyze_summaries(text,text,text,text[],bigint[],bandit.covariance_summary[],bandit.summary[])':
             ("SELECT * FROM bandit.analyze_summaries('pt_e', 'rev', 'conv', '{control,treat}', '{10,10}', "

@@ -61,7 +61,7 @@ CROSS JOIN LATERAL (
     SELECT k FROM pg_catalog.jsonb_array_elements_text(CASE pg_catalog.jsonb_typeof(x.params->'metrics')
                                                         WHEN 'array' THEN x.params->'metrics' ELSE '[]' END) k
 ) m(metric)
-CROSS JOIN LATERAL bandit.experiment_summaries(x.name, m.metric) s"""
+CROSS JOIN LATERAL bandit.experiment_shares(x.name, m.metric) s"""
 run(SHARDS, VIEW)
 # the same for CUPED: every (metric, covariate) pair of the node's metrics
 run(SHARDS, VIEW.replace('bandit_node_summaries', 'bandit_node_cuped')
@@ -69,7 +69,7 @@ run(SHARDS, VIEW.replace('bandit_node_summaries', 'bandit_node_cuped')
              'SELECT x.name AS experiment, m.metric, k.covariate, s.variant, s.assigned, s.summary, s.uncovered')
     .replace(') m(metric)', ') m(metric)\nCROSS JOIN LATERAL (SELECT DISTINCT o.metric FROM bandit.observation o '
              'WHERE o.experiment = x.name) k(covariate)')
-    .replace('experiment_summaries(x.name, m.metric)', 'experiment_summaries(x.name, m.metric, k.covariate)'))
+    .replace('experiment_shares(x.name, m.metric)', 'experiment_summaries(x.name, m.metric, k.covariate)'))
 c = cur['coord']
 c.execute('CREATE EXTENSION postgres_fdw')
 for s in SHARDS:
@@ -340,6 +340,13 @@ try:
     ok('NULL count message', False)
 except psycopg2.Error as e:
     ok('NULL count message names the variant', 'variant "b"' in e.pgerror and 'assigned[2]' in e.pgerror, e.pgerror)
+cur['whole'].execute("SELECT pg_get_function_result('bandit.experiment_summaries(text, text)'::regprocedure)")
+ok('experiment_summaries(text, text) returns exactly the contract\'s columns',
+   cur['whole'].fetchone()[0] == 'TABLE(variant text, assigned bigint, summary bandit.summary)')
+for signature in ('analyze_summaries', 'decide_summaries'):
+    cur['whole'].execute("SELECT to_regprocedure('bandit.%s(text, text, text[], bigint[], bandit.summary[])') "
+                         "IS NOT NULL" % signature)
+    ok('%s has the contract\'s five-argument signature' % signature, cur['whole'].fetchone()[0])
 for sql, code in [("SELECT * FROM bandit.experiment_summaries('cont', NULL)", '22004'),
                   ("SELECT * FROM bandit.experiment_summaries('nope', 'm')", '42704')]:
     got = sqlstate(sql)
