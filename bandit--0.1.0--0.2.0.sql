@@ -2352,7 +2352,6 @@ COMMENT ON TRIGGER arm_deleted_replica ON bandit.arm IS
     'On a logical replication subscriber (replica role), touches the policy of each deleted arm, so that backends read its arms afresh';
 ALTER TABLE bandit.arm ENABLE REPLICA TRIGGER arm_deleted_replica;
 
--- == src/access_final.sql (0.1.0's hand-made grants included)
 -- == issue 11: LinUCB keeps its rewards since the last fold apart from A^-1
 -- (src/linucb.c): a reward writes a row naming its decision, not A^-1's 8 dim^2
 
@@ -2445,53 +2444,6 @@ BEGIN
                                   pg_catalog.format('The local part of the ids of bandit.%s: bandit.new_id adds bandit.node_id * 2^53', t));
         PERFORM pg_catalog.pg_extension_config_dump(seq::regclass, '');
         EXECUTE pg_catalog.format('REVOKE ALL ON SEQUENCE %s FROM PUBLIC', seq);
-    END LOOP;
-END
-$$;
-
--- Runs after every capability's SQL.  Default privileges (ALTER DEFAULT
--- PRIVILEGES of the installing role) and, on an update, grants made by hand
--- for 0.1.0 may have given other roles privileges on bandit's objects; a
--- TRIGGER, TRUNCATE or CREATE among them would let a role act as the
--- extension's owner.  Only what the scripts grant stays: SELECT on tables and
--- views and USAGE on the schema for PUBLIC, EXECUTE on the functions as each
--- file decided.
-DO $$
-DECLARE
-    r record;
-BEGIN
-    FOR r IN
-        SELECT DISTINCT c.oid::regclass AS rel, c.relkind, a.grantee, a.privilege_type
-        FROM pg_catalog.pg_class c
-        CROSS JOIN LATERAL (SELECT x.grantee, x.privilege_type FROM pg_catalog.aclexplode(c.relacl) x
-                            UNION ALL
-                            SELECT x.grantee, x.privilege_type
-                            FROM pg_catalog.pg_attribute t, pg_catalog.aclexplode(t.attacl) x
-                            WHERE t.attrelid = c.oid) a
-        WHERE c.relnamespace = 'bandit'::regnamespace AND a.grantee <> c.relowner
-          AND NOT (a.grantee = 0 AND a.privilege_type = 'SELECT' AND c.relkind IN ('r', 'v'))
-    LOOP
-        EXECUTE pg_catalog.format('REVOKE %s ON %s %s FROM %s', r.privilege_type,
-                                  CASE WHEN r.relkind = 'S' THEN 'SEQUENCE' ELSE 'TABLE' END, r.rel,
-                                  CASE WHEN r.grantee = 0 THEN 'PUBLIC'
-                                       ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(r.grantee)) END);
-    END LOOP;
-    FOR r IN
-        SELECT DISTINCT p.oid::regprocedure AS fn, a.grantee
-        FROM pg_catalog.pg_proc p, pg_catalog.aclexplode(p.proacl) a
-        WHERE p.pronamespace = 'bandit'::regnamespace AND a.grantee NOT IN (0, p.proowner)
-    LOOP
-        EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM %s', r.fn,
-                                  pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(r.grantee)));
-    END LOOP;
-    FOR r IN
-        SELECT DISTINCT a.grantee, a.privilege_type
-        FROM pg_catalog.pg_namespace n, pg_catalog.aclexplode(n.nspacl) a
-        WHERE n.nspname = 'bandit' AND a.grantee <> n.nspowner AND NOT (a.grantee = 0 AND a.privilege_type = 'USAGE')
-    LOOP
-        EXECUTE pg_catalog.format('REVOKE %s ON SCHEMA bandit FROM %s', r.privilege_type,
-                                  CASE WHEN r.grantee = 0 THEN 'PUBLIC'
-                                       ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(r.grantee)) END);
     END LOOP;
 END
 $$;
@@ -3139,11 +3091,14 @@ BEGIN
     END IF;
     IF coalesce(array_ndims(variants), 1) <> 1 OR coalesce(array_ndims(assigned), 1) <> 1
        OR coalesce(array_ndims(nonbinary), 1) <> 1
+       -- elements are paired by position: an array from another index than 1 would shift them
+       OR coalesce(array_lower(variants, 1), 1) <> 1 OR coalesce(array_lower(assigned, 1), 1) <> 1
+       OR coalesce(array_lower(nonbinary, 1), 1) <> 1
        OR cardinality(assigned) <> cardinality(variants) OR cardinality(nonbinary) <> cardinality(variants)
        OR EXISTS (SELECT FROM unnest(others) o WHERE o IS DISTINCT FROM cardinality(variants)) THEN
-        RAISE EXCEPTION 'variants, assigned, % (and nonbinary) must be one-dimensional arrays of one length: got % variants, % assigned, % (%)%',
-            what, cardinality(variants), cardinality(assigned),
-            array_to_string(ARRAY(SELECT CASE WHEN o < 0 THEN 'a multi-dimensional array' ELSE o::text END FROM unnest(others) o), ', '),
+        RAISE EXCEPTION 'variants, assigned, % (and nonbinary) must be one-dimensional arrays of one length from index 1: got % variants (from %), % assigned (from %), % (%)%',
+            what, cardinality(variants), coalesce(array_lower(variants, 1), 1), cardinality(assigned), coalesce(array_lower(assigned, 1), 1),
+            array_to_string(ARRAY(SELECT CASE WHEN o < 0 THEN 'not one-dimensional from index 1' ELSE o::text END FROM unnest(others) o), ', '),
             what, coalesce(', ' || cardinality(nonbinary) || ' nonbinary', '')
             USING ERRCODE = '2202E';
     END IF;
@@ -3206,7 +3161,7 @@ BEGIN
             USING ERRCODE = '22004';
     END IF;
     ord := bandit.summaries_order(e, variants, assigned, nonbinary,
-                                  ARRAY[CASE WHEN array_ndims(summaries) > 1 THEN -1 ELSE cardinality(summaries) END],
+                                  ARRAY[CASE WHEN array_ndims(summaries) > 1 OR array_lower(summaries, 1) <> 1 THEN -1 ELSE cardinality(summaries) END],
                                   'summaries');
     sums := ARRAY(SELECT summaries[i] FROM unnest(ord) WITH ORDINALITY o(i, p) ORDER BY p);
     RETURN QUERY SELECT * FROM bandit.compare_variants(e, metric,
@@ -3256,8 +3211,8 @@ BEGIN
             USING ERRCODE = '22004';
     END IF;
     ord := bandit.summaries_order(e, variants, assigned, NULL,
-                                  ARRAY[CASE WHEN array_ndims(summaries) > 1 THEN -1 ELSE cardinality(summaries) END,
-                                        CASE WHEN array_ndims(uncovered) > 1 THEN -1 ELSE cardinality(uncovered) END],
+                                  ARRAY[CASE WHEN array_ndims(summaries) > 1 OR array_lower(summaries, 1) <> 1 THEN -1 ELSE cardinality(summaries) END,
+                                        CASE WHEN array_ndims(uncovered) > 1 OR array_lower(uncovered, 1) <> 1 THEN -1 ELSE cardinality(uncovered) END],
                                   'summaries, uncovered');
     RETURN QUERY SELECT * FROM bandit.compare_variants(e, metric,
         ARRAY(SELECT variants[i] FROM unnest(ord) WITH ORDINALITY o(i, p) ORDER BY p),
@@ -3415,3 +3370,52 @@ REVOKE ALL ON FUNCTION bandit.summaries_order(bandit.experiment, text[], bigint[
 REVOKE ALL ON FUNCTION bandit.cuped_moments(text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION bandit.cuped_adjust(bandit.covariance_summary[], bandit.summary[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION bandit.cuped_adjusted(bandit.covariance_summary, float8, float8) FROM PUBLIC;
+
+-- == src/access_final.sql (0.1.0's hand-made grants included): the last block, after
+-- every section that creates objects
+-- Runs after every capability's SQL.  Default privileges (ALTER DEFAULT
+-- PRIVILEGES of the installing role) and, on an update, grants made by hand
+-- for 0.1.0 may have given other roles privileges on bandit's objects; a
+-- TRIGGER, TRUNCATE or CREATE among them would let a role act as the
+-- extension's owner.  Only what the scripts grant stays: SELECT on tables and
+-- views and USAGE on the schema for PUBLIC, EXECUTE on the functions as each
+-- file decided.
+DO $$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN
+        SELECT DISTINCT c.oid::regclass AS rel, c.relkind, a.grantee, a.privilege_type
+        FROM pg_catalog.pg_class c
+        CROSS JOIN LATERAL (SELECT x.grantee, x.privilege_type FROM pg_catalog.aclexplode(c.relacl) x
+                            UNION ALL
+                            SELECT x.grantee, x.privilege_type
+                            FROM pg_catalog.pg_attribute t, pg_catalog.aclexplode(t.attacl) x
+                            WHERE t.attrelid = c.oid) a
+        WHERE c.relnamespace = 'bandit'::regnamespace AND a.grantee <> c.relowner
+          AND NOT (a.grantee = 0 AND a.privilege_type = 'SELECT' AND c.relkind IN ('r', 'v'))
+    LOOP
+        EXECUTE pg_catalog.format('REVOKE %s ON %s %s FROM %s', r.privilege_type,
+                                  CASE WHEN r.relkind = 'S' THEN 'SEQUENCE' ELSE 'TABLE' END, r.rel,
+                                  CASE WHEN r.grantee = 0 THEN 'PUBLIC'
+                                       ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(r.grantee)) END);
+    END LOOP;
+    FOR r IN
+        SELECT DISTINCT p.oid::regprocedure AS fn, a.grantee
+        FROM pg_catalog.pg_proc p, pg_catalog.aclexplode(p.proacl) a
+        WHERE p.pronamespace = 'bandit'::regnamespace AND a.grantee NOT IN (0, p.proowner)
+    LOOP
+        EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM %s', r.fn,
+                                  pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(r.grantee)));
+    END LOOP;
+    FOR r IN
+        SELECT DISTINCT a.grantee, a.privilege_type
+        FROM pg_catalog.pg_namespace n, pg_catalog.aclexplode(n.nspacl) a
+        WHERE n.nspname = 'bandit' AND a.grantee <> n.nspowner AND NOT (a.grantee = 0 AND a.privilege_type = 'USAGE')
+    LOOP
+        EXECUTE pg_catalog.format('REVOKE %s ON SCHEMA bandit FROM %s', r.privilege_type,
+                                  CASE WHEN r.grantee = 0 THEN 'PUBLIC'
+                                       ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(r.grantee)) END);
+    END LOOP;
+END
+$$;

@@ -987,11 +987,14 @@ BEGIN
     END IF;
     IF coalesce(array_ndims(variants), 1) <> 1 OR coalesce(array_ndims(assigned), 1) <> 1
        OR coalesce(array_ndims(nonbinary), 1) <> 1
+       -- elements are paired by position: an array from another index than 1 would shift them
+       OR coalesce(array_lower(variants, 1), 1) <> 1 OR coalesce(array_lower(assigned, 1), 1) <> 1
+       OR coalesce(array_lower(nonbinary, 1), 1) <> 1
        OR cardinality(assigned) <> cardinality(variants) OR cardinality(nonbinary) <> cardinality(variants)
        OR EXISTS (SELECT FROM unnest(others) o WHERE o IS DISTINCT FROM cardinality(variants)) THEN
-        RAISE EXCEPTION 'variants, assigned, % (and nonbinary) must be one-dimensional arrays of one length: got % variants, % assigned, % (%)%',
-            what, cardinality(variants), cardinality(assigned),
-            array_to_string(ARRAY(SELECT CASE WHEN o < 0 THEN 'a multi-dimensional array' ELSE o::text END FROM unnest(others) o), ', '),
+        RAISE EXCEPTION 'variants, assigned, % (and nonbinary) must be one-dimensional arrays of one length from index 1: got % variants (from %), % assigned (from %), % (%)%',
+            what, cardinality(variants), coalesce(array_lower(variants, 1), 1), cardinality(assigned), coalesce(array_lower(assigned, 1), 1),
+            array_to_string(ARRAY(SELECT CASE WHEN o < 0 THEN 'not one-dimensional from index 1' ELSE o::text END FROM unnest(others) o), ', '),
             what, coalesce(', ' || cardinality(nonbinary) || ' nonbinary', '')
             USING ERRCODE = '2202E';
     END IF;
@@ -1055,7 +1058,7 @@ BEGIN
             USING ERRCODE = '22004';
     END IF;
     ord := bandit.summaries_order(e, variants, assigned, nonbinary,
-                                  ARRAY[CASE WHEN array_ndims(summaries) > 1 THEN -1 ELSE cardinality(summaries) END],
+                                  ARRAY[CASE WHEN array_ndims(summaries) > 1 OR array_lower(summaries, 1) <> 1 THEN -1 ELSE cardinality(summaries) END],
                                   'summaries');
     sums := ARRAY(SELECT summaries[i] FROM unnest(ord) WITH ORDINALITY o(i, p) ORDER BY p);
     RETURN QUERY SELECT * FROM bandit.compare_variants(e, metric,
@@ -1107,8 +1110,8 @@ BEGIN
             USING ERRCODE = '22004';
     END IF;
     ord := bandit.summaries_order(e, variants, assigned, NULL,
-                                  ARRAY[CASE WHEN array_ndims(summaries) > 1 THEN -1 ELSE cardinality(summaries) END,
-                                        CASE WHEN array_ndims(uncovered) > 1 THEN -1 ELSE cardinality(uncovered) END],
+                                  ARRAY[CASE WHEN array_ndims(summaries) > 1 OR array_lower(summaries, 1) <> 1 THEN -1 ELSE cardinality(summaries) END,
+                                        CASE WHEN array_ndims(uncovered) > 1 OR array_lower(uncovered, 1) <> 1 THEN -1 ELSE cardinality(uncovered) END],
                                   'summaries, uncovered');
     RETURN QUERY SELECT * FROM bandit.compare_variants(e, metric,
         ARRAY(SELECT variants[i] FROM unnest(ord) WITH ORDINALITY o(i, p) ORDER BY p),

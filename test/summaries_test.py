@@ -327,6 +327,11 @@ for what, sql, code in [
         ('lengths', "'cont', 'm', ARRAY['a','b','c'], ARRAY[1,2]::bigint[], ARRAY[NULL,NULL,NULL]::bandit.summary[]", '2202E'),
         ('nonbinary length', "'cont', 'm', " + A + ", ARRAY[0]::bigint[]", '2202E'),
         ('2-D', "'cont', 'm', ARRAY[['a','b'],['c','d']], ARRAY[[1,2],[3,4]]::bigint[], ARRAY[[NULL,NULL],[NULL,NULL]]::bandit.summary[]", '2202E'),
+        # elements are paired by position: an array from index 0 or 5 would shift them
+        ('variants from index 0', "'cont', 'm', '[0:2]={a,b,c}'::text[], ARRAY[1,2,3]::bigint[], ARRAY[NULL,NULL,NULL]::bandit.summary[]", '2202E'),
+        ('assigned from index 0', "'cont', 'm', ARRAY['a','b','c'], '[0:2]={1,2,3}'::bigint[], ARRAY[NULL,NULL,NULL]::bandit.summary[]", '2202E'),
+        ('summaries from index 5', "'cont', 'm', ARRAY['a','b','c'], ARRAY[1,2,3]::bigint[], '[5:7]={NULL,NULL,NULL}'::bandit.summary[]", '2202E'),
+        ('nonbinary from index 0', "'cont', 'm', " + A + ", '[0:2]={0,0,0}'::bigint[]", '2202E'),
         ('unknown variant', "'cont', 'm', ARRAY['a','b','x'], ARRAY[1,2,3]::bigint[], ARRAY[NULL,NULL,NULL]::bandit.summary[]", '22023'),
         ('duplicate variant', "'cont', 'm', ARRAY['a','b','b','c'], ARRAY[1,2,3,4]::bigint[], ARRAY[NULL,NULL,NULL,NULL]::bandit.summary[]", '22023'),
         ('negative count', "'cont', 'm', ARRAY['a','b','c'], ARRAY[1,-2,3]::bigint[], ARRAY[NULL,NULL,NULL]::bandit.summary[]", '22003'),

@@ -648,12 +648,15 @@ def check_guards(database):
                       AND pg_catalog.has_sequence_privilege('upgrade_planter', c.oid, p)
                     UNION ALL
                     SELECT p.oid::regprocedure::text FROM pg_catalog.pg_proc p
-                    WHERE p.pronamespace = 'bandit'::regnamespace AND p.proname IN ('require', 'create_policy', 'policy_row')
+                    WHERE p.pronamespace = 'bandit'::regnamespace
                       AND pg_catalog.has_function_privilege('upgrade_planter', p.oid, 'EXECUTE')
+                      AND NOT EXISTS (SELECT 1 FROM pg_catalog.aclexplode(coalesce(p.proacl,
+                                                        pg_catalog.acldefault('f', p.proowner))) a
+                                      WHERE a.grantee = 0 AND a.privilege_type = 'EXECUTE')
                     UNION ALL
                     SELECT 'schema CREATE' WHERE pg_catalog.has_schema_privilege('upgrade_planter', 'bandit', 'CREATE')""")
         ok('with ALTER DEFAULT PRIVILEGES GRANT ALL to a role and PUBLIC, %s gives them nothing to write '
-           'bandit\'s tables, no internal function, no CREATE on the schema' % how, held == [], '%r' % held[:8])
+           'bandit\'s tables, no function PUBLIC may not run, no CREATE on the schema' % how, held == [], '%r' % held[:8])
         cur.execute('DROP EXTENSION bandit')
         cur.execute('DROP SCHEMA bandit')
     for what in defaults:
