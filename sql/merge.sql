@@ -53,3 +53,6 @@ SELECT bandit.t_test(bandit.make_summary(10, 1, 1), bandit.make_summary(12, 2, 1
          = bandit.t_test(bandit.make_summary(10, 1, 1), bandit.make_summary(12, 2, 1.5), true, 'less', 0.9) AS summaries,
        bandit.t_test_one_sample(bandit.make_summary(10, 1, 1), 0.5, 'two-sided'::bandit.alternative)
          = bandit.t_test_one_sample(bandit.make_summary(10, 1, 1), 0.5) AS one_sample;
+-- white space around the numbers, as float8in allows; a missing number is still refused
+SELECT '( 3 , 2 , 2 )'::bandit.summary AS spaced, ' (4,3.5,21,-1.1102230246251565e-16) '::bandit.summary AS spaced_low;
+SELECT pg_temp.err($$SELECT '(1, ,2)'::bandit.summary$$);

@@ -13,6 +13,8 @@ SELECT bandit.node_of(NULL);
 SELECT pg_temp.err('SELECT bandit.node_of(-1)');
 SELECT pg_temp.err('SELECT bandit.node_of(-9223372036854775808)');
 SELECT pg_temp.err('SELECT bandit.new_id(NULL)');
+SELECT pg_temp.err('SELECT bandit.new_id(0)');
+SELECT pg_temp.err($$SELECT bandit.new_id('bandit.decision')$$);
 CREATE TEMP SEQUENCE past START 9007199254740992;
 SELECT pg_temp.err($$SELECT bandit.new_id('past')$$);
 

@@ -11,6 +11,7 @@
  */
 #include "bandit.h"
 
+#include "catalog/pg_class.h"
 #include "commands/sequence.h"
 #include "utils/lsyscache.h"
 
@@ -36,6 +37,14 @@ bandit_new_id(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("seq must not be NULL")));
 	sequence = PG_GETARG_OID(0);
+	if (get_rel_relkind(sequence) != RELKIND_SEQUENCE)
+	{
+		char	   *name = get_rel_name(sequence);
+
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("seq must be a sequence, got %s", name ? name : psprintf("OID %u", sequence))));
+	}
 	local = nextval_internal(sequence, true);
 
 	if (local < 0 || local > NODE_LOCAL_MAX)

@@ -81,13 +81,23 @@ CheckSummary(const Summary *s)
 	if (!SummaryIsValid(s))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid summary: count must be >= 0, mean finite, m2 finite and >= 0, and an empty or one-value summary has m2 = 0")));
+				 errmsg("invalid summary (" INT64_FORMAT ",%s,%s,%s): the count must be >= 0, mean and m2 finite, m2 >= 0 (0 for a count of 0 or 1, with mean 0 for 0), and mean_low at most an ulp of the mean",
+						s->n, ShowDouble(s->mean), ShowDouble(s->m2), ShowDouble(s->mean_low))));
 }
 
 static inline double
 SummaryVariance(const Summary *s)
 {
 	return s->m2 / (double) (s->n - 1);
+}
+
+/* Past any white space: the numbers may have it on either side, as in float8in. */
+static inline char *
+SkipSpaces(char *p)
+{
+	while (isspace((unsigned char) *p))
+		p++;
+	return p;
 }
 
 PG_FUNCTION_INFO_V1(bandit_summary_in);
@@ -106,35 +116,31 @@ bandit_summary_in(PG_FUNCTION_ARGS)
 	char	   *end;
 	long long	n;
 
-	while (isspace((unsigned char) *p))
-		p++;
+	p = SkipSpaces(p);
 	if (*p++ != '(')
 		goto bad;
 	errno = 0;
 	n = strtoll(p, &end, 10);
-	if (end == p || errno != 0 || *end != ',')
+	if (end == p || errno != 0 || *(end = SkipSpaces(end)) != ',')
 		goto bad;
 	s->n = (int64) n;
 	p = end + 1;
 	s->mean = strtod(p, &end);
-	if (end == p || *end != ',')
+	if (end == p || *(end = SkipSpaces(end)) != ',')
 		goto bad;
 	p = end + 1;
 	s->m2 = strtod(p, &end);
-	if (end == p || (*end != ')' && *end != ','))
+	if (end == p || (*(end = SkipSpaces(end)) != ')' && *end != ','))
 		goto bad;
 	s->mean_low = 0;
 	if (*end == ',')
 	{
 		p = end + 1;
 		s->mean_low = strtod(p, &end);
-		if (end == p || *end != ')')
+		if (end == p || *(end = SkipSpaces(end)) != ')')
 			goto bad;
 	}
-	p = end + 1;
-	while (isspace((unsigned char) *p))
-		p++;
-	if (*p != '\0')
+	if (*SkipSpaces(end + 1) != '\0')
 		goto bad;
 	CheckSummary(s);
 	PG_RETURN_POINTER(s);
