@@ -2455,9 +2455,20 @@ COMMENT ON FUNCTION bandit.summary_out(bandit.summary) IS 'Text output of bandit
 
 -- The alternative as an enum: not collatable, so that postgres_fdw pushes down
 -- a t_test aggregate given it as a constant (a text constant it does not).
+-- The raw-row t_test's text overloads go: with none, a literal 'less' resolves
+-- to the enum ones, which postgres_fdw pushes down, and the implicit cast keeps
+-- text values working (a view of the user's on a text overload stops the update:
+-- doc/upgrading.md)
+DROP AGGREGATE bandit.t_test(float8, boolean, boolean, text);
+DROP AGGREGATE bandit.t_test(float8, boolean, boolean, text, float8);
+DROP FUNCTION bandit.t_test_accum(float8[], float8, boolean, boolean, text);
+DROP FUNCTION bandit.t_test_accum(float8[], float8, boolean, boolean, text, float8);
 CREATE TYPE bandit.alternative AS ENUM ('two-sided', 'less', 'greater');
 COMMENT ON TYPE bandit.alternative IS
-    'The alternative hypothesis of a t-test as an enum, for the raw-row bandit.t_test: unlike a text constant it lets postgres_fdw push the aggregate down. Privilege: none.';
+    'The alternative hypothesis of a t-test as an enum, for the raw-row bandit.t_test: unlike a text constant it lets postgres_fdw push the aggregate down; text casts to it implicitly. Privilege: none.';
+CREATE CAST (text AS bandit.alternative) WITH INOUT AS IMPLICIT;
+COMMENT ON CAST (text AS bandit.alternative) IS
+    'A text alternative (''two-sided'', ''less'', ''greater'') given to the raw-row bandit.t_test. Privilege: none.';
 CREATE FUNCTION bandit.t_test_accum(float8[], float8, boolean, boolean, bandit.alternative) RETURNS float8[]
     AS 'MODULE_PATHNAME', 'bandit_t_test_accum' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION bandit.t_test_accum(float8[], float8, boolean, boolean, bandit.alternative, float8) RETURNS float8[]
@@ -2475,9 +2486,9 @@ CREATE AGGREGATE bandit.t_test(value float8, group2 boolean, equal_var boolean, 
     SFUNC = bandit.t_test_accum, STYPE = float8[], FINALFUNC = bandit.t_test_final,
     COMBINEFUNC = bandit.t_test_combine, INITCOND = '{0,0,0,0,0,0,0,0,-1,-1,-1}', PARALLEL = SAFE);
 COMMENT ON AGGREGATE bandit.t_test(float8, boolean, boolean, bandit.alternative) IS
-    'bandit.t_test(value, group2, equal_var, alternative) with the alternative as bandit.alternative (e.g. ''less''::bandit.alternative), which postgres_fdw pushes down; NULL when a group has < 2 rows or neither group varies. Privilege: none.';
+    'Two-sample t-test over raw rows with an alternative (the same on every row; a literal or text casts to bandit.alternative, which postgres_fdw pushes down); NULL when a group has < 2 rows or neither group varies (scipy: NaN or an infinite statistic). Privilege: none.';
 COMMENT ON AGGREGATE bandit.t_test(float8, boolean, boolean, bandit.alternative, float8) IS
-    'bandit.t_test(value, group2, equal_var, alternative, level) with the alternative as bandit.alternative, which postgres_fdw pushes down; NULL when a group has < 2 rows or neither group varies. Privilege: none.';
+    'Two-sample t-test over raw rows with an alternative and confidence level (the same on every row; a literal or text casts to bandit.alternative, which postgres_fdw pushes down); NULL when a group has < 2 rows or neither group varies (scipy: NaN or an infinite statistic). Privilege: none.';
 
 CREATE FUNCTION bandit.t_test(s1 bandit.summary, s2 bandit.summary, equal_var boolean, alternative bandit.alternative,
                               level float8 DEFAULT 0.95)
