@@ -5,12 +5,11 @@ publisher reaches the subscriber's cache through the row trigger
 arm_deleted_replica (ENABLE REPLICA), which touches the policy's row.  Only
 bandit.arm is published (with bandit.policy the publisher's own touch would
 replicate).  Needs wal_level = logical (test/run sets it); skips otherwise."""
-import os
 import time
 
 import psycopg2
 
-from testlib import ok, fresh_database, report
+from testlib import ok, fresh_database, login_credentials, report
 
 PUB, SUB = 'bandit_arm_cache_pub', 'bandit_arm_cache_sub'
 
@@ -49,9 +48,8 @@ def main():
     s.execute("DELETE FROM bandit.arm WHERE policy = 'lr'")
     # the apply worker connects as the test does (pg_virtualenv gives a password)
     conninfo = 'dbname=%s port=%s host=%s' % (PUB, port, sockets.split(',')[0])
-    for key, var in (('user', 'PGUSER'), ('password', 'PGPASSWORD')):
-        if os.environ.get(var):
-            conninfo += " %s=%s" % (key, os.environ[var])
+    for key, value in login_credentials():
+        conninfo += " %s=%s" % (key, value)
     s.execute("CREATE SUBSCRIPTION arm_cache CONNECTION %s PUBLICATION arm_cache "
               "WITH (create_slot = false, slot_name = 'arm_cache')", (conninfo,))
     synced = wait_for(s, "SELECT count(*) FROM bandit.arm WHERE policy = 'lr'", 3)

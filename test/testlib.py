@@ -35,11 +35,17 @@ def fresh_database(name):
     return admin, conn
 
 
+def login_credentials():
+    """(key, value) of the user and password the tests log in with, where the
+    environment sets them (pg_virtualenv in CI does), for a server that
+    connects back: a subscription's conninfo, a postgres_fdw user mapping."""
+    return [(key, os.environ[var]) for key, var in (('user', 'PGUSER'), ('password', 'PGPASSWORD'))
+            if os.environ.get(var)]
+
+
 def user_mapping_options():
-    """OPTIONS of a postgres_fdw user mapping that logs in as the tests do:
-    pg_virtualenv (CI) gives a user and a password in the environment."""
-    options = ["%s '%s'" % (key, os.environ[var].replace("'", "''"))
-               for key, var in (('user', 'PGUSER'), ('password', 'PGPASSWORD')) if os.environ.get(var)]
+    """OPTIONS of a postgres_fdw user mapping that logs in as the tests do."""
+    options = ["%s '%s'" % (key, value.replace("'", "''")) for key, value in login_credentials()]
     return ' OPTIONS (%s)' % ', '.join(options) if options else ''
 
 
