@@ -3382,6 +3382,146 @@ REVOKE ALL ON FUNCTION bandit.cuped_moments(text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION bandit.cuped_adjust(bandit.covariance_summary[], bandit.summary[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION bandit.cuped_adjusted(bandit.covariance_summary, float8, float8) FROM PUBLIC;
 
+-- == issue 13: operating policies (src/policy.sql): parameters budget_smoothing, reward_wait,
+-- default_reward and learning; the decision log records observed cost and latency, expiry,
+-- batched rewards not yet learned and the canary that served; arms count the decisions learned
+ALTER TABLE bandit.arm ADD COLUMN rewarded bigint NOT NULL DEFAULT 0,
+    ADD COLUMN reward_sum float8 NOT NULL DEFAULT 0;
+COMMENT ON TABLE bandit.arm IS
+    'Arms of each policy and what it learned: Beta posterior (alpha, beta), rewards credited (pulls), their discounted weight, mean and m2 (weighted Welford), budget estimates (cost, latency_ms), LinUCB state (a_inv = inverse of A, b) as of its last fold (bandit.linucb_pending holds the rewards since), state_stamp, a random stamp renewed (= DEFAULT) by every write of a_inv or b: it names the stored state for bandit.linucb_pending and the per-backend LinUCB cache, changed_xid, the transaction that last wrote the row (set by the trigger arm_written), which refreshes the per-backend arm cache, and for bandit.policy_metrics the decisions learned on this arm (rewarded, expired ones included) and the sum of their rewards (reward_sum): counts of the log, not learned state, so restore keeps them';
+ALTER TABLE bandit.decision ADD COLUMN cost float8, ADD COLUMN latency_ms float8,
+    ADD COLUMN expired boolean NOT NULL DEFAULT false, ADD COLUMN to_learn boolean, ADD COLUMN canary_of text;
+-- Rewards recorded and not yet learned (batched policies): a short list for
+-- bandit.learn_pending.  An immediate reward leaves to_learn NULL, so its
+-- update of the decision stays HOT.
+CREATE INDEX decision_to_learn ON bandit.decision (policy, id) WHERE to_learn;
+COMMENT ON TABLE bandit.decision IS
+    'Decision log: the arm served and the probability it had (propensity), what the policy itself chose (policy_arm, policy_propensity; differs in shadow mode), the context, the reward once credited with the cost and latency observed, whether it was the default_reward of an expired decision (expired), to_learn (true: recorded by a batched policy, not yet learned by bandit.learn_pending), and canary_of, the policy whose choose served this decision from its canary candidate';
+ALTER TABLE bandit.snapshot ADD COLUMN parent bigint,
+    ADD COLUMN status text NOT NULL DEFAULT 'archived' CHECK (status IN ('active', 'candidate', 'archived'));
+COMMENT ON TABLE bandit.snapshot IS
+    'Saved copies of a policy''s whole learned state, for bandit.restore, with their lineage (bandit.policy_versions): parent, the snapshot this state descends from, and status (active: the state in service; candidate: a canary''s; archived)';
+
+-- A policy's reward_wait parameter as an interval.
+CREATE FUNCTION bandit.reward_wait(wait jsonb) RETURNS interval
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    result interval;
+BEGIN
+    BEGIN
+        result := (wait #>> '{}')::interval;
+    EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow OR interval_field_overflow THEN
+        result := NULL;
+    END;
+    IF jsonb_typeof(wait) IS DISTINCT FROM 'string' OR result IS NULL OR result <= interval '0' THEN
+        RAISE EXCEPTION 'reward_wait must be a positive interval as text, e.g. "30 minutes", got %', wait
+            USING ERRCODE = '22023';
+    END IF;
+    RETURN result;
+END
+$$;
+COMMENT ON FUNCTION bandit.reward_wait(jsonb) IS
+    'A policy''s reward_wait parameter (a JSON string) as a positive interval; anything else is 22023. Used by bandit.policy_params and bandit.expire_decisions';
+REVOKE ALL ON FUNCTION bandit.reward_wait(jsonb) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION bandit.policy_params(algorithm text, arms text[], params jsonb) RETURNS jsonb
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    defaults constant jsonb := '{"prior_alpha": 1, "prior_beta": 1, "epsilon": 0.1, "epsilon_decay": 1.0,
+        "min_epsilon": 0, "c": 1, "temperature": 0.1, "discount": 1.0, "alpha": 1.0, "dim": null,
+        "mode": "active", "default_arm": null, "budget_smoothing": 0.1, "reward_wait": null,
+        "default_reward": null, "learning": "immediate"}';
+    result jsonb;
+    k text;
+    v jsonb;
+BEGIN
+    IF algorithm IS NULL OR arms IS NULL OR params IS NULL THEN
+        RAISE EXCEPTION 'algorithm, arms and params must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    PERFORM bandit.check_param_keys(params, defaults);
+    result := defaults || jsonb_build_object('default_arm', arms[1]) || jsonb_strip_nulls(params);
+    FOR k, v IN SELECT * FROM jsonb_each(result) LOOP
+        CONTINUE WHEN k IN ('mode', 'default_arm', 'learning', 'reward_wait') OR v = 'null';
+        IF jsonb_typeof(v) <> 'number' THEN
+            RAISE EXCEPTION 'parameter "%" must be a number, got %', k, v USING ERRCODE = '22023';
+        END IF;
+    END LOOP;
+    -- limits that keep every later choose computable (Beta quadrature, scores, softmax weights)
+    IF (result->>'prior_alpha')::float8 NOT BETWEEN 1e-6 AND 1e6 OR (result->>'prior_beta')::float8 NOT BETWEEN 1e-6 AND 1e6 THEN
+        RAISE EXCEPTION 'prior_alpha and prior_beta must be between 1e-06 and 1000000, got % and %',
+            (result->>'prior_alpha')::float8, (result->>'prior_beta')::float8 USING ERRCODE = '22003';
+    END IF;
+    IF (result->>'epsilon')::float8 NOT BETWEEN 0 AND 1 OR (result->>'min_epsilon')::float8 NOT BETWEEN 0 AND 1 THEN
+        RAISE EXCEPTION 'epsilon and min_epsilon must be between 0 and 1, got % and %',
+            (result->>'epsilon')::float8, (result->>'min_epsilon')::float8 USING ERRCODE = '22003';
+    END IF;
+    IF (result->>'epsilon_decay')::float8 <= 0 OR (result->>'epsilon_decay')::float8 > 1 THEN
+        RAISE EXCEPTION 'epsilon_decay must be in (0, 1], got %', (result->>'epsilon_decay')::float8 USING ERRCODE = '22003';
+    END IF;
+    IF (result->>'discount')::float8 <= 0 OR (result->>'discount')::float8 > 1 THEN
+        RAISE EXCEPTION 'discount must be in (0, 1], got %', (result->>'discount')::float8 USING ERRCODE = '22003';
+    END IF;
+    IF (result->>'c')::float8 NOT BETWEEN 0 AND 1e100 OR (result->>'alpha')::float8 NOT BETWEEN 0 AND 1e100 THEN
+        RAISE EXCEPTION 'c and alpha must be between 0 and 1e+100, got % and %',
+            (result->>'c')::float8, (result->>'alpha')::float8 USING ERRCODE = '22003';
+    END IF;
+    IF (result->>'temperature')::float8 < 1e-300 THEN
+        RAISE EXCEPTION 'temperature must be at least 1e-300, got %', (result->>'temperature')::float8 USING ERRCODE = '22003';
+    END IF;
+    IF (result->>'budget_smoothing')::float8 <= 0 OR (result->>'budget_smoothing')::float8 > 1 THEN
+        RAISE EXCEPTION 'budget_smoothing must be in (0, 1], got %', (result->>'budget_smoothing')::float8
+            USING ERRCODE = '22003';
+    END IF;
+    IF NOT result->>'learning' = ANY ('{immediate,batched}') THEN
+        RAISE EXCEPTION 'learning must be immediate or batched, got %', result->'learning' USING ERRCODE = '22023';
+    END IF;
+    -- a decision that never hears back is credited default_reward after reward_wait: both or neither
+    IF (result->'reward_wait' = 'null') <> (result->'default_reward' = 'null') THEN
+        RAISE EXCEPTION 'reward_wait and default_reward go together, got % and %', result->'reward_wait', result->'default_reward'
+            USING ERRCODE = '22023', HINT = 'A decision not rewarded within reward_wait is credited default_reward.';
+    END IF;
+    IF result->'reward_wait' <> 'null' THEN
+        PERFORM bandit.reward_wait(result->'reward_wait');
+        IF (result->>'default_reward')::float8 NOT BETWEEN (CASE WHEN algorithm = 'thompson' THEN 0 ELSE -1e100 END)
+                                                       AND (CASE WHEN algorithm = 'thompson' THEN 1 ELSE 1e100 END) THEN
+            RAISE EXCEPTION 'default_reward must be a reward the policy takes (thompson: from 0 to 1; others: from -1e+100 to 1e+100), got %',
+                (result->>'default_reward')::float8 USING ERRCODE = '22003';
+        END IF;
+    END IF;
+    IF NOT result->>'mode' = ANY ('{active,shadow,off}') THEN
+        RAISE EXCEPTION 'mode must be active, shadow or off, got %', result->>'mode' USING ERRCODE = '22023';
+    END IF;
+    IF NOT result->>'default_arm' = ANY (arms) THEN
+        RAISE EXCEPTION 'default_arm "%" is not one of the arms', result->>'default_arm' USING ERRCODE = '22023';
+    END IF;
+    IF algorithm = 'linucb' THEN
+        IF result->'dim' = 'null' THEN
+            RAISE EXCEPTION 'linucb needs the parameter "dim"' USING ERRCODE = '22023';
+        END IF;
+        IF (result->>'dim')::float8 <> trunc((result->>'dim')::float8) OR (result->>'dim')::float8 < 1 THEN
+            RAISE EXCEPTION 'dim must be a positive integer, got %', (result->>'dim')::float8 USING ERRCODE = '22003';
+        END IF;
+        IF (result->>'dim')::float8 > 1024 THEN
+            RAISE EXCEPTION 'dim must be at most 1024, got %', (result->>'dim')::float8 USING ERRCODE = '54000';
+        END IF;
+        IF (result->>'discount')::float8 <> 1 THEN
+            RAISE EXCEPTION 'discount applies to thompson, ucb1, epsilon_greedy and softmax, not linucb'
+                USING ERRCODE = '22023',
+                      HINT = 'Discounting A would also decay its identity prior, and A^-1 would blow up in unseen directions.';
+        END IF;
+    ELSIF result->'dim' <> 'null' THEN
+        RAISE EXCEPTION 'dim applies to linucb only' USING ERRCODE = '22023';
+    END IF;
+    RETURN result;
+END
+$$;
+COMMENT ON FUNCTION bandit.policy_params(text, text[], jsonb) IS
+    'Checks a policy''s parameters and fills in the defaults; used by bandit.create_policy';
+
 -- == src/access_final.sql (0.1.0's hand-made grants included): the last block, after
 -- every section that creates objects
 -- Runs after every capability's SQL.  Default privileges (ALTER DEFAULT

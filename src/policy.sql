@@ -51,10 +51,12 @@ CREATE TABLE bandit.arm (
     last_update timestamptz,
     state_stamp bigint NOT NULL DEFAULT bandit.state_stamp(),
     changed_xid xid8 NOT NULL DEFAULT '0',
+    rewarded bigint NOT NULL DEFAULT 0,
+    reward_sum float8 NOT NULL DEFAULT 0,
     PRIMARY KEY (policy, arm)
 ) WITH (fillfactor = 50, toast_tuple_target = 512);
 COMMENT ON TABLE bandit.arm IS
-    'Arms of each policy and what it learned: Beta posterior (alpha, beta), rewards credited (pulls), their discounted weight, mean and m2 (weighted Welford), budget estimates (cost, latency_ms), LinUCB state (a_inv = inverse of A, b) as of its last fold (bandit.linucb_pending holds the rewards since), state_stamp, a random stamp renewed (= DEFAULT) by every write of a_inv or b: it names the stored state for bandit.linucb_pending and the per-backend LinUCB cache, and changed_xid, the transaction that last wrote the row (set by the trigger arm_written), which refreshes the per-backend arm cache';
+    'Arms of each policy and what it learned: Beta posterior (alpha, beta), rewards credited (pulls), their discounted weight, mean and m2 (weighted Welford), budget estimates (cost, latency_ms), LinUCB state (a_inv = inverse of A, b) as of its last fold (bandit.linucb_pending holds the rewards since), state_stamp, a random stamp renewed (= DEFAULT) by every write of a_inv or b: it names the stored state for bandit.linucb_pending and the per-backend LinUCB cache, changed_xid, the transaction that last wrote the row (set by the trigger arm_written), which refreshes the per-backend arm cache, and for bandit.policy_metrics the decisions learned on this arm (rewarded, expired ones included) and the sum of their rewards (reward_sum): counts of the log, not learned state, so restore keeps them';
 
 -- The arms' write stamps, for the per-backend arm cache of choose and
 -- recommend (src/policy.c, ArmCache).
@@ -119,7 +121,12 @@ CREATE TABLE bandit.decision (
     context jsonb,
     created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
     reward float8,
-    rewarded_at timestamptz
+    rewarded_at timestamptz,
+    cost float8,
+    latency_ms float8,
+    expired boolean NOT NULL DEFAULT false,
+    to_learn boolean,
+    canary_of text
 -- fillfactor: each decision is updated once, by its reward, soon after it is
 -- logged; room on its page keeps that update HOT (no index entries, no
 -- page image on another page after a checkpoint) for rows up to ~1.6 KB,
@@ -127,8 +134,12 @@ CREATE TABLE bandit.decision (
 ) WITH (fillfactor = 80);
 ALTER SEQUENCE bandit.decision_id_seq OWNED BY bandit.decision.id;
 CREATE INDEX decision_policy_created_at ON bandit.decision (policy, created_at);
+-- Rewards recorded and not yet learned (batched policies): a short list for
+-- bandit.learn_pending.  An immediate reward leaves to_learn NULL, so its
+-- update of the decision stays HOT.
+CREATE INDEX decision_to_learn ON bandit.decision (policy, id) WHERE to_learn;
 COMMENT ON TABLE bandit.decision IS
-    'Decision log: the arm served and the probability it had (propensity), what the policy itself chose (policy_arm, policy_propensity; differs in shadow mode), the context, and the reward once credited';
+    'Decision log: the arm served and the probability it had (propensity), what the policy itself chose (policy_arm, policy_propensity; differs in shadow mode), the context, the reward once credited with the cost and latency observed, whether it was the default_reward of an expired decision (expired), to_learn (true: recorded by a batched policy, not yet learned by bandit.learn_pending), and canary_of, the policy whose choose served this decision from its canary candidate';
 
 -- LinUCB rewards not yet folded into their arm's a_inv and b (see src/linucb.c).
 -- A row names the decision it rewards instead of holding x: the decision's
@@ -162,10 +173,13 @@ CREATE TABLE bandit.snapshot (
     label text,
     taken_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
     policy_row jsonb NOT NULL,
-    arms jsonb NOT NULL
+    arms jsonb NOT NULL,
+    parent bigint,
+    status text NOT NULL DEFAULT 'archived' CHECK (status IN ('active', 'candidate', 'archived'))
 );
 ALTER SEQUENCE bandit.snapshot_id_seq OWNED BY bandit.snapshot.id;
-COMMENT ON TABLE bandit.snapshot IS 'Saved copies of a policy''s whole learned state, for bandit.restore';
+COMMENT ON TABLE bandit.snapshot IS
+    'Saved copies of a policy''s whole learned state, for bandit.restore, with their lineage (bandit.policy_versions): parent, the snapshot this state descends from, and status (active: the state in service; candidate: a canary''s; archived)';
 
 -- ids unique across nodes (src/node.sql)
 CREATE SEQUENCE bandit.audit_id_seq AS bigint MAXVALUE 9007199254740991;
@@ -217,15 +231,39 @@ CREATE POLICY readable ON bandit.linucb_pending FOR SELECT
 ALTER TABLE bandit.arm_count ENABLE ROW LEVEL SECURITY;
 CREATE POLICY readable ON bandit.arm_count FOR SELECT USING (policy IN (SELECT r.name FROM bandit.readable('policy') r));
 
+-- A policy's reward_wait parameter as an interval.
+CREATE FUNCTION bandit.reward_wait(wait jsonb) RETURNS interval
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    result interval;
+BEGIN
+    BEGIN
+        result := (wait #>> '{}')::interval;
+    EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow OR interval_field_overflow THEN
+        result := NULL;
+    END;
+    IF jsonb_typeof(wait) IS DISTINCT FROM 'string' OR result IS NULL OR result <= interval '0' THEN
+        RAISE EXCEPTION 'reward_wait must be a positive interval as text, e.g. "30 minutes", got %', wait
+            USING ERRCODE = '22023';
+    END IF;
+    RETURN result;
+END
+$$;
+COMMENT ON FUNCTION bandit.reward_wait(jsonb) IS
+    'A policy''s reward_wait parameter (a JSON string) as a positive interval; anything else is 22023. Used by bandit.policy_params and bandit.expire_decisions';
+
 -- The parameters of a policy, checked, with their defaults filled in.
 CREATE FUNCTION bandit.policy_params(algorithm text, arms text[], params jsonb) RETURNS jsonb
-LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     defaults constant jsonb := '{"prior_alpha": 1, "prior_beta": 1, "epsilon": 0.1, "epsilon_decay": 1.0,
         "min_epsilon": 0, "c": 1, "temperature": 0.1, "discount": 1.0, "alpha": 1.0, "dim": null,
-        "mode": "active", "default_arm": null}';
+        "mode": "active", "default_arm": null, "budget_smoothing": 0.1, "reward_wait": null,
+        "default_reward": null, "learning": "immediate"}';
     result jsonb;
     k text;
     v jsonb;
@@ -236,7 +274,7 @@ BEGIN
     PERFORM bandit.check_param_keys(params, defaults);
     result := defaults || jsonb_build_object('default_arm', arms[1]) || jsonb_strip_nulls(params);
     FOR k, v IN SELECT * FROM jsonb_each(result) LOOP
-        CONTINUE WHEN k IN ('mode', 'default_arm') OR (k = 'dim' AND v = 'null');
+        CONTINUE WHEN k IN ('mode', 'default_arm', 'learning', 'reward_wait') OR v = 'null';
         IF jsonb_typeof(v) <> 'number' THEN
             RAISE EXCEPTION 'parameter "%" must be a number, got %', k, v USING ERRCODE = '22023';
         END IF;
@@ -262,6 +300,26 @@ BEGIN
     END IF;
     IF (result->>'temperature')::float8 < 1e-300 THEN
         RAISE EXCEPTION 'temperature must be at least 1e-300, got %', (result->>'temperature')::float8 USING ERRCODE = '22003';
+    END IF;
+    IF (result->>'budget_smoothing')::float8 <= 0 OR (result->>'budget_smoothing')::float8 > 1 THEN
+        RAISE EXCEPTION 'budget_smoothing must be in (0, 1], got %', (result->>'budget_smoothing')::float8
+            USING ERRCODE = '22003';
+    END IF;
+    IF NOT result->>'learning' = ANY ('{immediate,batched}') THEN
+        RAISE EXCEPTION 'learning must be immediate or batched, got %', result->'learning' USING ERRCODE = '22023';
+    END IF;
+    -- a decision that never hears back is credited default_reward after reward_wait: both or neither
+    IF (result->'reward_wait' = 'null') <> (result->'default_reward' = 'null') THEN
+        RAISE EXCEPTION 'reward_wait and default_reward go together, got % and %', result->'reward_wait', result->'default_reward'
+            USING ERRCODE = '22023', HINT = 'A decision not rewarded within reward_wait is credited default_reward.';
+    END IF;
+    IF result->'reward_wait' <> 'null' THEN
+        PERFORM bandit.reward_wait(result->'reward_wait');
+        IF (result->>'default_reward')::float8 NOT BETWEEN (CASE WHEN algorithm = 'thompson' THEN 0 ELSE -1e100 END)
+                                                       AND (CASE WHEN algorithm = 'thompson' THEN 1 ELSE 1e100 END) THEN
+            RAISE EXCEPTION 'default_reward must be a reward the policy takes (thompson: from 0 to 1; others: from -1e+100 to 1e+100), got %',
+                (result->>'default_reward')::float8 USING ERRCODE = '22003';
+        END IF;
     END IF;
     IF NOT result->>'mode' = ANY ('{active,shadow,off}') THEN
         RAISE EXCEPTION 'mode must be active, shadow or off, got %', result->>'mode' USING ERRCODE = '22023';
@@ -714,6 +772,7 @@ COMMENT ON SEQUENCE bandit.linucb_pending_seq_seq IS 'Order of bandit.linucb_pen
 -- Internal helpers: only bandit's own functions call them.
 REVOKE ALL ON FUNCTION bandit.policy_row(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION bandit.policy_params(text, text[], jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION bandit.reward_wait(jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION bandit.identity_matrix(integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION bandit.check_budget(double precision, double precision) FROM PUBLIC;
 REVOKE ALL ON FUNCTION bandit.learn_step(double precision, double precision, double precision, double precision, double precision, double precision, double precision, double precision, double precision, boolean) FROM PUBLIC;
