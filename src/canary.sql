@@ -60,13 +60,13 @@ BEGIN
             USING ERRCODE = '22003';
     END IF;
     IF (result->>'min_value')::numeric NOT BETWEEN -1e100 AND 1e100 THEN
-        RAISE EXCEPTION 'min_value must be from -1e+100 to 1e+100, got %', result->'min_value' USING ERRCODE = '22003';
+        RAISE EXCEPTION 'min_value must be from -1e+100 to 1e+100, got %', (result->>'min_value')::float8 USING ERRCODE = '22003';
     END IF;
     IF (result->>'max_std_error')::numeric <= 0 OR (result->>'max_std_error')::numeric > 1e100 THEN
-        RAISE EXCEPTION 'max_std_error must be in (0, 1e+100], got %', result->'max_std_error' USING ERRCODE = '22003';
+        RAISE EXCEPTION 'max_std_error must be in (0, 1e+100], got %', (result->>'max_std_error')::float8 USING ERRCODE = '22003';
     END IF;
     IF (result->>'max_regression')::numeric NOT BETWEEN 0 AND 1e100 THEN
-        RAISE EXCEPTION 'max_regression must be from 0 to 1e+100, got %', result->'max_regression' USING ERRCODE = '22003';
+        RAISE EXCEPTION 'max_regression must be from 0 to 1e+100, got %', (result->>'max_regression')::float8 USING ERRCODE = '22003';
     END IF;
     RETURN result;
 END
