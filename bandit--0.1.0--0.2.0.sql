@@ -3836,7 +3836,7 @@ CREATE FUNCTION bandit.canary_status(policy text)
 RETURNS TABLE (candidate text, share float8, started_at timestamptz,
                production_n bigint, production_mean float8, candidate_n bigint, candidate_mean float8,
                method text, difference float8, std_error float8, p_value float8, prob_candidate_better float8,
-               ope_n bigint, ope_ips float8, ope_snips float8, ope_std_error float8,
+               ope_n bigint, ope_ess float8, ope_ips float8, ope_snips float8, ope_std_error float8,
                recommendation text, reason text)
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SECURITY DEFINER
@@ -3910,10 +3910,11 @@ BEGIN
 
     -- the candidate's value off-policy, on production's log since the start:
     -- its propensity now for each logged arm over the logged propensity
-    SELECT count(*), (bandit.ips(d.reward, coalesce(t.propensity, 0), d.propensity)).estimate,
+    SELECT count(*), sum(coalesce(t.propensity, 0) / d.propensity) ^ 2 / nullif(sum((coalesce(t.propensity, 0) / d.propensity) ^ 2), 0),
+           (bandit.ips(d.reward, coalesce(t.propensity, 0), d.propensity)).estimate,
            (bandit.snips(d.reward, coalesce(t.propensity, 0), d.propensity)).estimate,
            (bandit.snips(d.reward, coalesce(t.propensity, 0), d.propensity)).std_error
-    INTO ope_n, ope_ips, ope_snips, ope_std_error
+    INTO ope_n, ope_ess, ope_ips, ope_snips, ope_std_error
     FROM bandit.decision d
     LEFT JOIN bandit.canary_propensities(k.candidate) t ON t.arm = d.arm
     WHERE d.policy = p.name AND d.created_at >= k.started_at AND d.canary_of IS NULL
@@ -3941,7 +3942,8 @@ BEGIN
         recommendation := 'rollback';
         reason := format('candidate worse: P(candidate better) %s < 0.05, difference %s beyond max_regression %s',
                          round(prob_candidate_better::numeric, 4), difference, max_regression);
-    ELSIF prob_candidate_better > 0.95 AND ope_snips + 1.96 * ope_std_error < production_mean - max_regression THEN
+    ELSIF prob_candidate_better > 0.95 AND ope_ess >= min_n
+          AND ope_snips + 1.96 * ope_std_error < production_mean - max_regression THEN
         recommendation := 'continue';
         reason := format('P(candidate better) %s > 0.95, but the upper 95%% bound of its off-policy estimate on the production log, %s, is below production''s mean %s by more than max_regression %s',
                          round(prob_candidate_better::numeric, 4), ope_snips + 1.96 * ope_std_error, production_mean, max_regression);
@@ -3956,7 +3958,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION bandit.canary_status(text) IS
-    'A canary''s evidence and recommendation. Rewarded decisions since it started: production''s own (active mode; production_n, production_mean) against the candidate''s through the canary (candidate_n, candidate_mean); difference = candidate - production with std_error sqrt(s1^2/n1 + s2^2/n2) and Welch''s p_value; method beta when every reward is in [0, 1] (prob_candidate_better from the exact Beta(1 + sum r, 1 + n - sum r) posteriors, bandit.prob_best), else welch (normal posteriors N(mean, s^2/n), bandit.normal_prob_best). Off-policy: bandit.ips and bandit.snips of the candidate on production''s log since the start, weighting each logged arm by the candidate''s context-free propensity now (bandit.canary_propensities) over the logged one; NULL for LinUCB candidates. Gates in order: either side under min_decisions: continue; candidate_mean < min_value: rollback; std_error above max_std_error: continue; prob_candidate_better < 0.05 and difference < -max_regression: rollback; prob_candidate_better > 0.95: promote, unless ope_snips + 1.96 ope_std_error < production_mean - max_regression (continue); otherwise continue. No canary is 42704. The candidate needs read too. Privilege: read on the policy.';
+    'A canary''s evidence and recommendation. Rewarded decisions since it started: production''s own (active mode; production_n, production_mean) against the candidate''s through the canary (candidate_n, candidate_mean); difference = candidate - production with std_error sqrt(s1^2/n1 + s2^2/n2) and Welch''s p_value; method beta when every reward is in [0, 1] (prob_candidate_better from the exact Beta(1 + sum r, 1 + n - sum r) posteriors, bandit.prob_best), else welch (normal posteriors N(mean, s^2/n), bandit.normal_prob_best). Off-policy: bandit.ips and bandit.snips of the candidate on production''s log since the start, weighting each logged arm by the candidate''s context-free propensity now (bandit.canary_propensities) over the logged one, with the effective sample size of those weights, ope_ess = (sum w)^2 / sum w^2; NULL for LinUCB candidates. Gates in order: either side under min_decisions: continue; candidate_mean < min_value: rollback; std_error above max_std_error: continue; prob_candidate_better < 0.05 and difference < -max_regression: rollback; prob_candidate_better > 0.95: promote, unless ope_ess >= min_decisions and ope_snips + 1.96 ope_std_error < production_mean - max_regression (continue: the production log, where it says enough, contradicts the canary); otherwise continue. No canary is 42704. The candidate needs read too. Privilege: read on the policy.';
 
 CREATE FUNCTION bandit.promote_canary(policy text) RETURNS void
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE

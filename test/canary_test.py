@@ -127,6 +127,7 @@ def main():
         r = np.array([x for x, _, _ in rows])
         close('%s: ope_ips' % label, st['ope_ips'], float(np.mean(w * r)), 1e-9)
         close('%s: ope_snips' % label, st['ope_snips'], float(np.sum(w * r) / np.sum(w)), 1e-9)
+        close('%s: ope_ess' % label, st['ope_ess'], float(np.sum(w) ** 2 / np.sum(w ** 2)), 1e-9)
         ok('%s: ope_n' % label, st['ope_n'] == len(rows))
 
     def run_canary(candidate, n, share=0.3, gates='{}'):
