@@ -3526,6 +3526,10 @@ COMMENT ON FUNCTION bandit.policy_params(text, text[], jsonb) IS
 -- lineage: parent, status); choose's canary routing is in the library (src/policy.c)
 COMMENT ON TABLE bandit.audit IS
     'Audit trail of every change to a policy''s configuration or state: create, arm_added, arm_retired, arm_budget, mode, snapshot, restore, canary_started, canary_promoted, canary_stopped';
+COMMENT ON FUNCTION bandit.choose(text, jsonb) IS
+    'Chooses an arm and logs the decision; propensity is the probability this arm had (Thompson: exact P(best) by quadrature; epsilon-greedy and softmax: exact; UCB1 and LinUCB: 1 / number of tied arms). Context {"max_cost": x, "max_latency_ms": y} serves only arms within budget (unknown estimates fit), else the default arm; for LinUCB context->''features'' is the feature vector, otherwise its keys are hashed into dim features; a context whose features overflow a LinUCB score is 22003. With a canary (bandit.start_canary) its share of the calls is served as choose(candidate) would, logged under the candidate with canary_of = policy. Privilege: use on the policy.';
+COMMENT ON FUNCTION bandit.reward(bigint, float8) IS
+    'Credits a logged decision exactly once (a second reward is error 23505 and changes nothing); Thompson takes rewards in [0, 1], the others from -1e100 to 1e100; a reward that would take the arm''s state out of range (e.g. a LinUCB context with huge features) is 22003 and changes nothing. A canary''s decision teaches the candidate that made it and needs use on the policy it served (canary_of). Privilege: use on the policy.';
 
 CREATE OR REPLACE FUNCTION bandit.snapshot(policy text, label text DEFAULT NULL) RETURNS bigint
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
