@@ -125,3 +125,25 @@ SELECT pg_temp.err($$SELECT bandit.choose('prod')$$);
 SELECT pg_temp.err($$SELECT bandit.start_canary('prod', 'two', 0.1)$$);
 SELECT bandit.start_canary('prod', 'four', 0.1);
 SELECT policy, candidate FROM bandit.canary;
+
+-- canary_status weighs production's log by the candidate's propensities,
+-- computed in SQL: each equals the propensity the candidate's choose logs
+SELECT bandit.create_policy('pt_' || alg, alg, '{a,b,c,d}', CASE alg WHEN 'softmax' THEN '{"temperature": 0.5}' WHEN 'epsilon_greedy' THEN '{"epsilon": 0.5}' ELSE '{}' END::jsonb)
+FROM unnest('{thompson,epsilon_greedy,softmax,ucb1}'::text[]) alg;
+SELECT count(bandit.reward('pt_' || alg, arm, r)) FROM unnest('{thompson,epsilon_greedy,softmax,ucb1}'::text[]) alg,
+    (VALUES ('a', 0.2), ('a', 0.6), ('b', 0.9), ('c', 0.1), ('b', 0.4), ('d', 0.9), ('b', 1)) v(arm, r)
+WHERE alg <> 'ucb1' OR arm <> 'd';
+SELECT bandit.set_seed(3);
+CREATE TEMP TABLE logged AS
+SELECT alg, c.* FROM unnest('{thompson,epsilon_greedy,softmax,ucb1}'::text[]) alg, generate_series(1, 20) i,
+     LATERAL bandit.choose('pt_' || alg || left(i::text, 0)) c;
+SELECT l.alg, count(*) AS chooses, count(DISTINCT l.arm) AS arms, max(abs(l.propensity - p.propensity)) < 1e-12 AS same_propensity
+FROM logged l, LATERAL (SELECT * FROM bandit.canary_propensities('pt_' || l.alg)) p
+WHERE p.arm = l.arm GROUP BY l.alg ORDER BY l.alg;
+SELECT alg, count(*) AS arms, abs(sum(p.propensity) - 1) < 1e-12 AS sums_to_one
+FROM unnest('{thompson,epsilon_greedy,softmax,ucb1}'::text[]) alg, LATERAL bandit.canary_propensities('pt_' || alg) p
+GROUP BY alg ORDER BY alg;
+SELECT arm, propensity FROM bandit.canary_propensities('pt_ucb1') ORDER BY arm;
+-- LinUCB's depends on the context: none
+SELECT bandit.create_policy('pt_linucb', 'linucb', '{a,b,c,d}', '{"dim": 2}');
+SELECT count(*) AS linucb_rows FROM bandit.canary_propensities('pt_linucb');

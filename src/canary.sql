@@ -181,7 +181,8 @@ BEGIN
                                       ELSE a.mean_reward + (prm->>'c')::float8 * sqrt(2 * ln(sum(a.weight) OVER ()) / a.weight) END score
                    FROM bandit.arm a WHERE a.policy = c.name AND NOT a.retired),
              t AS (SELECT max(s.score) top FROM s)
-        SELECT s.arm, CASE WHEN s.score = t.top THEN 1.0 / count(*) FILTER (WHERE s.score = t.top) OVER () ELSE 0 END FROM s, t;
+        SELECT s.arm, CASE WHEN s.score = t.top THEN 1 / (count(*) FILTER (WHERE s.score = t.top) OVER ())::float8 ELSE 0 END
+        FROM s, t;
     END IF;
 END
 $$;
