@@ -147,3 +147,7 @@ SELECT arm, propensity FROM bandit.canary_propensities('pt_ucb1') ORDER BY arm;
 -- LinUCB's depends on the context: none
 SELECT bandit.create_policy('pt_linucb', 'linucb', '{a,b,c,d}', '{"dim": 2}');
 SELECT count(*) AS linucb_rows FROM bandit.canary_propensities('pt_linucb');
+
+-- leave the tables as found (later tests look at bandit.arm's physical layout)
+DELETE FROM bandit.object WHERE kind = 'policy' AND name IN (SELECT name FROM bandit.policy);
+TRUNCATE bandit.policy, bandit.arm, bandit.arm_count, bandit.decision, bandit.snapshot, bandit.audit, bandit.canary, bandit.linucb_pending;
