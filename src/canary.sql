@@ -18,7 +18,7 @@ CREATE TABLE bandit.canary (
     started_by text NOT NULL DEFAULT bandit.caller()::text
 );
 COMMENT ON TABLE bandit.canary IS
-    'Canaries in progress (bandit.start_canary): choose(policy) serves share of its calls from candidate, another policy over the same active arms, logged under candidate with canary_of = policy; gates (defaults filled in) decide bandit.canary_status''s recommendation; one canary per policy';
+    'Canaries in progress (bandit.start_canary): choose(policy) serves share of its calls from candidate, another policy over the same active arms, logged under candidate with canary_of = policy; gates (defaults filled in) decide bandit.canary_status''s recommendation; started_at, and started_by the role that started it; one canary per policy';
 SELECT pg_catalog.pg_extension_config_dump('bandit.canary', '');
 GRANT SELECT ON bandit.canary TO PUBLIC;
 ALTER TABLE bandit.canary ENABLE ROW LEVEL SECURITY;
@@ -195,7 +195,7 @@ RETURNS TABLE (candidate text, share float8, started_at timestamptz,
                method text, difference float8, std_error float8, p_value float8, prob_candidate_better float8,
                ope_n bigint, ope_ess float8, ope_ips float8, ope_snips float8, ope_std_error float8,
                recommendation text, reason text)
-LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+LANGUAGE plpgsql STABLE PARALLEL SAFE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -223,8 +223,8 @@ BEGIN
     max_se := (k.gates->>'max_std_error')::float8;
     max_regression := (k.gates->>'max_regression')::float8;
 
-    -- the rewarded decisions of each side since the canary started: production's
-    -- own (active mode) and the candidate's served through this canary
+    -- the rewarded decisions of each side since the canary started, each side's
+    -- own choices (active mode): production's and the candidate's through this canary
     SELECT bandit.summarize(d.reward), ARRAY[(bandit.beta_posterior(d.reward, 1, 1) FILTER (WHERE d.reward BETWEEN 0 AND 1)).alpha,
                                              (bandit.beta_posterior(d.reward, 1, 1) FILTER (WHERE d.reward BETWEEN 0 AND 1)).beta],
            coalesce(bool_and(d.reward BETWEEN 0 AND 1), true)
@@ -238,7 +238,7 @@ BEGIN
     INTO cand, cand_beta, unit
     FROM bandit.decision d
     WHERE d.policy = k.candidate AND d.created_at >= k.started_at AND d.canary_of = p.name
-      AND d.reward IS NOT NULL;
+      AND d.mode = 'active' AND d.reward IS NOT NULL;
 
     candidate := k.candidate;
     share := k.share;
@@ -315,7 +315,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION bandit.canary_status(text) IS
-    'A canary''s evidence and recommendation. Rewarded decisions since it started: production''s own (active mode; production_n, production_mean) against the candidate''s through the canary (candidate_n, candidate_mean); difference = candidate - production with std_error sqrt(s1^2/n1 + s2^2/n2) and Welch''s p_value; method beta when every reward is in [0, 1] (prob_candidate_better from the exact Beta(1 + sum r, 1 + n - sum r) posteriors, bandit.prob_best), else welch (normal posteriors N(mean, s^2/n), bandit.normal_prob_best). Off-policy: bandit.ips and bandit.snips of the candidate on production''s log since the start, weighting each logged arm by the candidate''s context-free propensity now (bandit.canary_propensities) over the logged one, with the effective sample size of those weights, ope_ess = (sum w)^2 / sum w^2; NULL for LinUCB candidates. Gates in order: either side under min_decisions: continue; candidate_mean < min_value: rollback; std_error above max_std_error: continue; prob_candidate_better < 0.05 and difference < -max_regression: rollback; prob_candidate_better > 0.95: promote, unless ope_ess >= min_decisions and ope_snips + 1.96 ope_std_error < production_mean - max_regression (continue: the production log, where it says enough, contradicts the canary); otherwise continue. No canary is 42704. The candidate needs read too. Privilege: read on the policy.';
+    'A canary''s evidence and recommendation. Rewarded decisions since it started, each side''s own choices (active mode): production''s (production_n, production_mean) against the candidate''s through the canary (candidate_n, candidate_mean); difference = candidate - production with std_error sqrt(s1^2/n1 + s2^2/n2) and Welch''s p_value; method beta when every reward is in [0, 1] (prob_candidate_better from the exact Beta(1 + sum r, 1 + n - sum r) posteriors, bandit.prob_best), else welch (normal posteriors N(mean, s^2/n), bandit.normal_prob_best). Off-policy: bandit.ips and bandit.snips of the candidate on production''s log since the start, weighting each logged arm by the candidate''s context-free propensity now (bandit.canary_propensities) over the logged one, with the effective sample size of those weights, ope_ess = (sum w)^2 / sum w^2; NULL for LinUCB candidates. Gates in order: either side under min_decisions: continue; candidate_mean < min_value: rollback; std_error above max_std_error: continue; prob_candidate_better < 0.05 and difference < -max_regression: rollback; prob_candidate_better > 0.95: promote, unless ope_ess >= min_decisions and ope_snips + 1.96 ope_std_error < production_mean - max_regression (continue: the production log, where it says enough, contradicts the canary); otherwise continue. No canary is 42704. The candidate needs read too. Privilege: read on the policy.';
 
 CREATE FUNCTION bandit.promote_canary(policy text) RETURNS void
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
