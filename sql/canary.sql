@@ -148,6 +148,22 @@ SELECT arm, propensity FROM bandit.canary_propensities('pt_ucb1') ORDER BY arm;
 SELECT bandit.create_policy('pt_linucb', 'linucb', '{a,b,c,d}', '{"dim": 2}');
 SELECT count(*) AS linucb_rows FROM bandit.canary_propensities('pt_linucb');
 
+-- promote of a LinUCB candidate with pending rewards (each names a decision of
+-- the candidate): the policy gets the state its choose would use, nothing pending
+SELECT bandit.create_policy('lin_prod', 'linucb', '{a,b}', '{"dim": 3}');
+SELECT bandit.create_policy('lin_cand', 'linucb', '{a,b}', '{"dim": 3, "alpha": 0.5}');
+SELECT bandit.start_canary('lin_prod', 'lin_cand', 0.5);
+SELECT bandit.set_seed(9);
+CREATE TEMP TABLE lin_served AS
+SELECT c.* FROM generate_series(1, 12) i, LATERAL bandit.choose('lin_prod', jsonb_build_object('features', ARRAY[1, i % 3, i % 2])) c;
+SELECT count(bandit.reward(s.decision_id, 0.25 * (s.decision_id % 4))) FROM lin_served s;
+SELECT count(*) > 0 AS candidate_has_pending FROM bandit.linucb_pending WHERE policy = 'lin_cand';
+CREATE TEMP TABLE lin_state AS SELECT arm, (bandit.linucb_state('lin_cand', arm)).* FROM unnest('{a,b}'::text[]) arm;
+SELECT bandit.promote_canary('lin_prod');
+SELECT c.arm, p.a_inv = c.a_inv AND p.b = c.b AS same_state, p.pending
+FROM lin_state c, LATERAL bandit.linucb_state('lin_prod', c.arm) p ORDER BY 1;
+SELECT params->>'alpha' AS alpha FROM bandit.policy WHERE name = 'lin_prod';
+
 -- leave the tables as found (later tests look at bandit.arm's physical layout)
 DELETE FROM bandit.object WHERE kind = 'policy' AND name IN (SELECT name FROM bandit.policy);
 TRUNCATE bandit.policy, bandit.arm, bandit.arm_count, bandit.decision, bandit.snapshot, bandit.audit, bandit.canary, bandit.linucb_pending;
