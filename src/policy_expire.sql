@@ -152,8 +152,9 @@ BEGIN
             expired_to = CASE WHEN bound IS NULL THEN t.expired_to
                               ELSE greatest(t.expired_to, least(cutoff, bound)) END
         WHERE t.policy = p.name;
+        -- an immediate policy has no other rewards waiting (to_learn): learn these now
         IF n > 0 AND p.params->>'learning' IS DISTINCT FROM 'batched' THEN
-            PERFORM bandit.learn_pending(p.name);
+            PERFORM bandit.learn_pending(p.name, least(n, 2147483647)::integer);
         END IF;
         IF n > 0 THEN
             INSERT INTO bandit.audit (policy, action, detail)
