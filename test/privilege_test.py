@@ -89,7 +89,8 @@ SIGNAL = ('{"aggregation_round": %d, "cluster_hash": "pt", "participant_count": 
           '{"pt_key": {"success_rate": 0.5, "avg_latency": 120, "quality_score": 0.9, "total_samples": 5}}}')
 
 SETUP_OWNER = [
-    "SELECT bandit.create_policy('pt_p', 'thompson', '{a,b}')",
+    # reward_wait: expire_decisions takes only a policy that has one
+    "SELECT bandit.create_policy('pt_p', 'thompson', '{a,b}', '{\"reward_wait\": \"1 hour\", \"default_reward\": 0}')",
     "SELECT bandit.create_policy('pt_q', 'thompson', '{a,b}')",
     "SELECT bandit.create_policy('pt_l', 'linucb', '{a,b}', '{\"dim\": 2}')",
     "SELECT bandit.create_experiment('pt_e', '{control,treat}')",
@@ -130,6 +131,8 @@ def calls(fx):
         'bandit.choose(text,jsonb)': ("SELECT * FROM bandit.choose('pt_p', '{}')", 'policy'),
         'bandit.reward(bigint,double precision)': ('SELECT bandit.reward(%s::bigint, 1::float8)' % fx['dp'], 'policy'),
         'bandit.reward(text,text,double precision)': ("SELECT bandit.reward('pt_p', 'a', 1::float8)", 'policy'),
+        'bandit.expire_decisions(text)': ("SELECT bandit.expire_decisions('pt_p')", 'policy'),
+        'bandit.refresh_metrics(text)': ("SELECT bandit.refresh_metrics('pt_p')", 'policy'),
         'bandit.reward(bigint[],double precision[])': ('SELECT bandit.reward(ARRAY[%s]::bigint[], ARRAY[1]::float8[])' % fx['dp'], 'policy'),
         'bandit.recommend(text,integer,jsonb)': ("SELECT * FROM bandit.recommend('pt_p', 2, NULL)", 'policy'),
         'bandit.arm_stats(text)': ("SELECT * FROM bandit.arm_stats('pt_p')", 'policy'),
