@@ -3857,6 +3857,20 @@ COMMENT ON FUNCTION bandit.expire_decisions(text) IS
 -- and bandit.expire_decisions), plus short index range scans.  choose writes
 -- nothing new.
 
+-- Its own plan, made for the value of since: in the view's plan the planner
+-- would take a third of the log for created_at >= r.counted_to, and on a long
+-- log turn on JIT compilation (tens of milliseconds a poll) for a few rows.
+CREATE FUNCTION bandit.decisions_since(policy text, since timestamptz) RETURNS bigint
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN (SELECT count(*) FROM bandit.decision d WHERE d.policy = decisions_since.policy AND d.created_at >= since);
+END
+$$;
+COMMENT ON FUNCTION bandit.decisions_since(text, timestamptz) IS
+    'The number of the policy''s decisions logged at or after since (one index range); used by bandit.policy_metrics. Privilege: none (row-level security counts only the decisions of policies the caller may read).';
+
 CREATE FUNCTION bandit.refresh_metrics(policy text DEFAULT NULL) RETURNS integer
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SECURITY DEFINER
@@ -3938,8 +3952,7 @@ CROSS JOIN LATERAL (
          (SELECT count(*) AS n, sum(d.reward) AS s, max(d.rewarded_at) AS last
           FROM bandit.decision d WHERE d.policy = p.name AND d.to_learn) q) t
 CROSS JOIN LATERAL (
-    SELECT coalesce(r.decisions, 0) + count(*) AS decisions FROM bandit.decision d
-    WHERE d.policy = p.name AND d.created_at >= coalesce(r.counted_to, '-infinity')) c
+    SELECT coalesce(r.decisions, 0) + bandit.decisions_since(p.name, coalesce(r.counted_to, '-infinity')) AS decisions) c
 -- the last hour's rewards: the totals less the newest sample at least an hour
 -- old; all of them for a policy not an hour old; else unknown
 LEFT JOIN LATERAL (
