@@ -94,6 +94,7 @@ def main():
         print('%-9s policy_metrics (4 policies) median %.2f ms (min %.2f, max %.2f); count(*) of hot median %.1f ms; '
               'ratio %.4f' % (who, v, min(view), max(view), b, v / b))
         cur.execute('RESET ROLE')
+    print('JIT in the plan:', 'JIT' in plan)
     print(plan)
     conn.close()
     if not os.environ.get('BENCH_KEEP'):   # set: keep the database to look further
