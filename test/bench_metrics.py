@@ -7,7 +7,9 @@ Builds a database with four policies; 'hot' holds the decisions given, logged
 over the last 7 days (the last hour: 1/168 of them), 60 % rewarded, the arms'
 counters set to match; the other three hold 1000 each.  VACUUM ANALYZE, then one
 bandit.refresh_metrics() (it counts the whole log once), then a minute's worth
-of new decisions and the refresh that counts just them.  Then, interleaved,
+of new decisions and the refresh that counts just them.  Last, expire_decisions
+from a horizon a minute back (its steady state under pg_cron) against the scan
+of the log a run without a horizon would make.  Then, interleaved,
 30 polls of SELECT * FROM bandit.policy_metrics (all four policies) against
 the baseline a naive view would pay: SELECT count(*) FROM bandit.decision WHERE
 policy = 'hot'.  Prints the medians and their ratio, as a superuser and as a
@@ -94,6 +96,19 @@ def main():
         print('%-9s policy_metrics (4 policies) median %.2f ms (min %.2f, max %.2f); count(*) of hot median %.1f ms; '
               'ratio %.4f' % (who, v, min(view), max(view), b, v / b))
         cur.execute('RESET ROLE')
+    # expiry in its steady state: the previous run (a minute ago) left the horizon 31 minutes
+    # back; against it, the scan a run without a horizon would make of every old decision
+    cur.execute("UPDATE bandit.decision_rollup SET expired_to = now() - interval '31 minutes' WHERE policy = 'hot'")
+    naive = timed(cur, "SELECT count(*) FROM bandit.decision WHERE policy = 'hot' "
+                       "AND created_at < now() - interval '30 minutes' AND reward IS NULL")
+    cur.execute('BEGIN')
+    start = time.perf_counter()
+    cur.execute("SELECT bandit.expire_decisions('hot')")
+    expired = cur.fetchone()[0]
+    steady = (time.perf_counter() - start) * 1000
+    cur.execute('ROLLBACK')
+    print('expire_decisions from a horizon a minute back: %d expired and learned in %.1f ms; '
+          'the scan of every unrewarded decision older than reward_wait: %.0f ms' % (expired, steady, naive))
     print('JIT in the plan:', 'JIT' in plan)
     print(plan)
     conn.close()
