@@ -3750,25 +3750,26 @@ REVOKE ALL ON FUNCTION bandit.decision_horizon() FROM PUBLIC;
 
 -- The policy's rollup row, locked (expiry and refresh of one policy take
 -- turns), made or reset when missing or left by an earlier policy of that name.
-CREATE FUNCTION bandit.decision_rollup_row(policy text, policy_created_at timestamptz) RETURNS bandit.decision_rollup
-LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+CREATE FUNCTION bandit.decision_rollup_row(policy text) RETURNS bandit.decision_rollup
+LANGUAGE plpgsql VOLATILE STRICT PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+    p constant bandit.policy := bandit.policy_row(policy);
     r bandit.decision_rollup;
 BEGIN
     INSERT INTO bandit.decision_rollup AS t (policy, policy_created_at)
-    VALUES (decision_rollup_row.policy, decision_rollup_row.policy_created_at)
+    VALUES (p.name, p.created_at)
     ON CONFLICT ON CONSTRAINT decision_rollup_pkey DO UPDATE
         SET policy_created_at = excluded.policy_created_at, expired_to = NULL, expired = 0, counted_to = NULL, decisions = 0
         WHERE t.policy_created_at IS DISTINCT FROM excluded.policy_created_at;
-    SELECT * INTO r FROM bandit.decision_rollup t WHERE t.policy = decision_rollup_row.policy FOR UPDATE;
+    SELECT * INTO r FROM bandit.decision_rollup t WHERE t.policy = p.name FOR UPDATE;
     RETURN r;
 END
 $$;
-COMMENT ON FUNCTION bandit.decision_rollup_row(text, timestamptz) IS
-    'Internal: the policy''s bandit.decision_rollup row, locked; made, or reset when it was another policy''s of the same name (policy_created_at differs)';
-REVOKE ALL ON FUNCTION bandit.decision_rollup_row(text, timestamptz) FROM PUBLIC;
+COMMENT ON FUNCTION bandit.decision_rollup_row(text) IS
+    'Internal: the policy''s bandit.decision_rollup row, locked; made, or reset when it was another policy''s of the same name (policy_created_at differs); an unknown policy is 42704';
+REVOKE ALL ON FUNCTION bandit.decision_rollup_row(text) FROM PUBLIC;
 
 -- Whether the caller may manage a policy (without raising).
 CREATE FUNCTION bandit.may_manage(policy text) RETURNS boolean
@@ -3809,13 +3810,13 @@ BEGIN
         END IF;
     END IF;
     -- policies in name order, so that concurrent runs lock their rollup rows in one order
-    FOR p IN SELECT t.name, t.params, t.created_at FROM bandit.policy t
+    FOR p IN SELECT t.name, t.params FROM bandit.policy t
              WHERE t.params ? 'reward_wait'
                AND CASE WHEN expire_decisions.policy IS NULL THEN bandit.may_manage(t.name)
                         ELSE t.name = expire_decisions.policy END
              ORDER BY t.name
     LOOP
-        r := bandit.decision_rollup_row(p.name, p.created_at);
+        r := bandit.decision_rollup_row(p.name);
         cutoff := now() - bandit.reward_wait(p.params->'reward_wait');
         -- exactly once: a concurrent reward of a row holds its lock, and when it
         -- commits, READ COMMITTED checks reward IS NULL again on the new version
@@ -3887,12 +3888,12 @@ BEGIN
         PERFORM bandit.policy_row(policy);
         PERFORM bandit.require('policy', policy, 'manage');
     END IF;
-    FOR p IN SELECT t.name, t.created_at FROM bandit.policy t
+    FOR p IN SELECT t.name FROM bandit.policy t
              WHERE CASE WHEN refresh_metrics.policy IS NULL THEN bandit.may_manage(t.name)
                         ELSE t.name = refresh_metrics.policy END
              ORDER BY t.name
     LOOP
-        r := bandit.decision_rollup_row(p.name, p.created_at);
+        r := bandit.decision_rollup_row(p.name);
         -- every decision before bound is visible now: count those not yet counted
         IF bound > coalesce(r.counted_to, '-infinity') THEN
             UPDATE bandit.decision_rollup t

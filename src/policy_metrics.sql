@@ -35,12 +35,12 @@ BEGIN
         PERFORM bandit.policy_row(policy);
         PERFORM bandit.require('policy', policy, 'manage');
     END IF;
-    FOR p IN SELECT t.name, t.created_at FROM bandit.policy t
+    FOR p IN SELECT t.name FROM bandit.policy t
              WHERE CASE WHEN refresh_metrics.policy IS NULL THEN bandit.may_manage(t.name)
                         ELSE t.name = refresh_metrics.policy END
              ORDER BY t.name
     LOOP
-        r := bandit.decision_rollup_row(p.name, p.created_at);
+        r := bandit.decision_rollup_row(p.name);
         -- every decision before bound is visible now: count those not yet counted
         IF bound > coalesce(r.counted_to, '-infinity') THEN
             UPDATE bandit.decision_rollup t
