@@ -3530,7 +3530,8 @@ COMMENT ON FUNCTION bandit.learn_budget(float8, float8, float8) IS
     'A budget estimate (cost or latency) after an observation: estimate + smoothing * (observed - estimate), observed itself when there was no estimate, the estimate when nothing was observed (NULL). Used by bandit.reward''s UPDATE of the arm';
 
 -- The state is internal: the aggregate only ever runs ordered, inside
--- learn_pending, never in parallel or on another node.
+-- learn_pending, never in parallel or on another node.  Like every
+-- aggregate, PUBLIC may run it (its support functions stay internal).
 CREATE FUNCTION bandit.learn_fold_step(state internal, start float8[], reward float8, cost float8, latency_ms float8,
                                        prior_alpha float8, prior_beta float8, discount float8, smoothing float8)
 RETURNS internal
@@ -3657,12 +3658,11 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION bandit.learn_pending(text, integer) IS
-    'Learns the rewards recorded and not yet learned (decisions with to_learn: a batched policy''s rewards, expired decisions) of the policy, or with NULL of every policy the caller may manage: at most max_rows (at least 1; 22003 below), oldest first, each arm''s in (rewarded_at, id) order, exactly as immediate learning would have (within rounding); exactly once, in one statement, and several sessions may run it at once (each skips what another holds). Returns how many it learned; a reward whose arm no longer exists is dropped with a WARNING. Schedule it, e.g. with pg_cron. Privilege: manage on the policy (with NULL: the policies the caller manages).';
+    'Learns the rewards recorded and not yet learned (decisions with to_learn: a batched policy''s rewards, expired decisions) of the policy, or with NULL of every policy the caller may manage: at most max_rows (at least 1; 22003 below), oldest first, each arm''s in (rewarded_at, id) order, exactly as immediate learning would have (within rounding); exactly once, in one statement, and several sessions may run it at once (each skips what another holds). Returns how many it learned; a reward whose arm no longer exists is dropped with a WARNING. Schedule it, e.g. with pg_cron; with NULL it leaves alone the policies the caller may not manage. Privilege: manage on the policy.';
 
 REVOKE ALL ON FUNCTION bandit.learn_budget(float8, float8, float8) FROM PUBLIC;
 REVOKE ALL ON FUNCTION bandit.learn_fold_step(internal, float8[], float8, float8, float8, float8, float8, float8, float8) FROM PUBLIC;
 REVOKE ALL ON FUNCTION bandit.learn_fold_final(internal) FROM PUBLIC;
-REVOKE ALL ON FUNCTION bandit.learn_fold(float8[], float8, float8, float8, float8, float8, float8, float8) FROM PUBLIC;
 REVOKE ALL ON FUNCTION bandit.learn_recorded(bigint[]) FROM PUBLIC;
 
 CREATE FUNCTION bandit.reward(decision_id bigint, reward float8, cost float8, latency_ms float8) RETURNS void

@@ -1149,11 +1149,24 @@ RewardIsProbability(double reward)
 /*
  * A budget estimate (cost or latency) after an observation: the
  * exponentially weighted mean est + s (obs - est); the first observation
- * sets it.  Both are finite and not negative, so it stays so.
+ * sets it.  Both are finite and not negative and s is in (0, 1] (22003
+ * otherwise), so it stays so.
  */
-static inline double
+static double
 BudgetStep(double estimate, bool has_estimate, double observed, double smoothing)
 {
+	if (has_estimate && !(isfinite(estimate) && estimate >= 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("a budget estimate must be finite and not negative, got %s", ShowDouble(estimate))));
+	if (!(isfinite(observed) && observed >= 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("an observed cost or latency must be finite and not negative, got %s", ShowDouble(observed))));
+	if (!(smoothing > 0 && smoothing <= 1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("budget_smoothing must be in (0, 1], got %s", ShowDouble(smoothing))));
 	return has_estimate ? estimate + smoothing * (observed - estimate) : observed;
 }
 
