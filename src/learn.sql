@@ -35,7 +35,7 @@ COMMENT ON AGGREGATE bandit.learn_fold(float8[], float8, float8, float8, float8,
 CREATE FUNCTION bandit.learn_recorded(decision_ids bigint[]) RETURNS bigint
 AS 'MODULE_PATHNAME', 'bandit_learn_recorded' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
 COMMENT ON FUNCTION bandit.learn_recorded(bigint[]) IS
-    'Learns the rewards recorded on these decisions (to_learn), in the order given, as bandit.reward would have (LinUCB''s learning); returns how many. Used by bandit.learn_pending, which locks them and clears to_learn';
+    'Learns the rewards recorded on these decisions, in the order given, as bandit.reward would have (LinUCB''s learning); returns how many. Used by bandit.learn_pending, which picks them (to_learn), locks them and clears to_learn';
 
 CREATE FUNCTION bandit.learn_pending(policy text DEFAULT NULL, max_rows integer DEFAULT 100000) RETURNS bigint
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE

@@ -144,7 +144,7 @@ PreparePlans(void)
 		" WHERE d.id = $1 AND d.reward IS NULL AND p.name = d.policy"
 		" RETURNING d.policy, d.arm, d.context, d.to_learn", 4, reward_types);
 	plan_recorded_decision = PrepareSafely(
-		"SELECT policy, arm, context, reward, cost, latency_ms FROM bandit.decision WHERE id = $1 AND to_learn",
+		"SELECT policy, arm, context, reward, cost, latency_ms FROM bandit.decision WHERE id = $1 AND reward IS NOT NULL",
 		1, int8_1);
 	plan_decision_order = PrepareSafely(
 		"SELECT id FROM bandit.decision WHERE id = ANY ($1) ORDER BY policy, arm, id", 1, int8_array);
@@ -1538,9 +1538,10 @@ PG_FUNCTION_INFO_V1(bandit_learn_recorded);
 
 /*
  * learn_recorded(decision_ids): learns the rewards recorded on these
- * decisions (to_learn), in the order given, as reward would have; for
- * bandit.learn_pending, which locked the decisions and their arms (in a
- * fixed order) and clears to_learn.  A decision not to learn is skipped.
+ * decisions, in the order given, as reward would have; for
+ * bandit.learn_pending, which picked them (to_learn), locked them and
+ * their arms (in a fixed order) and cleared to_learn in this transaction.
+ * A decision without a reward is skipped.
  */
 Datum
 bandit_learn_recorded(PG_FUNCTION_ARGS)
