@@ -183,6 +183,8 @@ for algorithm, params, draw in CASES:
     worst = max(rel(a[arm][c], b[arm][c]) for arm in arms for c in COLUMNS)
     ok('%s: batched learning = immediate learning within 1e-12' % algorithm, worst <= 1e-12,
        'worst relative difference %g\n%s\n%s' % (worst, a, b))
+    # the same arithmetic in the same order: in fact bit for bit (doc/reference.md says so)
+    ok('%s: batched learning = immediate learning bit for bit' % algorithm, a == b, 'worst %g' % worst)
 
     models = {arm: ArmModel(discount=params.get('discount', 1.0), smoothing=params.get('budget_smoothing', 0.1))
               for arm in arms}
