@@ -15,7 +15,10 @@ is batched: its rewards are recorded, then learned by bandit.learn_pending in
 chunks.  The two end in the same state within 1e-12 (relative), both match the
 model, and nothing recorded counts as learned before learn_pending.  Then
 several sessions run learn_pending at once while rewards arrive: every reward
-is learned exactly once.  Last, budget shields choose by learned estimates.
+is learned exactly once; and on an immediate policy, live rewards and
+learn_pending of decisions marked to learn (as expiry marks them) share the
+arms without deadlock, each counted once.  Last, budget shields choose by
+learned estimates.
 Prints "N passed, N failed"."""
 import json
 import random
@@ -288,6 +291,83 @@ for arm in ('x', 'y'):
        rel(rows[arm]['mean_reward'], sum(rs) / len(rs)) <= 1e-12, '%r' % rows[arm]['mean_reward'])
     ok('concurrent: arm %s cost within the observations' % arm, 1 <= rows[arm]['cost'] <= 3, str(rows[arm]['cost']))
 ok('concurrent: nothing pending', q("SELECT count(*) FROM bandit.decision WHERE policy = 'hot' AND to_learn")[0][0] == 0)
+
+# An immediate policy: live rewards lock the arms while learn_pending learns
+# decisions marked to learn (as expire_decisions marks expired ones) on the same
+# arms: neither waits for ever on the other, and every reward counts once.
+q('SELECT bandit.create_policy(%s, %s, %s)', 'mixed', 'ucb1', ['x', 'y'])
+mixed_ids = log_decisions('mixed', hot_arms, [None] * M)
+marked = list(range(1, M, 2))        # the odd ones are marked, the even ones rewarded live
+errors.clear()
+learned_counts.clear()
+done_rewarding.clear()
+
+
+def live(part):
+    c = psycopg2.connect(dbname=DB)
+    c.autocommit = True
+    k = c.cursor()
+    try:
+        for i in range(2 * part, M, 2 * REWARDERS):
+            k.execute('SELECT bandit.reward(%s, %s)', (mixed_ids[i], hot_rewards[i]))
+    except psycopg2.Error as e:
+        errors.append(str(e))
+    c.close()
+
+
+def marker():
+    c = psycopg2.connect(dbname=DB)
+    c.autocommit = True
+    k = c.cursor()
+    try:
+        for start in range(0, len(marked), 40):
+            chunk = marked[start:start + 40]
+            k.execute('UPDATE bandit.decision d SET reward = v.r, rewarded_at = now(), expired = true, to_learn = true '
+                      'FROM unnest(%s::bigint[], %s::float8[]) v(id, r) WHERE d.id = v.id',
+                      ([mixed_ids[i] for i in chunk], [hot_rewards[i] for i in chunk]))
+    except psycopg2.Error as e:
+        errors.append(str(e))
+    c.close()
+
+
+def mixed_learner():
+    c = psycopg2.connect(dbname=DB)
+    c.autocommit = True
+    k = c.cursor()
+    mine = 0
+    try:
+        while True:
+            finished = done_rewarding.is_set()
+            k.execute("SELECT bandit.learn_pending('mixed', 30)")
+            got = k.fetchone()[0]
+            mine += got
+            if finished and got == 0:
+                break
+    except psycopg2.Error as e:
+        errors.append(str(e))
+    learned_counts.append(mine)
+    c.close()
+
+
+learners = [threading.Thread(target=mixed_learner) for _ in range(2)]
+writers = [threading.Thread(target=live, args=(p,)) for p in range(REWARDERS)] + [threading.Thread(target=marker)]
+for t in learners + writers:
+    t.start()
+for t in writers:
+    t.join()
+done_rewarding.set()
+for t in learners:
+    t.join()
+ok('mixed: no errors (no deadlock)', not errors, '\n'.join(errors[:5]))
+ok('mixed: learn_pending learned each marked decision once', sum(learned_counts) == len(marked),
+   '%s, want %d' % (learned_counts, len(marked)))
+rows = arm_rows('mixed')
+for arm in ('x', 'y'):
+    rs = [r for r, a in zip(hot_rewards, hot_arms) if a == arm]
+    ok('mixed: arm %s pulls = rewarded = its rewards, live and learned' % arm,
+       rows[arm]['pulls'] == rows[arm]['rewarded'] == len(rs), '%s vs %d' % (rows[arm], len(rs)))
+    ok('mixed: arm %s reward_sum' % arm, rel(rows[arm]['reward_sum'], sum(rs)) <= 1e-12)
+    ok('mixed: arm %s mean' % arm, rel(rows[arm]['mean_reward'], sum(rs) / len(rs)) <= 1e-12)
 
 # ------------------------------------------------ shields by learned estimates
 
