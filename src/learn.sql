@@ -48,6 +48,7 @@ DECLARE
     linucb bigint[];
     picked bigint;
     learned bigint;
+    one bigint;
 BEGIN
     IF max_rows IS NULL THEN
         RAISE EXCEPTION 'max_rows must not be NULL' USING ERRCODE = '22004';
@@ -129,7 +130,27 @@ BEGIN
            (SELECT count(*) FROM done)
     INTO folded, linucb, picked;
     -- LinUCB learns each reward through its own learning (its arms are locked above)
-    learned := folded + coalesce(bandit.learn_recorded(linucb), 0);
+    learned := folded;
+    IF linucb IS NOT NULL THEN
+        BEGIN
+            learned := learned + bandit.learn_recorded(linucb);
+        EXCEPTION WHEN numeric_value_out_of_range THEN
+            -- a context too large for its arm's state, which reward would have refused (22003):
+            -- learn the others one by one and take that reward back, rather than fail every run
+            FOREACH one IN ARRAY linucb LOOP
+                BEGIN
+                    learned := learned + bandit.learn_recorded(ARRAY[one]);
+                EXCEPTION WHEN numeric_value_out_of_range THEN
+                    UPDATE bandit.decision d
+                    SET reward = NULL, rewarded_at = NULL, cost = NULL, latency_ms = NULL, expired = false
+                    WHERE d.id = one;
+                    picked := picked - 1;
+                    RAISE WARNING 'the reward of decision % would take the LinUCB state of its arm out of range: taken back', one
+                        USING HINT = 'The decision''s context has features too large.';
+                END;
+            END LOOP;
+        END;
+    END IF;
     IF picked > learned THEN
         RAISE WARNING 'learn_pending dropped % recorded rewards whose arms no longer exist', picked - learned;
     END IF;
@@ -137,7 +158,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION bandit.learn_pending(text, integer) IS
-    'Learns the rewards recorded and not yet learned (decisions with to_learn: a batched policy''s rewards, expired decisions) of the policy, or with NULL of every policy the caller may manage: at most max_rows (at least 1; 22003 below), oldest first, each arm''s in (rewarded_at, id) order, exactly as immediate learning would have (within rounding); exactly once, in one statement, and several sessions may run it at once (each skips what another holds). Returns how many it learned; a reward whose arm no longer exists is dropped with a WARNING. Schedule it, e.g. with pg_cron; with NULL it leaves alone the policies the caller may not manage. Privilege: manage on the policy.';
+    'Learns the rewards recorded and not yet learned (decisions with to_learn: a batched policy''s rewards, expired decisions) of the policy, or with NULL of every policy the caller may manage: at most max_rows (at least 1; 22003 below), oldest first, each arm''s in (rewarded_at, id) order, exactly as immediate learning would have (within rounding); exactly once, in one statement, and several sessions may run it at once (each skips what another holds). Returns how many it learned; a reward whose arm no longer exists is dropped with a WARNING, a LinUCB reward whose update would overflow (22003 for reward) is taken back (the decision unrewarded) with a WARNING. Schedule it, e.g. with pg_cron; with NULL it leaves alone the policies the caller may not manage. Privilege: manage on the policy.';
 
 REVOKE ALL ON FUNCTION bandit.learn_budget(float8, float8, float8) FROM PUBLIC;
 REVOKE ALL ON FUNCTION bandit.learn_fold_step(internal, float8[], float8, float8, float8, float8, float8, float8, float8) FROM PUBLIC;
