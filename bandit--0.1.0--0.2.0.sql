@@ -3530,7 +3530,8 @@ COMMENT ON FUNCTION bandit.learn_budget(float8, float8, float8) IS
     'A budget estimate (cost or latency) after an observation: estimate + smoothing * (observed - estimate), observed itself when there was no estimate, the estimate when nothing was observed (NULL). Used by bandit.reward''s UPDATE of the arm';
 
 -- The state is internal: the aggregate only ever runs ordered, inside
--- learn_pending, never in parallel or on another node.
+-- learn_pending, never in parallel or on another node.  Like every
+-- aggregate, PUBLIC may run it (its support functions stay internal).
 CREATE FUNCTION bandit.learn_fold_step(state internal, start float8[], reward float8, cost float8, latency_ms float8,
                                        prior_alpha float8, prior_beta float8, discount float8, smoothing float8)
 RETURNS internal
@@ -3555,7 +3556,7 @@ COMMENT ON AGGREGATE bandit.learn_fold(float8[], float8, float8, float8, float8,
 CREATE FUNCTION bandit.learn_recorded(decision_ids bigint[]) RETURNS bigint
 AS 'MODULE_PATHNAME', 'bandit_learn_recorded' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
 COMMENT ON FUNCTION bandit.learn_recorded(bigint[]) IS
-    'Learns the rewards recorded on these decisions (to_learn), in the order given, as bandit.reward would have (LinUCB''s learning); returns how many. Used by bandit.learn_pending, which locks them and clears to_learn';
+    'Learns the rewards recorded on these decisions, in the order given, as bandit.reward would have (LinUCB''s learning); returns how many. Used by bandit.learn_pending, which picks them (to_learn), locks them and clears to_learn';
 
 CREATE FUNCTION bandit.learn_pending(policy text DEFAULT NULL, max_rows integer DEFAULT 100000) RETURNS bigint
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
@@ -3568,6 +3569,7 @@ DECLARE
     linucb bigint[];
     picked bigint;
     learned bigint;
+    one bigint;
 BEGIN
     IF max_rows IS NULL THEN
         RAISE EXCEPTION 'max_rows must not be NULL' USING ERRCODE = '22004';
@@ -3649,7 +3651,27 @@ BEGIN
            (SELECT count(*) FROM done)
     INTO folded, linucb, picked;
     -- LinUCB learns each reward through its own learning (its arms are locked above)
-    learned := folded + coalesce(bandit.learn_recorded(linucb), 0);
+    learned := folded;
+    IF linucb IS NOT NULL THEN
+        BEGIN
+            learned := learned + bandit.learn_recorded(linucb);
+        EXCEPTION WHEN numeric_value_out_of_range THEN
+            -- a context too large for its arm's state, which reward would have refused (22003):
+            -- learn the others one by one and take that reward back, rather than fail every run
+            FOREACH one IN ARRAY linucb LOOP
+                BEGIN
+                    learned := learned + bandit.learn_recorded(ARRAY[one]);
+                EXCEPTION WHEN numeric_value_out_of_range THEN
+                    UPDATE bandit.decision d
+                    SET reward = NULL, rewarded_at = NULL, cost = NULL, latency_ms = NULL, expired = false
+                    WHERE d.id = one;
+                    picked := picked - 1;
+                    RAISE WARNING 'the reward of decision % would take the LinUCB state of its arm out of range: taken back', one
+                        USING HINT = 'The decision''s context has features too large.';
+                END;
+            END LOOP;
+        END;
+    END IF;
     IF picked > learned THEN
         RAISE WARNING 'learn_pending dropped % recorded rewards whose arms no longer exist', picked - learned;
     END IF;
@@ -3657,12 +3679,11 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION bandit.learn_pending(text, integer) IS
-    'Learns the rewards recorded and not yet learned (decisions with to_learn: a batched policy''s rewards, expired decisions) of the policy, or with NULL of every policy the caller may manage: at most max_rows (at least 1; 22003 below), oldest first, each arm''s in (rewarded_at, id) order, exactly as immediate learning would have (within rounding); exactly once, in one statement, and several sessions may run it at once (each skips what another holds). Returns how many it learned; a reward whose arm no longer exists is dropped with a WARNING. Schedule it, e.g. with pg_cron. Privilege: manage on the policy (with NULL: the policies the caller manages).';
+    'Learns the rewards recorded and not yet learned (decisions with to_learn: a batched policy''s rewards, expired decisions) of the policy, or with NULL of every policy the caller may manage: at most max_rows (at least 1; 22003 below), oldest first, each arm''s in (rewarded_at, id) order, exactly as immediate learning would have (within rounding); exactly once, in one statement, and several sessions may run it at once (each skips what another holds). Returns how many it learned; a reward whose arm no longer exists is dropped with a WARNING, a LinUCB reward whose update would overflow (22003 for reward) is taken back (the decision unrewarded) with a WARNING. Schedule it, e.g. with pg_cron; with NULL it leaves alone the policies the caller may not manage. Privilege: manage on the policy.';
 
 REVOKE ALL ON FUNCTION bandit.learn_budget(float8, float8, float8) FROM PUBLIC;
 REVOKE ALL ON FUNCTION bandit.learn_fold_step(internal, float8[], float8, float8, float8, float8, float8, float8, float8) FROM PUBLIC;
 REVOKE ALL ON FUNCTION bandit.learn_fold_final(internal) FROM PUBLIC;
-REVOKE ALL ON FUNCTION bandit.learn_fold(float8[], float8, float8, float8, float8, float8, float8, float8) FROM PUBLIC;
 REVOKE ALL ON FUNCTION bandit.learn_recorded(bigint[]) FROM PUBLIC;
 
 CREATE FUNCTION bandit.reward(decision_id bigint, reward float8, cost float8, latency_ms float8) RETURNS void

@@ -144,7 +144,7 @@ PreparePlans(void)
 		" WHERE d.id = $1 AND d.reward IS NULL AND p.name = d.policy"
 		" RETURNING d.policy, d.arm, d.context, d.to_learn", 4, reward_types);
 	plan_recorded_decision = PrepareSafely(
-		"SELECT policy, arm, context, reward, cost, latency_ms FROM bandit.decision WHERE id = $1 AND to_learn",
+		"SELECT policy, arm, context, reward, cost, latency_ms FROM bandit.decision WHERE id = $1 AND reward IS NOT NULL",
 		1, int8_1);
 	plan_decision_order = PrepareSafely(
 		"SELECT id FROM bandit.decision WHERE id = ANY ($1) ORDER BY policy, arm, id", 1, int8_array);
@@ -1149,11 +1149,24 @@ RewardIsProbability(double reward)
 /*
  * A budget estimate (cost or latency) after an observation: the
  * exponentially weighted mean est + s (obs - est); the first observation
- * sets it.  Both are finite and not negative, so it stays so.
+ * sets it.  Both are finite and not negative and s is in (0, 1] (22003
+ * otherwise), so it stays so.
  */
-static inline double
+static double
 BudgetStep(double estimate, bool has_estimate, double observed, double smoothing)
 {
+	if (has_estimate && !(isfinite(estimate) && estimate >= 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("a budget estimate must be finite and not negative, got %s", ShowDouble(estimate))));
+	if (!(isfinite(observed) && observed >= 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("an observed cost or latency must be finite and not negative, got %s", ShowDouble(observed))));
+	if (!(smoothing > 0 && smoothing <= 1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("budget_smoothing must be in (0, 1], got %s", ShowDouble(smoothing))));
 	return has_estimate ? estimate + smoothing * (observed - estimate) : observed;
 }
 
@@ -1525,9 +1538,10 @@ PG_FUNCTION_INFO_V1(bandit_learn_recorded);
 
 /*
  * learn_recorded(decision_ids): learns the rewards recorded on these
- * decisions (to_learn), in the order given, as reward would have; for
- * bandit.learn_pending, which locked the decisions and their arms (in a
- * fixed order) and clears to_learn.  A decision not to learn is skipped.
+ * decisions, in the order given, as reward would have; for
+ * bandit.learn_pending, which picked them (to_learn), locked them and
+ * their arms (in a fixed order) and cleared to_learn in this transaction.
+ * A decision without a reward is skipped.
  */
 Datum
 bandit_learn_recorded(PG_FUNCTION_ARGS)

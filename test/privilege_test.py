@@ -58,7 +58,7 @@ def role(who):
 DESIGN = {}
 for _kind, _levels in {
         'policy': {'use': 'choose reward recommend', 'read': 'arm_stats linucb_state',
-                   'manage': 'add_arm retire_arm set_mode set_arm_budget snapshot restore'},
+                   'manage': 'add_arm retire_arm set_mode set_arm_budget snapshot restore learn_pending'},
         'experiment': {'use': 'assign record_metric record_metrics', 'read': 'analyze decide report srm_check experiment_summaries experiment_shares analyze_summaries decide_summaries',
                        'manage': 'start_experiment stop_experiment drop_experiment'},
         'agent': {'use': 'q_select q_learn q_learn_batch q_remember q_replay q_greedy', 'read': 'q_export',
@@ -131,6 +131,9 @@ def calls(fx):
         'bandit.choose(text,jsonb)': ("SELECT * FROM bandit.choose('pt_p', '{}')", 'policy'),
         'bandit.reward(bigint,double precision)': ('SELECT bandit.reward(%s::bigint, 1::float8)' % fx['dp'], 'policy'),
         'bandit.reward(text,text,double precision)': ("SELECT bandit.reward('pt_p', 'a', 1::float8)", 'policy'),
+        'bandit.reward(bigint,double precision,double precision,double precision)':
+            ('SELECT bandit.reward(%s::bigint, 1::float8, 2::float8, 30::float8)' % fx['dp'], 'policy'),
+        'bandit.learn_pending(text,integer)': ("SELECT bandit.learn_pending('pt_p', 10)", 'policy'),
         'bandit.expire_decisions(text)': ("SELECT bandit.expire_decisions('pt_p')", 'policy'),
         'bandit.refresh_metrics(text)': ("SELECT bandit.refresh_metrics('pt_p')", 'policy'),
         'bandit.reward(bigint[],double precision[])': ('SELECT bandit.reward(ARRAY[%s]::bigint[], ARRAY[1]::float8[])' % fx['dp'], 'policy'),
