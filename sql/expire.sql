@@ -106,3 +106,13 @@ RESET ROLE;
 SELECT bandit.revoke('policy', 'exp_t', 'regress_expire_app', 'read');
 SELECT bandit.revoke('policy', 'exp_t', 'regress_expire_app', 'use');
 DROP ROLE regress_expire_app;
+
+-- LinUCB: an expired decision is learned from its context, as its reward would be
+SELECT bandit.create_policy('xlin', 'linucb', '{a,b}', '{"dim": 2, "reward_wait": "1 minute", "default_reward": 0.5}');
+SELECT count(*) AS chosen FROM (SELECT bandit.choose('xlin', '{"features": [1, 2]}') FROM generate_series(1, 3)) c;
+UPDATE bandit.decision SET created_at = created_at - interval '1 hour' WHERE policy = 'xlin';
+SELECT bandit.expire_decisions('xlin') AS expired;
+-- three rewards 0.5 of x = (1, 2): b sums to 3 * 0.5 * (1, 2) over the arms
+SELECT sum(pulls) AS pulls, sum(rewarded) AS rewarded, sum(reward_sum) AS reward_sum,
+       sum((s.b)[1]) AS b1, sum((s.b)[2]) AS b2
+FROM bandit.arm a, LATERAL bandit.linucb_state('xlin', a.arm) s WHERE a.policy = 'xlin';
