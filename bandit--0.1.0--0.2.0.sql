@@ -3855,9 +3855,11 @@ BEGIN
             expired_to = CASE WHEN bound IS NULL THEN t.expired_to
                               ELSE greatest(t.expired_to, least(cutoff, bound)) END
         WHERE t.policy = p.name;
-        -- an immediate policy has no other rewards waiting (to_learn): learn these now
+        -- an immediate policy learns them now, with anything else waiting (left by
+        -- a time as a batched policy): nobody runs learn_pending for it
         IF n > 0 AND p.params->>'learning' IS DISTINCT FROM 'batched' THEN
-            PERFORM bandit.learn_pending(p.name, least(n, 2147483647)::integer);
+            PERFORM bandit.learn_pending(p.name, least((SELECT count(*) FROM bandit.decision d
+                                                        WHERE d.policy = p.name AND d.to_learn), 2147483647)::integer);
         END IF;
         IF n > 0 THEN
             INSERT INTO bandit.audit (policy, action, detail)
