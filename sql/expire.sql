@@ -116,3 +116,12 @@ SELECT bandit.expire_decisions('xlin') AS expired;
 SELECT sum(pulls) AS pulls, sum(rewarded) AS rewarded, sum(reward_sum) AS reward_sum,
        sum((s.b)[1]) AS b1, sum((s.b)[2]) AS b2
 FROM bandit.arm a, LATERAL bandit.linucb_state('xlin', a.arm) s WHERE a.policy = 'xlin';
+
+-- leave the tables as they were for the tests after this one (harden_policy
+-- counts row positions after VACUUM FULL bandit.arm)
+DELETE FROM bandit.policy WHERE name IN ('exp_t', 'exp_u', 'exp_none', 'xlin');
+DELETE FROM bandit.object WHERE kind = 'policy' AND name IN ('exp_t', 'exp_u', 'exp_none', 'xlin');
+DELETE FROM bandit.decision WHERE policy IN ('exp_t', 'exp_u', 'exp_none', 'xlin');
+DELETE FROM bandit.audit WHERE policy IN ('exp_t', 'exp_u', 'exp_none', 'xlin');
+DELETE FROM bandit.decision_rollup WHERE policy IN ('exp_t', 'exp_u', 'exp_none', 'xlin');
+DELETE FROM bandit.metrics_sample WHERE policy IN ('exp_t', 'exp_u', 'exp_none', 'xlin');
