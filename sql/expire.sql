@@ -60,7 +60,16 @@ FROM bandit.audit WHERE policy = 'exp_t' AND action = 'expire';
 -- batched: expiry records default_reward (to_learn); learn_pending learns it
 INSERT INTO bandit.decision (policy, arm, propensity, mode, created_at)
 SELECT 'exp_u', 'a', 0.5, 'active', now() - i * interval '1 hour' + interval '1 minute' FROM generate_series(1, 4) i;
-SELECT bandit.expire_decisions() AS expired_all;                         -- 2 of exp_u (3 and 4 hours old)
+-- without a policy: the policies the caller manages, here exp_u and not exp_v
+SELECT bandit.create_policy('exp_v', 'ucb1', '{a,b}', '{"reward_wait": "1 hour", "default_reward": 1}');
+INSERT INTO bandit.decision (policy, arm, propensity, mode, created_at) VALUES ('exp_v', 'b', 0.5, 'active', now() - interval '3 hours');
+SELECT bandit.grant('policy', 'exp_u', 'regress_expire_app', 'manage');
+SET ROLE regress_expire_app;
+SELECT bandit.expire_decisions() AS expired_by_manager;                  -- 2 of exp_u (3 and 4 hours old)
+RESET ROLE;
+SELECT policy, count(*) FILTER (WHERE expired) AS expired FROM bandit.decision WHERE policy IN ('exp_u', 'exp_v') GROUP BY 1 ORDER BY 1;
+SELECT bandit.expire_decisions() AS expired_all;                         -- 1: exp_v's
+SELECT bandit.revoke('policy', 'exp_u', 'regress_expire_app', 'manage');
 SELECT count(*) FILTER (WHERE to_learn) AS to_learn, count(*) FILTER (WHERE expired) AS expired
 FROM bandit.decision WHERE policy = 'exp_u';
 SELECT arm, pulls, rewarded FROM bandit.arm WHERE policy = 'exp_u' ORDER BY arm;
@@ -119,9 +128,9 @@ FROM bandit.arm a, LATERAL bandit.linucb_state('xlin', a.arm) s WHERE a.policy =
 
 -- leave the tables as they were for the tests after this one (harden_policy
 -- counts row positions after VACUUM FULL bandit.arm)
-DELETE FROM bandit.policy WHERE name IN ('exp_t', 'exp_u', 'exp_none', 'xlin');
-DELETE FROM bandit.object WHERE kind = 'policy' AND name IN ('exp_t', 'exp_u', 'exp_none', 'xlin');
-DELETE FROM bandit.decision WHERE policy IN ('exp_t', 'exp_u', 'exp_none', 'xlin');
-DELETE FROM bandit.audit WHERE policy IN ('exp_t', 'exp_u', 'exp_none', 'xlin');
-DELETE FROM bandit.decision_rollup WHERE policy IN ('exp_t', 'exp_u', 'exp_none', 'xlin');
-DELETE FROM bandit.metrics_sample WHERE policy IN ('exp_t', 'exp_u', 'exp_none', 'xlin');
+DELETE FROM bandit.policy WHERE name IN ('exp_t', 'exp_u', 'exp_v', 'exp_none', 'xlin');
+DELETE FROM bandit.object WHERE kind = 'policy' AND name IN ('exp_t', 'exp_u', 'exp_v', 'exp_none', 'xlin');
+DELETE FROM bandit.decision WHERE policy IN ('exp_t', 'exp_u', 'exp_v', 'exp_none', 'xlin');
+DELETE FROM bandit.audit WHERE policy IN ('exp_t', 'exp_u', 'exp_v', 'exp_none', 'xlin');
+DELETE FROM bandit.decision_rollup WHERE policy IN ('exp_t', 'exp_u', 'exp_v', 'exp_none', 'xlin');
+DELETE FROM bandit.metrics_sample WHERE policy IN ('exp_t', 'exp_u', 'exp_v', 'exp_none', 'xlin');
