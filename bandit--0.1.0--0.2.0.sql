@@ -4069,6 +4069,475 @@ REVOKE ALL ON FUNCTION bandit.canary_gates(jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION bandit.canary_arms_differ(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION bandit.canary_propensities(text) FROM PUBLIC;
 
+-- == issue 13: learned budgets and batched learning (src/learn.sql; src/policy.sql: bandit.reward)
+
+CREATE FUNCTION bandit.learn_budget(estimate float8, observed float8, smoothing float8) RETURNS float8
+AS 'MODULE_PATHNAME', 'bandit_learn_budget' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION bandit.learn_budget(float8, float8, float8) IS
+    'A budget estimate (cost or latency) after an observation: estimate + smoothing * (observed - estimate), observed itself when there was no estimate, the estimate when nothing was observed (NULL). Used by bandit.reward''s UPDATE of the arm';
+
+-- The state is internal: the aggregate only ever runs ordered, inside
+-- learn_pending, never in parallel or on another node.  Like every
+-- aggregate, PUBLIC may run it (its support functions stay internal).
+CREATE FUNCTION bandit.learn_fold_step(state internal, start float8[], reward float8, cost float8, latency_ms float8,
+                                       prior_alpha float8, prior_beta float8, discount float8, smoothing float8)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'bandit_learn_fold_step' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION bandit.learn_fold_step(internal, float8[], float8, float8, float8, float8, float8, float8, float8) IS
+    'Transition of bandit.learn_fold: one reward learned as bandit.learn_step and bandit.learn_budget learn it';
+
+CREATE FUNCTION bandit.learn_fold_final(state internal) RETURNS float8[]
+AS 'MODULE_PATHNAME', 'bandit_learn_fold_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION bandit.learn_fold_final(internal) IS
+    'Final function of bandit.learn_fold: {alpha, beta, weight, mean_reward, m2, cost, latency_ms, reward_sum}';
+
+CREATE AGGREGATE bandit.learn_fold(start float8[], reward float8, cost float8, latency_ms float8,
+                                   prior_alpha float8, prior_beta float8, discount float8, smoothing float8) (
+    SFUNC = bandit.learn_fold_step,
+    STYPE = internal,
+    FINALFUNC = bandit.learn_fold_final
+);
+COMMENT ON AGGREGATE bandit.learn_fold(float8[], float8, float8, float8, float8, float8, float8, float8) IS
+    'An arm''s state after its rewards, taken in the aggregate''s ORDER BY: start is the arm as {alpha, beta, weight, mean_reward, m2, cost, latency_ms, reward_sum}, each reward learned as bandit.reward learns it (the same C arithmetic); returns the new state in that layout. Used by bandit.learn_pending';
+
+CREATE FUNCTION bandit.learn_recorded(decision_ids bigint[]) RETURNS bigint
+AS 'MODULE_PATHNAME', 'bandit_learn_recorded' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+COMMENT ON FUNCTION bandit.learn_recorded(bigint[]) IS
+    'Learns the rewards recorded on these decisions, in the order given, as bandit.reward would have (LinUCB''s learning); returns how many. Used by bandit.learn_pending, which picks them (to_learn), locks them and clears to_learn';
+
+CREATE FUNCTION bandit.learn_pending(policy text DEFAULT NULL, max_rows integer DEFAULT 100000) RETURNS bigint
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    policies text[];
+    folded bigint;
+    linucb bigint[];
+    picked bigint;
+    learned bigint;
+    one bigint;
+BEGIN
+    IF max_rows IS NULL THEN
+        RAISE EXCEPTION 'max_rows must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    IF max_rows < 1 THEN
+        RAISE EXCEPTION 'max_rows must be at least 1, got %', max_rows USING ERRCODE = '22003';
+    END IF;
+    IF policy IS NOT NULL THEN
+        PERFORM bandit.policy_row(policy);
+        PERFORM bandit.require('policy', policy, 'manage');
+        policies := ARRAY[policy];
+    ELSE
+        -- every policy the caller may manage; the others are left alone
+        SELECT coalesce(array_agg(o.name), '{}') INTO policies
+        FROM bandit.object o
+        WHERE o.kind = 'policy'
+          AND (bandit.holds(o.owner)
+               OR EXISTS (SELECT FROM bandit.permission g
+                          WHERE g.kind = 'policy' AND g.name = o.name AND g.privilege = 'manage'
+                            AND bandit.holds(g.grantee)));
+    END IF;
+    -- One statement.  The recorded rewards are taken in (rewarded_at, id)
+    -- order and locked, skipping those another learn_pending holds: each is
+    -- learned exactly once.  Their arms are then locked in one fixed order
+    -- (that of reward's batches), and read as the lock leaves them (the
+    -- latest committed state), so that a concurrent immediate reward is
+    -- neither lost nor deadlocked.  learn_fold learns each arm's rewards in
+    -- order with reward's own arithmetic.  LinUCB's arms learn below.
+    WITH picked AS MATERIALIZED (
+        SELECT d.id, d.policy, d.arm, d.reward, d.cost, d.latency_ms, d.rewarded_at
+        FROM bandit.decision d
+        WHERE d.to_learn AND d.policy = ANY (policies)
+        ORDER BY d.rewarded_at, d.id
+        LIMIT max_rows
+        FOR UPDATE SKIP LOCKED
+    ), arms AS MATERIALIZED (
+        SELECT a.policy, a.arm, a.alpha, a.beta, a.weight, a.mean_reward, a.m2, a.cost, a.latency_ms, a.reward_sum
+        FROM bandit.arm a
+        WHERE (a.policy, a.arm) IN (SELECT p.policy, p.arm FROM picked p)
+        ORDER BY a.policy, a.arm
+        FOR UPDATE
+    ), params AS MATERIALIZED (
+        SELECT t.name, t.algorithm,
+               coalesce((t.params->>'prior_alpha')::float8, 1) AS prior_alpha,
+               coalesce((t.params->>'prior_beta')::float8, 1) AS prior_beta,
+               coalesce((t.params->>'discount')::float8, 1) AS discount,
+               coalesce((t.params->>'budget_smoothing')::float8, 0.1) AS smoothing
+        FROM bandit.policy t WHERE t.name IN (SELECT p.policy FROM picked p)
+    ), fold AS (
+        SELECT a.policy, a.arm, count(*) AS n,
+               bandit.learn_fold(ARRAY[a.alpha, a.beta, a.weight, a.mean_reward, a.m2, a.cost, a.latency_ms, a.reward_sum],
+                                 p.reward, p.cost, p.latency_ms, t.prior_alpha, t.prior_beta, t.discount, t.smoothing
+                                 ORDER BY p.rewarded_at, p.id) AS s
+        FROM picked p
+        JOIN arms a ON a.policy = p.policy AND a.arm = p.arm
+        JOIN params t ON t.name = p.policy
+        WHERE t.algorithm <> 'linucb'
+        GROUP BY a.policy, a.arm
+    ), learned AS (
+        UPDATE bandit.arm a
+        SET alpha = f.s[1], beta = f.s[2], weight = f.s[3], mean_reward = f.s[4], m2 = f.s[5],
+            cost = f.s[6], latency_ms = f.s[7], reward_sum = f.s[8],
+            pulls = a.pulls + f.n, rewarded = a.rewarded + f.n, last_update = now()
+        FROM fold f
+        WHERE a.policy = f.policy AND a.arm = f.arm
+        RETURNING f.n
+    ), done AS (
+        UPDATE bandit.decision d SET to_learn = NULL
+        FROM picked p
+        WHERE d.id = p.id
+        RETURNING d.id
+    )
+    SELECT (SELECT coalesce(sum(l.n), 0) FROM learned l),
+           (SELECT array_agg(p.id ORDER BY p.rewarded_at, p.id)
+            FROM picked p
+            JOIN arms a ON a.policy = p.policy AND a.arm = p.arm
+            JOIN params t ON t.name = p.policy
+            WHERE t.algorithm = 'linucb'),
+           (SELECT count(*) FROM done)
+    INTO folded, linucb, picked;
+    -- LinUCB learns each reward through its own learning (its arms are locked above)
+    learned := folded;
+    IF linucb IS NOT NULL THEN
+        BEGIN
+            learned := learned + bandit.learn_recorded(linucb);
+        EXCEPTION WHEN numeric_value_out_of_range THEN
+            -- a context too large for its arm's state, which reward would have refused (22003):
+            -- learn the others one by one and take that reward back, rather than fail every run
+            FOREACH one IN ARRAY linucb LOOP
+                BEGIN
+                    learned := learned + bandit.learn_recorded(ARRAY[one]);
+                EXCEPTION WHEN numeric_value_out_of_range THEN
+                    UPDATE bandit.decision d
+                    SET reward = NULL, rewarded_at = NULL, cost = NULL, latency_ms = NULL, expired = false
+                    WHERE d.id = one;
+                    picked := picked - 1;
+                    RAISE WARNING 'the reward of decision % would take the LinUCB state of its arm out of range: taken back', one
+                        USING HINT = 'The decision''s context has features too large.';
+                END;
+            END LOOP;
+        END;
+    END IF;
+    IF picked > learned THEN
+        RAISE WARNING 'learn_pending dropped % recorded rewards whose arms no longer exist', picked - learned;
+    END IF;
+    RETURN learned;
+END
+$$;
+COMMENT ON FUNCTION bandit.learn_pending(text, integer) IS
+    'Learns the rewards recorded and not yet learned (decisions with to_learn: a batched policy''s rewards, expired decisions) of the policy, or with NULL of every policy the caller may manage: at most max_rows (at least 1; 22003 below), oldest first, each arm''s in (rewarded_at, id) order, exactly as immediate learning would have (within rounding); exactly once, in one statement, and several sessions may run it at once (each skips what another holds). Returns how many it learned; a reward whose arm no longer exists is dropped with a WARNING, a LinUCB reward whose update would overflow (22003 for reward) is taken back (the decision unrewarded) with a WARNING. Schedule it, e.g. with pg_cron; with NULL it leaves alone the policies the caller may not manage. Privilege: manage on the policy.';
+
+REVOKE ALL ON FUNCTION bandit.learn_budget(float8, float8, float8) FROM PUBLIC;
+REVOKE ALL ON FUNCTION bandit.learn_fold_step(internal, float8[], float8, float8, float8, float8, float8, float8, float8) FROM PUBLIC;
+REVOKE ALL ON FUNCTION bandit.learn_fold_final(internal) FROM PUBLIC;
+REVOKE ALL ON FUNCTION bandit.learn_recorded(bigint[]) FROM PUBLIC;
+
+CREATE FUNCTION bandit.reward(decision_id bigint, reward float8, cost float8, latency_ms float8) RETURNS void
+AS 'MODULE_PATHNAME', 'bandit_reward_observed' LANGUAGE C VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION bandit.reward(bigint, float8, float8, float8) IS
+    'bandit.reward(decision_id, reward) with the cost and latency observed for the decision (finite, not negative: 22003 otherwise; NULL: not observed), recorded on the decision; they move the served arm''s budget estimates, which the shields of choose and recommend use, to an exponentially weighted mean (est + budget_smoothing * (observed - est); the first observation sets it), in the same update as the reward (batched: when bandit.learn_pending learns it). decision_id and reward must not be NULL (22004). Privilege: use on the policy.';
+
+COMMENT ON FUNCTION bandit.reward(bigint, float8) IS
+    'Credits a logged decision exactly once (a second reward is error 23505 and changes nothing); Thompson takes rewards in [0, 1], the others from -1e100 to 1e100; a reward that would take the arm''s state out of range (e.g. a LinUCB context with huge features) is 22003 and changes nothing. A policy with learning batched only records the reward on the decision (checked the same way; no arm row lock) for bandit.learn_pending. A canary''s decision teaches the candidate that made it and needs use on the policy it served (canary_of). Privilege: use on the policy.';
+COMMENT ON FUNCTION bandit.reward(bigint[], float8[]) IS
+    'Credits many decisions in one statement, e.g. SELECT bandit.reward(array_agg(decision_id), array_agg(reward)) FROM events; all or nothing; at most 10000000 per call (54000 beyond); returns the number credited (a batched policy''s only recorded, for bandit.learn_pending). Privilege: use on the policy.';
+COMMENT ON FUNCTION bandit.learn_step(float8, float8, float8, float8, float8, float8, float8, float8, float8, boolean) IS
+    'An arm''s state after one reward, {alpha, beta, weight, mean_reward, m2}: evidence discounted, weighted Welford, Beta posterior when posterior; a state out of range is 22003. Used by bandit.reward''s UPDATE of the arm (bandit.learn_fold runs the same C arithmetic)';
+
+-- == issue 13: delayed rewards and metrics (src/policy_expire.sql, src/policy_metrics.sql)
+-- Delayed rewards: bandit.expire_decisions credits default_reward to the
+-- decisions that heard nothing within reward_wait; and the per-policy
+-- bookkeeping of the decision log that expiry and bandit.policy_metrics keep
+-- so that neither reads the whole log again.
+--
+-- Both advance a horizon over decisions' created_at.  A decision's
+-- created_at is now() of the transaction that logged it, which may commit
+-- long after: a horizon may pass a time only once no transaction that started
+-- before it is still open (bandit.decision_horizon).
+
+-- No foreign key to bandit.policy: tests and operators TRUNCATE the policy
+-- tables, which a key would refuse; a row is the policy's only while
+-- policy_created_at matches (a policy dropped and created again starts afresh).
+CREATE TABLE bandit.decision_rollup (
+    policy text PRIMARY KEY,
+    policy_created_at timestamptz NOT NULL,
+    expired_to timestamptz,
+    expired bigint NOT NULL DEFAULT 0,
+    counted_to timestamptz,
+    decisions bigint NOT NULL DEFAULT 0
+);
+COMMENT ON TABLE bandit.decision_rollup IS
+    'Per policy (valid while policy_created_at is the policy''s created_at): expired_to, before which every decision was rewarded or expired (bandit.expire_decisions starts there), expired, the decisions it expired, counted_to, before which every decision is counted in decisions (bandit.refresh_metrics advances both); for bandit.policy_metrics';
+
+CREATE TABLE bandit.metrics_sample (
+    policy text NOT NULL,
+    taken_at timestamptz NOT NULL,
+    rewarded bigint NOT NULL,
+    reward_sum float8 NOT NULL,
+    PRIMARY KEY (policy, taken_at)
+);
+COMMENT ON TABLE bandit.metrics_sample IS
+    'Samples of a policy''s reward totals (decisions rewarded, the sum of their rewards) taken by bandit.refresh_metrics, kept back to the newest one at least an hour old: bandit.policy_metrics''s last-hour rewards are the totals now minus that sample''s';
+
+SELECT pg_catalog.pg_extension_config_dump('bandit.decision_rollup', '');
+SELECT pg_catalog.pg_extension_config_dump('bandit.metrics_sample', '');
+GRANT SELECT ON bandit.decision_rollup, bandit.metrics_sample TO PUBLIC;
+ALTER TABLE bandit.decision_rollup ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable ON bandit.decision_rollup FOR SELECT
+    USING (policy IN (SELECT r.name FROM bandit.readable('policy') r));
+ALTER TABLE bandit.metrics_sample ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable ON bandit.metrics_sample FOR SELECT
+    USING (policy IN (SELECT r.name FROM bandit.readable('policy') r));
+
+-- The latest time a horizon over decisions' created_at may pass now.
+CREATE FUNCTION bandit.decision_horizon() RETURNS timestamptz
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- a prepared transaction's start time is not shown anywhere: hold still
+    -- until it ends (it was open, so counted below, when it last advanced)
+    IF EXISTS (SELECT FROM pg_catalog.pg_prepared_xacts x WHERE x.database = pg_catalog.current_database()) THEN
+        RETURN NULL;
+    END IF;
+    -- every transaction open in this database; one whose start is hidden
+    -- (the function's owner lacks pg_read_all_stats) holds it still too.  The
+    -- second is the window in which a starting transaction has taken its
+    -- start time but not yet published it.
+    RETURN (SELECT CASE WHEN bool_or(a.query = '<insufficient privilege>') THEN NULL
+                        ELSE least(min(a.xact_start), pg_catalog.now()) - interval '1 second' END
+            FROM pg_catalog.pg_stat_activity a
+            WHERE a.datid = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database()));
+END
+$$;
+COMMENT ON FUNCTION bandit.decision_horizon() IS
+    'Internal: a time before which no decision can still appear: a second before the start of the oldest transaction open in this database (pg_stat_activity.xact_start; a decision''s created_at is its transaction''s now()); NULL while a prepared transaction of this database is open or a session''s start is hidden from the function''s owner';
+REVOKE ALL ON FUNCTION bandit.decision_horizon() FROM PUBLIC;
+
+-- The policy's rollup row, locked (expiry and refresh of one policy take
+-- turns), made or reset when missing or left by an earlier policy of that name.
+CREATE FUNCTION bandit.decision_rollup_row(policy text) RETURNS bandit.decision_rollup
+LANGUAGE plpgsql VOLATILE STRICT PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    p constant bandit.policy := bandit.policy_row(policy);
+    r bandit.decision_rollup;
+BEGIN
+    INSERT INTO bandit.decision_rollup AS t (policy, policy_created_at)
+    VALUES (p.name, p.created_at)
+    ON CONFLICT ON CONSTRAINT decision_rollup_pkey DO UPDATE
+        SET policy_created_at = excluded.policy_created_at, expired_to = NULL, expired = 0, counted_to = NULL, decisions = 0
+        WHERE t.policy_created_at IS DISTINCT FROM excluded.policy_created_at;
+    SELECT * INTO r FROM bandit.decision_rollup t WHERE t.policy = p.name FOR UPDATE;
+    RETURN r;
+END
+$$;
+COMMENT ON FUNCTION bandit.decision_rollup_row(text) IS
+    'Internal: the policy''s bandit.decision_rollup row, locked; made, or reset when it was another policy''s of the same name (policy_created_at differs); an unknown policy is 42704';
+REVOKE ALL ON FUNCTION bandit.decision_rollup_row(text) FROM PUBLIC;
+
+-- Whether the caller may manage a policy (without raising).
+CREATE FUNCTION bandit.may_manage(policy text) RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT EXISTS (SELECT FROM bandit.object o
+                   WHERE o.kind = 'policy' AND o.name = $1
+                     AND (bandit.holds(o.owner)
+                          OR EXISTS (SELECT FROM bandit.permission g
+                                     WHERE g.kind = 'policy' AND g.name = $1 AND g.privilege = 'manage'
+                                       AND bandit.holds(g.grantee))))
+$$;
+COMMENT ON FUNCTION bandit.may_manage(text) IS
+    'Internal: whether the caller holds manage on the policy (owner, member of the owner or of a role granted manage, superuser); picks the policies of bandit.expire_decisions() and bandit.refresh_metrics() without a policy';
+REVOKE ALL ON FUNCTION bandit.may_manage(text) FROM PUBLIC;
+
+CREATE FUNCTION bandit.expire_decisions(policy text DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    p record;
+    r bandit.decision_rollup;
+    bound constant timestamptz := bandit.decision_horizon();
+    cutoff timestamptz;
+    n bigint;
+    total bigint := 0;
+BEGIN
+    IF policy IS NOT NULL THEN
+        PERFORM bandit.policy_row(policy);
+        PERFORM bandit.require('policy', policy, 'manage');
+        IF NOT (SELECT t.params ? 'reward_wait' FROM bandit.policy t WHERE t.name = policy) THEN
+            RAISE EXCEPTION 'policy "%" has no reward_wait: its decisions never expire', policy
+                USING ERRCODE = '22023',
+                      HINT = 'Create the policy with the params reward_wait and default_reward.';
+        END IF;
+    END IF;
+    -- policies in name order, so that concurrent runs lock their rollup rows in one order
+    FOR p IN SELECT t.name, t.params FROM bandit.policy t
+             WHERE t.params ? 'reward_wait'
+               AND CASE WHEN expire_decisions.policy IS NULL THEN bandit.may_manage(t.name)
+                        ELSE t.name = expire_decisions.policy END
+             ORDER BY t.name
+    LOOP
+        r := bandit.decision_rollup_row(p.name);
+        cutoff := now() - bandit.reward_wait(p.params->'reward_wait');
+        -- exactly once: a concurrent reward of a row holds its lock, and when it
+        -- commits, READ COMMITTED checks reward IS NULL again on the new version
+        -- (and skips it); a reward coming after this finds reward set: 23505
+        WITH credited AS (
+            UPDATE bandit.decision d
+            SET reward = (p.params->>'default_reward')::float8, rewarded_at = now(), expired = true, to_learn = true
+            WHERE d.policy = p.name AND d.created_at < cutoff AND d.created_at >= coalesce(r.expired_to, '-infinity')
+              AND d.reward IS NULL
+            RETURNING 1)
+        SELECT count(*) INTO n FROM credited;
+        -- every decision before the new horizon is visible now: rewarded or just expired
+        UPDATE bandit.decision_rollup t
+        SET expired = t.expired + n,
+            expired_to = CASE WHEN bound IS NULL THEN t.expired_to
+                              ELSE greatest(t.expired_to, least(cutoff, bound)) END
+        WHERE t.policy = p.name;
+        -- an immediate policy learns them now, with anything else waiting (left by
+        -- a time as a batched policy): nobody runs learn_pending for it
+        IF n > 0 AND p.params->>'learning' IS DISTINCT FROM 'batched' THEN
+            PERFORM bandit.learn_pending(p.name, least((SELECT count(*) FROM bandit.decision d
+                                                        WHERE d.policy = p.name AND d.to_learn), 2147483647)::integer);
+        END IF;
+        IF n > 0 THEN
+            INSERT INTO bandit.audit (policy, action, detail)
+            VALUES (p.name, 'expire', jsonb_build_object('decisions', n, 'default_reward', p.params->'default_reward',
+                                                        'before', cutoff));
+        END IF;
+        total := total + n;
+    END LOOP;
+    RETURN total;
+END
+$$;
+COMMENT ON FUNCTION bandit.expire_decisions(text) IS
+    'Credits default_reward to every decision of the policy (NULL: of every policy with a reward_wait that the caller may manage) logged more than reward_wait ago and not rewarded: exactly once, also against concurrent rewards (a reward after expiry is 23505), marked expired, learned at once (learning immediate) or left to bandit.learn_pending (batched); returns how many. Examines only decisions from where its last run left off (a horizon that waits for open transactions). A policy without reward_wait is 22023. Privilege: manage on the policy.';
+
+-- Learning metrics to alert on, cheap to poll on a long decision log: totals
+-- from counters kept by the statements that already write them (the arms'
+-- rewarded and reward_sum, by the learning UPDATE that locks the arm anyway;
+-- decisions counted up to a horizon and expiries, by bandit.refresh_metrics
+-- and bandit.expire_decisions), plus short index range scans.  choose writes
+-- nothing new.
+
+-- Its own plan, made for the value of since: in the view's plan the planner
+-- would take a third of the log for created_at >= r.counted_to, and the last
+-- hour's range times the ~370 rows it assumes of a never-analyzed policy
+-- table, and on a long log compile the view with JIT (20-80 ms a poll).
+CREATE FUNCTION bandit.decisions_since(policy text, since timestamptz) RETURNS bigint
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN (SELECT count(*) FROM bandit.decision d WHERE d.policy = decisions_since.policy AND d.created_at >= since);
+END
+$$;
+COMMENT ON FUNCTION bandit.decisions_since(text, timestamptz) IS
+    'The number of the policy''s decisions logged at or after since (one index range); used by bandit.policy_metrics. Privilege: none (row-level security counts only the decisions of policies the caller may read).';
+
+CREATE FUNCTION bandit.refresh_metrics(policy text DEFAULT NULL) RETURNS integer
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    p record;
+    r bandit.decision_rollup;
+    bound constant timestamptz := bandit.decision_horizon();
+    n integer := 0;
+BEGIN
+    IF policy IS NOT NULL THEN
+        PERFORM bandit.policy_row(policy);
+        PERFORM bandit.require('policy', policy, 'manage');
+    END IF;
+    FOR p IN SELECT t.name FROM bandit.policy t
+             WHERE CASE WHEN refresh_metrics.policy IS NULL THEN bandit.may_manage(t.name)
+                        ELSE t.name = refresh_metrics.policy END
+             ORDER BY t.name
+    LOOP
+        r := bandit.decision_rollup_row(p.name);
+        -- every decision before bound is visible now: count those not yet counted
+        IF bound > coalesce(r.counted_to, '-infinity') THEN
+            UPDATE bandit.decision_rollup t
+            SET decisions = t.decisions + (SELECT count(*) FROM bandit.decision d
+                                           WHERE d.policy = p.name AND d.created_at >= coalesce(r.counted_to, '-infinity')
+                                             AND d.created_at < bound),
+                counted_to = bound
+            WHERE t.policy = p.name;
+        END IF;
+        -- the totals as bandit.policy_metrics computes them
+        INSERT INTO bandit.metrics_sample (policy, taken_at, rewarded, reward_sum)
+        SELECT p.name, statement_timestamp(), coalesce(a.rewarded, 0) + q.n, coalesce(a.reward_sum, 0) + coalesce(q.s, 0)
+        FROM (SELECT sum(t.rewarded)::bigint AS rewarded, sum(t.reward_sum) AS reward_sum
+              FROM bandit.arm t WHERE t.policy = p.name) a,
+             (SELECT count(*) AS n, sum(d.reward) AS s
+              FROM bandit.decision d WHERE d.policy = p.name AND d.to_learn) q
+        ON CONFLICT DO NOTHING;
+        -- keep the newest sample at least an hour old, and those after it
+        DELETE FROM bandit.metrics_sample s
+        WHERE s.policy = p.name
+          AND s.taken_at < (SELECT max(o.taken_at) FROM bandit.metrics_sample o
+                            WHERE o.policy = p.name AND o.taken_at <= statement_timestamp() - interval '1 hour');
+        n := n + 1;
+    END LOOP;
+    -- samples of policies no longer there
+    DELETE FROM bandit.metrics_sample s
+    WHERE refresh_metrics.policy IS NULL
+      AND NOT EXISTS (SELECT FROM bandit.policy t WHERE t.name = s.policy AND t.created_at <= s.taken_at);
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION bandit.refresh_metrics(text) IS
+    'Keeps bandit.policy_metrics cheap for the policy (NULL: every policy the caller may manage): counts the decisions logged since its last run up to a horizon that waits for open transactions, and samples the reward totals for the last-hour columns (schedule it every minute, e.g. with pg_cron); returns the number of policies refreshed. Privilege: manage on the policy.';
+
+CREATE VIEW bandit.policy_metrics WITH (security_invoker = true) AS
+SELECT p.name AS policy,
+       c.decisions,
+       t.rewarded,
+       c.decisions - t.rewarded AS pending,
+       coalesce(r.expired, 0) AS expired,
+       t.reward_sum / nullif(t.rewarded, 0) AS mean_reward,
+       bandit.decisions_since(p.name, now() - interval '1 hour') AS decisions_last_hour,
+       h.rewarded AS rewards_last_hour,
+       h.reward_sum / nullif(h.rewarded, 0) AS mean_reward_last_hour,
+       (SELECT max(d.created_at) FROM bandit.decision d WHERE d.policy = p.name) AS last_decision_at,
+       t.last_reward_at
+FROM bandit.policy p
+LEFT JOIN bandit.decision_rollup r ON r.policy = p.name AND r.policy_created_at = p.created_at
+-- rewarded: learned (the arms' counters) or recorded and waiting for
+-- bandit.learn_pending (to_learn, a partial index)
+CROSS JOIN LATERAL (
+    SELECT coalesce(a.rewarded, 0) + q.n AS rewarded, coalesce(a.reward_sum, 0) + coalesce(q.s, 0) AS reward_sum,
+           greatest(a.last_update, q.last) AS last_reward_at
+    FROM (SELECT sum(x.rewarded)::bigint AS rewarded, sum(x.reward_sum) AS reward_sum,
+                 max(x.last_update) FILTER (WHERE x.rewarded > 0) AS last_update
+          FROM bandit.arm x WHERE x.policy = p.name) a,
+         (SELECT count(*) AS n, sum(d.reward) AS s, max(d.rewarded_at) AS last
+          FROM bandit.decision d WHERE d.policy = p.name AND d.to_learn) q) t
+CROSS JOIN LATERAL (
+    SELECT coalesce(r.decisions, 0) + bandit.decisions_since(p.name, coalesce(r.counted_to, '-infinity')) AS decisions) c
+-- the last hour's rewards: the totals less the newest sample at least an hour
+-- old; all of them for a policy not an hour old; else unknown
+LEFT JOIN LATERAL (
+    SELECT t.rewarded - s.rewarded AS rewarded, t.reward_sum - s.reward_sum AS reward_sum
+    FROM ((SELECT o.rewarded, o.reward_sum FROM bandit.metrics_sample o
+           WHERE o.policy = p.name AND o.taken_at >= p.created_at AND o.taken_at <= now() - interval '1 hour'
+           ORDER BY o.taken_at DESC LIMIT 1)
+          UNION ALL
+          SELECT 0, 0 WHERE p.created_at >= now() - interval '1 hour'
+          LIMIT 1) s) h ON true;
+COMMENT ON VIEW bandit.policy_metrics IS
+    'Per policy the caller may read: decisions logged, rewarded (expired ones included), pending (neither), expired, mean_reward of the rewarded; decisions logged in the last hour, rewards credited since the newest bandit.refresh_metrics sample at least an hour old (refreshed every minute: the last 60 to 61 minutes; NULL without one, unless the policy is younger than an hour) and their mean; last_decision_at, last_reward_at. Cheap on a long log: counters, the decisions since the last refresh and the last hour''s, by index';
+GRANT SELECT ON bandit.policy_metrics TO PUBLIC;
+
 -- == src/access_final.sql (0.1.0's hand-made grants included): the last block, after
 -- every section that creates objects
 -- Runs after every capability's SQL.  Default privileges (ALTER DEFAULT

@@ -86,7 +86,7 @@ LinUcbPreparePlans(void)
 	Oid			text1[] = {TEXTOID};
 	Oid			text2[] = {TEXTOID, TEXTOID};
 	Oid			pending_types[] = {INT8ARRAYOID, INT8ARRAYOID};
-	Oid			learn_types[] = {TEXTOID, TEXTOID, FLOAT8OID, FLOAT8OID};
+	Oid			learn_types[] = {TEXTOID, TEXTOID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID};
 	Oid			fold_types[] = {TEXTOID, TEXTOID, FLOAT8ARRAYOID, FLOAT8ARRAYOID};
 	Oid			delete_types[] = {TEXTOID, TEXTOID, INT8OID};
 	Oid			insert_types[] = {TEXTOID, TEXTOID, INT8OID, INT8OID, FLOAT8OID};
@@ -114,14 +114,18 @@ LinUcbPreparePlans(void)
 	/*
 	 * The reward's first statement: the arm's row lock, held to commit.  a_inv
 	 * and b are left as they are (their TOAST pointers are reused).  $3 is
-	 * the discount.
+	 * the discount; the observed cost and latency ($5, $6; NULL: not
+	 * observed) move the budget estimates by budget_smoothing ($7), as
+	 * policy.c's plan_update_arm does.
 	 */
 	plan_learn = PrepareSafely(
 		"UPDATE bandit.arm SET (weight, mean_reward, m2) ="
 		"  (SELECT s[3], s[4], s[5] FROM"
 		"   (SELECT bandit.learn_step(alpha, beta, weight, mean_reward, m2, $4, 1, 1, $3, false)) t(s)),"
+		"  cost = bandit.learn_budget(cost, $5, $7), latency_ms = bandit.learn_budget(latency_ms, $6, $7),"
+		"  rewarded = rewarded + 1, reward_sum = reward_sum + $4,"
 		"  pulls = pulls + 1, last_update = now()"
-		" WHERE policy = $1 AND arm = $2", 4, learn_types);
+		" WHERE policy = $1 AND arm = $2", 7, learn_types);
 	/* a new A^-1 and b: a new state_stamp, which the pending rows of the old one do not name */
 	plan_fold = PrepareSafely(
 		"UPDATE bandit.arm SET a_inv = $3, b = $4, state_stamp = DEFAULT WHERE policy = $1 AND arm = $2",
@@ -707,15 +711,17 @@ LinUcbOutOfRange(const char *policy, const char *arm, double reward)
 
 /*
  * Credits a reward to a LinUCB arm (inside SPI), for decision `decision`
- * whose context has features x: the arm row's counts now, the update as a
+ * whose context has features x: the arm row's counts and budget estimates
+ * (observed cost and latency, NULL: not observed) now, the update as a
  * pending row naming the decision, or, as the arm's (2 dim)-th update since
  * the last fold, all of them folded into a_inv and b.
  */
 void
 LinUcbLearn(const char *policy, const char *arm, int dim, double discount, double reward, const double *x,
-			int64 decision)
+			int64 decision, const double *cost, const double *latency, double smoothing)
 {
-	Datum		args[5];
+	Datum		args[7];
+	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	const double *a_inv,
 			   *b;
 	int			pending;
@@ -727,7 +733,12 @@ LinUcbLearn(const char *policy, const char *arm, int dim, double discount, doubl
 	args[1] = CStringGetTextDatum(arm);
 	args[2] = Float8GetDatum(discount);
 	args[3] = Float8GetDatum(reward);
-	if (SPI_execute_plan(plan_learn, args, NULL, false, 1) != SPI_OK_UPDATE)
+	args[4] = cost ? Float8GetDatum(*cost) : (Datum) 0;
+	nulls[4] = cost ? ' ' : 'n';
+	args[5] = latency ? Float8GetDatum(*latency) : (Datum) 0;
+	nulls[5] = latency ? ' ' : 'n';
+	args[6] = Float8GetDatum(smoothing);
+	if (SPI_execute_plan(plan_learn, args, nulls, false, 1) != SPI_OK_UPDATE)
 		elog(ERROR, "updating a LinUCB arm failed");
 	if (SPI_processed == 0)
 		ereport(ERROR,

@@ -39,7 +39,8 @@ extern bool LinUcbFinishLoad(void);
 
 extern double LinUcbScore(const double *a_inv, const double *theta, const double *x, int dim, double alpha);
 extern void LinUcbLearn(const char *policy, const char *arm, int dim, double discount, double reward,
-						const double *x, int64 decision);
+						const double *x, int64 decision, const double *cost, const double *latency,
+						double smoothing);
 
 /*
  * In policy.c: the feature vector x of a LinUCB context, which reward learns

@@ -56,7 +56,8 @@ typedef struct Policy
 				c,
 				temperature,
 				discount,
-				alpha;
+				alpha,
+				budget_smoothing;
 	int			dim;
 	int64		decisions;		/* made before this one (epsilon decay) */
 	/* what keys its arms in ArmCache */
@@ -64,6 +65,9 @@ typedef struct Policy
 	Oid			arm_filenode;
 	FullTransactionId snapshot_xmin;	/* of the snapshot that read the row */
 } Policy;
+
+/* budget_smoothing of a policy made before it had one */
+#define BUDGET_SMOOTHING 0.1
 
 /* An arm as choose and recommend see it. */
 typedef struct Arm
@@ -95,6 +99,7 @@ static SPIPlanPtr plan_policy,
 			plan_reward_decision,
 			plan_decision_state,
 			plan_update_arm,
+			plan_recorded_decision,
 			plan_decision_order,
 			plan_count_decision;
 
@@ -104,10 +109,11 @@ PreparePlans(void)
 {
 	Oid			text1[] = {TEXTOID};
 	Oid			insert_types[] = {TEXTOID, TEXTOID, FLOAT8OID, TEXTOID, FLOAT8OID, TEXTOID, JSONBOID, TEXTOID};
-	Oid			reward_types[] = {INT8OID, FLOAT8OID};
+	Oid			reward_types[] = {INT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID};
 	Oid			int8_1[] = {INT8OID};
 	Oid			int8_array[] = {INT8ARRAYOID};
-	Oid			update_types[] = {TEXTOID, TEXTOID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID, BOOLOID};
+	Oid			update_types[] = {TEXTOID, TEXTOID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID, BOOLOID,
+	FLOAT8OID, FLOAT8OID, FLOAT8OID, BOOLOID};
 	Oid			changes_types[] = {TEXTOID, XID8OID};
 
 	LinUcbPreparePlans();
@@ -128,29 +134,47 @@ PreparePlans(void)
 	plan_insert_decision = PrepareSafely(
 		"INSERT INTO bandit.decision (policy, arm, propensity, policy_arm, policy_propensity, mode, context, canary_of)"
 		" VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id", 8, insert_types);
+	/*
+	 * A batched policy's reward is only recorded (to_learn, for
+	 * bandit.learn_pending), stamped with the time of the call so that the
+	 * rewards of one transaction are learned in the order they were made.
+	 */
 	plan_reward_decision = PrepareSafely(
-		"UPDATE bandit.decision SET reward = $2, rewarded_at = now()"
-		" WHERE id = $1 AND reward IS NULL RETURNING policy, arm, context, canary_of", 2, reward_types);
+		"UPDATE bandit.decision d SET reward = $2, cost = $3, latency_ms = $4,"
+		"  rewarded_at = CASE WHEN p.params->>'learning' = 'batched' THEN clock_timestamp() ELSE now() END,"
+		"  to_learn = CASE WHEN p.params->>'learning' = 'batched' THEN true END"
+		" FROM bandit.policy p"
+		" WHERE d.id = $1 AND d.reward IS NULL AND p.name = d.policy"
+		" RETURNING d.policy, d.arm, d.context, d.to_learn, d.canary_of", 4, reward_types);
+	plan_recorded_decision = PrepareSafely(
+		"SELECT policy, arm, context, reward, cost, latency_ms FROM bandit.decision WHERE id = $1 AND reward IS NOT NULL",
+		1, int8_1);
 	plan_decision_order = PrepareSafely(
 		"SELECT id FROM bandit.decision WHERE id = ANY ($1) ORDER BY policy, arm, id", 1, int8_array);
 	plan_count_decision = PrepareSafely(
 		"UPDATE bandit.policy SET decisions = decisions + 1 WHERE name = $1 RETURNING decisions - 1", 1, text1);
 	plan_decision_state = PrepareSafely(
-		"SELECT coalesce(canary_of, policy) FROM bandit.decision WHERE id = $1", 1, int8_1);
+		"SELECT coalesce(canary_of, policy), expired, rewarded_at::text FROM bandit.decision WHERE id = $1", 1, int8_1);
 
 	/*
 	 * One statement: the arm's row lock is taken here and held only until
 	 * commit.  The arithmetic is bandit.learn_step's, in C, which checks
 	 * the new state before it is written (float8 operators in SQL would
 	 * raise underflow errors on harmless decays and strand the arm).  $6 is
-	 * the discount; alpha and beta follow rewards in [0, 1] ($7).
+	 * the discount; alpha and beta follow rewards in [0, 1] ($7).  The
+	 * observed cost and latency ($8, $9; NULL: not observed) move the
+	 * budget estimates by budget_smoothing ($10); a decision's reward ($11)
+	 * counts in rewarded and reward_sum.
 	 */
 	plan_update_arm = PrepareSafely(
 		"UPDATE bandit.arm SET (alpha, beta, weight, mean_reward, m2) ="
 		"  (SELECT s[1], s[2], s[3], s[4], s[5] FROM"
 		"   (SELECT bandit.learn_step(alpha, beta, weight, mean_reward, m2, $3, $4, $5, $6, $7)) t(s)),"
+		"  cost = bandit.learn_budget(cost, $8, $10), latency_ms = bandit.learn_budget(latency_ms, $9, $10),"
+		"  rewarded = rewarded + CASE WHEN $11 THEN 1 ELSE 0 END,"
+		"  reward_sum = CASE WHEN $11 THEN reward_sum + $3 ELSE reward_sum END,"
 		"  pulls = pulls + 1, last_update = now()"
-		" WHERE policy = $1 AND arm = $2", 7, update_types);
+		" WHERE policy = $1 AND arm = $2", 11, update_types);
 }
 
 static double
@@ -235,6 +259,7 @@ LoadPolicyAs(const char *name, const char *guard, Policy *policy)
 	policy->temperature = ParamOrDefault(params, "temperature", 0.1);
 	policy->discount = ParamOrDefault(params, "discount", 1);
 	policy->alpha = ParamOrDefault(params, "alpha", 1);
+	policy->budget_smoothing = ParamOrDefault(params, "budget_smoothing", BUDGET_SMOOTHING);
 	policy->decisions = 0;
 	if (policy->algorithm == ALG_LINUCB)
 	{
@@ -1113,36 +1138,23 @@ CheckReward(const Policy *policy, double reward)
 		CheckRange(reward, -REWARD_MAX, REWARD_MAX, "reward");
 }
 
-PG_FUNCTION_INFO_V1(bandit_learn_step);
-
 /*
- * learn_step(alpha, beta, weight, mean_reward, m2, reward, prior_alpha,
- * prior_beta, discount, posterior): an arm's state after one reward, as
- * {alpha, beta, weight, mean_reward, m2}.  Existing evidence is discounted
- * (weighted Welford for the mean and m2); alpha and beta follow the reward
- * only when posterior is true.  The reward's UPDATE writes what this
- * returns, so the new state is checked here: a state out of range is
- * 22003 and the arm keeps the old one.
+ * An arm's learned state {alpha, beta, weight, mean_reward, m2} after one
+ * reward: existing evidence is discounted (weighted Welford for the mean and
+ * m2); alpha and beta follow the reward only when posterior is true.  The
+ * one copy of this arithmetic: bandit.learn_step (reward's UPDATE) and
+ * bandit.learn_fold (learn_pending's) both call it, so batched learning
+ * ends where immediate learning would.  A state out of range is 22003.
  */
-Datum
-bandit_learn_step(PG_FUNCTION_ARGS)
+static void
+LearnStep(double state[5], double reward, double prior_alpha, double prior_beta, double discount, bool posterior)
 {
-	double		alpha = PG_GETARG_FLOAT8(0),
-				beta = PG_GETARG_FLOAT8(1),
-				weight = PG_GETARG_FLOAT8(2),
-				mean = PG_GETARG_FLOAT8(3),
-				m2 = PG_GETARG_FLOAT8(4),
-				reward = PG_GETARG_FLOAT8(5),
-				prior_alpha = PG_GETARG_FLOAT8(6),
-				prior_beta = PG_GETARG_FLOAT8(7),
-				discount = PG_GETARG_FLOAT8(8);
-	bool		posterior = PG_GETARG_BOOL(9);
-	double		state[5];
+	double		alpha = state[0],
+				beta = state[1];
 
 	/* Welford/West with weight 1, after the old evidence is discounted */
-	state[2] = discount * weight + 1;
-	state[3] = mean;
-	state[4] = discount * m2;
+	state[2] = discount * state[2] + 1;
+	state[4] = discount * state[4];
 	MomentsAdd(&state[3], NULL, &state[4], reward, 1, state[2]);
 	state[0] = posterior ? prior_alpha + discount * (alpha - prior_alpha) + reward : alpha;
 	state[1] = posterior ? prior_beta + discount * (beta - prior_beta) + (1 - reward) : beta;
@@ -1153,30 +1165,250 @@ bandit_learn_step(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 					 errmsg("reward %s would take the arm's learned state out of range", ShowDouble(reward))));
 	}
-	PG_RETURN_DATUM(Float8ArrayDatum(state, 5));
+}
+
+/* Alpha and beta learn from rewards in [0, 1] (Thompson's are all such). */
+static inline bool
+RewardIsProbability(double reward)
+{
+	return reward >= 0 && reward <= 1;
 }
 
 /*
- * Credits one reward to one arm of a loaded policy (inside SPI), from the
- * decision decision_id with context context_json (LinUCB) if any.
+ * A budget estimate (cost or latency) after an observation: the
+ * exponentially weighted mean est + s (obs - est); the first observation
+ * sets it.  Both are finite and not negative and s is in (0, 1] (22003
+ * otherwise), so it stays so.
  */
-static void
-LearnReward(const Policy *policy, const char *arm, double reward, int64 decision_id, Jsonb *context_json)
+static double
+BudgetStep(double estimate, bool has_estimate, double observed, double smoothing)
 {
-	Datum		args[7];
+	if (has_estimate && !(isfinite(estimate) && estimate >= 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("a budget estimate must be finite and not negative, got %s", ShowDouble(estimate))));
+	if (!(isfinite(observed) && observed >= 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("an observed cost or latency must be finite and not negative, got %s", ShowDouble(observed))));
+	if (!(smoothing > 0 && smoothing <= 1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("budget_smoothing must be in (0, 1], got %s", ShowDouble(smoothing))));
+	return has_estimate ? estimate + smoothing * (observed - estimate) : observed;
+}
 
+PG_FUNCTION_INFO_V1(bandit_learn_step);
+
+/*
+ * learn_step(alpha, beta, weight, mean_reward, m2, reward, prior_alpha,
+ * prior_beta, discount, posterior): LearnStep as SQL, for the reward's
+ * UPDATE, which writes what this returns (checked here: float8 operators in
+ * SQL would raise underflow errors on harmless decays and strand the arm).
+ */
+Datum
+bandit_learn_step(PG_FUNCTION_ARGS)
+{
+	double		state[5];
+
+	for (int i = 0; i < 5; i++)
+		state[i] = PG_GETARG_FLOAT8(i);
+	LearnStep(state, PG_GETARG_FLOAT8(5), PG_GETARG_FLOAT8(6), PG_GETARG_FLOAT8(7), PG_GETARG_FLOAT8(8),
+			  PG_GETARG_BOOL(9));
+	PG_RETURN_DATUM(Float8ArrayDatum(state, 5));
+}
+
+PG_FUNCTION_INFO_V1(bandit_learn_budget);
+
+/* learn_budget(estimate, observed, smoothing): BudgetStep; NULL observed keeps the estimate. */
+Datum
+bandit_learn_budget(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(1))
+	{
+		if (PG_ARGISNULL(0))
+			PG_RETURN_NULL();
+		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
+	}
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("smoothing must not be NULL")));
+	PG_RETURN_FLOAT8(BudgetStep(PG_ARGISNULL(0) ? 0 : PG_GETARG_FLOAT8(0), !PG_ARGISNULL(0),
+								PG_GETARG_FLOAT8(1), PG_GETARG_FLOAT8(2)));
+}
+
+/*
+ * The state of bandit.learn_fold: an arm's learned state (LearnStep's five),
+ * its budget estimates and reward_sum, as the rewards folded so far left it.
+ */
+typedef struct FoldState
+{
+	double		state[5];
+	double		cost,
+				latency,
+				reward_sum;
+	bool		has_cost,
+				has_latency;
+} FoldState;
+
+#define FOLD_START_LENGTH 8
+
+PG_FUNCTION_INFO_V1(bandit_learn_fold_step);
+
+/*
+ * learn_fold(start, reward, cost, latency_ms, prior_alpha, prior_beta,
+ * discount, smoothing ORDER BY ...): the transition of learn_pending's
+ * aggregate.  start is the arm's row as {alpha, beta, weight, mean_reward,
+ * m2, cost, latency_ms, reward_sum} (cost and latency_ms may be NULL),
+ * read once, at the first reward; each reward then moves the state exactly
+ * as the reward's UPDATE would (LearnStep, BudgetStep, reward_sum + reward).
+ */
+Datum
+bandit_learn_fold_step(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggregate;
+	FoldState  *fold;
+	double		reward;
+
+	if (!AggCheckCallContext(fcinfo, &aggregate))
+		elog(ERROR, "bandit.learn_fold_step called in a non-aggregate context");
+	for (int i = 1; i < 9; i++)
+		if (PG_ARGISNULL(i) && i != 3 && i != 4)
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("learn_fold takes NULL only for cost and latency_ms")));
+	if (PG_ARGISNULL(0))
+	{
+		ArrayType  *start = PG_GETARG_ARRAYTYPE_P(1);
+		Datum	   *values;
+		bool	   *nulls;
+		int			n;
+
+		deconstruct_array(start, FLOAT8OID, sizeof(float8), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
+						  &values, &nulls, &n);
+		if (ARR_NDIM(start) != 1 || n != FOLD_START_LENGTH)
+			ereport(ERROR,
+					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+					 errmsg("learn_fold's start must hold %d numbers, got %d", FOLD_START_LENGTH, n)));
+		for (int i = 0; i < FOLD_START_LENGTH; i++)
+			if (nulls[i] && i != 5 && i != 6)
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("learn_fold's start may hold NULL only for cost and latency_ms")));
+		fold = MemoryContextAllocZero(aggregate, sizeof(FoldState));
+		for (int i = 0; i < 5; i++)
+			fold->state[i] = DatumGetFloat8(values[i]);
+		fold->has_cost = !nulls[5];
+		fold->cost = fold->has_cost ? DatumGetFloat8(values[5]) : 0;
+		fold->has_latency = !nulls[6];
+		fold->latency = fold->has_latency ? DatumGetFloat8(values[6]) : 0;
+		fold->reward_sum = DatumGetFloat8(values[7]);
+	}
+	else
+		fold = (FoldState *) PG_GETARG_POINTER(0);
+	reward = PG_GETARG_FLOAT8(2);
+	LearnStep(fold->state, reward, PG_GETARG_FLOAT8(5), PG_GETARG_FLOAT8(6), PG_GETARG_FLOAT8(7),
+			  RewardIsProbability(reward));
+	if (!PG_ARGISNULL(3))
+	{
+		fold->cost = BudgetStep(fold->cost, fold->has_cost, PG_GETARG_FLOAT8(3), PG_GETARG_FLOAT8(8));
+		fold->has_cost = true;
+	}
+	if (!PG_ARGISNULL(4))
+	{
+		fold->latency = BudgetStep(fold->latency, fold->has_latency, PG_GETARG_FLOAT8(4), PG_GETARG_FLOAT8(8));
+		fold->has_latency = true;
+	}
+	fold->reward_sum += reward;
+	if (!isfinite(fold->reward_sum))
+		StatisticOverflow("reward_sum");
+	PG_RETURN_POINTER(fold);
+}
+
+PG_FUNCTION_INFO_V1(bandit_learn_fold_final);
+
+/* learn_fold's result: {alpha, beta, weight, mean_reward, m2, cost, latency_ms, reward_sum}. */
+Datum
+bandit_learn_fold_final(PG_FUNCTION_ARGS)
+{
+	FoldState  *fold;
+	Datum		values[FOLD_START_LENGTH];
+	bool		nulls[FOLD_START_LENGTH] = {false};
+	int			dims[1] = {FOLD_START_LENGTH};
+	int			lbs[1] = {1};
+
+	if (!AggCheckCallContext(fcinfo, NULL))
+		elog(ERROR, "bandit.learn_fold_final called in a non-aggregate context");
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	fold = (FoldState *) PG_GETARG_POINTER(0);
+	for (int i = 0; i < 5; i++)
+		values[i] = Float8GetDatum(fold->state[i]);
+	values[5] = Float8GetDatum(fold->cost);
+	nulls[5] = !fold->has_cost;
+	values[6] = Float8GetDatum(fold->latency);
+	nulls[6] = !fold->has_latency;
+	values[7] = Float8GetDatum(fold->reward_sum);
+	PG_RETURN_ARRAYTYPE_P(construct_md_array(values, nulls, 1, dims, lbs, FLOAT8OID, sizeof(float8),
+											 FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+/* A decision's observed cost and latency (NULL: not observed). */
+typedef struct Observed
+{
+	const double *cost,
+			   *latency;
+} Observed;
+
+static void
+CheckObserved(const Observed *observed)
+{
+	if (observed->cost && !(isfinite(*observed->cost) && *observed->cost >= 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("cost must be finite and not negative, got %s", ShowDouble(*observed->cost))));
+	if (observed->latency && !(isfinite(*observed->latency) && *observed->latency >= 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("latency_ms must be finite and not negative, got %s", ShowDouble(*observed->latency))));
+}
+
+/* Checks a reward for a decision of a loaded policy (LinUCB: and its context). */
+static void
+CheckDecisionReward(const Policy *policy, double reward, Jsonb *context_json, Context *context)
+{
 	CheckReward(policy, reward);
 	if (policy->algorithm == ALG_LINUCB)
 	{
-		Context		context;
-
 		if (context_json == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("linucb policy \"%s\" learns from the context of a decision: reward by decision_id",
 							policy->name)));
-		ParseContext(context_json, policy, &context);
-		LinUcbLearn(policy->name, arm, policy->dim, policy->discount, reward, context.features, decision_id);
+		ParseContext(context_json, policy, context);
+	}
+}
+
+/*
+ * Credits one reward to one arm of a loaded policy (inside SPI), from the
+ * decision decision_id with context context_json (LinUCB) if any: a
+ * decision's reward (decision_id not 0) counts in rewarded and reward_sum,
+ * and its observed cost and latency move the budget estimates.
+ */
+static void
+LearnReward(const Policy *policy, const char *arm, double reward, int64 decision_id, Jsonb *context_json,
+			const Observed *observed)
+{
+	Datum		args[11];
+	char		nulls[11] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Context		context;
+
+	CheckDecisionReward(policy, reward, context_json, &context);
+	if (policy->algorithm == ALG_LINUCB)
+	{
+		LinUcbLearn(policy->name, arm, policy->dim, policy->discount, reward, context.features, decision_id,
+					observed->cost, observed->latency, policy->budget_smoothing);
 		return;
 	}
 	args[0] = CStringGetTextDatum(policy->name);
@@ -1185,8 +1417,14 @@ LearnReward(const Policy *policy, const char *arm, double reward, int64 decision
 	args[3] = Float8GetDatum(policy->prior_alpha);
 	args[4] = Float8GetDatum(policy->prior_beta);
 	args[5] = Float8GetDatum(policy->discount);
-	args[6] = BoolGetDatum(reward >= 0 && reward <= 1);
-	if (SPI_execute_plan(plan_update_arm, args, NULL, false, 1) != SPI_OK_UPDATE)
+	args[6] = BoolGetDatum(RewardIsProbability(reward));
+	args[7] = observed->cost ? Float8GetDatum(*observed->cost) : (Datum) 0;
+	nulls[7] = observed->cost ? ' ' : 'n';
+	args[8] = observed->latency ? Float8GetDatum(*observed->latency) : (Datum) 0;
+	nulls[8] = observed->latency ? ' ' : 'n';
+	args[9] = Float8GetDatum(policy->budget_smoothing);
+	args[10] = BoolGetDatum(decision_id != 0);
+	if (SPI_execute_plan(plan_update_arm, args, nulls, false, 1) != SPI_OK_UPDATE)
 		elog(ERROR, "updating an arm failed");
 	if (SPI_processed == 0)
 		ereport(ERROR,
@@ -1194,22 +1432,37 @@ LearnReward(const Policy *policy, const char *arm, double reward, int64 decision
 				 errmsg("arm \"%s\" does not exist in policy \"%s\"", arm, policy->name)));
 }
 
-/* Credits a logged decision exactly once (inside SPI). */
+/*
+ * Credits a logged decision exactly once (inside SPI), with its observed
+ * cost and latency.  A batched policy's reward is checked as an immediate
+ * one would be and recorded on the decision only (to_learn): its arm's row
+ * is neither read nor locked; bandit.learn_pending learns it later.
+ */
 static void
-RewardDecision(int64 decision_id, double reward)
+RewardDecision(int64 decision_id, double reward, const Observed *observed)
 {
-	Datum		args[2] = {Int64GetDatum(decision_id), Float8GetDatum(reward)};
+	Datum		args[4] = {Int64GetDatum(decision_id), Float8GetDatum(reward)};
+	char		nulls[4] = {' ', ' ', ' ', ' '};
 	HeapTuple	tuple;
 	TupleDesc	desc;
-	bool		isnull;
+	bool		isnull,
+				recorded,
+				expired;
+	char	   *rewarded_at;
 	Datum		context;
+	Jsonb	   *context_json;
 	Policy		policy;
 	char	   *policy_name,
 			   *arm,
 			   *canary_of;
 
 	CheckFinite(reward, "reward");
-	if (SPI_execute_plan(plan_reward_decision, args, NULL, false, 1) != SPI_OK_UPDATE_RETURNING)
+	CheckObserved(observed);
+	args[2] = observed->cost ? Float8GetDatum(*observed->cost) : (Datum) 0;
+	nulls[2] = observed->cost ? ' ' : 'n';
+	args[3] = observed->latency ? Float8GetDatum(*observed->latency) : (Datum) 0;
+	nulls[3] = observed->latency ? ' ' : 'n';
+	if (SPI_execute_plan(plan_reward_decision, args, nulls, false, 1) != SPI_OK_UPDATE_RETURNING)
 		elog(ERROR, "rewarding decision " INT64_FORMAT " failed", decision_id);
 	if (SPI_processed == 0)
 	{
@@ -1219,8 +1472,17 @@ RewardDecision(int64 decision_id, double reward)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
 					 errmsg("decision " INT64_FORMAT " does not exist", decision_id)));
+		/* read before RequirePrivilege's own statements replace SPI_tuptable */
+		expired = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+		rewarded_at = TupleText(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
 		/* whether it was rewarded is for those who may reward it */
 		RequirePrivilege("policy", TupleText(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), "use", false);
+		if (expired)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNIQUE_VIOLATION),
+					 errmsg("decision " INT64_FORMAT " expired and was credited its policy's default_reward at %s",
+							decision_id, rewarded_at),
+					 errhint("Its reward came after the policy's reward_wait; a decision takes exactly one reward.")));
 		ereport(ERROR,
 				(errcode(ERRCODE_UNIQUE_VIOLATION),
 				 errmsg("decision " INT64_FORMAT " was already rewarded", decision_id),
@@ -1231,10 +1493,19 @@ RewardDecision(int64 decision_id, double reward)
 	policy_name = TupleText(tuple, desc, 1);
 	arm = TupleText(tuple, desc, 2);
 	context = SPI_getbinval(tuple, desc, 3, &isnull);
+	context_json = isnull ? NULL : DatumGetJsonbPCopy(context);
+	recorded = DatumGetBool(SPI_getbinval(tuple, desc, 4, &isnull)) && !isnull;
 	/* a canary's decision is rewarded by the application of the policy it served */
-	canary_of = TupleText(tuple, desc, 4);
+	canary_of = TupleText(tuple, desc, 5);
 	LoadPolicyAs(policy_name, canary_of ? canary_of : policy_name, &policy);
-	LearnReward(&policy, arm, reward, decision_id, isnull ? NULL : DatumGetJsonbPCopy(context));
+	if (recorded)
+	{
+		Context		parsed;
+
+		CheckDecisionReward(&policy, reward, context_json, &parsed);
+	}
+	else
+		LearnReward(&policy, arm, reward, decision_id, context_json, observed);
 }
 
 PG_FUNCTION_INFO_V1(bandit_reward_decision);
@@ -1244,9 +1515,43 @@ Datum
 bandit_reward_decision(PG_FUNCTION_ARGS)
 {
 	int			nest;
+	Observed	observed = {NULL, NULL};
+
 	nest = SpiBegin();
 	PreparePlans();
-	RewardDecision(PG_GETARG_INT64(0), PG_GETARG_FLOAT8(1));
+	RewardDecision(PG_GETARG_INT64(0), PG_GETARG_FLOAT8(1), &observed);
+	SpiEnd(nest);
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(bandit_reward_observed);
+
+/* reward(decision_id, reward, cost, latency_ms): NULL cost or latency, not observed */
+Datum
+bandit_reward_observed(PG_FUNCTION_ARGS)
+{
+	int			nest;
+	double		cost,
+				latency;
+	Observed	observed = {NULL, NULL};
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("decision_id and reward must not be NULL")));
+	if (!PG_ARGISNULL(2))
+	{
+		cost = PG_GETARG_FLOAT8(2);
+		observed.cost = &cost;
+	}
+	if (!PG_ARGISNULL(3))
+	{
+		latency = PG_GETARG_FLOAT8(3);
+		observed.latency = &latency;
+	}
+	nest = SpiBegin();
+	PreparePlans();
+	RewardDecision(PG_GETARG_INT64(0), PG_GETARG_FLOAT8(1), &observed);
 	SpiEnd(nest);
 	PG_RETURN_VOID();
 }
@@ -1261,13 +1566,79 @@ bandit_reward_arm(PG_FUNCTION_ARGS)
 	Policy		policy;
 	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	char	   *arm = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	Observed	observed = {NULL, NULL};
 
 	nest = SpiBegin();
 	PreparePlans();
 	LoadPolicy(name, &policy);
-	LearnReward(&policy, arm, PG_GETARG_FLOAT8(2), 0, NULL);
+	LearnReward(&policy, arm, PG_GETARG_FLOAT8(2), 0, NULL, &observed);
 	SpiEnd(nest);
 	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(bandit_learn_recorded);
+
+/*
+ * learn_recorded(decision_ids): learns the rewards recorded on these
+ * decisions, in the order given, as reward would have; for
+ * bandit.learn_pending, which picked them (to_learn), locked them and
+ * their arms (in a fixed order) and cleared to_learn in this transaction.
+ * A decision without a reward is skipped.
+ */
+Datum
+bandit_learn_recorded(PG_FUNCTION_ARGS)
+{
+	int			nest;
+	ArrayType  *ids = PG_GETARG_ARRAYTYPE_P(0);
+	Datum	   *id_datums;
+	bool	   *id_nulls;
+	int			n;
+	Policy		policy;
+	int64		learned = 0;
+
+	deconstruct_array(ids, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &id_datums, &id_nulls, &n);
+	nest = SpiBegin();
+	PreparePlans();
+	policy.name = NULL;
+	for (int i = 0; i < n; i++)
+	{
+		HeapTuple	tuple;
+		TupleDesc	desc;
+		bool		isnull;
+		char	   *name;
+		char	   *arm;
+		Datum		context;
+		double		reward,
+					cost,
+					latency;
+		Observed	observed = {NULL, NULL};
+
+		if (id_nulls[i])
+			continue;
+		if (SPI_execute_plan(plan_recorded_decision, &id_datums[i], NULL, false, 1) != SPI_OK_SELECT)
+			elog(ERROR, "reading decision " INT64_FORMAT " failed", DatumGetInt64(id_datums[i]));
+		if (SPI_processed == 0)
+			continue;
+		tuple = SPI_tuptable->vals[0];
+		desc = SPI_tuptable->tupdesc;
+		name = TupleText(tuple, desc, 1);
+		arm = TupleText(tuple, desc, 2);
+		context = SPI_getbinval(tuple, desc, 3, &isnull);
+		context = isnull ? (Datum) 0 : PointerGetDatum(DatumGetJsonbPCopy(context));
+		reward = TupleFloat8(tuple, desc, 4, NAN);
+		cost = TupleFloat8(tuple, desc, 5, NAN);
+		latency = TupleFloat8(tuple, desc, 6, NAN);
+		observed.cost = isnan(cost) ? NULL : &cost;
+		observed.latency = isnan(latency) ? NULL : &latency;
+		if (policy.name == NULL || strcmp(policy.name, name) != 0)
+			LoadPolicy(name, &policy);
+		LearnReward(&policy, arm, reward, DatumGetInt64(id_datums[i]),
+					context ? DatumGetJsonbP(context) : NULL, &observed);
+		learned++;
+		CHECK_FOR_INTERRUPTS();
+	}
+	SpiEnd(nest);
+	PG_RETURN_INT64(learned);
 }
 
 /* Decisions one reward(decision_ids, rewards) credits at most (54000 beyond). */
@@ -1369,7 +1740,9 @@ bandit_reward_batch(PG_FUNCTION_ARGS)
 	qsort(pending, n_ids, sizeof(PendingReward), CompareOrder);
 	for (int i = 0; i < n_ids; i++)
 	{
-		RewardDecision(pending[i].decision_id, pending[i].reward);
+		Observed	observed = {NULL, NULL};
+
+		RewardDecision(pending[i].decision_id, pending[i].reward, &observed);
 		CHECK_FOR_INTERRUPTS();
 	}
 	SpiEnd(nest);

@@ -745,7 +745,13 @@ CREATE FUNCTION bandit.reward(decision_id bigint, reward float8) RETURNS void
 AS 'MODULE_PATHNAME', 'bandit_reward_decision' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION bandit.reward(bigint, float8) IS
-    'Credits a logged decision exactly once (a second reward is error 23505 and changes nothing); Thompson takes rewards in [0, 1], the others from -1e100 to 1e100; a reward that would take the arm''s state out of range (e.g. a LinUCB context with huge features) is 22003 and changes nothing. A canary''s decision teaches the candidate that made it and needs use on the policy it served (canary_of). Privilege: use on the policy.';
+    'Credits a logged decision exactly once (a second reward is error 23505 and changes nothing); Thompson takes rewards in [0, 1], the others from -1e100 to 1e100; a reward that would take the arm''s state out of range (e.g. a LinUCB context with huge features) is 22003 and changes nothing. A policy with learning batched only records the reward on the decision (checked the same way; no arm row lock) for bandit.learn_pending. A canary''s decision teaches the candidate that made it and needs use on the policy it served (canary_of). Privilege: use on the policy.';
+
+CREATE FUNCTION bandit.reward(decision_id bigint, reward float8, cost float8, latency_ms float8) RETURNS void
+AS 'MODULE_PATHNAME', 'bandit_reward_observed' LANGUAGE C VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION bandit.reward(bigint, float8, float8, float8) IS
+    'bandit.reward(decision_id, reward) with the cost and latency observed for the decision (finite, not negative: 22003 otherwise; NULL: not observed), recorded on the decision; they move the served arm''s budget estimates, which the shields of choose and recommend use, to an exponentially weighted mean (est + budget_smoothing * (observed - est); the first observation sets it), in the same update as the reward (batched: when bandit.learn_pending learns it). decision_id and reward must not be NULL (22004). Privilege: use on the policy.';
 
 CREATE FUNCTION bandit.reward(policy text, arm text, reward float8) RETURNS void
 AS 'MODULE_PATHNAME', 'bandit_reward_arm' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE
@@ -757,14 +763,14 @@ CREATE FUNCTION bandit.reward(decision_ids bigint[], rewards float8[]) RETURNS i
 AS 'MODULE_PATHNAME', 'bandit_reward_batch' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION bandit.reward(bigint[], float8[]) IS
-    'Credits many decisions in one statement, e.g. SELECT bandit.reward(array_agg(decision_id), array_agg(reward)) FROM events; all or nothing; at most 10000000 per call (54000 beyond); returns the number credited. Privilege: use on the policy.';
+    'Credits many decisions in one statement, e.g. SELECT bandit.reward(array_agg(decision_id), array_agg(reward)) FROM events; all or nothing; at most 10000000 per call (54000 beyond); returns the number credited (a batched policy''s only recorded, for bandit.learn_pending). Privilege: use on the policy.';
 
 CREATE FUNCTION bandit.learn_step(alpha float8, beta float8, weight float8, mean_reward float8, m2 float8,
                                   reward float8, prior_alpha float8, prior_beta float8, discount float8,
                                   posterior boolean) RETURNS float8[]
 AS 'MODULE_PATHNAME', 'bandit_learn_step' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION bandit.learn_step(float8, float8, float8, float8, float8, float8, float8, float8, float8, boolean) IS
-    'An arm''s state after one reward, {alpha, beta, weight, mean_reward, m2}: evidence discounted, weighted Welford, Beta posterior when posterior; a state out of range is 22003. Used by bandit.reward''s UPDATE of the arm';
+    'An arm''s state after one reward, {alpha, beta, weight, mean_reward, m2}: evidence discounted, weighted Welford, Beta posterior when posterior; a state out of range is 22003. Used by bandit.reward''s UPDATE of the arm (bandit.learn_fold runs the same C arithmetic)';
 
 CREATE FUNCTION bandit.recommend(policy text, k integer DEFAULT 3, context jsonb DEFAULT NULL)
 RETURNS TABLE (arm text, score float8, rank integer)

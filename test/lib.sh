@@ -5,8 +5,9 @@ PG_MAJOR=${PG_MAJOR:-15}
 SYSTEM_PG_CONFIG=/usr/lib/postgresql/$PG_MAJOR/bin/pg_config
 PACKAGES="make gcc postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR postgresql-common
 libgsl-dev python3 python3-scipy python3-statsmodels python3-psycopg2 valgrind"
-# Wanted but not required: without it test/multinode_test.py skips its PL/Proxy parts
-OPTIONAL_PACKAGES="postgresql-$PG_MAJOR-plproxy"
+# Wanted but not required: without them test/multinode_test.py skips its PL/Proxy
+# parts and test/cron_test.py (scheduling with pg_cron) skips
+OPTIONAL_PACKAGES="postgresql-$PG_MAJOR-plproxy postgresql-$PG_MAJOR-cron"
 
 # The throwaway clusters and the Python tests speak UTF-8 whatever the
 # caller's locale (LANG is often unset in containers and login shells, which

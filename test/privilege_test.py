@@ -59,7 +59,7 @@ DESIGN = {}
 for _kind, _levels in {
         'policy': {'use': 'choose reward recommend', 'read': 'arm_stats linucb_state canary_status policy_versions',
                    'manage': 'add_arm retire_arm set_mode set_arm_budget snapshot restore '
-                             'start_canary promote_canary stop_canary'},
+                             'start_canary promote_canary stop_canary learn_pending'},
         'experiment': {'use': 'assign record_metric record_metrics', 'read': 'analyze decide report srm_check experiment_summaries experiment_shares analyze_summaries decide_summaries',
                        'manage': 'start_experiment stop_experiment drop_experiment'},
         'agent': {'use': 'q_select q_learn q_learn_batch q_remember q_replay q_greedy', 'read': 'q_export',
@@ -90,7 +90,8 @@ SIGNAL = ('{"aggregation_round": %d, "cluster_hash": "pt", "participant_count": 
           '{"pt_key": {"success_rate": 0.5, "avg_latency": 120, "quality_score": 0.9, "total_samples": 5}}}')
 
 SETUP_OWNER = [
-    "SELECT bandit.create_policy('pt_p', 'thompson', '{a,b}')",
+    # reward_wait: expire_decisions takes only a policy that has one
+    "SELECT bandit.create_policy('pt_p', 'thompson', '{a,b}', '{\"reward_wait\": \"1 hour\", \"default_reward\": 0}')",
     "SELECT bandit.create_policy('pt_q', 'thompson', '{a,b}')",
     "SELECT bandit.create_policy('pt_l', 'linucb', '{a,b}', '{\"dim\": 2}')",
     "SELECT bandit.create_policy('pt_c', 'epsilon_greedy', '{a,b}')",
@@ -136,6 +137,11 @@ def calls(fx):
         'bandit.choose(text,jsonb)': ("SELECT * FROM bandit.choose('pt_p', '{}')", 'policy'),
         'bandit.reward(bigint,double precision)': ('SELECT bandit.reward(%s::bigint, 1::float8)' % fx['dp'], 'policy'),
         'bandit.reward(text,text,double precision)': ("SELECT bandit.reward('pt_p', 'a', 1::float8)", 'policy'),
+        'bandit.reward(bigint,double precision,double precision,double precision)':
+            ('SELECT bandit.reward(%s::bigint, 1::float8, 2::float8, 30::float8)' % fx['dp'], 'policy'),
+        'bandit.learn_pending(text,integer)': ("SELECT bandit.learn_pending('pt_p', 10)", 'policy'),
+        'bandit.expire_decisions(text)': ("SELECT bandit.expire_decisions('pt_p')", 'policy'),
+        'bandit.refresh_metrics(text)': ("SELECT bandit.refresh_metrics('pt_p')", 'policy'),
         'bandit.reward(bigint[],double precision[])': ('SELECT bandit.reward(ARRAY[%s]::bigint[], ARRAY[1]::float8[])' % fx['dp'], 'policy'),
         'bandit.recommend(text,integer,jsonb)': ("SELECT * FROM bandit.recommend('pt_p', 2, NULL)", 'policy'),
         'bandit.arm_stats(text)': ("SELECT * FROM bandit.arm_stats('pt_p')", 'policy'),
