@@ -3769,6 +3769,14 @@ BEGIN
         RAISE EXCEPTION 'a canary''s candidate must have the same active arms as its policy: %', differ
             USING ERRCODE = '22023';
     END IF;
+    -- the candidate serves the policy's calls with their contexts: a LinUCB
+    -- candidate needs the policy's feature vectors (else those calls fail)
+    IF c.algorithm = 'linucb' AND (p.algorithm <> 'linucb' OR (p.params->>'dim')::numeric <> (c.params->>'dim')::numeric) THEN
+        RAISE EXCEPTION 'candidate "%" is linucb with dim %, policy "%" is % %: choose(%) would fail on the candidate''s share of its calls',
+            c.name, c.params->>'dim', p.name, p.algorithm,
+            CASE WHEN p.algorithm = 'linucb' THEN 'with dim ' || (p.params->>'dim') ELSE '(no feature vector)' END, p.name
+            USING ERRCODE = '22023', HINT = 'A LinUCB candidate needs a LinUCB policy of the same dim.';
+    END IF;
     -- a row whose candidate was deleted by hand is a leftover
     DELETE FROM bandit.canary k WHERE k.policy = p.name
        AND NOT EXISTS (SELECT FROM bandit.policy t WHERE t.name = k.candidate);
@@ -3785,7 +3793,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION bandit.start_canary(text, text, float8, jsonb) IS
-    'Starts a canary: from now on choose(policy) serves share (in (0, 1), 22003 otherwise) of its calls as choose(candidate) would, drawn from the session''s generator (bandit.set_seed), logged under candidate with canary_of = policy and rewarded by whoever may use policy. The candidate must be another policy with the same active (not retired) arm names (22023). gates: min_decisions (100), min_value (none), max_std_error (none), max_regression (0), see bandit.canary_status; unknown gates 22023. One canary per policy (a second is 23505); unknown policies 42704. Audited. The candidate needs manage too. Privilege: manage on the policy.';
+    'Starts a canary: from now on choose(policy) serves share (in (0, 1), 22003 otherwise) of its calls as choose(candidate) would, drawn from the session''s generator (bandit.set_seed), logged under candidate with canary_of = policy and rewarded by whoever may use policy. The candidate must be another policy with the same active (not retired) arm names (22023), and a LinUCB candidate needs a LinUCB policy of the same dim, whose callers send its feature vectors (22023). gates: min_decisions (100), min_value (none), max_std_error (none), max_regression (0), see bandit.canary_status; unknown gates 22023. One canary per policy (a second is 23505); unknown policies 42704. Audited. The candidate needs manage too. Privilege: manage on the policy.';
 
 -- The candidate's probability of choosing each active arm now, without a
 -- context: what its choose would log as propensity (Thompson: P(best) by
@@ -3993,6 +4001,13 @@ BEGIN
         RAISE EXCEPTION 'the candidate no longer has the same active arms as its policy: %', differ
             USING ERRCODE = '22023', HINT = 'Stop the canary with bandit.stop_canary.';
     END IF;
+    -- after promotion the policy's callers send the contexts they send now
+    IF c.algorithm = 'linucb' AND (p.algorithm <> 'linucb' OR (p.params->>'dim')::numeric <> (c.params->>'dim')::numeric) THEN
+        RAISE EXCEPTION 'candidate "%" is linucb with dim %, policy "%" is % %: choose(%) would fail after promotion',
+            c.name, c.params->>'dim', p.name, p.algorithm,
+            CASE WHEN p.algorithm = 'linucb' THEN 'with dim ' || (p.params->>'dim') ELSE '(no feature vector)' END, p.name
+            USING ERRCODE = '22023', HINT = 'Stop the canary with bandit.stop_canary.';
+    END IF;
     -- the production state first (archived by the restore below)
     before_id := bandit.snapshot(p.name, format('before promoting canary %s', c.name));
     -- the candidate's state, status candidate; the candidate's own current version stays
@@ -4024,7 +4039,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION bandit.promote_canary(text) IS
-    'Ends a canary by making the candidate''s configuration (algorithm, params, default arm; the policy keeps its mode) and learned state (every arm, LinUCB''s pending updates applied) the policy''s: snapshots the policy first (status archived after), snapshots the candidate (status candidate, in the candidate''s lineage), restores a copy of it under the policy''s name (status active, parent the candidate''s snapshot), and audits; the recommendation is advice, not a condition. The candidate keeps its own state. No canary is 42704, a candidate whose active arms changed since 22023. The candidate needs manage too. Privilege: manage on the policy.';
+    'Ends a canary by making the candidate''s configuration (algorithm, params, default arm; the policy keeps its mode) and learned state (every arm, LinUCB''s pending updates applied) the policy''s: snapshots the policy first (status archived after), snapshots the candidate (status candidate, in the candidate''s lineage), restores a copy of it under the policy''s name (status active, parent the candidate''s snapshot), and audits; the recommendation is advice, not a condition. The candidate keeps its own state. No canary is 42704, a candidate whose active arms changed since, or a LinUCB candidate of a policy that is not LinUCB of the same dim, 22023. The candidate needs manage too. Privilege: manage on the policy.';
 
 CREATE FUNCTION bandit.stop_canary(policy text) RETURNS void
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE

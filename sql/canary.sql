@@ -164,6 +164,28 @@ SELECT c.arm, p.a_inv = c.a_inv AND p.b = c.b AS same_state, p.pending
 FROM lin_state c, LATERAL bandit.linucb_state('lin_prod', c.arm) p ORDER BY 1;
 SELECT params->>'alpha' AS alpha FROM bandit.policy WHERE name = 'lin_prod';
 
+-- a LinUCB candidate needs the policy's feature vectors: a thompson policy's
+-- callers send none, a LinUCB policy of another dim sends others; choose(policy)
+-- would fail on the candidate's share of the calls
+SELECT bandit.create_policy('lin_two', 'linucb', '{a,b}', '{"dim": 2}');
+SELECT bandit.create_policy('plain', 'thompson', '{a,b}');
+SELECT pg_temp.err($$SELECT bandit.start_canary('plain', 'lin_two', 0.5)$$);
+SELECT pg_temp.err($$SELECT bandit.start_canary('lin_prod', 'lin_two', 0.5)$$);
+SELECT count(*) AS canaries FROM bandit.canary WHERE policy IN ('plain', 'lin_prod');
+-- the other way round is fine: a thompson candidate ignores the features
+SELECT bandit.start_canary('lin_prod', 'plain', 0.999999);
+SELECT arm IS NOT NULL AS served FROM bandit.choose('lin_prod', '{"features": [1, 2, 3]}');
+SELECT bandit.stop_canary('lin_prod');
+-- promote refuses such a candidate too (here one recreated by hand under the name)
+SELECT bandit.create_policy('plain_v2', 'thompson', '{a,b}');
+SELECT bandit.start_canary('plain', 'plain_v2', 0.1);
+DELETE FROM bandit.arm WHERE policy = 'plain_v2';
+DELETE FROM bandit.policy WHERE name = 'plain_v2';
+SELECT bandit.create_policy('plain_v2', 'linucb', '{a,b}', '{"dim": 2}');
+SELECT pg_temp.err($$SELECT bandit.promote_canary('plain')$$);
+SELECT algorithm FROM bandit.policy WHERE name = 'plain';
+SELECT bandit.stop_canary('plain');
+
 -- leave the tables as found (later tests look at bandit.arm's physical layout)
 DELETE FROM bandit.object WHERE kind = 'policy' AND name IN (SELECT name FROM bandit.policy);
 TRUNCATE bandit.policy, bandit.arm, bandit.arm_count, bandit.decision, bandit.snapshot, bandit.audit, bandit.canary, bandit.linucb_pending;
