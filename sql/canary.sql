@@ -115,13 +115,33 @@ SELECT bandit.add_arm('cand', 'e');
 SELECT pg_temp.err($$SELECT bandit.promote_canary('prod')$$);
 SELECT bandit.stop_canary('prod');
 
--- a canary whose candidate was deleted by hand: its share of choose is 42704,
--- and start_canary clears the leftover
-SELECT bandit.create_policy('gone', 'thompson', '{a,b,c}');
+-- only an active policy routes to an active candidate: off is the kill switch
+-- (every call the default arm), shadow serves the default arm too, and a
+-- candidate in shadow or off mode would serve its own default arm (b here)
+SELECT bandit.create_policy('gone', 'thompson', '{a,b,c}', '{"default_arm": "b"}');
 SELECT bandit.start_canary('prod', 'gone', 0.999999);
+SELECT bandit.set_mode('prod', 'off');
+CREATE TEMP TABLE modes AS SELECT 'off' AS prod, 'active' AS cand, c.* FROM generate_series(1, 10) i, LATERAL bandit.choose('prod' || left(i::text, 0)) c;
+SELECT bandit.set_mode('prod', 'shadow');
+INSERT INTO modes SELECT 'shadow', 'active', c.* FROM generate_series(1, 10) i, LATERAL bandit.choose('prod' || left(i::text, 0)) c;
+SELECT bandit.set_mode('prod', 'active');
+SELECT bandit.set_mode('gone', 'shadow');
+INSERT INTO modes SELECT 'active', 'shadow', c.* FROM generate_series(1, 10) i, LATERAL bandit.choose('prod' || left(i::text, 0)) c;
+SELECT bandit.set_mode('gone', 'off');
+INSERT INTO modes SELECT 'active', 'off', c.* FROM generate_series(1, 10) i, LATERAL bandit.choose('prod' || left(i::text, 0)) c;
+SELECT bandit.set_mode('gone', 'active');
+INSERT INTO modes SELECT 'active', 'active', c.* FROM generate_series(1, 10) i, LATERAL bandit.choose('prod' || left(i::text, 0)) c;
+SELECT m.prod, m.cand, d.policy, d.mode, count(*) FROM modes m JOIN bandit.decision d ON d.id = m.decision_id
+GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3;
+SELECT count(*) FILTER (WHERE arm = (SELECT default_arm FROM bandit.policy WHERE name = 'prod')) AS default_arm, count(*) AS calls
+FROM modes WHERE prod <> 'active';
+
+-- a canary whose candidate was deleted by hand: choose serves every call
+-- itself, and start_canary clears the leftover
 DELETE FROM bandit.arm WHERE policy = 'gone';
 DELETE FROM bandit.policy WHERE name = 'gone';
-SELECT pg_temp.err($$SELECT bandit.choose('prod')$$);
+CREATE TEMP TABLE orphan AS SELECT c.* FROM generate_series(1, 10) i, LATERAL bandit.choose('prod' || left(i::text, 0)) c;
+SELECT d.policy, d.canary_of, count(*) FROM orphan o JOIN bandit.decision d ON d.id = o.decision_id GROUP BY 1, 2;
 SELECT pg_temp.err($$SELECT bandit.start_canary('prod', 'two', 0.1)$$);
 SELECT bandit.start_canary('prod', 'four', 0.1);
 SELECT policy, candidate FROM bandit.canary;

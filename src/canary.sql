@@ -6,8 +6,7 @@
 -- bandit.canary has no foreign keys to bandit.policy: the tests and
 -- operators TRUNCATE bandit.policy with its own tables, and this file is
 -- loaded before src/policy.sql.  choose of a policy whose candidate is gone
--- is 42704 for the candidate's share of the calls; start_canary clears such
--- a leftover row.
+-- serves every call itself; start_canary clears such a leftover row.
 
 CREATE TABLE bandit.canary (
     policy text PRIMARY KEY,
@@ -145,7 +144,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION bandit.start_canary(text, text, float8, jsonb) IS
-    'Starts a canary: from now on choose(policy) serves share (in (0, 1), 22003 otherwise) of its calls as choose(candidate) would, drawn from the session''s generator (bandit.set_seed), logged under candidate with canary_of = policy and rewarded by whoever may use policy. The candidate must be another policy with the same active (not retired) arm names (22023), and a LinUCB candidate needs a LinUCB policy of the same dim, whose callers send its feature vectors (22023). gates: min_decisions (100), min_value (none), max_std_error (none), max_regression (0), see bandit.canary_status; unknown gates 22023. One canary per policy (a second is 23505); unknown policies 42704. Audited. The candidate needs manage too. Privilege: manage on the policy.';
+    'Starts a canary: from now on choose(policy) serves share (in (0, 1), 22003 otherwise) of its calls as choose(candidate) would (while both are in active mode: a policy in shadow or off mode serves its default arm, a candidate not active or gone serves nothing), drawn from the session''s generator (bandit.set_seed), logged under candidate with canary_of = policy and rewarded by whoever may use policy. The candidate must be another policy with the same active (not retired) arm names (22023), and a LinUCB candidate needs a LinUCB policy of the same dim, whose callers send its feature vectors (22023). gates: min_decisions (100), min_value (none), max_std_error (none), max_regression (0), see bandit.canary_status; unknown gates 22023. One canary per policy (a second is 23505); unknown policies 42704. Audited. The candidate needs manage too. Privilege: manage on the policy.';
 
 -- The candidate's probability of choosing each active arm now, without a
 -- context: what its choose would log as propensity (Thompson: P(best) by

@@ -125,8 +125,10 @@ PreparePlans(void)
 		"  pg_catalog.pg_relation_filenode('bandit.arm'::pg_catalog.regclass),"
 		"  pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())"
 		"  FROM bandit.policy WHERE name = $1", 1, text1);
+	/* a canary serves only through an active candidate that still exists */
 	plan_canary = PrepareSafely(
-		"SELECT candidate, share FROM bandit.canary WHERE policy = $1", 1, text1);
+		"SELECT k.candidate, k.share FROM bandit.canary k JOIN bandit.policy c ON c.name = k.candidate"
+		"  WHERE k.policy = $1 AND c.mode = 'active'", 1, text1);
 	/* the arms written by a transaction from $2 on (see ArmCache) */
 	plan_arm_changes = PrepareSafely(
 		"SELECT arm, alpha, beta, pulls, weight, mean_reward, cost, latency_ms, retired"
@@ -1054,16 +1056,22 @@ bandit_choose(PG_FUNCTION_ARGS)
 	/*
 	 * A canary (bandit.start_canary) serves its share of the calls as
 	 * choose(candidate) would, drawn from the session's generator (set_seed
-	 * replays it); the application needs use on this policy only.
+	 * replays it); the application needs use on this policy only.  Only an
+	 * active policy has one: shadow and off serve the default arm (off is
+	 * the kill switch), and so does a policy whose candidate is gone or not
+	 * active (which would serve its own default arm).
 	 */
-	args[0] = CStringGetTextDatum(name);
-	if (SPI_execute_plan(plan_canary, args, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "reading the canary of policy \"%s\" failed", name);
-	if (SPI_processed > 0 &&
-		gsl_rng_uniform(BanditRng()) < TupleFloat8(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, 0))
+	if (policy.mode == MODE_ACTIVE)
 	{
-		canary_of = policy.name;
-		LoadPolicyAs(TupleText(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), name, &policy);
+		args[0] = CStringGetTextDatum(name);
+		if (SPI_execute_plan(plan_canary, args, NULL, false, 1) != SPI_OK_SELECT)
+			elog(ERROR, "reading the canary of policy \"%s\" failed", name);
+		if (SPI_processed > 0 &&
+			gsl_rng_uniform(BanditRng()) < TupleFloat8(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, 0))
+		{
+			canary_of = policy.name;
+			LoadPolicyAs(TupleText(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), name, &policy);
+		}
 	}
 	ParseContext(json, &policy, &context);
 	served = policy.default_arm;
