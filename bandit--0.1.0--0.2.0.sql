@@ -3984,7 +3984,6 @@ DECLARE
     c bandit.policy;
     differ text;
     before_id bigint;
-    candidate_prev bigint;
     candidate_id bigint;
     promoted_id bigint;
     s bandit.snapshot;
@@ -4010,13 +4009,13 @@ BEGIN
     END IF;
     -- the production state first (archived by the restore below)
     before_id := bandit.snapshot(p.name, format('before promoting canary %s', c.name));
-    -- the candidate's state, status candidate; the candidate's own current version stays
-    SELECT t.id INTO candidate_prev FROM bandit.snapshot t WHERE t.policy = c.name AND t.status = 'active'
-    ORDER BY t.id DESC LIMIT 1;
+    -- the candidate's state, status candidate; the candidate's own current version
+    -- stays: the new snapshot's parent, read by snapshot under the candidate's row
+    -- lock (a concurrent snapshot of the candidate is waited for, and is that version)
     candidate_id := bandit.snapshot(c.name, format('promoted into %s', p.name));
-    UPDATE bandit.snapshot t SET status = CASE WHEN t.id = candidate_id THEN 'candidate' ELSE 'active' END
-    WHERE t.id IN (candidate_id, candidate_prev);
     SELECT * INTO s FROM bandit.snapshot t WHERE t.id = candidate_id;
+    UPDATE bandit.snapshot t SET status = CASE WHEN t.id = candidate_id THEN 'candidate' ELSE 'active' END
+    WHERE t.id IN (candidate_id, s.parent);
     -- the same state under the policy's name: its configuration but its mode, and its
     -- arms (LinUCB's with their pending updates applied: those name the candidate's decisions)
     INSERT INTO bandit.snapshot (policy, label, policy_row, arms, parent, status)
