@@ -108,10 +108,18 @@ CREATE TEMP TABLE alone AS SELECT c.* FROM generate_series(1, 20) i, LATERAL ban
 SELECT count(*) FILTER (WHERE d.policy = 'prod') AS own, count(*) FILTER (WHERE d.policy <> 'prod') AS other
 FROM alone c JOIN bandit.decision d ON d.id = c.decision_id;
 
--- promote refuses a candidate whose arms changed since the start
+-- a candidate whose arms changed since the start: choose(prod) never serves
+-- an arm prod does not have (the policy serves that call itself), the
+-- status recommends rollback, and promote refuses
 SELECT bandit.set_mode('prod', 'active');
-SELECT bandit.start_canary('prod', 'cand', 0.2);
+SELECT bandit.start_canary('prod', 'cand', 0.999999);
 SELECT bandit.add_arm('cand', 'e');
+SELECT bandit.set_seed(11);
+CREATE TEMP TABLE diverged AS SELECT c.* FROM generate_series(1, 200) i, LATERAL bandit.choose('prod' || left(i::text, 0)) c;
+SELECT d.policy, d.arm = 'e' AS new_arm, count(*) > 0 AS served FROM diverged v JOIN bandit.decision d ON d.id = v.decision_id
+GROUP BY 1, 2 ORDER BY 1, 2;
+SELECT count(*) AS served_e FROM bandit.decision d WHERE d.arm = 'e';
+SELECT recommendation, reason FROM bandit.canary_status('prod');
 SELECT pg_temp.err($$SELECT bandit.promote_canary('prod')$$);
 SELECT bandit.stop_canary('prod');
 

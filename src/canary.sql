@@ -144,7 +144,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION bandit.start_canary(text, text, float8, jsonb) IS
-    'Starts a canary: from now on choose(policy) serves share (in (0, 1), 22003 otherwise) of its calls as choose(candidate) would (while both are in active mode: a policy in shadow or off mode serves its default arm, a candidate not active or gone serves nothing), drawn from the session''s generator (bandit.set_seed), logged under candidate with canary_of = policy and rewarded by whoever may use policy. The candidate must be another policy with the same active (not retired) arm names (22023), and a LinUCB candidate needs a LinUCB policy of the same dim, whose callers send its feature vectors (22023). gates: min_decisions (100), min_value (none), max_std_error (none), max_regression (0), see bandit.canary_status; unknown gates 22023. One canary per policy (a second is 23505); unknown policies 42704. Audited. The candidate needs manage too. Privilege: manage on the policy.';
+    'Starts a canary: from now on choose(policy) serves share (in (0, 1), 22003 otherwise) of its calls as choose(candidate) would (while both are in active mode: a policy in shadow or off mode serves its default arm, a candidate not active or gone serves nothing; an arm the candidate chose that is not an active arm of the policy is not served, the policy serves that call), drawn from the session''s generator (bandit.set_seed), logged under candidate with canary_of = policy and rewarded by whoever may use policy. The candidate must be another policy with the same active (not retired) arm names (22023), and a LinUCB candidate needs a LinUCB policy of the same dim, whose callers send its feature vectors (22023). gates: min_decisions (100), min_value (none), max_std_error (none), max_regression (0), see bandit.canary_status; unknown gates 22023. One canary per policy (a second is 23505); unknown policies 42704. Audited. The candidate needs manage too. Privilege: manage on the policy.';
 
 -- The candidate's probability of choosing each active arm now, without a
 -- context: what its choose would log as propensity (Thompson: P(best) by
@@ -218,6 +218,7 @@ DECLARE
     min_value float8;
     max_se float8;
     max_regression float8;
+    differ text;
 BEGIN
     PERFORM bandit.require('policy', policy, 'read');
     SELECT * INTO k FROM bandit.canary t WHERE t.policy = p.name;
@@ -288,8 +289,13 @@ BEGIN
         ope_n := NULL;
     END IF;
 
-    -- the gates, in this order
-    IF production_n < min_n OR candidate_n < min_n THEN
+    -- the gates, in this order; a candidate that no longer has the policy's
+    -- active arms cannot be promoted (choose serves its other arms' calls itself)
+    differ := bandit.canary_arms_differ(p.name, k.candidate);
+    IF differ IS NOT NULL THEN
+        recommendation := 'rollback';
+        reason := format('the candidate''s active arms are no longer the policy''s: %s', differ);
+    ELSIF production_n < min_n OR candidate_n < min_n THEN
         recommendation := 'continue';
         reason := format('too little data: %s production and %s candidate rewards, min_decisions %s',
                          production_n, candidate_n, min_n);
@@ -322,7 +328,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION bandit.canary_status(text) IS
-    'A canary''s evidence and recommendation. Rewarded decisions since it started, each side''s own choices (active mode): production''s (production_n, production_mean) against the candidate''s through the canary (candidate_n, candidate_mean); difference = candidate - production with std_error sqrt(s1^2/n1 + s2^2/n2) and Welch''s p_value; method beta when every reward is in [0, 1] (prob_candidate_better from the exact Beta(1 + sum r, 1 + n - sum r) posteriors, bandit.prob_best), else welch (normal posteriors N(mean, s^2/n), bandit.normal_prob_best). Off-policy: bandit.ips and bandit.snips of the candidate on production''s log since the start, weighting each logged arm by the candidate''s context-free propensity now (bandit.canary_propensities) over the logged one, with the effective sample size of those weights, ope_ess = (sum w)^2 / sum w^2; NULL for LinUCB candidates. Gates in order: either side under min_decisions: continue; candidate_mean < min_value: rollback; std_error above max_std_error: continue; prob_candidate_better < 0.05 and difference < -max_regression: rollback; prob_candidate_better > 0.95: promote, unless ope_ess >= min_decisions and ope_snips + 1.96 ope_std_error < production_mean - max_regression (continue: the production log, where it says enough, contradicts the canary); otherwise continue. No canary is 42704. The candidate needs read too. Privilege: read on the policy.';
+    'A canary''s evidence and recommendation. Rewarded decisions since it started, each side''s own choices (active mode): production''s (production_n, production_mean) against the candidate''s through the canary (candidate_n, candidate_mean); difference = candidate - production with std_error sqrt(s1^2/n1 + s2^2/n2) and Welch''s p_value; method beta when every reward is in [0, 1] (prob_candidate_better from the exact Beta(1 + sum r, 1 + n - sum r) posteriors, bandit.prob_best), else welch (normal posteriors N(mean, s^2/n), bandit.normal_prob_best). Off-policy: bandit.ips and bandit.snips of the candidate on production''s log since the start, weighting each logged arm by the candidate''s context-free propensity now (bandit.canary_propensities) over the logged one, with the effective sample size of those weights, ope_ess = (sum w)^2 / sum w^2; NULL for LinUCB candidates. Gates in order: the candidate''s active arms no longer the policy''s: rollback; either side under min_decisions: continue; candidate_mean < min_value: rollback; std_error above max_std_error: continue; prob_candidate_better < 0.05 and difference < -max_regression: rollback; prob_candidate_better > 0.95: promote, unless ope_ess >= min_decisions and ope_snips + 1.96 ope_std_error < production_mean - max_regression (continue: the production log, where it says enough, contradicts the canary); otherwise continue. No canary is 42704. The candidate needs read too. Privilege: read on the policy.';
 
 CREATE FUNCTION bandit.promote_canary(policy text) RETURNS void
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE

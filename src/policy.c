@@ -94,6 +94,7 @@ typedef struct Context
 
 static SPIPlanPtr plan_policy,
 			plan_canary,
+			plan_active_arm,
 			plan_arm_changes,
 			plan_insert_decision,
 			plan_reward_decision,
@@ -108,6 +109,7 @@ static void
 PreparePlans(void)
 {
 	Oid			text1[] = {TEXTOID};
+	Oid			text2[] = {TEXTOID, TEXTOID};
 	Oid			insert_types[] = {TEXTOID, TEXTOID, FLOAT8OID, TEXTOID, FLOAT8OID, TEXTOID, JSONBOID, TEXTOID};
 	Oid			reward_types[] = {INT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID};
 	Oid			int8_1[] = {INT8OID};
@@ -129,6 +131,8 @@ PreparePlans(void)
 	plan_canary = PrepareSafely(
 		"SELECT k.candidate, k.share FROM bandit.canary k JOIN bandit.policy c ON c.name = k.candidate"
 		"  WHERE k.policy = $1 AND c.mode = 'active'", 1, text1);
+	plan_active_arm = PrepareSafely(
+		"SELECT FROM bandit.arm WHERE policy = $1 AND arm = $2 AND NOT retired", 2, text2);
 	/* the arms written by a transaction from $2 on (see ArmCache) */
 	plan_arm_changes = PrepareSafely(
 		"SELECT arm, alpha, beta, pulls, weight, mean_reward, cost, latency_ms, retired"
@@ -1073,8 +1077,12 @@ bandit_choose(PG_FUNCTION_ARGS)
 			LoadPolicyAs(TupleText(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), name, &policy);
 		}
 	}
+choose:
 	ParseContext(json, &policy, &context);
 	served = policy.default_arm;
+	policy_arm = NULL;
+	propensity = 1;
+	policy_propensity = 0;
 	if (policy.mode != MODE_OFF)
 	{
 		int			n;
@@ -1095,6 +1103,25 @@ bandit_choose(PG_FUNCTION_ARGS)
 				served = policy_arm;
 				propensity = policy_propensity;
 			}
+		}
+	}
+
+	/*
+	 * The candidate had the policy's active arms at start_canary; an arm it
+	 * gained since, or one the policy retired, is not the policy's to serve:
+	 * the policy serves this call itself.
+	 */
+	if (canary_of)
+	{
+		args[0] = CStringGetTextDatum(canary_of);
+		args[1] = CStringGetTextDatum(served);
+		if (SPI_execute_plan(plan_active_arm, args, NULL, false, 1) != SPI_OK_SELECT)
+			elog(ERROR, "reading arm \"%s\" of policy \"%s\" failed", served, canary_of);
+		if (SPI_processed == 0)
+		{
+			canary_of = NULL;
+			LoadPolicy(name, &policy);
+			goto choose;
 		}
 	}
 
