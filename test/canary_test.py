@@ -14,6 +14,10 @@
   from the production log with the candidate's epsilon-greedy propensities.
 - Promote: the policy's arms equal the candidate's and its versions show the
   lineage.
+- Propensities: a decision logs its arm's probability under the side the
+  routing picked; IPS over both sides with them is unbiased (z-test against
+  the known values of the uniform policy and of the candidate), and using one
+  side's propensities for every row is not.
 - Privilege: a role with use on the policy only chooses through the canary
   and rewards the candidate's decisions, and nothing of the candidate directly.
 """
@@ -236,14 +240,49 @@ def main():
     close('welch: ope_snips with softmax propensities', st['ope_snips'], float(np.sum(w * prod) / np.sum(w)), 1e-9)
     q("SELECT bandit.stop_canary('gprod')")
 
-    # a LinUCB candidate: no context-free propensity, no off-policy estimate
-    q("SELECT bandit.create_policy('lcand', 'linucb', '{a,b,c}', '{\"dim\": 2}')")
-    q("SELECT bandit.start_canary('gprod', 'lcand', 0.5, '{\"min_decisions\": 2}')")
-    chosen('gprod', 20, '{"features": [1, 0]}')
-    q("SELECT count(bandit.reward(id, 1)) FROM bandit.decision WHERE reward IS NULL AND policy IN ('gprod', 'lcand')")
-    st = status('gprod')
+    # a LinUCB candidate (of a LinUCB policy of the same dim: the callers send
+    # its feature vectors): no context-free propensity, no off-policy estimate
+    q("SELECT bandit.create_policy('lprod', 'linucb', '{a,b,c}', '{\"dim\": 2}')")
+    q("SELECT bandit.create_policy('lcand', 'linucb', '{a,b,c}', '{\"dim\": 2, \"alpha\": 0.5}')")
+    ok('linucb candidate of a policy that is not linucb: 22023',
+       sqlstate("SELECT bandit.start_canary('gprod', 'lcand', 0.5)") == '22023')
+    q("SELECT bandit.start_canary('lprod', 'lcand', 0.5, '{\"min_decisions\": 2}')")
+    chosen('lprod', 20, '{"features": [1, 0]}')
+    q("SELECT count(bandit.reward(id, 1)) FROM bandit.decision WHERE reward IS NULL AND policy IN ('lprod', 'lcand')")
+    st = status('lprod')
     ok('linucb candidate: no off-policy estimate', st['ope_n'] is None and st['ope_snips'] is None, st)
-    q("SELECT bandit.stop_canary('gprod')")
+    q("SELECT bandit.stop_canary('lprod')")
+
+    # --- propensities: given the routing -----------------------------------
+    # A decision logs the probability of its arm under the side the routing
+    # coin picked (its policy column).  The coin ignores context and outcome,
+    # so over the whole traffic of choose(policy), both sides, IPS with the
+    # logged propensities is unbiased for any target: here the uniform policy
+    # and the candidate itself, whose true values are known.  The policies
+    # are not rewarded (frozen); rewards are drawn here.
+    favouring('ips_p', 'a', params='{"epsilon": 0.3}')
+    favouring('ips_c', 'c', algorithm='softmax', params='{"temperature": 0.3}')
+    q("SELECT bandit.start_canary('ips_p', 'ips_c', 0.5)")
+    q('SELECT bandit.set_seed(1010)')
+    ids = chosen('ips_p', 8000)
+    rows = q('SELECT policy, arm, propensity FROM bandit.decision WHERE id = ANY (%s)', ids)
+    cmeans = dict(q("SELECT arm, mean_reward FROM bandit.arm WHERE policy = 'ips_c'"))
+    top = max(cmeans.values())
+    cw = {a: math.exp((v - top) / 0.3) for a, v in cmeans.items()}
+    pi_c = {a: v / sum(cw.values()) for a, v in cw.items()}
+    rewards = np.array([float(rng.random() < RATES[r[1]]) for r in rows])
+    for label, target in (('uniform', {a: 1 / 3 for a in RATES}), ('the candidate', pi_c)):
+        terms = rewards * np.array([target[r[1]] / r[2] for r in rows])
+        truth = sum(target[a] * RATES[a] for a in RATES)
+        z = (terms.mean() - truth) / (terms.std(ddof=1) / math.sqrt(len(terms)))
+        print('IPS of %s over both sides: %.4f, true %.4f, z = %.2f' % (label, terms.mean(), truth, z))
+        ok('IPS of %s over both sides with the logged propensities is unbiased (|z| < 4)' % label, abs(z) < 4, z)
+    # the production side's propensities alone would not do for the candidate's rows
+    prod_pi = {a: 0.1 + (0.7 if a == 'a' else 0) for a in RATES}
+    terms = rewards * np.array([pi_c[r[1]] / prod_pi[r[1]] for r in rows])
+    z = (terms.mean() - sum(pi_c[a] * RATES[a] for a in RATES)) / (terms.std(ddof=1) / math.sqrt(len(terms)))
+    ok('power: the production propensities on every row are biased (|z| > 4)', abs(z) > 4, z)
+    q("SELECT bandit.stop_canary('ips_p')")
 
     # --- privilege: the application holds use on the policy only -----------
     admin.cursor().execute('DROP ROLE IF EXISTS ' + APP)
