@@ -17,6 +17,7 @@ SELECT bandit.retire_arm('four', 'd');
 SELECT pg_temp.err($$SELECT bandit.start_canary('nope', 'cand', 0.1)$$);
 SELECT pg_temp.err($$SELECT bandit.start_canary('prod', 'nope', 0.1)$$);
 SELECT pg_temp.err($$SELECT bandit.start_canary(NULL, 'cand', 0.1)$$);
+SELECT pg_temp.err($$SELECT bandit.start_canary('prod', NULL, 0.1)$$);
 SELECT pg_temp.err($$SELECT bandit.start_canary('prod', 'cand', NULL)$$);
 SELECT pg_temp.err($$SELECT bandit.start_canary('prod', 'cand', 0.1, NULL)$$);
 SELECT pg_temp.err($$SELECT bandit.start_canary('prod', 'prod', 0.1)$$);

@@ -98,11 +98,15 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     p bandit.policy := bandit.policy_row(policy);
-    c bandit.policy := bandit.policy_row(candidate);
+    c bandit.policy;
     full_gates jsonb;
     differ text;
     existing bandit.canary;
 BEGIN
+    IF candidate IS NULL THEN
+        RAISE EXCEPTION 'candidate must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    c := bandit.policy_row(candidate);
     PERFORM bandit.require('policy', policy, 'manage');
     PERFORM bandit.require('policy', candidate, 'manage');
     IF share IS NULL OR gates IS NULL THEN
