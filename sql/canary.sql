@@ -215,6 +215,30 @@ SELECT pg_temp.err($$SELECT bandit.promote_canary('plain')$$);
 SELECT algorithm FROM bandit.policy WHERE name = 'plain';
 SELECT bandit.stop_canary('plain');
 
+-- promote is all or nothing: a failure at its last step (the audit row,
+-- refused here by a trigger) leaves the policies, their arms, the versions
+-- and the canary as they were
+SELECT bandit.create_policy('plain_v3', 'ucb1', '{a,b}');
+SELECT bandit.start_canary('plain', 'plain_v3', 0.1);
+CREATE TEMP TABLE before_promote AS
+SELECT (SELECT jsonb_agg(to_jsonb(s) ORDER BY id) FROM bandit.snapshot s) AS snapshots,
+       (SELECT jsonb_agg(to_jsonb(p) ORDER BY name) FROM bandit.policy p WHERE name IN ('plain', 'plain_v3')) AS policies,
+       (SELECT jsonb_agg(to_jsonb(a) ORDER BY policy, arm) FROM bandit.arm a WHERE policy IN ('plain', 'plain_v3')) AS arms;
+CREATE FUNCTION public.refuse_promotion() RETURNS trigger LANGUAGE plpgsql AS $f$
+BEGIN RAISE EXCEPTION 'refused'; END $f$;
+CREATE TRIGGER refuse_promotion BEFORE INSERT ON bandit.audit FOR EACH ROW
+WHEN (NEW.action = 'canary_promoted') EXECUTE FUNCTION public.refuse_promotion();
+SELECT pg_temp.err($$SELECT bandit.promote_canary('plain')$$);
+DROP TRIGGER refuse_promotion ON bandit.audit;
+DROP FUNCTION public.refuse_promotion();
+SELECT b.snapshots IS NOT DISTINCT FROM (SELECT jsonb_agg(to_jsonb(s) ORDER BY id) FROM bandit.snapshot s) AS same_versions,
+       b.policies = (SELECT jsonb_agg(to_jsonb(p) ORDER BY name) FROM bandit.policy p WHERE name IN ('plain', 'plain_v3')) AS same_policies,
+       b.arms = (SELECT jsonb_agg(to_jsonb(a) ORDER BY policy, arm) FROM bandit.arm a WHERE policy IN ('plain', 'plain_v3')) AS same_arms,
+       (SELECT candidate FROM bandit.canary WHERE policy = 'plain') AS canary
+FROM before_promote b;
+SELECT bandit.promote_canary('plain');
+SELECT algorithm FROM bandit.policy WHERE name = 'plain';
+
 -- leave the tables as found (later tests look at bandit.arm's physical layout)
 DELETE FROM bandit.object WHERE kind = 'policy' AND name IN (SELECT name FROM bandit.policy);
 TRUNCATE bandit.policy, bandit.arm, bandit.arm_count, bandit.decision, bandit.snapshot, bandit.audit, bandit.canary, bandit.linucb_pending;
