@@ -154,6 +154,9 @@ SELECT d.policy, d.canary_of, count(*) FROM orphan o JOIN bandit.decision d ON d
 SELECT pg_temp.err($$SELECT bandit.start_canary('prod', 'two', 0.1)$$);
 SELECT bandit.start_canary('prod', 'four', 0.1);
 SELECT policy, candidate FROM bandit.canary;
+-- two policies may not canary each other
+SELECT pg_temp.err($$SELECT bandit.start_canary('four', 'prod', 0.1)$$);
+SELECT policy, candidate FROM bandit.canary;
 
 -- canary_status weighs production's log by the candidate's propensities,
 -- computed in SQL: each equals the propensity the candidate's choose logs

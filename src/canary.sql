@@ -132,6 +132,12 @@ BEGIN
             CASE WHEN p.algorithm = 'linucb' THEN 'with dim ' || (p.params->>'dim') ELSE '(no feature vector)' END, p.name
             USING ERRCODE = '22023', HINT = 'A LinUCB candidate needs a LinUCB policy of the same dim.';
     END IF;
+    -- two policies canarying each other: each promotion would lock both
+    -- policies in the other order (a deadlock), and neither is production
+    IF EXISTS (SELECT FROM bandit.canary k WHERE k.policy = c.name AND k.candidate = p.name) THEN
+        RAISE EXCEPTION 'policy "%" already has policy "%" as its canary''s candidate', c.name, p.name
+            USING ERRCODE = '22023', HINT = 'End that canary first.';
+    END IF;
     -- a row whose candidate was deleted by hand is a leftover
     DELETE FROM bandit.canary k WHERE k.policy = p.name
        AND NOT EXISTS (SELECT FROM bandit.policy t WHERE t.name = k.candidate);
@@ -148,7 +154,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION bandit.start_canary(text, text, float8, jsonb) IS
-    'Starts a canary: from now on choose(policy) serves share (in (0, 1), 22003 otherwise) of its calls as choose(candidate) would (while both are in active mode: a policy in shadow or off mode serves its default arm, a candidate not active or gone serves nothing; an arm the candidate chose that is not an active arm of the policy is not served, the policy serves that call), drawn from the session''s generator (bandit.set_seed), logged under candidate with canary_of = policy and rewarded by whoever may use policy. The candidate must be another policy with the same active (not retired) arm names (22023), and a LinUCB candidate needs a LinUCB policy of the same dim, whose callers send its feature vectors (22023). gates: min_decisions (100), min_value (none), max_std_error (none), max_regression (0), see bandit.canary_status; unknown gates 22023. One canary per policy (a second is 23505); unknown policies 42704. Audited. The candidate needs manage too. Privilege: manage on the policy.';
+    'Starts a canary: from now on choose(policy) serves share (in (0, 1), 22003 otherwise) of its calls as choose(candidate) would (while both are in active mode: a policy in shadow or off mode serves its default arm, a candidate not active or gone serves nothing; an arm the candidate chose that is not an active arm of the policy is not served, the policy serves that call), drawn from the session''s generator (bandit.set_seed), logged under candidate with canary_of = policy and rewarded by whoever may use policy. The candidate must be another policy with the same active (not retired) arm names (22023), and a LinUCB candidate needs a LinUCB policy of the same dim, whose callers send its feature vectors (22023). gates: min_decisions (100), min_value (none), max_std_error (none), max_regression (0), see bandit.canary_status; unknown gates 22023. One canary per policy (a second is 23505); two policies may not be each other''s candidates (22023); unknown policies 42704. Audited. The candidate needs manage too. Privilege: manage on the policy.';
 
 -- The candidate's probability of choosing each active arm now, without a
 -- context: what its choose would log as propensity (Thompson: P(best) by
