@@ -3739,6 +3739,23 @@ $$;
 COMMENT ON FUNCTION bandit.canary_arms_differ(text, text) IS
     'NULL when two policies have the same active (not retired) arm names, else a message listing both sets; used by bandit.start_canary and bandit.promote_canary';
 
+-- How two policies' expiry differs (reward_wait, default_reward), if it does.
+CREATE FUNCTION bandit.canary_expiry_differ(policy text, candidate text) RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT format('policy "%s" has reward_wait %s and default_reward %s, candidate "%s" has %s and %s',
+                  p.name, coalesce(p.params->>'reward_wait', 'none'), coalesce(p.params->>'default_reward', 'none'),
+                  c.name, coalesce(c.params->>'reward_wait', 'none'), coalesce(c.params->>'default_reward', 'none'))
+    FROM bandit.policy p, bandit.policy c
+    WHERE p.name = $1 AND c.name = $2
+      AND ((SELECT bandit.reward_wait(p.params->'reward_wait') WHERE p.params->>'reward_wait' IS NOT NULL)
+               IS DISTINCT FROM (SELECT bandit.reward_wait(c.params->'reward_wait') WHERE c.params->>'reward_wait' IS NOT NULL)
+           OR (p.params->>'default_reward')::float8 IS DISTINCT FROM (c.params->>'default_reward')::float8)
+$$;
+COMMENT ON FUNCTION bandit.canary_expiry_differ(text, text) IS
+    'NULL when two policies expire their decisions alike (the same reward_wait as an interval and the same default_reward, or neither), else a message showing both; used by bandit.canary_status';
+
 CREATE FUNCTION bandit.start_canary(policy text, candidate text, share float8, gates jsonb DEFAULT '{}')
 RETURNS void
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
@@ -3803,7 +3820,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION bandit.start_canary(text, text, float8, jsonb) IS
-    'Starts a canary: from now on choose(policy) serves share (in (0, 1), 22003 otherwise) of its calls as choose(candidate) would (while both are in active mode: a policy in shadow or off mode serves its default arm, a candidate not active or gone serves nothing; an arm the candidate chose that is not an active arm of the policy is not served, the policy serves that call), drawn from the session''s generator (bandit.set_seed), logged under candidate with canary_of = policy and rewarded by whoever may use policy. The candidate must be another policy with the same active (not retired) arm names (22023), and a LinUCB candidate needs a LinUCB policy of the same dim, whose callers send its feature vectors (22023). gates: min_decisions (100), min_value (none), max_std_error (none), max_regression (0), see bandit.canary_status; unknown gates 22023. One canary per policy (a second is 23505); two policies may not be each other''s candidates (22023); unknown policies 42704. Audited. The candidate needs manage too. Privilege: manage on the policy.';
+    'Starts a canary: from now on choose(policy) serves share (in (0, 1), 22003 otherwise) of its calls as choose(candidate) would (while both are in active mode: a policy in shadow or off mode serves its default arm, a candidate not active or gone serves nothing; an arm the candidate chose that is not an active arm of the policy is not served, the policy serves that call), drawn from the session''s generator (bandit.set_seed), logged under candidate with canary_of = policy and rewarded by whoever may use policy. The candidate must be another policy with the same active (not retired) arm names (22023), and a LinUCB candidate needs a LinUCB policy of the same dim, whose callers send its feature vectors (22023); with another reward_wait or default_reward than the policy''s, canary_status does not compare the two (continue). gates: min_decisions (100), min_value (none), max_std_error (none), max_regression (0), see bandit.canary_status; unknown gates 22023. One canary per policy (a second is 23505); two policies may not be each other''s candidates (22023); unknown policies 42704. Audited. The candidate needs manage too. Privilege: manage on the policy.';
 
 -- The candidate's probability of choosing each active arm now, without a
 -- context: what its choose would log as propensity (Thompson: P(best) by
@@ -3878,6 +3895,7 @@ DECLARE
     max_se float8;
     max_regression float8;
     differ text;
+    expiry text;
 BEGIN
     PERFORM bandit.require('policy', policy, 'read');
     SELECT * INTO k FROM bandit.canary t WHERE t.policy = p.name;
@@ -3951,9 +3969,13 @@ BEGIN
     -- the gates, in this order; a candidate that no longer has the policy's
     -- active arms cannot be promoted (choose serves its other arms' calls itself)
     differ := bandit.canary_arms_differ(p.name, k.candidate);
+    expiry := bandit.canary_expiry_differ(p.name, k.candidate);
     IF differ IS NOT NULL THEN
         recommendation := 'rollback';
         reason := format('the candidate''s active arms are no longer the policy''s: %s', differ);
+    ELSIF expiry IS NOT NULL THEN
+        recommendation := 'continue';
+        reason := format('the two sides expire decisions differently, so their rewards do not compare: %s', expiry);
     ELSIF production_n < min_n OR candidate_n < min_n THEN
         recommendation := 'continue';
         reason := format('too little data: %s production and %s candidate rewards, min_decisions %s',
@@ -3987,7 +4009,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION bandit.canary_status(text) IS
-    'A canary''s evidence and recommendation. Rewarded decisions since it started, each side''s own choices (active mode): production''s (production_n, production_mean) against the candidate''s through the canary (candidate_n, candidate_mean); difference = candidate - production with std_error sqrt(s1^2/n1 + s2^2/n2) and Welch''s p_value; method beta when every reward is in [0, 1] (prob_candidate_better from the exact Beta(1 + sum r, 1 + n - sum r) posteriors, bandit.prob_best), else welch (normal posteriors N(mean, s^2/n), bandit.normal_prob_best). Off-policy: bandit.ips and bandit.snips of the candidate on production''s log since the start, weighting each logged arm by the candidate''s context-free propensity now (bandit.canary_propensities) over the logged one, with the effective sample size of those weights, ope_ess = (sum w)^2 / sum w^2; NULL for LinUCB candidates. Gates in order: the candidate''s active arms no longer the policy''s: rollback; either side under min_decisions: continue; candidate_mean < min_value: rollback; std_error above max_std_error: continue; prob_candidate_better < 0.05 and difference < -max_regression: rollback; prob_candidate_better > 0.95: promote, unless ope_ess >= min_decisions and ope_snips + 1.96 ope_std_error < production_mean - max_regression (continue: the production log, where it says enough, contradicts the canary); otherwise continue. No canary is 42704. The candidate needs read too. Privilege: read on the policy.';
+    'A canary''s evidence and recommendation. Rewarded decisions since it started, each side''s own choices (active mode): production''s (production_n, production_mean) against the candidate''s through the canary (candidate_n, candidate_mean); difference = candidate - production with std_error sqrt(s1^2/n1 + s2^2/n2) and Welch''s p_value; method beta when every reward is in [0, 1] (prob_candidate_better from the exact Beta(1 + sum r, 1 + n - sum r) posteriors, bandit.prob_best), else welch (normal posteriors N(mean, s^2/n), bandit.normal_prob_best). Off-policy: bandit.ips and bandit.snips of the candidate on production''s log since the start, weighting each logged arm by the candidate''s context-free propensity now (bandit.canary_propensities) over the logged one, with the effective sample size of those weights, ope_ess = (sum w)^2 / sum w^2; NULL for LinUCB candidates. Gates in order: the candidate''s active arms no longer the policy''s: rollback; the two sides'' reward_wait or default_reward differ (default_reward credited on one side only would decide): continue; either side under min_decisions: continue; candidate_mean < min_value: rollback; std_error above max_std_error: continue; prob_candidate_better < 0.05 and difference < -max_regression: rollback; prob_candidate_better > 0.95: promote, unless ope_ess >= min_decisions and ope_snips + 1.96 ope_std_error < production_mean - max_regression (continue: the production log, where it says enough, contradicts the canary); otherwise continue. No canary is 42704. The candidate needs read too. Privilege: read on the policy.';
 
 CREATE FUNCTION bandit.promote_canary(policy text) RETURNS void
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
@@ -4097,6 +4119,7 @@ COMMENT ON FUNCTION bandit.policy_versions(text) IS
 -- Internal helpers: only bandit's own functions call them.
 REVOKE ALL ON FUNCTION bandit.canary_gates(jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION bandit.canary_arms_differ(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION bandit.canary_expiry_differ(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION bandit.canary_propensities(text) FROM PUBLIC;
 
 -- == issue 13: learned budgets and batched learning (src/learn.sql; src/policy.sql: bandit.reward)

@@ -154,6 +154,30 @@ SELECT d.policy, d.canary_of, count(*) FROM orphan o JOIN bandit.decision d ON d
 SELECT pg_temp.err($$SELECT bandit.start_canary('prod', 'two', 0.1)$$);
 SELECT bandit.start_canary('prod', 'four', 0.1);
 SELECT policy, candidate FROM bandit.canary;
+-- canary_status compares two sides only if they expire alike (reward_wait
+-- and default_reward, as an interval and a number): default_reward credited on
+-- one side only would decide it.  The same world on both sides, half the
+-- visitors click, the others never answer and expire on the policy's side only.
+SELECT bandit.create_policy('exp_p', 'thompson', '{a,b}', '{"reward_wait": "30 minutes", "default_reward": 0}');
+SELECT bandit.create_policy('exp_none', 'thompson', '{a,b}');
+SELECT bandit.create_policy('exp_other', 'thompson', '{a,b}', '{"reward_wait": "30 minutes", "default_reward": 0.5}');
+SELECT bandit.create_policy('exp_same', 'thompson', '{a,b}', '{"reward_wait": "1800 seconds", "default_reward": 0.0}');
+SELECT bandit.start_canary('exp_p', 'exp_none', 0.5, '{"min_decisions": 20}');
+SELECT bandit.set_seed(12);
+CREATE TEMP TABLE exp_served AS SELECT c.* FROM generate_series(1, 200) i, LATERAL bandit.choose('exp_p' || left(i::text, 0)) c;
+SELECT count(bandit.reward(decision_id, 1)) > 0 AS clicked FROM exp_served WHERE decision_id % 2 = 0;
+UPDATE bandit.decision SET created_at = created_at - interval '1 hour' WHERE id IN (SELECT decision_id FROM exp_served);
+UPDATE bandit.canary SET started_at = started_at - interval '1 hour' WHERE policy = 'exp_p';
+SELECT bandit.expire_decisions('exp_p') > 0 AS expired;
+SELECT production_mean < 1 AS production_has_zeros, candidate_mean = 1 AS candidate_only_clicks, recommendation, reason
+FROM bandit.canary_status('exp_p');
+SELECT bandit.stop_canary('exp_p');
+SELECT bandit.start_canary('exp_p', 'exp_other', 0.5, '{"min_decisions": 2}');
+SELECT recommendation, reason LIKE 'the two sides expire decisions differently%' AS expiry_differs FROM bandit.canary_status('exp_p');
+SELECT bandit.stop_canary('exp_p');
+SELECT bandit.start_canary('exp_p', 'exp_same', 0.5, '{"min_decisions": 2}');
+SELECT recommendation, reason FROM bandit.canary_status('exp_p');
+SELECT bandit.stop_canary('exp_p');
 -- two policies may not canary each other
 SELECT pg_temp.err($$SELECT bandit.start_canary('four', 'prod', 0.1)$$);
 SELECT policy, candidate FROM bandit.canary;
