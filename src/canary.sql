@@ -88,7 +88,7 @@ AS $$
                   EXCEPT SELECT a.arm FROM bandit.arm a WHERE a.policy = $1 AND NOT a.retired)
 $$;
 COMMENT ON FUNCTION bandit.canary_arms_differ(text, text) IS
-    'NULL when two policies have the same active (not retired) arm names, else a message listing both sets; used by bandit.start_canary and bandit.promote_canary';
+    'NULL when two policies have the same active (not retired) arm names, else a message listing both sets; used by bandit.start_canary, bandit.promote_canary and bandit.canary_status';
 
 -- How two policies' expiry differs (reward_wait, default_reward), if it does.
 CREATE FUNCTION bandit.canary_expiry_differ(policy text, candidate text) RETURNS text
@@ -149,8 +149,8 @@ BEGIN
             CASE WHEN p.algorithm = 'linucb' THEN 'with dim ' || (p.params->>'dim') ELSE '(no feature vector)' END, p.name
             USING ERRCODE = '22023', HINT = 'A LinUCB candidate needs a LinUCB policy of the same dim.';
     END IF;
-    -- two policies canarying each other: each promotion would lock both
-    -- policies in the other order (a deadlock), and neither is production
+    -- two policies canarying each other: neither is production, and their
+    -- promotions would lock the two policies in opposite orders
     IF EXISTS (SELECT FROM bandit.canary k WHERE k.policy = c.name AND k.candidate = p.name) THEN
         RAISE EXCEPTION 'policy "%" already has policy "%" as its canary''s candidate', c.name, p.name
             USING ERRCODE = '22023', HINT = 'End that canary first.';
