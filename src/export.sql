@@ -127,7 +127,7 @@ BEGIN
         RAISE EXCEPTION 'doc and replace must not be NULL' USING ERRCODE = '22004';
     END IF;
     IF jsonb_typeof(doc) <> 'object' THEN
-        RAISE EXCEPTION 'doc must be a JSON object, as bandit.export_policy writes, got a %', jsonb_typeof(doc)
+        RAISE EXCEPTION 'doc must be a JSON object, as bandit.export_policy writes, got %', jsonb_typeof(doc)
             USING ERRCODE = '22023';
     END IF;
     IF jsonb_typeof(doc->'format_version') IS DISTINCT FROM 'number'
