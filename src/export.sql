@@ -11,32 +11,32 @@
 -- the state choose uses (bandit.linucb_state, the pending rewards applied).
 
 -- A float8 as export_policy writes it (called under its extra_float_digits).
-CREATE FUNCTION bandit.export_float(v float8) RETURNS jsonb
+CREATE FUNCTION bandit.export_float(x float8) RETURNS jsonb
 LANGUAGE sql STABLE PARALLEL SAFE
 AS $$
-    SELECT CASE WHEN pg_catalog.float8send(v) = '\x8000000000000000'::bytea THEN '"-0"'::jsonb
-                ELSE pg_catalog.to_jsonb(v) END
+    SELECT CASE WHEN pg_catalog.float8send(x) = '\x8000000000000000'::bytea THEN '"-0"'::jsonb
+                ELSE pg_catalog.to_jsonb(x) END
 $$;
 COMMENT ON FUNCTION bandit.export_float(float8) IS
     'A float8 as bandit.export_policy writes it: a JSON number in shortest exact form (under extra_float_digits = 1), -0 as the string "-0"; NULL stays NULL';
 
-CREATE FUNCTION bandit.export_floats(v float8[]) RETURNS jsonb
+CREATE FUNCTION bandit.export_floats(xs float8[]) RETURNS jsonb
 LANGUAGE sql STABLE PARALLEL SAFE
 AS $$
-    SELECT CASE WHEN NOT EXISTS (SELECT FROM pg_catalog.unnest(v) e
+    SELECT CASE WHEN NOT EXISTS (SELECT FROM pg_catalog.unnest(xs) e
                                  WHERE e = 0 AND pg_catalog.float8send(e) = '\x8000000000000000'::bytea)
-                THEN pg_catalog.to_jsonb(v)
+                THEN pg_catalog.to_jsonb(xs)
                 ELSE (SELECT pg_catalog.jsonb_agg(bandit.export_float(e) ORDER BY n)
-                      FROM pg_catalog.unnest(v) WITH ORDINALITY u(e, n)) END
+                      FROM pg_catalog.unnest(xs) WITH ORDINALITY u(e, n)) END
 $$;
 COMMENT ON FUNCTION bandit.export_floats(float8[]) IS
     'A one-dimensional float8 array as bandit.export_policy writes it: a JSON array of bandit.export_float values';
 
 -- A float of a document: a JSON number or "-0".
-CREATE FUNCTION bandit.import_is_float(v jsonb) RETURNS boolean
+CREATE FUNCTION bandit.import_is_float(item jsonb) RETURNS boolean
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
-    SELECT pg_catalog.jsonb_typeof(v) = 'number' OR v = '"-0"'::jsonb
+    SELECT pg_catalog.jsonb_typeof(item) = 'number' OR item = '"-0"'::jsonb
 $$;
 COMMENT ON FUNCTION bandit.import_is_float(jsonb) IS
     'Whether a JSON value is a float as bandit.export_policy writes them: a number, or the string "-0"';
@@ -348,7 +348,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION bandit.import_policy(jsonb, text, boolean) IS
-    'Creates the policy a bandit.export_policy document describes, under name (default: the document''s), owned by the caller, every learned value exactly (export after import gives the same document); with replace = true an existing policy of that name is replaced in one step as bandit.restore would (snapshot of the replaced state first; owner, grants, log and log counters stay), otherwise it is 23505. A newer format_version is 22023; unknown keys are ignored with a NOTICE naming them; any other problem (missing or mistyped keys, parameters create_policy refuses, arms not matching) is an error naming it, and nothing is imported. Audited as import with the source name. Privilege: EXECUTE, granted by a DBA (not PUBLIC); creates a policy owned by the caller; replacing one needs manage on it.';
+    'Creates the policy a bandit.export_policy document describes, under name (default: the document''s), owned by the caller, every learned value exactly (export after import gives the same document); with replace = true an existing policy of that name is replaced in one step as bandit.restore would (snapshot of the replaced state first; owner, grants, log and log counters stay), otherwise it is 23505. A newer format_version is 22023; unknown keys are ignored with a NOTICE naming them; any other problem (missing or mistyped keys, parameters create_policy refuses, arms not matching) is an error naming it, and nothing is imported. Audited as import with the source name. Privilege: EXECUTE, granted by a DBA (not PUBLIC); creates a policy owned by the caller, and replacing an existing one needs manage on the policy.';
 
 REVOKE ALL ON FUNCTION bandit.import_policy(jsonb, text, boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION bandit.export_float(float8) FROM PUBLIC;
