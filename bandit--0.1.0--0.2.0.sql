@@ -3800,14 +3800,18 @@ BEGIN
     IF target IS NULL THEN
         RAISE EXCEPTION 'name must not be NULL' USING ERRCODE = '22004';
     END IF;
-    PERFORM 1 FROM bandit.policy t WHERE t.name = target FOR UPDATE;
-    existed := FOUND;
+    existed := EXISTS (SELECT FROM bandit.policy t WHERE t.name = target);
     IF existed AND NOT replace THEN
         RAISE EXCEPTION 'policy "%" already exists', target
             USING ERRCODE = '23505', HINT = 'Pass replace => true to replace it, or name => to import it under another name.';
     END IF;
     IF existed THEN
         PERFORM bandit.require('policy', target, 'manage');
+        -- as restore: concurrent rewards wait for the import, not the other way round
+        PERFORM 1 FROM bandit.policy t WHERE t.name = target FOR UPDATE;
+        existed := FOUND;
+    END IF;
+    IF existed THEN
         -- what it replaces stays restorable
         PERFORM bandit.snapshot(target, 'before import_policy');
         UPDATE bandit.policy t SET algorithm = doc->>'algorithm', params = jsonb_strip_nulls(full_params - 'mode' - 'default_arm'),
