@@ -88,7 +88,6 @@ SELECT pg_temp.err($$SELECT bandit.import_policy(jsonb_set(bandit.export_policy(
 SELECT pg_temp.err($$SELECT bandit.import_policy(jsonb_set(bandit.export_policy('ex'), '{arms,1,added_at}', '"yesterday-ish"'), 'x')$$);
 SELECT pg_temp.err($$SELECT bandit.import_policy(jsonb_set(bandit.export_policy('ex'), '{arms,1,m2}', '1e400'), 'x')$$);
 SELECT pg_temp.err($$SELECT bandit.import_policy(jsonb_set(bandit.export_policy('ex'), '{arms,1,a_inv}', '[1]'), 'x')$$);
-SELECT pg_temp.err($$SELECT bandit.import_policy(jsonb_set(bandit.export_policy('ex'), '{arms,1,retired}', 'true'), 'x')$$);
 SELECT pg_temp.err($$SELECT bandit.import_policy(jsonb_set(bandit.export_policy('lx'), '{arms,0,a_inv}', '[1, 2]'), 'x')$$);
 SELECT pg_temp.err($$SELECT bandit.import_policy(jsonb_set(bandit.export_policy('lx'), '{arms,0,b}', '["x"]'), 'x')$$);
 SELECT pg_temp.err($$SELECT bandit.import_policy(jsonb_set(bandit.export_policy('lx'), '{params,dim}', '2'), 'x')$$);

@@ -225,9 +225,6 @@ BEGIN
     IF problem IS NOT NULL THEN
         RAISE EXCEPTION 'doc is not a policy as bandit.export_policy writes it: %', problem USING ERRCODE = '22023';
     END IF;
-    IF (SELECT (e->>'retired')::boolean FROM jsonb_array_elements(doc->'arms') e WHERE e->>'arm' = full_params->>'default_arm') THEN
-        RAISE EXCEPTION 'default_arm "%" is a retired arm', full_params->>'default_arm' USING ERRCODE = '22023';
-    END IF;
     -- the values as the arm's columns read them (float8in reads a number's digits and "-0" exactly)
     BEGIN
         PERFORM count(*) FROM jsonb_populate_recordset(NULL::bandit.arm, doc->'arms');

@@ -174,8 +174,8 @@ EXTREMES = ["'5e-324'", "'1e308'", "'-0'", "'1e-300'", "'0.30000000000000004'", 
 def extremes(ca, cb):
     ca.execute("SELECT bandit.create_policy('ex_t', 'ucb1', '{a,b,c}')")
     ca.execute("UPDATE bandit.arm SET alpha = '5e-324', beta = '1e308', weight = '1.7976931348623157e308', "
-               "mean_reward = '-0', m2 = '1e-300', cost = '-0', latency_ms = '2.2250738585072014e-308' "
-               "WHERE policy = 'ex_t' AND arm = 'a'")
+               "mean_reward = '-0', m2 = '1e-300', cost = '-0', latency_ms = '2.2250738585072014e-308', "
+               "retired = true WHERE policy = 'ex_t' AND arm = 'a'")   # the default arm, retired by hand: exported, so imported
     ca.execute("UPDATE bandit.arm SET alpha = '2.2250738585072009e-308', beta = '0.30000000000000004', weight = '4.9406564584124654e-324', "
                "mean_reward = '-123456789.12345678', m2 = '1e-300', cost = '1e308', latency_ms = '0.1' "
                "WHERE policy = 'ex_t' AND arm = 'b'")
