@@ -17,8 +17,8 @@ scalar columns and in a_inv/b) survive bit for bit.  A newer format_version is
 22023; unknown keys are a NOTICE naming them; a bad document changes nothing;
 an imported LinUCB snapshot with pending rewards cannot be restored (42704,
 its decisions stayed behind); replace needs manage, keeps owner, grants and
-log, and the replaced state
-stays restorable; a 10,000-arm policy's round trip is timed.
+log, and the replaced state stays restorable; a 10,000-arm policy's round
+trip is timed.
 Prints "N passed, N failed"."""
 import json
 import os
