@@ -304,7 +304,7 @@ def big(ca, cb):
     ok('10,000 arms: export and import within 30 s each', t_export < 30 and t_import < 30)
     ca.execute("SELECT bandit.create_policy('bigl', 'linucb', (SELECT array_agg('arm' || i) FROM generate_series(1, 1000) i), "
                "'{\"dim\": 16}')")
-    ca.execute("SELECT count(bandit.reward(c.decision_id, 1)) FROM generate_series(1, 3000) i, "
+    ca.execute("SELECT count(bandit.reward(c.decision_id, 1)) FROM generate_series(1, 600) i, "
                "LATERAL bandit.choose('bigl', jsonb_build_object('k' || (i % 20), i % 7)) c")
     t0 = time.time()
     doc = export_text(ca, 'bigl', False)
