@@ -89,6 +89,7 @@ typedef struct Context
 } Context;
 
 static SPIPlanPtr plan_policy,
+			plan_canary,
 			plan_arm_changes,
 			plan_insert_decision,
 			plan_reward_decision,
@@ -102,7 +103,7 @@ static void
 PreparePlans(void)
 {
 	Oid			text1[] = {TEXTOID};
-	Oid			insert_types[] = {TEXTOID, TEXTOID, FLOAT8OID, TEXTOID, FLOAT8OID, TEXTOID, JSONBOID};
+	Oid			insert_types[] = {TEXTOID, TEXTOID, FLOAT8OID, TEXTOID, FLOAT8OID, TEXTOID, JSONBOID, TEXTOID};
 	Oid			reward_types[] = {INT8OID, FLOAT8OID};
 	Oid			int8_1[] = {INT8OID};
 	Oid			int8_array[] = {INT8ARRAYOID};
@@ -118,22 +119,24 @@ PreparePlans(void)
 		"  pg_catalog.pg_relation_filenode('bandit.arm'::pg_catalog.regclass),"
 		"  pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())"
 		"  FROM bandit.policy WHERE name = $1", 1, text1);
+	plan_canary = PrepareSafely(
+		"SELECT candidate, share FROM bandit.canary WHERE policy = $1", 1, text1);
 	/* the arms written by a transaction from $2 on (see ArmCache) */
 	plan_arm_changes = PrepareSafely(
 		"SELECT arm, alpha, beta, pulls, weight, mean_reward, cost, latency_ms, retired"
 		"  FROM bandit.arm WHERE policy = $1 AND changed_xid >= $2", 2, changes_types);
 	plan_insert_decision = PrepareSafely(
-		"INSERT INTO bandit.decision (policy, arm, propensity, policy_arm, policy_propensity, mode, context)"
-		" VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id", 7, insert_types);
+		"INSERT INTO bandit.decision (policy, arm, propensity, policy_arm, policy_propensity, mode, context, canary_of)"
+		" VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id", 8, insert_types);
 	plan_reward_decision = PrepareSafely(
 		"UPDATE bandit.decision SET reward = $2, rewarded_at = now()"
-		" WHERE id = $1 AND reward IS NULL RETURNING policy, arm, context", 2, reward_types);
+		" WHERE id = $1 AND reward IS NULL RETURNING policy, arm, context, canary_of", 2, reward_types);
 	plan_decision_order = PrepareSafely(
 		"SELECT id FROM bandit.decision WHERE id = ANY ($1) ORDER BY policy, arm, id", 1, int8_array);
 	plan_count_decision = PrepareSafely(
 		"UPDATE bandit.policy SET decisions = decisions + 1 WHERE name = $1 RETURNING decisions - 1", 1, text1);
 	plan_decision_state = PrepareSafely(
-		"SELECT policy FROM bandit.decision WHERE id = $1", 1, int8_1);
+		"SELECT coalesce(canary_of, policy) FROM bandit.decision WHERE id = $1", 1, int8_1);
 
 	/*
 	 * One statement: the arm's row lock is taken here and held only until
@@ -178,10 +181,12 @@ TupleFloat8(HeapTuple tuple, TupleDesc desc, int column, double fallback)
 
 /*
  * Reads a policy for its application's calls (inside SPI): an unknown
- * policy is 42704, a caller without use on it 42501.
+ * policy is 42704, a caller without use on guard 42501 (guard is the policy
+ * itself, or the one whose canary the policy is: the application holds use
+ * on that one only).
  */
 static void
-LoadPolicy(const char *name, Policy *policy)
+LoadPolicyAs(const char *name, const char *guard, Policy *policy)
 {
 	Datum		arg = CStringGetTextDatum(name);
 	HeapTuple	tuple;
@@ -191,7 +196,7 @@ LoadPolicy(const char *name, Policy *policy)
 	Jsonb	   *params;
 	bool		isnull;
 
-	RequirePrivilege("policy", name, "use", false);
+	RequirePrivilege("policy", guard, "use", false);
 	if (SPI_execute_plan(plan_policy, &arg, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "reading policy \"%s\" failed", name);
 	if (SPI_processed == 0)
@@ -245,6 +250,12 @@ LoadPolicy(const char *name, Policy *policy)
 	}
 	else
 		policy->dim = 0;
+}
+
+static void
+LoadPolicy(const char *name, Policy *policy)
+{
+	LoadPolicyAs(name, name, policy);
 }
 
 /*
@@ -996,10 +1007,11 @@ bandit_choose(PG_FUNCTION_ARGS)
 	Context		context;
 	const char *served;
 	const char *policy_arm = NULL;
+	const char *canary_of = NULL;
 	double		propensity = 1,
 				policy_propensity = 0;
-	Datum		args[7];
-	char		arg_nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Datum		args[8];
+	char		arg_nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	Datum		values[3];
 	bool		nulls[3] = {false, false, false};
 	bool		isnull;
@@ -1014,6 +1026,20 @@ bandit_choose(PG_FUNCTION_ARGS)
 	nest = SpiBegin();
 	PreparePlans();
 	LoadPolicy(name, &policy);
+	/*
+	 * A canary (bandit.start_canary) serves its share of the calls as
+	 * choose(candidate) would, drawn from the session's generator (set_seed
+	 * replays it); the application needs use on this policy only.
+	 */
+	args[0] = CStringGetTextDatum(name);
+	if (SPI_execute_plan(plan_canary, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "reading the canary of policy \"%s\" failed", name);
+	if (SPI_processed > 0 &&
+		gsl_rng_uniform(BanditRng()) < TupleFloat8(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, 0))
+	{
+		canary_of = policy.name;
+		LoadPolicyAs(TupleText(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), name, &policy);
+	}
 	ParseContext(json, &policy, &context);
 	served = policy.default_arm;
 	if (policy.mode != MODE_OFF)
@@ -1050,6 +1076,8 @@ bandit_choose(PG_FUNCTION_ARGS)
 								  policy.mode == MODE_SHADOW ? "shadow" : "off");
 	args[6] = json ? JsonbPGetDatum(json) : (Datum) 0;
 	arg_nulls[6] = json ? ' ' : 'n';
+	args[7] = canary_of ? CStringGetTextDatum(canary_of) : (Datum) 0;
+	arg_nulls[7] = canary_of ? ' ' : 'n';
 	if (SPI_execute_plan(plan_insert_decision, args, arg_nulls, false, 1) != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "logging the decision failed");
 	decision_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
@@ -1177,7 +1205,8 @@ RewardDecision(int64 decision_id, double reward)
 	Datum		context;
 	Policy		policy;
 	char	   *policy_name,
-			   *arm;
+			   *arm,
+			   *canary_of;
 
 	CheckFinite(reward, "reward");
 	if (SPI_execute_plan(plan_reward_decision, args, NULL, false, 1) != SPI_OK_UPDATE_RETURNING)
@@ -1202,7 +1231,9 @@ RewardDecision(int64 decision_id, double reward)
 	policy_name = TupleText(tuple, desc, 1);
 	arm = TupleText(tuple, desc, 2);
 	context = SPI_getbinval(tuple, desc, 3, &isnull);
-	LoadPolicy(policy_name, &policy);
+	/* a canary's decision is rewarded by the application of the policy it served */
+	canary_of = TupleText(tuple, desc, 4);
+	LoadPolicyAs(policy_name, canary_of ? canary_of : policy_name, &policy);
 	LearnReward(&policy, arm, reward, decision_id, isnull ? NULL : DatumGetJsonbPCopy(context));
 }
 

@@ -194,7 +194,7 @@ CREATE TABLE bandit.audit (
 ALTER SEQUENCE bandit.audit_id_seq OWNED BY bandit.audit.id;
 CREATE INDEX audit_policy_at ON bandit.audit (policy, at);
 COMMENT ON TABLE bandit.audit IS
-    'Audit trail of every change to a policy''s configuration or state: create, arm_added, arm_retired, mode, snapshot, restore';
+    'Audit trail of every change to a policy''s configuration or state: create, arm_added, arm_retired, arm_budget, mode, snapshot, restore, canary_started, canary_promoted, canary_stopped';
 
 SELECT pg_catalog.pg_extension_config_dump('bandit.policy', '');
 SELECT pg_catalog.pg_extension_config_dump('bandit.arm', '');
@@ -578,10 +578,17 @@ AS $$
 DECLARE
     p bandit.policy := bandit.policy_row(policy);
     snapshot_id bigint;
+    version bigint;
 BEGIN
     PERFORM bandit.require('policy', policy, 'manage');
+    -- lineage: the new snapshot descends from the policy's current version (its
+    -- active snapshot) and becomes it; the policy's row lock orders concurrent
+    -- snapshots and restores (NO KEY: choose and reward do not wait)
+    PERFORM 1 FROM bandit.policy t WHERE t.name = p.name FOR NO KEY UPDATE;
+    SELECT max(t.id) INTO version FROM bandit.snapshot t WHERE t.policy = p.name AND t.status = 'active';
+    UPDATE bandit.snapshot t SET status = 'archived' WHERE t.policy = p.name AND t.status = 'active';
     -- one statement, one snapshot: each LinUCB arm with the pending updates of its stored state
-    INSERT INTO bandit.snapshot (policy, label, policy_row, arms)
+    INSERT INTO bandit.snapshot (policy, label, policy_row, arms, parent, status)
     SELECT p.name, label, to_jsonb(p),
            coalesce((SELECT jsonb_agg(to_jsonb(a) || coalesce(
                          (SELECT jsonb_build_object('linucb_pending',
@@ -589,15 +596,16 @@ BEGIN
                           FROM bandit.linucb_pending q
                           WHERE q.stamp = a.state_stamp AND q.policy = a.policy AND q.arm = a.arm
                           HAVING count(*) > 0), '{}') ORDER BY a.arm)
-                     FROM bandit.arm a WHERE a.policy = p.name), '[]')
+                     FROM bandit.arm a WHERE a.policy = p.name), '[]'),
+           version, 'active'
     RETURNING id INTO snapshot_id;
     INSERT INTO bandit.audit (policy, action, detail)
-    VALUES (p.name, 'snapshot', jsonb_build_object('snapshot_id', snapshot_id, 'label', label));
+    VALUES (p.name, 'snapshot', jsonb_build_object('snapshot_id', snapshot_id, 'label', label, 'parent', version));
     RETURN snapshot_id;
 END
 $$;
 COMMENT ON FUNCTION bandit.snapshot(text, text) IS
-    'Saves the policy''s whole learned state (configuration and every arm, exactly, with a LinUCB arm''s pending updates); returns the snapshot id for bandit.restore. Privilege: manage on the policy.';
+    'Saves the policy''s whole learned state (configuration and every arm, exactly, with a LinUCB arm''s pending updates); returns the snapshot id for bandit.restore. The snapshot''s parent is the policy''s current version (its active snapshot, if any), and it becomes that version: status active, the previous one archived (bandit.policy_versions). Privilege: manage on the policy.';
 
 CREATE FUNCTION bandit.restore(snapshot_id bigint) RETURNS void
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
@@ -608,6 +616,7 @@ DECLARE
     s bandit.snapshot;
     p bandit.policy;
     pending record;
+    version bigint;
 BEGIN
     IF snapshot_id IS NULL THEN
         RAISE EXCEPTION 'snapshot_id must not be NULL' USING ERRCODE = '22004';
@@ -675,12 +684,17 @@ BEGIN
     INSERT INTO bandit.arm_count (policy, arms)
     SELECT p.name, count(*) FROM bandit.arm a WHERE a.policy = p.name
     ON CONFLICT (policy) DO UPDATE SET arms = excluded.arms;
+    -- lineage: the restored snapshot is the policy's version now
+    SELECT max(t.id) INTO version FROM bandit.snapshot t WHERE t.policy = p.name AND t.status = 'active';
+    UPDATE bandit.snapshot t SET status = CASE WHEN t.id = s.id THEN 'active' ELSE 'archived' END
+    WHERE t.policy = p.name AND (t.status = 'active' OR t.id = s.id);
     INSERT INTO bandit.audit (policy, action, detail)
-    VALUES (p.name, 'restore', jsonb_build_object('snapshot_id', snapshot_id, 'label', s.label, 'taken_at', s.taken_at));
+    VALUES (p.name, 'restore', jsonb_build_object('snapshot_id', snapshot_id, 'label', s.label, 'taken_at', s.taken_at,
+                                                  'previous_version', version));
 END
 $$;
 COMMENT ON FUNCTION bandit.restore(bigint) IS
-    'Puts back a policy''s whole learned state exactly as a snapshot saved it (arms added since are removed; each arm''s state_stamp is renewed, LinUCB''s pending updates put back on it; a pending update whose decision is gone since is 42704 and restores nothing). Privilege: manage on the policy.';
+    'Puts back a policy''s whole learned state exactly as a snapshot saved it (arms added since are removed; each arm''s state_stamp is renewed, LinUCB''s pending updates put back on it; a pending update whose decision is gone since is 42704 and restores nothing). The restored snapshot becomes the policy''s current version (status active, the others active before archived; the audit row names the previous version). Privilege: manage on the policy.';
 
 CREATE FUNCTION bandit.arm_stats(policy text)
 RETURNS TABLE (arm text, pulls bigint, mean_reward float8, alpha float8, beta float8, prob_best float8,
@@ -725,13 +739,13 @@ RETURNS TABLE (decision_id bigint, arm text, propensity float8)
 AS 'MODULE_PATHNAME', 'bandit_choose' LANGUAGE C VOLATILE PARALLEL UNSAFE
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION bandit.choose(text, jsonb) IS
-    'Chooses an arm and logs the decision; propensity is the probability this arm had (Thompson: exact P(best) by quadrature; epsilon-greedy and softmax: exact; UCB1 and LinUCB: 1 / number of tied arms). Context {"max_cost": x, "max_latency_ms": y} serves only arms within budget (unknown estimates fit), else the default arm; for LinUCB context->''features'' is the feature vector, otherwise its keys are hashed into dim features; a context whose features overflow a LinUCB score is 22003. Privilege: use on the policy.';
+    'Chooses an arm and logs the decision; propensity is the probability this arm had (Thompson: exact P(best) by quadrature; epsilon-greedy and softmax: exact; UCB1 and LinUCB: 1 / number of tied arms). Context {"max_cost": x, "max_latency_ms": y} serves only arms within budget (unknown estimates fit), else the default arm; for LinUCB context->''features'' is the feature vector, otherwise its keys are hashed into dim features; a context whose features overflow a LinUCB score is 22003. With a canary (bandit.start_canary) its share of the calls is served as choose(candidate) would, logged under the candidate with canary_of = policy. Privilege: use on the policy.';
 
 CREATE FUNCTION bandit.reward(decision_id bigint, reward float8) RETURNS void
 AS 'MODULE_PATHNAME', 'bandit_reward_decision' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION bandit.reward(bigint, float8) IS
-    'Credits a logged decision exactly once (a second reward is error 23505 and changes nothing); Thompson takes rewards in [0, 1], the others from -1e100 to 1e100; a reward that would take the arm''s state out of range (e.g. a LinUCB context with huge features) is 22003 and changes nothing. Privilege: use on the policy.';
+    'Credits a logged decision exactly once (a second reward is error 23505 and changes nothing); Thompson takes rewards in [0, 1], the others from -1e100 to 1e100; a reward that would take the arm''s state out of range (e.g. a LinUCB context with huge features) is 22003 and changes nothing. A canary''s decision teaches the candidate that made it and needs use on the policy it served (canary_of). Privilege: use on the policy.';
 
 CREATE FUNCTION bandit.reward(policy text, arm text, reward float8) RETURNS void
 AS 'MODULE_PATHNAME', 'bandit_reward_arm' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE

@@ -38,12 +38,13 @@ BEGIN
     END IF;
     DELETE FROM bandit.experiment_audit WHERE experiment = 'demo_checkout_copy';
     PERFORM bandit.q_forget('demo_router');
-    DELETE FROM bandit.policy WHERE name = 'demo_buy_button';
-    DELETE FROM bandit.decision WHERE policy = 'demo_buy_button';
-    DELETE FROM bandit.snapshot WHERE policy = 'demo_buy_button';
-    DELETE FROM bandit.audit WHERE policy = 'demo_buy_button';
+    DELETE FROM bandit.canary WHERE policy IN ('demo_buy_button', 'demo_buy_button_v2');
+    DELETE FROM bandit.policy WHERE name IN ('demo_buy_button', 'demo_buy_button_v2');
+    DELETE FROM bandit.decision WHERE policy IN ('demo_buy_button', 'demo_buy_button_v2');
+    DELETE FROM bandit.snapshot WHERE policy IN ('demo_buy_button', 'demo_buy_button_v2');
+    DELETE FROM bandit.audit WHERE policy IN ('demo_buy_button', 'demo_buy_button_v2');
     DELETE FROM bandit.object
-    WHERE (kind, name) IN (('policy', 'demo_buy_button'), ('agent', 'demo_router'));
+    WHERE (kind, name) IN (('policy', 'demo_buy_button'), ('policy', 'demo_buy_button_v2'), ('agent', 'demo_router'));
     DELETE FROM bandit.prior WHERE key LIKE 'demo\_%';
     DELETE FROM bandit.prior_signal WHERE cluster_hash = 'demo_eu-west';
     IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'demo_app') THEN
@@ -222,6 +223,75 @@ RESET ROLE;
 --    Back as the owner: what the policy learned.
 SELECT arm, pulls, round(mean_reward::numeric, 3) AS click_rate, round(prob_best::numeric, 3) AS prob_best
 FROM bandit.arm_stats('demo_buy_button') ORDER BY pulls DESC;
+
+--    Shipping a new policy: shadow, canary, promote.  Green is restyled and
+--    now gets 22 % clicks (orange still 15 %, grey 10 %).  The policy has 2000
+--    visitors of evidence that green is worse and seldom tries it again; a
+--    candidate that forgets (discount 0.99: a reward 100 rewards old weighs
+--    37 %) would notice.  It is created in shadow mode: choose on it serves
+--    the default arm and logs what it would have chosen.  The owner
+--    snapshots the production policy (the version to go back to), and warms
+--    the candidate with the last 300 visitors' clicks (reward by policy and
+--    arm).
+SELECT bandit.snapshot('demo_buy_button', 'spring') IS NOT NULL AS saved;
+SET ROLE demo_app;
+SELECT bandit.set_seed(5);
+SELECT count(bandit.reward(c.decision_id,
+           (bandit.assignment_point('demo_click_summer', c.arm || visitor)
+            < CASE c.arm WHEN 'grey' THEN 0.10 WHEN 'green' THEN 0.22 ELSE 0.15 END)::int))
+FROM generate_series(1, 300) AS visitor,
+     LATERAL bandit.choose('demo_buy_button', jsonb_build_object('visitor', visitor)) AS c;
+RESET ROLE;
+SELECT bandit.create_policy('demo_buy_button_v2', 'thompson', ARRAY['grey', 'green', 'orange'],
+                            '{"discount": 0.99, "mode": "shadow"}');
+SELECT count(bandit.reward('demo_buy_button_v2', arm, reward))
+FROM (SELECT * FROM (SELECT id, arm, reward FROM bandit.decision WHERE policy = 'demo_buy_button'
+                     ORDER BY id DESC LIMIT 300) AS last ORDER BY id) AS recent;
+--    In shadow, 100 calls: every one serves grey (the default arm), while the
+--    log shows what the candidate would have served.
+CREATE TEMP TABLE shadow AS
+    SELECT c.decision_id FROM generate_series(1, 100) AS i,
+                              LATERAL bandit.choose('demo_buy_button_v2' || left(i::text, 0)) AS c;
+SELECT d.arm AS served, d.policy_arm AS would_choose, count(*) AS calls
+FROM shadow JOIN bandit.decision AS d ON d.id = shadow.decision_id
+GROUP BY 1, 2 ORDER BY 1, 2;
+SELECT max(decision_id) AS decision_id FROM shadow \gset
+
+--    The canary: the candidate goes active and serves 30 % of the policy's
+--    visitors.  The application keeps calling choose('demo_buy_button') and
+--    needs no grant on the candidate; its decisions are logged under the
+--    candidate (canary_of names the policy) and it rewards them as usual.
+SELECT bandit.set_mode('demo_buy_button_v2', 'active');
+SELECT bandit.start_canary('demo_buy_button', 'demo_buy_button_v2', 0.3, '{"min_decisions": 200}');
+SET ROLE demo_app;
+SELECT count(bandit.reward(c.decision_id,
+           (bandit.assignment_point('demo_click_summer', c.arm || visitor)
+            < CASE c.arm WHEN 'grey' THEN 0.10 WHEN 'green' THEN 0.22 ELSE 0.15 END)::int))
+FROM generate_series(301, 3000) AS visitor,
+     LATERAL bandit.choose('demo_buy_button', jsonb_build_object('visitor', visitor)) AS c;
+RESET ROLE;
+SELECT policy, count(*) AS visitors, round(avg(reward)::numeric, 3) AS click_rate
+FROM bandit.decision WHERE canary_of = 'demo_buy_button' OR (policy = 'demo_buy_button' AND id > :decision_id)
+GROUP BY policy ORDER BY policy;
+
+--    The gates compare the two by their clicks (exact Beta posteriors: the
+--    probability the candidate is better), estimate the candidate off-policy
+--    on production's own log, and recommend promote, continue or rollback.
+--    Here the off-policy estimate says little: production almost never showed
+--    green, the candidate's choice, so its log weighs as a dozen visitors
+--    (ope_ess), too few to overrule the canary (min_decisions 200).
+SELECT production_n, round(production_mean::numeric, 3) AS production, candidate_n,
+       round(candidate_mean::numeric, 3) AS candidate, round(prob_candidate_better::numeric, 4) AS p_better,
+       round(ope_snips::numeric, 3) AS off_policy, round(ope_ess) AS ope_ess, recommendation
+FROM bandit.canary_status('demo_buy_button');
+
+--    Promote: the policy is snapshotted, then takes the candidate's
+--    configuration and learned state; the versions show where it came from.
+SELECT bandit.promote_canary('demo_buy_button');
+SELECT row_number() OVER (ORDER BY snapshot_id) AS version, status, label,
+       (SELECT policy FROM bandit.snapshot WHERE id = v.parent) AS parent_of_policy
+FROM bandit.policy_versions('demo_buy_button') AS v ORDER BY snapshot_id;
+SELECT algorithm, params->>'discount' AS discount FROM bandit.policy WHERE name = 'demo_buy_button';
 
 -- 8. An A/B/n experiment: units are assigned by a hash of the unit id (the
 --    same unit always gets the same variant), metrics are recorded, and the

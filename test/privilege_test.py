@@ -57,8 +57,9 @@ def role(who):
 # ACCESS.md: the privilege each function needs, on which kind of object
 DESIGN = {}
 for _kind, _levels in {
-        'policy': {'use': 'choose reward recommend', 'read': 'arm_stats linucb_state export_policy',
-                   'manage': 'add_arm retire_arm set_mode set_arm_budget snapshot restore'},
+        'policy': {'use': 'choose reward recommend', 'read': 'arm_stats linucb_state canary_status policy_versions export_policy',
+                   'manage': 'add_arm retire_arm set_mode set_arm_budget snapshot restore '
+                             'start_canary promote_canary stop_canary'},
         'experiment': {'use': 'assign record_metric record_metrics', 'read': 'analyze decide report srm_check experiment_summaries experiment_shares analyze_summaries decide_summaries',
                        'manage': 'start_experiment stop_experiment drop_experiment'},
         'agent': {'use': 'q_select q_learn q_learn_batch q_remember q_replay q_greedy', 'read': 'q_export',
@@ -73,7 +74,7 @@ for _kind, _levels in {
 CREATING = {'create_policy': 'policy', 'import_policy': 'policy', 'create_experiment': 'experiment', 'define_tuning_value': 'scope',
             'set_tuning_rate_limit': 'scope'}
 # functions answering for the caller, by design: checked against what each role may do
-READABLE = {'owner': ['pt_l', 'pt_p', 'pt_q'], 'app': [], 'analyst': ['pt_l', 'pt_p'], 'other_app': ['pt_x'], 'nobody': []}
+READABLE = {'owner': ['pt_c', 'pt_l', 'pt_p', 'pt_q'], 'app': [], 'analyst': ['pt_c', 'pt_l', 'pt_p'], 'other_app': ['pt_x'], 'nobody': []}
 CALLER_DEPENDENT = {
     'caller': lambda who: ('SELECT bandit.caller()::text', [(role(who),)]),
     'holds': lambda who: ("SELECT bandit.holds('bandit_pt_owner'), bandit.holds('bandit_pt_app')",
@@ -92,6 +93,7 @@ SETUP_OWNER = [
     "SELECT bandit.create_policy('pt_p', 'thompson', '{a,b}')",
     "SELECT bandit.create_policy('pt_q', 'thompson', '{a,b}')",
     "SELECT bandit.create_policy('pt_l', 'linucb', '{a,b}', '{\"dim\": 2}')",
+    "SELECT bandit.create_policy('pt_c', 'epsilon_greedy', '{a,b}')",
     "SELECT bandit.create_experiment('pt_e', '{control,treat}')",
     "SELECT bandit.start_experiment('pt_e')",
     "SELECT bandit.create_experiment('pt_ed', '{x,y}')",
@@ -110,6 +112,7 @@ SETUP_OWNER = [
     "('experiment', 'pt_e', 'pt_eq'), ('agent', 'pt_a', 'pt_aq'), ('scope', 'pt_s', 'pt_sq')) v(k, p, q)",
     "SELECT bandit.grant('policy', 'pt_l', 'bandit_pt_app', 'use'), "
     "bandit.grant('policy', 'pt_l', 'bandit_pt_analyst', 'read')",
+    "SELECT bandit.grant('policy', 'pt_c', 'bandit_pt_analyst', 'read')",
     "SELECT bandit.grant('experiment', 'pt_ed', 'bandit_pt_app', 'use'), "
     "bandit.grant('experiment', 'pt_ed', 'bandit_pt_analyst', 'read')",
 ]
@@ -120,6 +123,9 @@ SETUP_SUPERUSER = [
     # another owner's objects, for the dump
     "SELECT bandit.create_policy('pt_x', 'ucb1', '{a,b}')",
     "SELECT bandit.grant('policy', 'pt_x', 'bandit_pt_other_app', 'read')",
+    # a canary (after the app's decision fx['dp'] was made by pt_p itself), whose candidate
+    # the analyst may read too (canary_status needs read on both) and the app may not use
+    "SELECT bandit.start_canary('pt_p', 'pt_c', 0.5)",
 ]
 
 
@@ -140,6 +146,11 @@ def calls(fx):
         'bandit.set_arm_budget(text,text,double precision,double precision)': ("SELECT bandit.set_arm_budget('pt_p', 'a', 1, 100)", 'policy'),
         'bandit.snapshot(text,text)': ("SELECT bandit.snapshot('pt_p', 'x')", 'policy'),
         'bandit.restore(bigint)': ('SELECT bandit.restore(%s)' % fx['snap'], 'policy'),
+        'bandit.start_canary(text,text,double precision,jsonb)': ("SELECT bandit.start_canary('pt_q', 'pt_p', 0.1, '{}')", 'policy:pt_q'),
+        'bandit.canary_status(text)': ("SELECT recommendation FROM bandit.canary_status('pt_p')", 'policy'),
+        'bandit.promote_canary(text)': ("SELECT bandit.promote_canary('pt_p')", 'policy'),
+        'bandit.stop_canary(text)': ("SELECT bandit.stop_canary('pt_p')", 'policy'),
+        'bandit.policy_versions(text)': ("SELECT * FROM bandit.policy_versions('pt_p')", 'policy'),
         'bandit.create_policy(text,text,text[],jsonb)': ("SELECT bandit.create_policy('pt_new', 'thompson', '{a,b}', '{}')", 'policy'),
         'bandit.export_policy(text)': ("SELECT bandit.export_policy('pt_p')", 'policy'),
         'bandit.export_policy(text,boolean)': ("SELECT bandit.export_policy('pt_p', true)", 'policy'),
@@ -612,8 +623,10 @@ def dump_restore(admin, conn, fx):
     code, out = rc.run('app', "SELECT bandit.add_arm('pt_p', 'z')")
     ok('restored: app may not add an arm', code == '42501', '%s %s' % (code, out))
     code, out = rc.run('analyst', 'SELECT DISTINCT policy FROM bandit.arm ORDER BY 1')
-    ok('restored: analyst reads P\'s arms, and only P\'s (and pt_l\'s, also granted)',
-       code is None and out == [('pt_l',), ('pt_p',)], '%s %s' % (code, out))
+    ok('restored: analyst reads P\'s arms, and only P\'s (and pt_c\'s and pt_l\'s, also granted)',
+       code is None and out == [('pt_c',), ('pt_l',), ('pt_p',)], '%s %s' % (code, out))
+    code, out = rc.run('analyst', 'SELECT policy, candidate, share FROM bandit.canary')
+    ok('restored: the canary survives the dump', code is None and out == [('pt_p', 'pt_c', 0.5)], '%s %s' % (code, out))
     code, out = rc.run('analyst', "SELECT count(*) FROM bandit.arm_stats('pt_p')")
     ok('restored: analyst runs arm_stats on P', code is None and out == [(2,)], '%s %s' % (code, out))
     code, out = rc.run('other_app', "SELECT * FROM bandit.choose('pt_p')")
