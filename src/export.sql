@@ -295,8 +295,10 @@ BEGIN
         existed := FOUND;
     END IF;
     IF existed THEN
-        -- what it replaces stays restorable
+        -- what it replaces stays restorable, no longer the version in service
+        -- (the document's active snapshot, if any, is: bandit.policy_versions)
         PERFORM bandit.snapshot(target, 'before import_policy');
+        UPDATE bandit.snapshot t SET status = 'archived' WHERE t.policy = target AND t.status = 'active';
         UPDATE bandit.policy t SET algorithm = doc->>'algorithm', params = jsonb_strip_nulls(full_params - 'mode' - 'default_arm'),
                mode = full_params->>'mode', default_arm = full_params->>'default_arm', decisions = (doc->>'decisions')::bigint,
                updated_at = now()

@@ -160,8 +160,13 @@ def round_trips(ca, cb):
         cb.execute("SELECT detail->>'source', (detail->>'arms')::int, (detail->>'snapshots')::int FROM bandit.audit "
                    "WHERE policy = %s AND action = 'import'", (name,))
         ok('%s: audited as import with its source' % algorithm, cb.fetchall() == [(name, 4, 2)])
-        cb.execute("SELECT label, status, parent IS NULL FROM bandit.snapshot WHERE policy = %s ORDER BY taken_at", (name,))
-        ok('%s: snapshots imported' % algorithm, cb.fetchall() == [('mid', 'archived', True), ('late', 'archived', True)])
+        # their lineage (bandit.policy_versions): late descends from mid and is the version in service
+        lineage = ("SELECT v.label, v.status, (SELECT p.label FROM bandit.snapshot p WHERE p.id = v.parent) "
+                   "FROM bandit.snapshot v WHERE v.policy = %s ORDER BY v.taken_at")
+        cb.execute(lineage, (name,))
+        got = cb.fetchall()
+        ok('%s: snapshots imported with their lineage' % algorithm,
+           got == [('mid', 'archived', None), ('late', 'active', 'mid')], got)
         if algorithm != 'linucb':
             # a snapshot of B restores to the state A had then
             cb.execute("SELECT bandit.restore(id) FROM bandit.snapshot WHERE policy = %s AND label = 'late'", (name,))
@@ -267,6 +272,9 @@ def replacing(admin, ca, cb):
     ok('replaced: the log counters of a kept arm stay... (x and y are gone)',
        q1("SELECT count(*) FROM bandit.arm WHERE policy = 'rp' AND arm IN ('x', 'y')") == 0)
     ok('replaced: audited', q1("SELECT detail->>'replaced' FROM bandit.audit WHERE policy = 'rp' AND action = 'import'") == 'true')
+    cb.execute("SELECT label, status FROM bandit.snapshot WHERE policy = 'rp' ORDER BY taken_at, id")
+    got = cb.fetchall()
+    ok('replaced: the replaced state snapshotted and archived', got == [('before import_policy', 'archived')], got)
     cb.execute("SELECT bandit.restore(id) FROM bandit.snapshot WHERE policy = 'rp' AND label = 'before import_policy'")
     ok('the replaced state is restorable', export_text(cb, 'rp', False) == old)
     cb.execute('SET ROLE bandit_ex_user')
@@ -284,6 +292,9 @@ def replacing(admin, ca, cb):
     cb.execute("SELECT bandit.import_policy(%s::jsonb, 'rp_same', true)", (export_text(ca, 'rt_thompson', False),))
     ok('replace keeps the log counters of arms it keeps (as restore does)',
        q("SELECT rewarded, reward_sum FROM bandit.arm WHERE policy = 'rp_same' AND arm = 'a1'") == [(7, 3.5)] and before == 0)
+    cb.execute("SELECT bandit.import_policy(%s::jsonb, 'rp_same', true)", (export_text(ca, 'rt_ucb1'),))
+    ok('replace by a document with snapshots: its active one is the only version in service',
+       q("SELECT label FROM bandit.snapshot WHERE policy = 'rp_same' AND status = 'active'") == [('late',)])
     cb.execute('DROP OWNED BY bandit_ex_owner, bandit_ex_manager, bandit_ex_user')
 
 
