@@ -220,6 +220,10 @@ def extremes(ca, cb):
 
 def documents(ca, cb):
     q, q1, sqlstate = query_helpers(cb)
+    same = export_text(ca, 'rt_linucb')
+    ca.execute("SET extra_float_digits = -15; SET TimeZone = 'Asia/Kolkata'")
+    ok("the document whatever the session's extra_float_digits and TimeZone", export_text(ca, 'rt_linucb') == same)
+    ca.execute('RESET extra_float_digits; RESET TimeZone')
     doc = json.loads(export_text(ca, 'rt_ucb1', False))
     newer = dict(doc, format_version=2)
     ok('a newer format_version is 22023', sqlstate("SELECT bandit.import_policy(%s::jsonb, 'nv')", json.dumps(newer)) == '22023')
