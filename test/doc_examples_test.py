@@ -246,7 +246,7 @@ for name in sorted(set(declared) | {n for n, kp in documented.items() if kp != {
 creating = {n for (n,) in q("""SELECT proname FROM pg_proc WHERE pronamespace = 'bandit'::regnamespace
                                AND obj_description(oid, 'pg_proc') LIKE '%Privilege: EXECUTE%'""")}
 ok('creating functions', creating == {'create_policy', 'create_experiment', 'define_tuning_value',
-                                      'set_tuning_rate_limit'}, creating)
+                                      'set_tuning_rate_limit', 'import_policy'}, creating)
 conn.close()
 
 
