@@ -76,7 +76,7 @@ cur = conn.cursor()
 q, q1, sqlstate = query_helpers(cur)
 role_blocks = blocks(section(readme, 'Roles and grants'), 'sql')
 taste_blocks = blocks(section(readme, 'A taste of each capability'), 'sql')
-ok('README has role and taste SQL', len(role_blocks) == 1 and len(taste_blocks) == 7,
+ok('README has role and taste SQL', len(role_blocks) == 1 and len(taste_blocks) == 8,
    '%d role blocks, %d taste blocks' % (len(role_blocks), len(taste_blocks)))
 for i, sql in enumerate(role_blocks + taste_blocks):
     try:
@@ -246,7 +246,7 @@ for name in sorted(set(declared) | {n for n, kp in documented.items() if kp != {
 creating = {n for (n,) in q("""SELECT proname FROM pg_proc WHERE pronamespace = 'bandit'::regnamespace
                                AND obj_description(oid, 'pg_proc') LIKE '%Privilege: EXECUTE%'""")}
 ok('creating functions', creating == {'create_policy', 'create_experiment', 'define_tuning_value',
-                                      'set_tuning_rate_limit'}, creating)
+                                      'set_tuning_rate_limit', 'import_policy'}, creating)
 conn.close()
 
 

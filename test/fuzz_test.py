@@ -133,6 +133,9 @@ VALID_ARG = {
     'carbon': lambda: rng.choice(['2', '0']),
     'weights': lambda: rng.choice(["NULL", "'{\"quality\": 1}'", "'{\"a\": 0.5, \"b\": 2}'"]),
     'mode': lambda: rng.choice(["'active'", "'shadow'", "'off'"]),
+    # import_policy: a real document now and then (export of a fixture policy, snapshots or not)
+    'doc': lambda: ("bandit.export_policy(%s, %s)" % (rng.choice(POLICIES), rng.choice(['true', 'false']))
+                    if rng.random() < 0.5 else "'{}'"),
     'label': lambda: rng.choice(["'l1'", "NULL"]),
     'k': lambda: rng.choice(['1', '2', '3']),
     'dim': lambda: rng.choice(['3', '8']),

@@ -57,7 +57,7 @@ def role(who):
 # ACCESS.md: the privilege each function needs, on which kind of object
 DESIGN = {}
 for _kind, _levels in {
-        'policy': {'use': 'choose reward recommend', 'read': 'arm_stats linucb_state canary_status policy_versions',
+        'policy': {'use': 'choose reward recommend', 'read': 'arm_stats linucb_state canary_status policy_versions export_policy',
                    'manage': 'add_arm retire_arm set_mode set_arm_budget snapshot restore '
                              'start_canary promote_canary stop_canary learn_pending'},
         'experiment': {'use': 'assign record_metric record_metrics', 'read': 'analyze decide report srm_check experiment_summaries experiment_shares analyze_summaries decide_summaries',
@@ -71,7 +71,7 @@ for _kind, _levels in {
     for _level, _names in _levels.items():
         for _n in _names.split():
             DESIGN[_n] = (_level, _kind)
-CREATING = {'create_policy': 'policy', 'create_experiment': 'experiment', 'define_tuning_value': 'scope',
+CREATING = {'create_policy': 'policy', 'import_policy': 'policy', 'create_experiment': 'experiment', 'define_tuning_value': 'scope',
             'set_tuning_rate_limit': 'scope'}
 # functions answering for the caller, by design: checked against what each role may do
 READABLE = {'owner': ['pt_c', 'pt_l', 'pt_p', 'pt_q'], 'app': [], 'analyst': ['pt_c', 'pt_l', 'pt_p'], 'other_app': ['pt_x'], 'nobody': []}
@@ -158,6 +158,9 @@ def calls(fx):
         'bandit.stop_canary(text)': ("SELECT bandit.stop_canary('pt_p')", 'policy'),
         'bandit.policy_versions(text)': ("SELECT * FROM bandit.policy_versions('pt_p')", 'policy'),
         'bandit.create_policy(text,text,text[],jsonb)': ("SELECT bandit.create_policy('pt_new', 'thompson', '{a,b}', '{}')", 'policy'),
+        'bandit.export_policy(text)': ("SELECT bandit.export_policy('pt_p')", 'policy'),
+        'bandit.export_policy(text,boolean)': ("SELECT bandit.export_policy('pt_p', true)", 'policy'),
+        'bandit.import_policy(jsonb,text,boolean)': ("SELECT bandit.import_policy(%s, 'pt_imported')" % lit(fx['pdoc']), 'policy'),
         'bandit.assign(text,text)': ("SELECT bandit.assign('pt_e', 'n1')", 'experiment'),
         'bandit.assign(text,text,text)': ("SELECT bandit.assign('pt_e', 'n1', 's1')", 'experiment'),
         'bandit.record_metric(text,text,text,double precision)': ("SELECT bandit.record_metric('pt_e', 'u1', 'conv', 1)", 'experiment'),
@@ -292,6 +295,7 @@ def build(conn):
     """The fixture: P and Q of every kind owned by owner, the grants, a decision, snapshots."""
     cur = conn.cursor()
     cur.execute('GRANT EXECUTE ON FUNCTION bandit.create_policy(text, text, text[], jsonb), '
+                'bandit.import_policy(jsonb, text, boolean), '
                 'bandit.create_experiment(text, text[], float8[], jsonb), '
                 'bandit.define_tuning_value(text, text, float8, float8, float8, float8, integer), '
                 'bandit.set_tuning_rate_limit(text, integer, interval) TO ' + role('owner'))
@@ -303,6 +307,8 @@ def build(conn):
     fx['snap'] = cur.fetchone()[0]
     cur.execute("SELECT bandit.snapshot_tuning('pt_s', 'fixture')")
     fx['tsnap'] = cur.fetchone()[0]
+    cur.execute("SELECT bandit.export_policy('pt_p', true)::text")
+    fx['pdoc'] = cur.fetchone()[0]
     cur.execute("SELECT bandit.q_export('pt_a')::text")
     fx['qdoc'] = cur.fetchone()[0]
     cur.execute("SELECT bandit.propose_value('pt_s', 'v', 600, 30)::text")
