@@ -4392,7 +4392,12 @@ BEGIN
              ORDER BY t.name
     LOOP
         r := bandit.decision_rollup_row(p.name);
-        cutoff := now() - bandit.reward_wait(p.params->'reward_wait');
+        BEGIN
+            cutoff := now() - bandit.reward_wait(p.params->'reward_wait');
+        EXCEPTION WHEN datetime_field_overflow THEN
+            -- a wait reaching before the earliest timestamp: nothing is that old
+            cutoff := '-infinity';
+        END;
         -- exactly once: a concurrent reward of a row holds its lock, and when it
         -- commits, READ COMMITTED checks reward IS NULL again on the new version
         -- (and skips it); a reward coming after this finds reward set: 23505
