@@ -1758,7 +1758,10 @@ bandit_reward_batch(PG_FUNCTION_ARGS)
 	{
 		Observed	observed = {NULL, NULL};
 
+		/* a connection of its own frees what one reward allocated (tuple tables: kBs each) */
+		SPI_connect();
 		RewardDecision(pending[i].decision_id, pending[i].reward, &observed);
+		SPI_finish();
 		CHECK_FOR_INTERRUPTS();
 	}
 	SpiEnd(nest);
