@@ -52,7 +52,7 @@ BEGIN
     -- committed since the snapshot is invisible to the caller's statements
     -- however old its created_at: hold still (read committed takes a new
     -- snapshot for each statement, after this look at the open transactions)
-    IF pg_catalog.current_setting('transaction_isolation') <> 'read committed' THEN
+    IF pg_catalog.current_setting('transaction_isolation') IN ('repeatable read', 'serializable') THEN
         RETURN NULL;
     END IF;
     -- a prepared transaction's start time is not shown anywhere: hold still
@@ -71,7 +71,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION bandit.decision_horizon() IS
-    'Internal: a time before which no decision can still appear: a second before the start of the oldest transaction open in this database (pg_stat_activity.xact_start; a decision''s created_at is its transaction''s now()); NULL while a prepared transaction of this database is open, a session''s start is hidden from the function''s owner, or the caller''s transaction is not read committed (its snapshot hides decisions committed since)';
+    'Internal: a time before which no decision can still appear: a second before the start of the oldest transaction open in this database (pg_stat_activity.xact_start; a decision''s created_at is its transaction''s now()); NULL while a prepared transaction of this database is open, a session''s start is hidden from the function''s owner, or the caller''s transaction is repeatable read or serializable (its snapshot hides decisions committed since)';
 REVOKE ALL ON FUNCTION bandit.decision_horizon() FROM PUBLIC;
 
 -- The policy's rollup row, locked (expiry and refresh of one policy take
