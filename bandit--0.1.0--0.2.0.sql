@@ -4255,19 +4255,26 @@ BEGIN
     IF linucb IS NOT NULL THEN
         BEGIN
             learned := learned + bandit.learn_recorded(linucb);
-        EXCEPTION WHEN numeric_value_out_of_range THEN
-            -- a context too large for its arm's state, which reward would have refused (22003):
-            -- learn the others one by one and take that reward back, rather than fail every run
+        EXCEPTION WHEN numeric_value_out_of_range OR invalid_parameter_value OR array_subscript_error THEN
+            -- a context too large for its arm's state, which reward would have refused (22003),
+            -- or none LinUCB can learn from (a decision made before promote_canary made the
+            -- policy LinUCB, or at another dim): learn the others one by one, rather than fail
+            -- every run; take back the first kind of reward, drop the second
             FOREACH one IN ARRAY linucb LOOP
                 BEGIN
                     learned := learned + bandit.learn_recorded(ARRAY[one]);
-                EXCEPTION WHEN numeric_value_out_of_range THEN
-                    UPDATE bandit.decision d
-                    SET reward = NULL, rewarded_at = NULL, cost = NULL, latency_ms = NULL, expired = false
-                    WHERE d.id = one;
-                    picked := picked - 1;
-                    RAISE WARNING 'the reward of decision % would take the LinUCB state of its arm out of range: taken back', one
-                        USING HINT = 'The decision''s context has features too large.';
+                EXCEPTION
+                    WHEN numeric_value_out_of_range THEN
+                        UPDATE bandit.decision d
+                        SET reward = NULL, rewarded_at = NULL, cost = NULL, latency_ms = NULL, expired = false
+                        WHERE d.id = one;
+                        picked := picked - 1;
+                        RAISE WARNING 'the reward of decision % would take the LinUCB state of its arm out of range: taken back', one
+                            USING HINT = 'The decision''s context has features too large.';
+                    WHEN invalid_parameter_value OR array_subscript_error THEN
+                        picked := picked - 1;
+                        RAISE WARNING 'the reward of decision % is dropped: %', one, SQLERRM
+                            USING HINT = 'A LinUCB policy learns from the decision''s context; this one was made for another algorithm or dim.';
                 END;
             END LOOP;
         END;
@@ -4279,7 +4286,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION bandit.learn_pending(text, integer) IS
-    'Learns the rewards recorded and not yet learned (decisions with to_learn: a batched policy''s rewards, expired decisions) of the policy, or with NULL of every policy the caller may manage: at most max_rows (at least 1; 22003 below), oldest first, each arm''s in (rewarded_at, id) order, exactly as immediate learning would have (within rounding); exactly once, in one statement, and several sessions may run it at once (each skips what another holds). Returns how many it learned; a reward whose arm no longer exists is dropped with a WARNING, a LinUCB reward whose update would overflow (22003 for reward) is taken back (the decision unrewarded) with a WARNING. Schedule it, e.g. with pg_cron; with NULL it leaves alone the policies the caller may not manage. Privilege: manage on the policy.';
+    'Learns the rewards recorded and not yet learned (decisions with to_learn: a batched policy''s rewards, expired decisions) of the policy, or with NULL of every policy the caller may manage: at most max_rows (at least 1; 22003 below), oldest first, each arm''s in (rewarded_at, id) order, exactly as immediate learning would have (within rounding); exactly once, in one statement, and several sessions may run it at once (each skips what another holds). Returns how many it learned; a reward whose arm no longer exists is dropped with a WARNING, a LinUCB reward whose update would overflow (22003 for reward) is taken back (the decision unrewarded) with a WARNING, one whose decision has no context a LinUCB policy can learn from (made before promote_canary made the policy LinUCB, or at another dim) is dropped with a WARNING. Schedule it, e.g. with pg_cron; with NULL it leaves alone the policies the caller may not manage. Privilege: manage on the policy.';
 
 REVOKE ALL ON FUNCTION bandit.learn_budget(float8, float8, float8) FROM PUBLIC;
 REVOKE ALL ON FUNCTION bandit.learn_fold_step(internal, float8[], float8, float8, float8, float8, float8, float8, float8) FROM PUBLIC;
@@ -4350,6 +4357,13 @@ LANGUAGE plpgsql STABLE PARALLEL RESTRICTED
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    -- under a transaction snapshot (repeatable read, serializable) a decision
+    -- committed since the snapshot is invisible to the caller's statements
+    -- however old its created_at: hold still (read committed takes a new
+    -- snapshot for each statement, after this look at the open transactions)
+    IF pg_catalog.current_setting('transaction_isolation') IN ('repeatable read', 'serializable') THEN
+        RETURN NULL;
+    END IF;
     -- a prepared transaction's start time is not shown anywhere: hold still
     -- until it ends (it was open, so counted below, when it last advanced)
     IF EXISTS (SELECT FROM pg_catalog.pg_prepared_xacts x WHERE x.database = pg_catalog.current_database()) THEN
@@ -4366,7 +4380,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION bandit.decision_horizon() IS
-    'Internal: a time before which no decision can still appear: a second before the start of the oldest transaction open in this database (pg_stat_activity.xact_start; a decision''s created_at is its transaction''s now()); NULL while a prepared transaction of this database is open or a session''s start is hidden from the function''s owner';
+    'Internal: a time before which no decision can still appear: a second before the start of the oldest transaction open in this database (pg_stat_activity.xact_start; a decision''s created_at is its transaction''s now()); NULL while a prepared transaction of this database is open, a session''s start is hidden from the function''s owner, or the caller''s transaction is repeatable read or serializable (its snapshot hides decisions committed since)';
 REVOKE ALL ON FUNCTION bandit.decision_horizon() FROM PUBLIC;
 
 -- The policy's rollup row, locked (expiry and refresh of one policy take
@@ -4438,7 +4452,12 @@ BEGIN
              ORDER BY t.name
     LOOP
         r := bandit.decision_rollup_row(p.name);
-        cutoff := now() - bandit.reward_wait(p.params->'reward_wait');
+        BEGIN
+            cutoff := now() - bandit.reward_wait(p.params->'reward_wait');
+        EXCEPTION WHEN datetime_field_overflow THEN
+            -- a wait reaching before the earliest timestamp: nothing is that old
+            cutoff := '-infinity';
+        END;
         -- exactly once: a concurrent reward of a row holds its lock, and when it
         -- commits, READ COMMITTED checks reward IS NULL again on the new version
         -- (and skips it); a reward coming after this finds reward set: 23505

@@ -129,11 +129,24 @@ SELECT sum(pulls) AS pulls, sum(rewarded) AS rewarded, sum(reward_sum) AS reward
        sum((s.b)[1]) AS b1, sum((s.b)[2]) AS b2
 FROM bandit.arm a, LATERAL bandit.linucb_state('xlin', a.arm) s WHERE a.policy = 'xlin';
 
+-- a reward_wait reaching before the earliest timestamp (4714 BC): nothing is
+-- that old, nothing expires, and expire_decisions() still runs the others
+SELECT bandit.create_policy('exp_ages', 'ucb1', '{a,b}', '{"reward_wait": "200000 years", "default_reward": 0}');
+SELECT count(*) AS chosen FROM (SELECT bandit.choose('exp_ages') FROM generate_series(1, 2)) c;
+UPDATE bandit.decision SET created_at = '4000-01-01 BC' WHERE policy = 'exp_ages';
+SELECT bandit.create_policy('exp_soon', 'ucb1', '{a,b}', '{"reward_wait": "1 minute", "default_reward": 0}');
+SELECT count(*) AS chosen FROM (SELECT bandit.choose('exp_soon') FROM generate_series(1, 2)) c;
+UPDATE bandit.decision SET created_at = created_at - interval '1 hour' WHERE policy = 'exp_soon';
+SELECT pg_temp.err($$SELECT bandit.expire_decisions('exp_ages')$$);
+SELECT bandit.expire_decisions() AS expired;
+SELECT policy, count(*) FILTER (WHERE expired) AS expired, count(*) FILTER (WHERE reward IS NULL) AS unrewarded
+FROM bandit.decision WHERE policy IN ('exp_ages', 'exp_soon') GROUP BY policy ORDER BY policy;
+
 -- leave the tables as they were for the tests after this one (harden_policy
 -- counts row positions after VACUUM FULL bandit.arm)
-DELETE FROM bandit.policy WHERE name IN ('exp_t', 'exp_u', 'exp_v', 'exp_none', 'xlin');
-DELETE FROM bandit.object WHERE kind = 'policy' AND name IN ('exp_t', 'exp_u', 'exp_v', 'exp_none', 'xlin');
-DELETE FROM bandit.decision WHERE policy IN ('exp_t', 'exp_u', 'exp_v', 'exp_none', 'xlin');
-DELETE FROM bandit.audit WHERE policy IN ('exp_t', 'exp_u', 'exp_v', 'exp_none', 'xlin');
-DELETE FROM bandit.decision_rollup WHERE policy IN ('exp_t', 'exp_u', 'exp_v', 'exp_none', 'xlin');
-DELETE FROM bandit.metrics_sample WHERE policy IN ('exp_t', 'exp_u', 'exp_v', 'exp_none', 'xlin');
+DELETE FROM bandit.policy WHERE name IN ('exp_t', 'exp_u', 'exp_v', 'exp_none', 'xlin', 'exp_ages', 'exp_soon');
+DELETE FROM bandit.object WHERE kind = 'policy' AND name IN ('exp_t', 'exp_u', 'exp_v', 'exp_none', 'xlin', 'exp_ages', 'exp_soon');
+DELETE FROM bandit.decision WHERE policy IN ('exp_t', 'exp_u', 'exp_v', 'exp_none', 'xlin', 'exp_ages', 'exp_soon');
+DELETE FROM bandit.audit WHERE policy IN ('exp_t', 'exp_u', 'exp_v', 'exp_none', 'xlin', 'exp_ages', 'exp_soon');
+DELETE FROM bandit.decision_rollup WHERE policy IN ('exp_t', 'exp_u', 'exp_v', 'exp_none', 'xlin', 'exp_ages', 'exp_soon');
+DELETE FROM bandit.metrics_sample WHERE policy IN ('exp_t', 'exp_u', 'exp_v', 'exp_none', 'xlin', 'exp_ages', 'exp_soon');

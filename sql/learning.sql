@@ -113,6 +113,28 @@ SELECT bandit.learn_pending('lb');
 SELECT id = :huge AS huge, reward, to_learn FROM bandit.decision WHERE id IN (:huge, :fine) ORDER BY id;
 SELECT b, pending FROM bandit.linucb_state('lb', 'only');
 
+-- a LinUCB candidate promoted over a batched policy with recorded rewards:
+-- decisions without a context, or with features of another dim, cannot teach
+-- LinUCB; each is dropped with a WARNING (its reward stays on the decision),
+-- the one whose features fit learns, and learn_pending() learns every other
+-- policy's too instead of failing each run
+SELECT bandit.create_policy('pu', 'ucb1', '{only}', '{"learning": "batched"}');
+SELECT bandit.create_policy('pl', 'linucb', '{only}', '{"dim": 2}');
+SELECT bandit.create_policy('po', 'ucb1', '{only}', '{"learning": "batched"}');
+SELECT decision_id AS bare FROM bandit.choose('pu') \gset
+SELECT decision_id AS wide FROM bandit.choose('pu', '{"features": [1, 2, 3]}') \gset
+SELECT decision_id AS fits FROM bandit.choose('pu', '{"features": [1, 2]}') \gset
+SELECT decision_id AS other FROM bandit.choose('po') \gset
+SELECT bandit.reward(:bare, 1), bandit.reward(:wide, 1), bandit.reward(:fits, 2), bandit.reward(:other, 1);
+SELECT bandit.start_canary('pu', 'pl', 0.5);
+SELECT bandit.promote_canary('pu');
+SELECT bandit.learn_pending() AS learned;
+-- pu learned fits only: b = 2 x = {2, 4}; po its one reward
+SELECT b, pending FROM bandit.linucb_state('pu', 'only');
+SELECT policy, pulls, rewarded, reward_sum FROM bandit.arm WHERE policy IN ('pu', 'po') ORDER BY policy;
+SELECT id = :bare AS bare, id = :wide AS wide, reward, to_learn FROM bandit.decision
+WHERE id IN (:bare, :wide, :fits, :other) ORDER BY id;
+
 -- bad calls
 SELECT pg_temp.err('SELECT bandit.learn_pending(''tb'', 0)');
 SELECT pg_temp.err('SELECT bandit.learn_pending(''tb'', NULL)');

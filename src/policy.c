@@ -1618,7 +1618,10 @@ PG_FUNCTION_INFO_V1(bandit_learn_recorded);
  * decisions, in the order given, as reward would have; for
  * bandit.learn_pending, which picked them (to_learn), locked them and
  * their arms (in a fixed order) and cleared to_learn in this transaction.
- * A decision without a reward is skipped.
+ * A decision without a reward is skipped.  Each decision is learned in an
+ * SPI connection of its own, so that what one learning allocates (its
+ * tuple tables, LinUCB's loads and folds) is freed before the next: memory
+ * stays that of one decision however many are learned.
  */
 Datum
 bandit_learn_recorded(PG_FUNCTION_ARGS)
@@ -1629,11 +1632,13 @@ bandit_learn_recorded(PG_FUNCTION_ARGS)
 	bool	   *id_nulls;
 	int			n;
 	Policy		policy;
+	MemoryContext keep;
 	int64		learned = 0;
 
 	deconstruct_array(ids, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &id_datums, &id_nulls, &n);
 	nest = SpiBegin();
 	PreparePlans();
+	keep = CurrentMemoryContext;
 	policy.name = NULL;
 	for (int i = 0; i < n; i++)
 	{
@@ -1650,10 +1655,14 @@ bandit_learn_recorded(PG_FUNCTION_ARGS)
 
 		if (id_nulls[i])
 			continue;
+		SPI_connect();
 		if (SPI_execute_plan(plan_recorded_decision, &id_datums[i], NULL, false, 1) != SPI_OK_SELECT)
 			elog(ERROR, "reading decision " INT64_FORMAT " failed", DatumGetInt64(id_datums[i]));
 		if (SPI_processed == 0)
+		{
+			SPI_finish();
 			continue;
+		}
 		tuple = SPI_tuptable->vals[0];
 		desc = SPI_tuptable->tupdesc;
 		name = TupleText(tuple, desc, 1);
@@ -1666,9 +1675,16 @@ bandit_learn_recorded(PG_FUNCTION_ARGS)
 		observed.cost = isnan(cost) ? NULL : &cost;
 		observed.latency = isnan(latency) ? NULL : &latency;
 		if (policy.name == NULL || strcmp(policy.name, name) != 0)
+		{
+			/* its strings outlive this decision's connection */
 			LoadPolicy(name, &policy);
+			policy.name = MemoryContextStrdup(keep, policy.name);
+			if (policy.default_arm)
+				policy.default_arm = MemoryContextStrdup(keep, policy.default_arm);
+		}
 		LearnReward(&policy, arm, reward, DatumGetInt64(id_datums[i]),
 					context ? DatumGetJsonbP(context) : NULL, &observed);
+		SPI_finish();
 		learned++;
 		CHECK_FOR_INTERRUPTS();
 	}
@@ -1777,7 +1793,10 @@ bandit_reward_batch(PG_FUNCTION_ARGS)
 	{
 		Observed	observed = {NULL, NULL};
 
+		/* a connection of its own frees what one reward allocated (tuple tables: kBs each) */
+		SPI_connect();
 		RewardDecision(pending[i].decision_id, pending[i].reward, &observed);
+		SPI_finish();
 		CHECK_FOR_INTERRUPTS();
 	}
 	SpiEnd(nest);

@@ -48,6 +48,13 @@ LANGUAGE plpgsql STABLE PARALLEL RESTRICTED
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    -- under a transaction snapshot (repeatable read, serializable) a decision
+    -- committed since the snapshot is invisible to the caller's statements
+    -- however old its created_at: hold still (read committed takes a new
+    -- snapshot for each statement, after this look at the open transactions)
+    IF pg_catalog.current_setting('transaction_isolation') IN ('repeatable read', 'serializable') THEN
+        RETURN NULL;
+    END IF;
     -- a prepared transaction's start time is not shown anywhere: hold still
     -- until it ends (it was open, so counted below, when it last advanced)
     IF EXISTS (SELECT FROM pg_catalog.pg_prepared_xacts x WHERE x.database = pg_catalog.current_database()) THEN
@@ -64,7 +71,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION bandit.decision_horizon() IS
-    'Internal: a time before which no decision can still appear: a second before the start of the oldest transaction open in this database (pg_stat_activity.xact_start; a decision''s created_at is its transaction''s now()); NULL while a prepared transaction of this database is open or a session''s start is hidden from the function''s owner';
+    'Internal: a time before which no decision can still appear: a second before the start of the oldest transaction open in this database (pg_stat_activity.xact_start; a decision''s created_at is its transaction''s now()); NULL while a prepared transaction of this database is open, a session''s start is hidden from the function''s owner, or the caller''s transaction is repeatable read or serializable (its snapshot hides decisions committed since)';
 REVOKE ALL ON FUNCTION bandit.decision_horizon() FROM PUBLIC;
 
 -- The policy's rollup row, locked (expiry and refresh of one policy take
@@ -136,7 +143,12 @@ BEGIN
              ORDER BY t.name
     LOOP
         r := bandit.decision_rollup_row(p.name);
-        cutoff := now() - bandit.reward_wait(p.params->'reward_wait');
+        BEGIN
+            cutoff := now() - bandit.reward_wait(p.params->'reward_wait');
+        EXCEPTION WHEN datetime_field_overflow THEN
+            -- a wait reaching before the earliest timestamp: nothing is that old
+            cutoff := '-infinity';
+        END;
         -- exactly once: a concurrent reward of a row holds its lock, and when it
         -- commits, READ COMMITTED checks reward IS NULL again on the new version
         -- (and skips it); a reward coming after this finds reward set: 23505

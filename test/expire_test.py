@@ -12,7 +12,8 @@ credits nothing; a late reward of an expired decision is 23505.
 Then the horizon's guarantee: a decision logged by a transaction that started
 before a run and commits after it (an open transaction; a prepared one) is
 still expired by a later run, though its created_at lies before the run's
-cutoff.  And create_policy refuses a thompson default_reward outside [0, 1].
+cutoff; also when the run is in a repeatable read or serializable transaction
+whose snapshot was taken before the decision committed.  And create_policy refuses a thompson default_reward outside [0, 1].
 Prints "N passed, N failed"."""
 import math
 import os
@@ -170,6 +171,39 @@ def open_transactions(conn):
     cur.close()
 
 
+def snapshot_transactions(conn):
+    """A run in a repeatable read transaction does not see a decision committed
+    after its snapshot: the horizon must not pass it (a later run expires it,
+    refresh_metrics counts it)."""
+    cur = conn.cursor()
+    q, q1, sqlstate = query_helpers(cur)
+    q1("SELECT bandit.create_policy('ex_rr', 'ucb1', '{a,b}', "
+       "'{\"reward_wait\": \"1 second\", \"default_reward\": 0}')::text")
+    for isolation in ('REPEATABLE READ', 'SERIALIZABLE'):
+        logger = psycopg2.connect(dbname=DB)
+        lc = logger.cursor()
+        lc.execute("SELECT decision_id FROM bandit.choose('ex_rr')")   # dated at this transaction's start
+        decision = lc.fetchone()[0]
+        time.sleep(1.5)
+        runner = psycopg2.connect(dbname=DB)
+        runner.set_session(isolation_level=isolation)
+        rc = runner.cursor()
+        rc.execute('SELECT 1')                  # the snapshot, taken before the decision commits
+        logger.commit()
+        logger.close()
+        rc.execute("SELECT bandit.expire_decisions('ex_rr'), bandit.refresh_metrics('ex_rr')")
+        runner.commit()
+        runner.close()
+        ok('the decision committed after a %s run\'s snapshot expires at the next run' % isolation.lower(),
+           q1("SELECT bandit.expire_decisions('ex_rr')") == 1
+           and q1('SELECT expired FROM bandit.decision WHERE id = %s', decision) is True)
+    q1("SELECT bandit.refresh_metrics('ex_rr')")
+    ok('and policy_metrics counts it once refreshed',
+       q1("SELECT decisions FROM bandit.policy_metrics WHERE policy = 'ex_rr'")
+       == q1("SELECT count(*) FROM bandit.decision WHERE policy = 'ex_rr'") == 2)
+    cur.close()
+
+
 def main():
     seed = int(os.environ.get('BANDIT_TEST_SEED', random.randrange(1 << 30)))
     print('seed', seed)
@@ -187,6 +221,7 @@ def main():
     # expire_decisions() (every policy the caller manages) finds nothing left
     ok('expire_decisions() after all: 0', q1('SELECT bandit.expire_decisions()') == 0)
     open_transactions(conn)
+    snapshot_transactions(conn)
     conn.close()
     admin.cursor().execute('DROP DATABASE ' + DB)
     return report()

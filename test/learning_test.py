@@ -17,8 +17,10 @@ model, and nothing recorded counts as learned before learn_pending.  Then
 several sessions run learn_pending at once while rewards arrive: every reward
 is learned exactly once; and on an immediate policy, live rewards and
 learn_pending of decisions marked to learn (as expiry marks them) share the
-arms without deadlock, each counted once.  Last, budget shields choose by
-learned estimates.
+arms without deadlock, each counted once.  Then budget shields choose by
+learned estimates.  Last, learn_pending of 3000 LinUCB rewards at dim 100, and
+reward's array form of 20000 decisions, keep the backend's private memory
+(/proc RssAnon) within 32 MB.
 Prints "N passed, N failed"."""
 import json
 import random
@@ -400,6 +402,70 @@ ok('shield: max_latency_ms serves the fast arm only', served_under({'max_latency
 ok('shield: a budget both fit serves both', served_under({'max_cost': 100}) == {'cheap', 'dear'})
 ok('shield: recommend keeps within budget',
    [r[0] for r in q("SELECT arm FROM bandit.recommend('shield', 5, '{\"max_cost\": 5}')")] == ['cheap'])
+
+# memory: learn_pending of many LinUCB rewards, and reward's array form, hold
+# what one learning needs, not what all of them allocated (each kept its tuple
+# tables and loads: 45 kB a LinUCB decision at dim 100, 25 kB a ucb1 one;
+# gigabytes at the default max_rows or a large batch).  The server's private
+# memory (RssAnon) is read from /proc while the statement runs.
+MEM_N, MEM_DIM, BATCH_N = 3000, 100, 20000
+q("SELECT bandit.create_policy('mem', 'linucb', '{a}', %s)", json.dumps({'dim': MEM_DIM, 'learning': 'batched'}))
+q("SELECT count(bandit.reward(decision_id, 1)) FROM (SELECT (bandit.choose('mem', jsonb_build_object('features', "
+  "(SELECT jsonb_agg(random()) FROM generate_series(1, %s) WHERE g > 0)))).decision_id "
+  "FROM generate_series(1, %s) g) c", MEM_DIM, MEM_N)
+q("SELECT bandit.create_policy('mem_batch', 'ucb1', '{a, b}')")
+q("CREATE TABLE mem_batch AS SELECT (bandit.choose('mem_batch')).decision_id FROM generate_series(1, %s)", BATCH_N)
+mem_conn = psycopg2.connect(dbname=DB)
+mem_conn.autocommit = True
+mem_cur = mem_conn.cursor()
+mem_cur.execute('SELECT pg_backend_pid()')
+status = '/proc/%d/status' % mem_cur.fetchone()[0]
+
+
+def rss_anon():
+    try:
+        with open(status) as f:
+            return next(int(line.split()[1]) for line in f if line.startswith('RssAnon'))
+    except OSError:
+        return None
+
+
+def growth(sql):
+    """The statement's result and how far the backend's RssAnon rose (kB) while it ran."""
+    before = rss_anon()
+    peak = [before]
+    done = threading.Event()
+
+    def watch():
+        while not done.is_set():
+            now = rss_anon()
+            if now is not None:
+                peak[0] = max(peak[0], now)
+            done.wait(0.01)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    mem_cur.execute(sql)
+    result = mem_cur.fetchone()[0]
+    done.set()
+    watcher.join()
+    return result, peak[0] - before
+
+
+if rss_anon() is None:
+    print('# the server\'s /proc is not readable here: memory not measured')
+else:
+    learned, grew = growth("SELECT bandit.learn_pending('mem')")
+    ok('memory: learn_pending learned the %d LinUCB rewards' % MEM_N, learned == MEM_N, str(learned))
+    ok('memory: learn_pending of %d LinUCB rewards at dim %d grows the backend by less than 32 MB' % (MEM_N, MEM_DIM),
+       grew < 32 * 1024, 'grew by %d kB' % grew)
+    credited, grew = growth('SELECT bandit.reward(array_agg(decision_id), array_agg(1::float8)) FROM mem_batch')
+    ok('memory: reward(decision_ids, rewards) credited the %d decisions' % BATCH_N, credited == BATCH_N, str(credited))
+    ok('memory: reward(decision_ids, rewards) of %d decisions grows the backend by less than 32 MB' % BATCH_N,
+       grew < 32 * 1024, 'grew by %d kB' % grew)
+    ok('memory: and each was learned once', q("SELECT sum(rewarded) FROM bandit.arm WHERE policy = 'mem_batch'")[0][0]
+       == BATCH_N)
+mem_conn.close()
 
 conn.close()
 admin.cursor().execute('DROP DATABASE ' + DB)
