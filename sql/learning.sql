@@ -113,7 +113,8 @@ SELECT bandit.learn_pending('lb');
 SELECT id = :huge AS huge, reward, to_learn FROM bandit.decision WHERE id IN (:huge, :fine) ORDER BY id;
 SELECT b, pending FROM bandit.linucb_state('lb', 'only');
 
--- a LinUCB candidate promoted over a batched policy with recorded rewards:
+-- a LinUCB policy's state imported over a batched policy with recorded rewards
+-- (promote_canary refuses a LinUCB candidate for it, import_policy replaces):
 -- decisions without a context, or with features of another dim, cannot teach
 -- LinUCB; each is dropped with a WARNING (its reward stays on the decision),
 -- the one whose features fit learns, and learn_pending() learns every other
@@ -126,8 +127,7 @@ SELECT decision_id AS wide FROM bandit.choose('pu', '{"features": [1, 2, 3]}') \
 SELECT decision_id AS fits FROM bandit.choose('pu', '{"features": [1, 2]}') \gset
 SELECT decision_id AS other FROM bandit.choose('po') \gset
 SELECT bandit.reward(:bare, 1), bandit.reward(:wide, 1), bandit.reward(:fits, 2), bandit.reward(:other, 1);
-SELECT bandit.start_canary('pu', 'pl', 0.5);
-SELECT bandit.promote_canary('pu');
+SELECT bandit.import_policy(bandit.export_policy('pl'), 'pu', true);
 SELECT bandit.learn_pending() AS learned;
 -- pu learned fits only: b = 2 x = {2, 4}; po its one reward
 SELECT b, pending FROM bandit.linucb_state('pu', 'only');

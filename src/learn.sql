@@ -136,8 +136,8 @@ BEGIN
             learned := learned + bandit.learn_recorded(linucb);
         EXCEPTION WHEN numeric_value_out_of_range OR invalid_parameter_value OR array_subscript_error THEN
             -- a context too large for its arm's state, which reward would have refused (22003),
-            -- or none LinUCB can learn from (a decision made before promote_canary made the
-            -- policy LinUCB, or at another dim): learn the others one by one, rather than fail
+            -- or none LinUCB can learn from (a decision made before import_policy replaced the
+            -- policy with a LinUCB one, or at another dim): learn the others one by one, rather than fail
             -- every run; take back the first kind of reward, drop the second
             FOREACH one IN ARRAY linucb LOOP
                 BEGIN
@@ -165,7 +165,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION bandit.learn_pending(text, integer) IS
-    'Learns the rewards recorded and not yet learned (decisions with to_learn: a batched policy''s rewards, expired decisions) of the policy, or with NULL of every policy the caller may manage: at most max_rows (at least 1; 22003 below), oldest first, each arm''s in (rewarded_at, id) order, exactly as immediate learning would have (within rounding); exactly once, in one statement, and several sessions may run it at once (each skips what another holds). Returns how many it learned; a reward whose arm no longer exists is dropped with a WARNING, a LinUCB reward whose update would overflow (22003 for reward) is taken back (the decision unrewarded) with a WARNING, one whose decision has no context a LinUCB policy can learn from (made before promote_canary made the policy LinUCB, or at another dim) is dropped with a WARNING. Schedule it, e.g. with pg_cron; with NULL it leaves alone the policies the caller may not manage. Privilege: manage on the policy.';
+    'Learns the rewards recorded and not yet learned (decisions with to_learn: a batched policy''s rewards, expired decisions) of the policy, or with NULL of every policy the caller may manage: at most max_rows (at least 1; 22003 below), oldest first, each arm''s in (rewarded_at, id) order, exactly as immediate learning would have (within rounding); exactly once, in one statement, and several sessions may run it at once (each skips what another holds). Returns how many it learned; a reward whose arm no longer exists is dropped with a WARNING, a LinUCB reward whose update would overflow (22003 for reward) is taken back (the decision unrewarded) with a WARNING, one whose decision has no context a LinUCB policy can learn from (made before import_policy replaced the policy with a LinUCB one, or at another dim) is dropped with a WARNING. Schedule it, e.g. with pg_cron; with NULL it leaves alone the policies the caller may not manage. Privilege: manage on the policy.';
 
 REVOKE ALL ON FUNCTION bandit.learn_budget(float8, float8, float8) FROM PUBLIC;
 REVOKE ALL ON FUNCTION bandit.learn_fold_step(internal, float8[], float8, float8, float8, float8, float8, float8, float8) FROM PUBLIC;
