@@ -4185,11 +4185,7 @@ BEGIN
         -- every policy the caller may manage; the others are left alone
         SELECT coalesce(array_agg(o.name), '{}') INTO policies
         FROM bandit.object o
-        WHERE o.kind = 'policy'
-          AND (bandit.holds(o.owner)
-               OR EXISTS (SELECT FROM bandit.permission g
-                          WHERE g.kind = 'policy' AND g.name = o.name AND g.privilege = 'manage'
-                            AND bandit.holds(g.grantee)));
+        WHERE o.kind = 'policy' AND bandit.may_manage(o.name);
     END IF;
     -- One statement.  The recorded rewards are taken in (rewarded_at, id)
     -- order and locked, skipping those another learn_pending holds: each is
@@ -4419,7 +4415,7 @@ AS $$
                                        AND bandit.holds(g.grantee))))
 $$;
 COMMENT ON FUNCTION bandit.may_manage(text) IS
-    'Internal: whether the caller holds manage on the policy (owner, member of the owner or of a role granted manage, superuser); picks the policies of bandit.expire_decisions() and bandit.refresh_metrics() without a policy';
+    'Internal: whether the caller holds manage on the policy (owner, member of the owner or of a role granted manage, superuser); picks the policies of bandit.learn_pending(), bandit.expire_decisions() and bandit.refresh_metrics() without a policy';
 REVOKE ALL ON FUNCTION bandit.may_manage(text) FROM PUBLIC;
 
 CREATE FUNCTION bandit.expire_decisions(policy text DEFAULT NULL) RETURNS bigint

@@ -94,3 +94,19 @@ SELECT kind, name, grantee, privilege, granted_by, granted_at FROM bandit.permis
 COMMENT ON VIEW bandit.privileges IS
     'The grants the caller may see: those on objects it may read, and those to roles it belongs to';
 GRANT SELECT ON bandit.privileges TO PUBLIC;
+
+-- Whether the caller may manage a policy (without raising).
+CREATE FUNCTION bandit.may_manage(policy text) RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT EXISTS (SELECT FROM bandit.object o
+                   WHERE o.kind = 'policy' AND o.name = $1
+                     AND (bandit.holds(o.owner)
+                          OR EXISTS (SELECT FROM bandit.permission g
+                                     WHERE g.kind = 'policy' AND g.name = $1 AND g.privilege = 'manage'
+                                       AND bandit.holds(g.grantee))))
+$$;
+COMMENT ON FUNCTION bandit.may_manage(text) IS
+    'Internal: whether the caller holds manage on the policy (owner, member of the owner or of a role granted manage, superuser); picks the policies of bandit.learn_pending(), bandit.expire_decisions() and bandit.refresh_metrics() without a policy';
+REVOKE ALL ON FUNCTION bandit.may_manage(text) FROM PUBLIC;

@@ -64,11 +64,7 @@ BEGIN
         -- every policy the caller may manage; the others are left alone
         SELECT coalesce(array_agg(o.name), '{}') INTO policies
         FROM bandit.object o
-        WHERE o.kind = 'policy'
-          AND (bandit.holds(o.owner)
-               OR EXISTS (SELECT FROM bandit.permission g
-                          WHERE g.kind = 'policy' AND g.name = o.name AND g.privilege = 'manage'
-                            AND bandit.holds(g.grantee)));
+        WHERE o.kind = 'policy' AND bandit.may_manage(o.name);
     END IF;
     -- One statement.  The recorded rewards are taken in (rewarded_at, id)
     -- order and locked, skipping those another learn_pending holds: each is

@@ -97,22 +97,6 @@ COMMENT ON FUNCTION bandit.decision_rollup_row(text) IS
     'Internal: the policy''s bandit.decision_rollup row, locked; made, or reset when it was another policy''s of the same name (policy_created_at differs); an unknown policy is 42704';
 REVOKE ALL ON FUNCTION bandit.decision_rollup_row(text) FROM PUBLIC;
 
--- Whether the caller may manage a policy (without raising).
-CREATE FUNCTION bandit.may_manage(policy text) RETURNS boolean
-LANGUAGE sql STABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT EXISTS (SELECT FROM bandit.object o
-                   WHERE o.kind = 'policy' AND o.name = $1
-                     AND (bandit.holds(o.owner)
-                          OR EXISTS (SELECT FROM bandit.permission g
-                                     WHERE g.kind = 'policy' AND g.name = $1 AND g.privilege = 'manage'
-                                       AND bandit.holds(g.grantee))))
-$$;
-COMMENT ON FUNCTION bandit.may_manage(text) IS
-    'Internal: whether the caller holds manage on the policy (owner, member of the owner or of a role granted manage, superuser); picks the policies of bandit.expire_decisions() and bandit.refresh_metrics() without a policy';
-REVOKE ALL ON FUNCTION bandit.may_manage(text) FROM PUBLIC;
-
 CREATE FUNCTION bandit.expire_decisions(policy text DEFAULT NULL) RETURNS bigint
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SECURITY DEFINER
