@@ -854,6 +854,32 @@ def run_chi2_contingency(o, rng):
                         ("p_value", row[2], p, cmp_p(row[2], p))])
 
 
+def fisher_p_mpmath(a, b, c, d, alt, max_terms=200000):
+    """Fisher's exact p-value by summing the hypergeometric pmf in 40-digit
+    mpmath, for the tables where scipy's double sum underflows to 0 (its tails
+    fall below 1e-300 while the true p can be 1e-277).  None when the support is
+    too wide to sum here."""
+    import mpmath as mp
+    mp.mp.dps = 40
+    r1, c1, n = a + b, a + c, a + b + c + d
+    lo, hi = max(0, r1 + c1 - n), min(r1, c1)
+    if hi - lo > max_terms:
+        return None
+    base = mp.loggamma(c1 + 1) + mp.loggamma(n - c1 + 1) + mp.loggamma(r1 + 1) + mp.loggamma(n - r1 + 1) - mp.loggamma(n + 1)
+
+    def pmf(x):
+        return mp.exp(base - mp.loggamma(x + 1) - mp.loggamma(c1 - x + 1) - mp.loggamma(r1 - x + 1)
+                      - mp.loggamma(n - c1 - r1 + x + 1))
+    if alt == 'greater':
+        xs = range(a, hi + 1)
+    elif alt == 'less':
+        xs = range(lo, a + 1)
+    else:                               # as scipy: every table no more likely than the observed one
+        cut = pmf(a) * (1 + mp.mpf('1e-7'))
+        return float(mp.fsum(q for q in (pmf(x) for x in range(lo, hi + 1)) if q <= cut))
+    return float(mp.fsum(pmf(x) for x in xs))
+
+
 def run_fisher_exact(o, rng):
     cases = [((3, 1, 1, 3), "greater"), ((3, 1, 1, 3), "two-sided"), ((3, 1, 1, 3), "less"),
              ((0, 0, 5, 7), "two-sided"), ((0, 5, 0, 7), "less"), ((1, 0, 0, 1), "two-sided"),
@@ -881,6 +907,10 @@ def run_fisher_exact(o, rng):
     for (a, b, c, d), alt in cases:
         odds, p = stats.fisher_exact([[a, b], [c, d]], alternative=alt)
         odds, p = float(odds), float(p)
+        if p < P_FLOOR:
+            p = fisher_p_mpmath(a, b, c, d, alt)
+            if p is None:
+                p = 0.0                 # too wide to sum: ours need only be tiny too (cmp_p)
         o.case("a=%d, b=%d, c=%d, d=%d, %s" % (a, b, c, d, alt),
                "SELECT odds_ratio, p_value FROM bandit.fisher_exact(%s, %s, %s, %s, %s)",
                (a, b, c, d, alt),
