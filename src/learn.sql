@@ -101,7 +101,7 @@ BEGIN
         FROM picked p
         JOIN arms a ON a.policy = p.policy AND a.arm = p.arm
         JOIN params t ON t.name = p.policy
-        WHERE t.algorithm <> 'linucb'
+        WHERE t.algorithm NOT IN ('linucb', 'lints')
         GROUP BY a.policy, a.arm
     ), learned AS (
         UPDATE bandit.arm a
@@ -122,7 +122,7 @@ BEGIN
             FROM picked p
             JOIN arms a ON a.policy = p.policy AND a.arm = p.arm
             JOIN params t ON t.name = p.policy
-            WHERE t.algorithm = 'linucb'),
+            WHERE t.algorithm IN ('linucb', 'lints')),
            (SELECT count(*) FROM done)
     INTO folded, linucb, picked;
     -- LinUCB learns each reward through its own learning (its arms are locked above)

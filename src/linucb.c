@@ -44,6 +44,8 @@
 #include "linucb.h"
 #include "numeric.h"
 
+#include <gsl/gsl_linalg.h>
+
 #include "access/detoast.h"
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
@@ -65,6 +67,64 @@
  * features read again.
  */
 #define LINUCB_FOLD_EVERY(dim) (2 * (dim))
+
+/*
+ * Forgetting (discount gamma < 1): each reward is A <- gamma A + x x' (by
+ * Sherman-Morrison on A^-1 / gamma), which decays the prior I too; the
+ * fold puts it back, A <- A + (1 - gamma^k) I after the k rewards since
+ * the last fold, so at every fold A = I + sum gamma^age x x' exactly.
+ * Folding every F = min(2 dim, floor(ln 2 / -ln gamma)) rewards (at least
+ * 1) keeps the prior's share at gamma^(F-1) > 1/2 in between: A >= I/2, the
+ * floor, and A^-1 <= 2 I.  The refresh is a full-rank change, one Cholesky
+ * solve of dim^3 flops, every F rewards.
+ */
+static int
+LinUcbFoldEvery(int dim, double discount)
+{
+	double		every;
+
+	if (discount >= 1)
+		return LINUCB_FOLD_EVERY(dim);
+	every = floor(log(2) / -log(discount));
+	return (int) Max(1, Min(every, LINUCB_FOLD_EVERY(dim)));
+}
+
+/*
+ * A^-1 <- (A + c I)^-1 = (I + c A^-1)^-1 A^-1, by a Cholesky factor of
+ * I + c A^-1 (eigenvalues 1 + c mu >= 1: well conditioned); symmetric
+ * exactly, as LinUcbStep keeps it.  False if not finite or not positive
+ * definite (a state written by hand).
+ */
+static bool
+LinUcbAddRidge(double *a_inv, int d, double c)
+{
+	gsl_matrix *m = gsl_matrix_alloc(d, d);
+	gsl_matrix *x = gsl_matrix_alloc(d, d);
+	gsl_matrix_view stored = gsl_matrix_view_array(a_inv, d, d);
+	bool		ok;
+
+	if (m == NULL || x == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory refreshing a LinUCB prior at dim %d", d)));
+	gsl_matrix_memcpy(m, &stored.matrix);
+	gsl_matrix_scale(m, c);
+	for (int i = 0; i < d; i++)
+		*gsl_matrix_ptr(m, i, i) += 1;
+	ok = gsl_linalg_cholesky_decomp1(m) == GSL_SUCCESS &&
+		gsl_linalg_cholesky_solve_mat(m, &stored.matrix, x) == GSL_SUCCESS;
+	for (int i = 0; i < d && ok; i++)
+		for (int j = 0; j <= i && ok; j++)
+		{
+			double		v = gsl_matrix_get(x, i, j) / 2 + gsl_matrix_get(x, j, i) / 2;
+
+			ok = isfinite(v);
+			a_inv[i * d + j] = a_inv[j * d + i] = v;
+		}
+	gsl_matrix_free(m);
+	gsl_matrix_free(x);
+	return ok;
+}
 
 static SPIPlanPtr plan_linucb_arms,
 			plan_arm_state,
@@ -194,11 +254,22 @@ Dot(const double *x, const double *y, int n)
 double
 LinUcbScore(const double *a_inv, const double *theta, const double *x, int dim, double alpha)
 {
-	double		variance = 0;
+	double		variance;
+	double		mean = LinUcbMeanVariance(a_inv, theta, x, dim, &variance);
+
+	return alpha == 0 ? mean : mean + alpha * sqrt(variance);
+}
+
+/* theta.x and x' A^-1 x (at least 0), as LinUcbScore and LinTS use them. */
+double
+LinUcbMeanVariance(const double *a_inv, const double *theta, const double *x, int dim, double *variance)
+{
+	double		q = 0;
 
 	for (int i = 0; i < dim; i++)
-		variance += x[i] * (2 * Dot(&a_inv[i * dim], x, i) + a_inv[i * dim + i] * x[i]);
-	return Dot(theta, x, dim) + alpha * sqrt(Max(variance, 0));
+		q += x[i] * (2 * Dot(&a_inv[i * dim], x, i) + a_inv[i * dim + i] * x[i]);
+	*variance = Max(q, 0);
+	return Dot(theta, x, dim);
 }
 
 /*
@@ -747,14 +818,15 @@ LinUcbLearn(const char *policy, const char *arm, int dim, double discount, doubl
 	/* under the row lock: every committed update of the arm is visible */
 	LinUcbArmState(policy, arm, dim, discount, &a_inv, &b, &pending);
 	stamp = load.arms[0].state->key.stamp;
-	if (pending + 1 >= LINUCB_FOLD_EVERY(dim))
+	if (pending + 1 >= LinUcbFoldEvery(dim, discount))
 	{
 		double	   *new_a_inv = palloc(sizeof(double) * d * d);
 		double	   *new_b = palloc(sizeof(double) * d);
 
 		memcpy(new_a_inv, a_inv, sizeof(double) * d * d);
 		memcpy(new_b, b, sizeof(double) * d);
-		if (!LinUcbStep(new_a_inv, new_b, x, reward, discount, d, u, true))
+		if (!LinUcbStep(new_a_inv, new_b, x, reward, discount, d, u, true) ||
+			(discount < 1 && !LinUcbAddRidge(new_a_inv, d, 1 - pow(discount, pending + 1))))
 			LinUcbOutOfRange(policy, arm, reward);
 		args[2] = Float8ArrayDatum(new_a_inv, d * d);
 		args[3] = Float8ArrayDatum(new_b, d);
@@ -832,10 +904,10 @@ bandit_linucb_state(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("policy \"%s\" does not exist", policy)));
 	algorithm = TextDatumGetCString(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	if (strcmp(algorithm, "linucb") != 0)
+	if (strcmp(algorithm, "linucb") != 0 && strcmp(algorithm, "lints") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("policy \"%s\" is a %s policy, not linucb", policy, algorithm)));
+				 errmsg("policy \"%s\" is a %s policy, not linucb or lints", policy, algorithm)));
 	params = DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 	if (!JsonbObjectNumber(params, "dim", "parameter", &dim) ||
 		!(dim >= 1 && dim <= LINUCB_MAX_DIM && dim == floor(dim)))

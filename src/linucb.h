@@ -37,6 +37,8 @@ extern void LinUcbLoadRow(HeapTuple tuple, TupleDesc desc, int column, const cha
 						  const double **a_inv, const double **theta);
 extern bool LinUcbFinishLoad(void);
 
+extern double LinUcbMeanVariance(const double *a_inv, const double *theta, const double *x, int dim,
+								 double *variance);
 extern double LinUcbScore(const double *a_inv, const double *theta, const double *x, int dim, double alpha);
 extern void LinUcbLearn(const char *policy, const char *arm, int dim, double discount, double reward,
 						const double *x, int64 decision, const double *cost, const double *latency,

@@ -268,6 +268,18 @@ IntegrateMax(MaxPass *pass, double lo, double hi, double *prob, double *moment)
  * with finite means and finite sds >= 0.  Ties between equal point masses
  * are split equally.
  */
+static void CompareNormals(const double *mean_in, const double *sd_in, int n, double *prob, double *loss);
+
+/* P(theta_i is the largest) for finite means and sds >= 0 (LinTS's propensity). */
+void
+NormalProbBest(const double *mean, const double *sd, int n, double *prob)
+{
+	double	   *loss = palloc(sizeof(double) * n);
+
+	CompareNormals(mean, sd, n, prob, loss);
+	pfree(loss);
+}
+
 static void
 CompareNormals(const double *mean_in, const double *sd_in, int n, double *prob, double *loss)
 {

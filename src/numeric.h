@@ -63,6 +63,7 @@ extern double Expm1mx(double x);
 
 /* The standard normal distribution in log space, and Student's t. */
 extern double LogNormalCdf(double z);
+extern void NormalProbBest(const double *mean, const double *sd, int n, double *prob);
 extern double NormalMillsRatio(double z);
 extern double StudentTUpper(double t, double df);
 extern double StudentTLogPdf(double t, double df);

@@ -33,8 +33,11 @@
 
 typedef enum Algorithm
 {
-	ALG_THOMPSON, ALG_UCB1, ALG_EPSILON_GREEDY, ALG_SOFTMAX, ALG_LINUCB
+	ALG_THOMPSON, ALG_UCB1, ALG_EPSILON_GREEDY, ALG_SOFTMAX, ALG_LINUCB, ALG_LINTS
 } Algorithm;
+
+/* LinUCB and LinTS share the linear state (linucb.c) and its learning. */
+#define IS_LINEAR(policy) ((policy)->algorithm == ALG_LINUCB || (policy)->algorithm == ALG_LINTS)
 
 typedef enum Mode
 {
@@ -57,6 +60,7 @@ typedef struct Policy
 				temperature,
 				discount,
 				alpha,
+				v,
 				budget_smoothing;
 	int			dim;
 	int64		decisions;		/* made before this one (epsilon decay) */
@@ -252,6 +256,8 @@ LoadPolicyAs(const char *name, const char *guard, Policy *policy)
 		policy->algorithm = ALG_EPSILON_GREEDY;
 	else if (strcmp(algorithm, "softmax") == 0)
 		policy->algorithm = ALG_SOFTMAX;
+	else if (strcmp(algorithm, "lints") == 0)
+		policy->algorithm = ALG_LINTS;
 	else
 		policy->algorithm = ALG_LINUCB;
 	policy->mode = strcmp(mode, "active") == 0 ? MODE_ACTIVE :
@@ -265,9 +271,10 @@ LoadPolicyAs(const char *name, const char *guard, Policy *policy)
 	policy->temperature = ParamOrDefault(params, "temperature", 0.1);
 	policy->discount = ParamOrDefault(params, "discount", 1);
 	policy->alpha = ParamOrDefault(params, "alpha", 1);
+	policy->v = ParamOrDefault(params, "v", 1);
 	policy->budget_smoothing = ParamOrDefault(params, "budget_smoothing", BUDGET_SMOOTHING);
 	policy->decisions = 0;
-	if (policy->algorithm == ALG_LINUCB)
+	if (IS_LINEAR(policy))
 	{
 		double		dim = ParamOrDefault(params, "dim", 0);
 
@@ -564,7 +571,7 @@ LoadArms(const Policy *policy, const Context *context, int *count)
 	Arm		   *arms;
 	int			n = 0;
 
-	if (policy->algorithm != ALG_LINUCB)
+	if (!IS_LINEAR(policy))
 	{
 		const ArmCache *cache = ArmCacheRefresh(policy);
 
@@ -750,10 +757,11 @@ ParseContext(Jsonb *json, const Policy *policy, Context *context)
 	memset(context, 0, sizeof(Context));
 	if (json == NULL)
 	{
-		if (policy->algorithm == ALG_LINUCB && policy->mode != MODE_OFF)
+		if (IS_LINEAR(policy) && policy->mode != MODE_OFF)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("linucb policy \"%s\" needs a context", policy->name)));
+					 errmsg("%s policy \"%s\" needs a context",
+							policy->algorithm == ALG_LINTS ? "lints" : "linucb", policy->name)));
 		return;
 	}
 	if (!JB_ROOT_IS_OBJECT(json))
@@ -762,7 +770,7 @@ ParseContext(Jsonb *json, const Policy *policy, Context *context)
 				 errmsg("context must be a JSON object")));
 	context->has_max_cost = JsonbObjectNumber(json, "max_cost", "context key", &context->max_cost);
 	context->has_max_latency = JsonbObjectNumber(json, "max_latency_ms", "context key", &context->max_latency);
-	if (policy->algorithm == ALG_LINUCB)
+	if (IS_LINEAR(policy))
 		context->features = LinUcbContextFeatures(json, policy->name, policy->dim);
 }
 
@@ -829,6 +837,10 @@ ArmScore(const Policy *policy, const Arm *arm, double total_weight, const Contex
 		case ALG_LINUCB:
 			score = LinUcbScore(arm->a_inv, arm->theta, context->features, policy->dim, policy->alpha);
 			break;
+		case ALG_LINTS:
+			/* recommend ranks by the posterior mean score x . A^-1 b */
+			score = LinUcbScore(arm->a_inv, arm->theta, context->features, policy->dim, 0);
+			break;
 		default:
 			score = arm->weight > 0 ? arm->mean : 0;
 			break;
@@ -837,7 +849,7 @@ ArmScore(const Policy *policy, const Arm *arm, double total_weight, const Contex
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 				 errmsg("the score of arm \"%s\" of policy \"%s\" is out of range", arm->name, policy->name),
-				 policy->algorithm == ALG_LINUCB ?
+				 IS_LINEAR(policy) ?
 				 errhint("The context's features are too large for what the arm has learned.") : 0));
 	return score;
 }
@@ -977,6 +989,41 @@ ChooseArm(const Policy *policy, const Arm *arms, int n, const Context *context, 
 							 errmsg("the softmax weights of policy \"%s\" are out of range", policy->name),
 							 errhint("Check its temperature, %s.", ShowDouble(policy->temperature))));
 				*propensity = score[chosen];
+				break;
+			}
+		case ALG_LINTS:
+			{
+				/*
+				 * theta_i ~ N(A_i^-1 b_i, v^2 A_i^-1) matters only through the
+				 * score x . theta_i ~ N(x . A_i^-1 b_i, v^2 x' A_i^-1 x), the
+				 * arms independent: one normal draw per arm is exactly the draw
+				 * of theta followed by x . theta, and its winner's probability
+				 * is normal_prob_best's quadrature of these normals.
+				 */
+				double	   *mean = palloc(sizeof(double) * n);
+				double	   *sd = palloc(sizeof(double) * n);
+				double	   *prob = palloc(sizeof(double) * n);
+
+				score = palloc(sizeof(double) * n);
+				for (int i = 0; i < n; i++)
+				{
+					double		variance;
+
+					CHECK_FOR_INTERRUPTS();
+					mean[i] = LinUcbMeanVariance(arms[i].a_inv, arms[i].theta, context->features, policy->dim,
+												 &variance);
+					sd[i] = policy->v * sqrt(variance);
+					score[i] = mean[i] + sd[i] * gsl_ran_ugaussian(rng);
+					if (!isfinite(score[i]) || !isfinite(sd[i]))
+						ereport(ERROR,
+								(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+								 errmsg("the score of arm \"%s\" of policy \"%s\" is out of range",
+										arms[i].name, policy->name),
+								 errhint("The context's features are too large for what the arm has learned.")));
+				}
+				chosen = ArgMaxRandomTies(score, n, &ties);
+				NormalProbBest(mean, sd, n, prob);
+				*propensity = prob[chosen];
 				break;
 			}
 		default:
@@ -1414,13 +1461,13 @@ static void
 CheckDecisionReward(const Policy *policy, double reward, Jsonb *context_json, Context *context)
 {
 	CheckReward(policy, reward);
-	if (policy->algorithm == ALG_LINUCB)
+	if (IS_LINEAR(policy))
 	{
 		if (context_json == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("linucb policy \"%s\" learns from the context of a decision: reward by decision_id",
-							policy->name)));
+					 errmsg("%s policy \"%s\" learns from the context of a decision: reward by decision_id",
+							policy->algorithm == ALG_LINTS ? "lints" : "linucb", policy->name)));
 		ParseContext(context_json, policy, context);
 	}
 }
@@ -1440,7 +1487,7 @@ LearnReward(const Policy *policy, const char *arm, double reward, int64 decision
 	Context		context;
 
 	CheckDecisionReward(policy, reward, context_json, &context);
-	if (policy->algorithm == ALG_LINUCB)
+	if (IS_LINEAR(policy))
 	{
 		LinUcbLearn(policy->name, arm, policy->dim, policy->discount, reward, context.features, decision_id,
 					observed->cost, observed->latency, policy->budget_smoothing);

@@ -19,7 +19,7 @@ COMMENT ON FUNCTION bandit.state_stamp() IS
 CREATE TABLE bandit.policy (
     name text PRIMARY KEY,
     algorithm text NOT NULL
-        CHECK (algorithm IN ('thompson', 'ucb1', 'epsilon_greedy', 'softmax', 'linucb')),
+        CHECK (algorithm IN ('thompson', 'ucb1', 'epsilon_greedy', 'softmax', 'linucb', 'lints')),
     params jsonb NOT NULL,
     mode text NOT NULL DEFAULT 'active' CHECK (mode IN ('active', 'shadow', 'off')),
     default_arm text NOT NULL,
@@ -163,7 +163,7 @@ CREATE TABLE bandit.linucb_pending (
     PRIMARY KEY (stamp, seq)
 );
 COMMENT ON TABLE bandit.linucb_pending IS
-    'LinUCB rewards not yet folded into bandit.arm: each the rank-one update of the arm state whose state_stamp is stamp by reward and the features of decision (its context''s, derived again as reward derived them: the decision must be kept until the arm folds), applied on read in seq order after the stored a_inv and b (bandit.linucb_state shows the result); every (2 dim)-th reward of an arm folds them into a_inv and b and deletes them';
+    'LinUCB rewards not yet folded into bandit.arm: each the rank-one update of the arm state whose state_stamp is stamp by reward and the features of decision (its context''s, derived again as reward derived them: the decision must be kept until the arm folds), applied on read in seq order after the stored a_inv and b (bandit.linucb_state shows the result); every (2 dim)-th reward of an arm (with a discount < 1, every min(2 dim, floor(ln 2 / -ln discount)), at least 1, the fold also restoring the prior I) folds them into a_inv and b and deletes them; LinTS (lints) policies share this state';
 
 -- ids unique across nodes (src/node.sql)
 CREATE SEQUENCE bandit.snapshot_id_seq AS bigint MAXVALUE 9007199254740991;
@@ -261,7 +261,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     defaults constant jsonb := '{"prior_alpha": 1, "prior_beta": 1, "epsilon": 0.1, "epsilon_decay": 1.0,
-        "min_epsilon": 0, "c": 1, "temperature": 0.1, "discount": 1.0, "alpha": 1.0, "dim": null,
+        "min_epsilon": 0, "c": 1, "temperature": 0.1, "discount": 1.0, "alpha": 1.0, "dim": null, "v": null,
         "mode": "active", "default_arm": null, "budget_smoothing": 0.1, "reward_wait": null,
         "default_reward": null, "learning": "immediate"}';
     result jsonb;
@@ -327,9 +327,9 @@ BEGIN
     IF NOT result->>'default_arm' = ANY (arms) THEN
         RAISE EXCEPTION 'default_arm "%" is not one of the arms', result->>'default_arm' USING ERRCODE = '22023';
     END IF;
-    IF algorithm = 'linucb' THEN
+    IF algorithm IN ('linucb', 'lints') THEN
         IF result->'dim' = 'null' THEN
-            RAISE EXCEPTION 'linucb needs the parameter "dim"' USING ERRCODE = '22023';
+            RAISE EXCEPTION '% needs the parameter "dim"', algorithm USING ERRCODE = '22023';
         END IF;
         IF (result->>'dim')::float8 <> trunc((result->>'dim')::float8) OR (result->>'dim')::float8 < 1 THEN
             RAISE EXCEPTION 'dim must be a positive integer, got %', (result->>'dim')::float8 USING ERRCODE = '22003';
@@ -337,13 +337,17 @@ BEGIN
         IF (result->>'dim')::float8 > 1024 THEN
             RAISE EXCEPTION 'dim must be at most 1024, got %', (result->>'dim')::float8 USING ERRCODE = '54000';
         END IF;
-        IF (result->>'discount')::float8 <> 1 THEN
-            RAISE EXCEPTION 'discount applies to thompson, ucb1, epsilon_greedy and softmax, not linucb'
-                USING ERRCODE = '22023',
-                      HINT = 'Discounting A would also decay its identity prior, and A^-1 would blow up in unseen directions.';
-        END IF;
     ELSIF result->'dim' <> 'null' THEN
-        RAISE EXCEPTION 'dim applies to linucb only' USING ERRCODE = '22023';
+        RAISE EXCEPTION 'dim applies to linucb and lints only' USING ERRCODE = '22023';
+    END IF;
+    -- LinTS draws theta ~ N(A^-1 b, v^2 A^-1)
+    IF algorithm = 'lints' THEN
+        result := result || jsonb_build_object('v', coalesce((result->>'v')::float8, 1));
+        IF (result->>'v')::float8 NOT BETWEEN 0 AND 1e6 THEN
+            RAISE EXCEPTION 'v must be between 0 and 1000000, got %', (result->>'v')::float8 USING ERRCODE = '22003';
+        END IF;
+    ELSIF result->'v' <> 'null' THEN
+        RAISE EXCEPTION 'v applies to lints only' USING ERRCODE = '22023';
     END IF;
     RETURN result;
 END
@@ -390,9 +394,9 @@ BEGIN
     IF name IS NULL OR algorithm IS NULL OR arms IS NULL OR params IS NULL THEN
         RAISE EXCEPTION 'name, algorithm, arms and params must not be NULL' USING ERRCODE = '22004';
     END IF;
-    IF NOT algorithm = ANY ('{thompson,ucb1,epsilon_greedy,softmax,linucb}') THEN
+    IF NOT algorithm = ANY ('{thompson,ucb1,epsilon_greedy,softmax,linucb,lints}') THEN
         RAISE EXCEPTION 'unknown algorithm "%"', algorithm
-            USING ERRCODE = '22023', HINT = 'Use thompson, ucb1, epsilon_greedy, softmax or linucb.';
+            USING ERRCODE = '22023', HINT = 'Use thompson, ucb1, epsilon_greedy, softmax, linucb or lints.';
     END IF;
     IF array_ndims(arms) > 1 THEN
         RAISE EXCEPTION 'arms must be a one-dimensional array' USING ERRCODE = '2202E';
@@ -435,7 +439,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION bandit.create_policy(text, text, text[], jsonb) IS
-    'Creates a policy over arms (a one-dimensional array, at most 100000, and for LinUCB at most 268435456 numbers of state, arms x dim^2; 54000 beyond); algorithm thompson, ucb1, epsilon_greedy, softmax or linucb; params prior_alpha, prior_beta (1, 1; each from 1e-6 to 1e6), epsilon (0.1), epsilon_decay (1), min_epsilon (0), c (1; at most 1e100), temperature (0.1; at least 1e-300), discount (1), alpha (1; at most 1e100) and dim (LinUCB; at most 1024, 54000 beyond), mode (active), default_arm (the first arm); unknown keys are an error, out-of-range values 22003. Privilege: EXECUTE, granted by a DBA (not PUBLIC); creates a policy owned by the caller.';
+    'Creates a policy over arms (a one-dimensional array, at most 100000, and for LinUCB at most 268435456 numbers of state, arms x dim^2; 54000 beyond); algorithm thompson, ucb1, epsilon_greedy, softmax, linucb or lints (linear Thompson sampling on LinUCB''s state); params prior_alpha, prior_beta (1, 1; each from 1e-6 to 1e6), epsilon (0.1), epsilon_decay (1), min_epsilon (0), c (1; at most 1e100), temperature (0.1; at least 1e-300), discount (1, in (0, 1]; for linucb and lints A <- discount A + x x'' with the prior I restored at each fold, so A >= I/2), alpha (1; at most 1e100), dim (linucb and lints; at most 1024, 54000 beyond) and v (lints: theta ~ N(A^-1 b, v^2 A^-1); 1, from 0 to 1e6), mode (active), default_arm (the first arm); unknown keys are an error, out-of-range values 22003. Privilege: EXECUTE, granted by a DBA (not PUBLIC); creates a policy owned by the caller.';
 
 CREATE FUNCTION bandit.check_budget(cost float8, latency_ms float8) RETURNS void
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
@@ -732,14 +736,14 @@ CREATE FUNCTION bandit.linucb_state(policy text, arm text, OUT a_inv float8[], O
 AS 'MODULE_PATHNAME', 'bandit_linucb_state' LANGUAGE C STABLE PARALLEL UNSAFE
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION bandit.linucb_state(text, text) IS
-    'A LinUCB arm''s A^-1 (row-major) and b as choose and recommend use them: bandit.arm''s a_inv and b with the pending rewards of bandit.linucb_pending applied in order, and how many are pending; NULL arguments are 22004, an unknown policy or arm 42704, a policy of another algorithm 22023. Privilege: read on the policy.';
+    'A LinUCB or LinTS arm''s A^-1 (row-major) and b as choose and recommend use them (LinTS''s posterior: mean A^-1 b, covariance v^2 A^-1): bandit.arm''s a_inv and b with the pending rewards of bandit.linucb_pending applied in order, and how many are pending; NULL arguments are 22004, an unknown policy or arm 42704, a policy of another algorithm 22023. Privilege: read on the policy.';
 
 CREATE FUNCTION bandit.choose(policy text, context jsonb DEFAULT NULL)
 RETURNS TABLE (decision_id bigint, arm text, propensity float8)
 AS 'MODULE_PATHNAME', 'bandit_choose' LANGUAGE C VOLATILE PARALLEL UNSAFE
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION bandit.choose(text, jsonb) IS
-    'Chooses an arm and logs the decision; propensity is the probability this arm had (Thompson: exact P(best) by quadrature; epsilon-greedy and softmax: exact; UCB1 and LinUCB: 1 / number of tied arms). Context {"max_cost": x, "max_latency_ms": y} serves only arms within budget (unknown estimates fit), else the default arm; for LinUCB context->''features'' is the feature vector, otherwise its keys are hashed into dim features; a context whose features overflow a LinUCB score is 22003. With a canary (bandit.start_canary), while the policy and its candidate are both in active mode, its share of the calls is served as choose(candidate) would, logged under the candidate with canary_of = policy. Privilege: use on the policy.';
+    'Chooses an arm and logs the decision; propensity is the probability this arm had (Thompson: exact P(best) by quadrature; epsilon-greedy and softmax: exact; UCB1 and LinUCB: 1 / number of tied arms; LinTS: exact P(best) of the independent normal scores x.theta_i ~ N(x.A_i^-1 b_i, v^2 x''A_i^-1 x) by normal_prob_best''s quadrature). Context {"max_cost": x, "max_latency_ms": y} serves only arms within budget (unknown estimates fit), else the default arm; for LinUCB and LinTS context->''features'' is the feature vector, otherwise its keys are hashed into dim features; a context whose features overflow a LinUCB score is 22003. With a canary (bandit.start_canary), while the policy and its candidate are both in active mode, its share of the calls is served as choose(candidate) would, logged under the candidate with canary_of = policy. Privilege: use on the policy.';
 
 CREATE FUNCTION bandit.reward(decision_id bigint, reward float8) RETURNS void
 AS 'MODULE_PATHNAME', 'bandit_reward_decision' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE
@@ -777,7 +781,7 @@ RETURNS TABLE (arm text, score float8, rank integer)
 AS 'MODULE_PATHNAME', 'bandit_recommend' LANGUAGE C STABLE PARALLEL UNSAFE
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION bandit.recommend(text, integer, jsonb) IS
-    'The top k active arms within the context''s budget, ranked without logging a decision: Thompson by probability to be best, UCB1 and LinUCB by upper confidence bound (an unpulled UCB1 arm has none yet: score NULL, ranked first), epsilon-greedy by mean reward, softmax by choice probability; policy and k must not be NULL (22004). Privilege: use on the policy.';
+    'The top k active arms within the context''s budget, ranked without logging a decision: Thompson by probability to be best, UCB1 and LinUCB by upper confidence bound, LinTS by posterior mean score x.A^-1 b (an unpulled UCB1 arm has none yet: score NULL, ranked first), epsilon-greedy by mean reward, softmax by choice probability; policy and k must not be NULL (22004). Privilege: use on the policy.';
 
 CREATE FUNCTION bandit.hash_features(context jsonb, dim integer) RETURNS float8[]
 AS 'MODULE_PATHNAME', 'bandit_hash_features' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
