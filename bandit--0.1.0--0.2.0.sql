@@ -4956,6 +4956,740 @@ REVOKE ALL ON FUNCTION bandit.export_float(float8) FROM PUBLIC;
 REVOKE ALL ON FUNCTION bandit.export_floats(float8[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION bandit.import_is_float(jsonb) FROM PUBLIC;
 
+-- == issue 14: LinTS and forgetting for linear policies (src/policy.sql, src/learn.sql, src/canary.sql,
+-- src/export.sql): algorithm lints (parameter v) on LinUCB's state, wherever a LinUCB state is
+-- learned, exported, imported or canaried; discount for linucb and lints (each fold restores the prior I).
+ALTER TABLE bandit.policy DROP CONSTRAINT policy_algorithm_check,
+    ADD CONSTRAINT policy_algorithm_check CHECK (algorithm IN ('thompson', 'ucb1', 'epsilon_greedy', 'softmax', 'linucb', 'lints'));
+
+CREATE OR REPLACE FUNCTION bandit.policy_params(algorithm text, arms text[], params jsonb) RETURNS jsonb
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    defaults constant jsonb := '{"prior_alpha": 1, "prior_beta": 1, "epsilon": 0.1, "epsilon_decay": 1.0,
+        "min_epsilon": 0, "c": 1, "temperature": 0.1, "discount": 1.0, "alpha": 1.0, "dim": null, "v": null,
+        "mode": "active", "default_arm": null, "budget_smoothing": 0.1, "reward_wait": null,
+        "default_reward": null, "learning": "immediate"}';
+    result jsonb;
+    k text;
+    v jsonb;
+BEGIN
+    IF algorithm IS NULL OR arms IS NULL OR params IS NULL THEN
+        RAISE EXCEPTION 'algorithm, arms and params must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    PERFORM bandit.check_param_keys(params, defaults);
+    result := defaults || jsonb_build_object('default_arm', arms[1]) || jsonb_strip_nulls(params);
+    FOR k, v IN SELECT * FROM jsonb_each(result) LOOP
+        CONTINUE WHEN k IN ('mode', 'default_arm', 'learning', 'reward_wait') OR v = 'null';
+        IF jsonb_typeof(v) <> 'number' THEN
+            RAISE EXCEPTION 'parameter "%" must be a number, got %', k, v USING ERRCODE = '22023';
+        END IF;
+    END LOOP;
+    -- limits that keep every later choose computable (Beta quadrature, scores, softmax weights)
+    IF (result->>'prior_alpha')::float8 NOT BETWEEN 1e-6 AND 1e6 OR (result->>'prior_beta')::float8 NOT BETWEEN 1e-6 AND 1e6 THEN
+        RAISE EXCEPTION 'prior_alpha and prior_beta must be between 1e-06 and 1000000, got % and %',
+            (result->>'prior_alpha')::float8, (result->>'prior_beta')::float8 USING ERRCODE = '22003';
+    END IF;
+    IF (result->>'epsilon')::float8 NOT BETWEEN 0 AND 1 OR (result->>'min_epsilon')::float8 NOT BETWEEN 0 AND 1 THEN
+        RAISE EXCEPTION 'epsilon and min_epsilon must be between 0 and 1, got % and %',
+            (result->>'epsilon')::float8, (result->>'min_epsilon')::float8 USING ERRCODE = '22003';
+    END IF;
+    IF (result->>'epsilon_decay')::float8 <= 0 OR (result->>'epsilon_decay')::float8 > 1 THEN
+        RAISE EXCEPTION 'epsilon_decay must be in (0, 1], got %', (result->>'epsilon_decay')::float8 USING ERRCODE = '22003';
+    END IF;
+    IF (result->>'discount')::float8 <= 0 OR (result->>'discount')::float8 > 1 THEN
+        RAISE EXCEPTION 'discount must be in (0, 1], got %', (result->>'discount')::float8 USING ERRCODE = '22003';
+    END IF;
+    IF (result->>'c')::float8 NOT BETWEEN 0 AND 1e100 OR (result->>'alpha')::float8 NOT BETWEEN 0 AND 1e100 THEN
+        RAISE EXCEPTION 'c and alpha must be between 0 and 1e+100, got % and %',
+            (result->>'c')::float8, (result->>'alpha')::float8 USING ERRCODE = '22003';
+    END IF;
+    IF (result->>'temperature')::float8 < 1e-300 THEN
+        RAISE EXCEPTION 'temperature must be at least 1e-300, got %', (result->>'temperature')::float8 USING ERRCODE = '22003';
+    END IF;
+    IF (result->>'budget_smoothing')::float8 <= 0 OR (result->>'budget_smoothing')::float8 > 1 THEN
+        RAISE EXCEPTION 'budget_smoothing must be in (0, 1], got %', (result->>'budget_smoothing')::float8
+            USING ERRCODE = '22003';
+    END IF;
+    IF NOT result->>'learning' = ANY ('{immediate,batched}') THEN
+        RAISE EXCEPTION 'learning must be immediate or batched, got %', result->'learning' USING ERRCODE = '22023';
+    END IF;
+    -- a decision that never hears back is credited default_reward after reward_wait: both or neither
+    IF (result->'reward_wait' = 'null') <> (result->'default_reward' = 'null') THEN
+        RAISE EXCEPTION 'reward_wait and default_reward go together, got % and %', result->'reward_wait', result->'default_reward'
+            USING ERRCODE = '22023', HINT = 'A decision not rewarded within reward_wait is credited default_reward.';
+    END IF;
+    IF result->'reward_wait' <> 'null' THEN
+        PERFORM bandit.reward_wait(result->'reward_wait');
+        IF (result->>'default_reward')::float8 NOT BETWEEN (CASE WHEN algorithm = 'thompson' THEN 0 ELSE -1e100 END)
+                                                       AND (CASE WHEN algorithm = 'thompson' THEN 1 ELSE 1e100 END) THEN
+            RAISE EXCEPTION 'default_reward must be a reward the policy takes (thompson: from 0 to 1; others: from -1e+100 to 1e+100), got %',
+                (result->>'default_reward')::float8 USING ERRCODE = '22003';
+        END IF;
+    END IF;
+    IF NOT result->>'mode' = ANY ('{active,shadow,off}') THEN
+        RAISE EXCEPTION 'mode must be active, shadow or off, got %', result->>'mode' USING ERRCODE = '22023';
+    END IF;
+    IF NOT result->>'default_arm' = ANY (arms) THEN
+        RAISE EXCEPTION 'default_arm "%" is not one of the arms', result->>'default_arm' USING ERRCODE = '22023';
+    END IF;
+    IF algorithm IN ('linucb', 'lints') THEN
+        IF result->'dim' = 'null' THEN
+            RAISE EXCEPTION '% needs the parameter "dim"', algorithm USING ERRCODE = '22023';
+        END IF;
+        IF (result->>'dim')::float8 <> trunc((result->>'dim')::float8) OR (result->>'dim')::float8 < 1 THEN
+            RAISE EXCEPTION 'dim must be a positive integer, got %', (result->>'dim')::float8 USING ERRCODE = '22003';
+        END IF;
+        IF (result->>'dim')::float8 > 1024 THEN
+            RAISE EXCEPTION 'dim must be at most 1024, got %', (result->>'dim')::float8 USING ERRCODE = '54000';
+        END IF;
+    ELSIF result->'dim' <> 'null' THEN
+        RAISE EXCEPTION 'dim applies to linucb and lints only' USING ERRCODE = '22023';
+    END IF;
+    -- LinTS draws theta ~ N(A^-1 b, v^2 A^-1)
+    IF algorithm = 'lints' THEN
+        result := result || jsonb_build_object('v', coalesce((result->>'v')::float8, 1));
+        IF (result->>'v')::float8 NOT BETWEEN 0 AND 1e6 THEN
+            RAISE EXCEPTION 'v must be between 0 and 1000000, got %', (result->>'v')::float8 USING ERRCODE = '22003';
+        END IF;
+    ELSIF result->'v' <> 'null' THEN
+        RAISE EXCEPTION 'v applies to lints only' USING ERRCODE = '22023';
+    END IF;
+    RETURN result;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION bandit.create_policy(name text, algorithm text, arms text[], params jsonb DEFAULT '{}')
+RETURNS void
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    full_params jsonb;
+    p bandit.policy;
+    dim integer;
+BEGIN
+    IF name IS NULL OR algorithm IS NULL OR arms IS NULL OR params IS NULL THEN
+        RAISE EXCEPTION 'name, algorithm, arms and params must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    IF NOT algorithm = ANY ('{thompson,ucb1,epsilon_greedy,softmax,linucb,lints}') THEN
+        RAISE EXCEPTION 'unknown algorithm "%"', algorithm
+            USING ERRCODE = '22023', HINT = 'Use thompson, ucb1, epsilon_greedy, softmax, linucb or lints.';
+    END IF;
+    IF array_ndims(arms) > 1 THEN
+        RAISE EXCEPTION 'arms must be a one-dimensional array' USING ERRCODE = '2202E';
+    END IF;
+    IF cardinality(arms) = 0 OR array_position(arms, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'arms must be a non-empty array without NULLs' USING ERRCODE = '22023';
+    END IF;
+    IF cardinality(arms) > 100000 THEN
+        RAISE EXCEPTION 'a policy has at most 100000 arms, got %', cardinality(arms) USING ERRCODE = '54000';
+    END IF;
+    IF (SELECT count(DISTINCT a) FROM unnest(arms) a) <> cardinality(arms) THEN
+        RAISE EXCEPTION 'arms must be distinct' USING ERRCODE = '23505';
+    END IF;
+    full_params := bandit.policy_params(algorithm, arms, params);
+    INSERT INTO bandit.policy (name, algorithm, params, mode, default_arm)
+    VALUES (create_policy.name, create_policy.algorithm, jsonb_strip_nulls(full_params - 'mode' - 'default_arm'),
+            full_params->>'mode', full_params->>'default_arm')
+    ON CONFLICT DO NOTHING
+    RETURNING * INTO p;
+    IF p IS NULL THEN
+        RAISE EXCEPTION 'policy "%" already exists', name USING ERRCODE = '23505';
+    END IF;
+    -- an owner row without its policy is a leftover of a policy deleted by hand: its grants go with it
+    DELETE FROM bandit.object o WHERE o.kind = 'policy' AND o.name = p.name;
+    INSERT INTO bandit.object (kind, name, owner) VALUES ('policy', p.name, bandit.caller());
+    -- every arm starts from the prior (LinUCB: A^-1 = I, b = 0), built once for all of them
+    dim := (p.params->>'dim')::integer;
+    IF cardinality(arms)::float8 * dim * dim > 268435456 THEN
+        RAISE EXCEPTION 'LinUCB state of % arms at dim % exceeds 268435456 numbers (2 GiB)', cardinality(arms), dim
+            USING ERRCODE = '54000', HINT = 'Use fewer arms or a smaller dim.';
+    END IF;
+    INSERT INTO bandit.arm (policy, arm, alpha, beta, a_inv, b)
+    SELECT p.name, a, (p.params->>'prior_alpha')::float8, (p.params->>'prior_beta')::float8, ident, zero
+    FROM unnest(arms) a,
+         (SELECT bandit.identity_matrix(dim) ident,
+                 CASE WHEN dim IS NOT NULL THEN array_fill(0::float8, ARRAY[dim]) END zero) s;
+    INSERT INTO bandit.arm_count (policy, arms) VALUES (p.name, cardinality(arms));
+    INSERT INTO bandit.audit (policy, action, detail)
+    VALUES (p.name, 'create', jsonb_build_object('algorithm', p.algorithm, 'arms', arms, 'params', full_params));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION bandit.learn_pending(policy text DEFAULT NULL, max_rows integer DEFAULT 100000) RETURNS bigint
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    policies text[];
+    folded bigint;
+    linucb bigint[];
+    picked bigint;
+    learned bigint;
+    one bigint;
+BEGIN
+    IF max_rows IS NULL THEN
+        RAISE EXCEPTION 'max_rows must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    IF max_rows < 1 THEN
+        RAISE EXCEPTION 'max_rows must be at least 1, got %', max_rows USING ERRCODE = '22003';
+    END IF;
+    IF policy IS NOT NULL THEN
+        PERFORM bandit.policy_row(policy);
+        PERFORM bandit.require('policy', policy, 'manage');
+        policies := ARRAY[policy];
+    ELSE
+        -- every policy the caller may manage; the others are left alone
+        SELECT coalesce(array_agg(o.name), '{}') INTO policies
+        FROM bandit.object o
+        WHERE o.kind = 'policy' AND bandit.may_manage(o.name);
+    END IF;
+    -- One statement.  The recorded rewards are taken in (rewarded_at, id)
+    -- order and locked, skipping those another learn_pending holds: each is
+    -- learned exactly once.  Their arms are then locked in one fixed order
+    -- (that of reward's batches), and read as the lock leaves them (the
+    -- latest committed state), so that a concurrent immediate reward is
+    -- neither lost nor deadlocked.  learn_fold learns each arm's rewards in
+    -- order with reward's own arithmetic.  LinUCB's arms learn below.
+    WITH picked AS MATERIALIZED (
+        SELECT d.id, d.policy, d.arm, d.reward, d.cost, d.latency_ms, d.rewarded_at
+        FROM bandit.decision d
+        WHERE d.to_learn AND d.policy = ANY (policies)
+        ORDER BY d.rewarded_at, d.id
+        LIMIT max_rows
+        FOR UPDATE SKIP LOCKED
+    ), arms AS MATERIALIZED (
+        SELECT a.policy, a.arm, a.alpha, a.beta, a.weight, a.mean_reward, a.m2, a.cost, a.latency_ms, a.reward_sum
+        FROM bandit.arm a
+        WHERE (a.policy, a.arm) IN (SELECT p.policy, p.arm FROM picked p)
+        ORDER BY a.policy, a.arm
+        FOR UPDATE
+    ), params AS MATERIALIZED (
+        SELECT t.name, t.algorithm,
+               coalesce((t.params->>'prior_alpha')::float8, 1) AS prior_alpha,
+               coalesce((t.params->>'prior_beta')::float8, 1) AS prior_beta,
+               coalesce((t.params->>'discount')::float8, 1) AS discount,
+               coalesce((t.params->>'budget_smoothing')::float8, 0.1) AS smoothing
+        FROM bandit.policy t WHERE t.name IN (SELECT p.policy FROM picked p)
+    ), fold AS (
+        SELECT a.policy, a.arm, count(*) AS n,
+               bandit.learn_fold(ARRAY[a.alpha, a.beta, a.weight, a.mean_reward, a.m2, a.cost, a.latency_ms, a.reward_sum],
+                                 p.reward, p.cost, p.latency_ms, t.prior_alpha, t.prior_beta, t.discount, t.smoothing
+                                 ORDER BY p.rewarded_at, p.id) AS s
+        FROM picked p
+        JOIN arms a ON a.policy = p.policy AND a.arm = p.arm
+        JOIN params t ON t.name = p.policy
+        WHERE t.algorithm NOT IN ('linucb', 'lints')
+        GROUP BY a.policy, a.arm
+    ), learned AS (
+        UPDATE bandit.arm a
+        SET alpha = f.s[1], beta = f.s[2], weight = f.s[3], mean_reward = f.s[4], m2 = f.s[5],
+            cost = f.s[6], latency_ms = f.s[7], reward_sum = f.s[8],
+            pulls = a.pulls + f.n, rewarded = a.rewarded + f.n, last_update = now()
+        FROM fold f
+        WHERE a.policy = f.policy AND a.arm = f.arm
+        RETURNING f.n
+    ), done AS (
+        UPDATE bandit.decision d SET to_learn = NULL
+        FROM picked p
+        WHERE d.id = p.id
+        RETURNING d.id
+    )
+    SELECT (SELECT coalesce(sum(l.n), 0) FROM learned l),
+           (SELECT array_agg(p.id ORDER BY p.rewarded_at, p.id)
+            FROM picked p
+            JOIN arms a ON a.policy = p.policy AND a.arm = p.arm
+            JOIN params t ON t.name = p.policy
+            WHERE t.algorithm IN ('linucb', 'lints')),
+           (SELECT count(*) FROM done)
+    INTO folded, linucb, picked;
+    -- LinUCB learns each reward through its own learning (its arms are locked above)
+    learned := folded;
+    IF linucb IS NOT NULL THEN
+        BEGIN
+            learned := learned + bandit.learn_recorded(linucb);
+        EXCEPTION WHEN numeric_value_out_of_range OR invalid_parameter_value OR array_subscript_error THEN
+            -- a context too large for its arm's state, which reward would have refused (22003),
+            -- or none LinUCB can learn from (a decision made before import_policy replaced the
+            -- policy with a LinUCB one, or at another dim): learn the others one by one, rather than fail
+            -- every run; take back the first kind of reward, drop the second
+            FOREACH one IN ARRAY linucb LOOP
+                BEGIN
+                    learned := learned + bandit.learn_recorded(ARRAY[one]);
+                EXCEPTION
+                    WHEN numeric_value_out_of_range THEN
+                        UPDATE bandit.decision d
+                        SET reward = NULL, rewarded_at = NULL, cost = NULL, latency_ms = NULL, expired = false
+                        WHERE d.id = one;
+                        picked := picked - 1;
+                        RAISE WARNING 'the reward of decision % would take the LinUCB state of its arm out of range: taken back', one
+                            USING HINT = 'The decision''s context has features too large.';
+                    WHEN invalid_parameter_value OR array_subscript_error THEN
+                        picked := picked - 1;
+                        RAISE WARNING 'the reward of decision % is dropped: %', one, SQLERRM
+                            USING HINT = 'A LinUCB policy learns from the decision''s context; this one was made for another algorithm or dim.';
+                END;
+            END LOOP;
+        END;
+    END IF;
+    IF picked > learned THEN
+        RAISE WARNING 'learn_pending dropped % recorded rewards whose arms no longer exist', picked - learned;
+    END IF;
+    RETURN learned;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION bandit.start_canary(policy text, candidate text, share float8, gates jsonb DEFAULT '{}')
+RETURNS void
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    p bandit.policy := bandit.policy_row(policy);
+    c bandit.policy;
+    full_gates jsonb;
+    differ text;
+    existing bandit.canary;
+BEGIN
+    IF candidate IS NULL THEN
+        RAISE EXCEPTION 'candidate must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    c := bandit.policy_row(candidate);
+    PERFORM bandit.require('policy', policy, 'manage');
+    PERFORM bandit.require('policy', candidate, 'manage');
+    IF share IS NULL OR gates IS NULL THEN
+        RAISE EXCEPTION 'share and gates must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    IF c.name = p.name THEN
+        RAISE EXCEPTION 'policy "%" cannot be its own canary', p.name USING ERRCODE = '22023';
+    END IF;
+    IF NOT (share > 0 AND share < 1) THEN
+        RAISE EXCEPTION 'share must be in (0, 1), got %', share USING ERRCODE = '22003';
+    END IF;
+    full_gates := bandit.canary_gates(gates);
+    differ := bandit.canary_arms_differ(p.name, c.name);
+    IF differ IS NOT NULL THEN
+        RAISE EXCEPTION 'a canary''s candidate must have the same active arms as its policy: %', differ
+            USING ERRCODE = '22023';
+    END IF;
+    -- the candidate serves the policy's calls with their contexts: a LinUCB
+    -- candidate needs the policy's feature vectors (else those calls fail)
+    IF c.algorithm IN ('linucb', 'lints') AND (p.algorithm NOT IN ('linucb', 'lints') OR (p.params->>'dim')::numeric <> (c.params->>'dim')::numeric) THEN
+        RAISE EXCEPTION 'candidate "%" is % with dim %, policy "%" is % %: choose(%) would fail on the candidate''s share of its calls',
+            c.name, c.algorithm, c.params->>'dim', p.name, p.algorithm,
+            CASE WHEN p.algorithm IN ('linucb', 'lints') THEN 'with dim ' || (p.params->>'dim') ELSE '(no feature vector)' END, p.name
+            USING ERRCODE = '22023', HINT = 'A LinUCB or LinTS candidate needs a LinUCB or LinTS policy of the same dim.';
+    END IF;
+    -- two policies canarying each other: neither is production, and their
+    -- promotions would lock the two policies in opposite orders
+    IF EXISTS (SELECT FROM bandit.canary k WHERE k.policy = c.name AND k.candidate = p.name) THEN
+        RAISE EXCEPTION 'policy "%" already has policy "%" as its canary''s candidate', c.name, p.name
+            USING ERRCODE = '22023', HINT = 'End that canary first.';
+    END IF;
+    -- a row whose candidate was deleted by hand is a leftover
+    DELETE FROM bandit.canary k WHERE k.policy = p.name
+       AND NOT EXISTS (SELECT FROM bandit.policy t WHERE t.name = k.candidate);
+    INSERT INTO bandit.canary (policy, candidate, share, gates)
+    VALUES (p.name, c.name, share, full_gates)
+    ON CONFLICT DO NOTHING;
+    IF NOT FOUND THEN
+        SELECT * INTO existing FROM bandit.canary k WHERE k.policy = p.name;
+        RAISE EXCEPTION 'policy "%" already has a canary, candidate "%"', p.name, existing.candidate
+            USING ERRCODE = '23505', HINT = 'End it with bandit.stop_canary or bandit.promote_canary first.';
+    END IF;
+    INSERT INTO bandit.audit (policy, action, detail)
+    VALUES (p.name, 'canary_started', jsonb_build_object('candidate', c.name, 'share', share, 'gates', full_gates));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION bandit.promote_canary(policy text) RETURNS void
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    p bandit.policy := bandit.policy_row(policy);
+    k bandit.canary;
+    c bandit.policy;
+    differ text;
+    before_id bigint;
+    candidate_id bigint;
+    promoted_id bigint;
+    s bandit.snapshot;
+BEGIN
+    PERFORM bandit.require('policy', policy, 'manage');
+    SELECT * INTO k FROM bandit.canary t WHERE t.policy = p.name FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'policy "%" has no canary', p.name USING ERRCODE = '42704';
+    END IF;
+    c := bandit.policy_row(k.candidate);
+    PERFORM bandit.require('policy', c.name, 'manage');
+    differ := bandit.canary_arms_differ(p.name, c.name);
+    IF differ IS NOT NULL THEN
+        RAISE EXCEPTION 'the candidate no longer has the same active arms as its policy: %', differ
+            USING ERRCODE = '22023', HINT = 'Stop the canary with bandit.stop_canary.';
+    END IF;
+    -- after promotion the policy's callers send the contexts they send now
+    IF c.algorithm IN ('linucb', 'lints') AND (p.algorithm NOT IN ('linucb', 'lints') OR (p.params->>'dim')::numeric <> (c.params->>'dim')::numeric) THEN
+        RAISE EXCEPTION 'candidate "%" is % with dim %, policy "%" is % %: choose(%) would fail after promotion',
+            c.name, c.algorithm, c.params->>'dim', p.name, p.algorithm,
+            CASE WHEN p.algorithm IN ('linucb', 'lints') THEN 'with dim ' || (p.params->>'dim') ELSE '(no feature vector)' END, p.name
+            USING ERRCODE = '22023', HINT = 'Stop the canary with bandit.stop_canary.';
+    END IF;
+    -- the production state first (archived by the restore below)
+    before_id := bandit.snapshot(p.name, format('before promoting canary %s', c.name));
+    -- the candidate's state, status candidate; the candidate's own current version
+    -- stays: the new snapshot's parent, read by snapshot under the candidate's row
+    -- lock (a concurrent snapshot of the candidate is waited for, and is that version)
+    candidate_id := bandit.snapshot(c.name, format('promoted into %s', p.name));
+    SELECT * INTO s FROM bandit.snapshot t WHERE t.id = candidate_id;
+    UPDATE bandit.snapshot t SET status = CASE WHEN t.id = candidate_id THEN 'candidate' ELSE 'active' END
+    WHERE t.id IN (candidate_id, s.parent);
+    -- the same state under the policy's name: its configuration but its mode, and its
+    -- arms (LinUCB's with their pending updates applied: those name the candidate's decisions)
+    INSERT INTO bandit.snapshot (policy, label, policy_row, arms, parent, status)
+    SELECT p.name, format('canary %s promoted', c.name),
+           s.policy_row || jsonb_build_object('name', p.name, 'mode', p.mode),
+           coalesce(jsonb_agg(e - 'linucb_pending' || jsonb_build_object('policy', p.name)
+                              || coalesce((SELECT jsonb_build_object('a_inv', l.a_inv, 'b', l.b)
+                                           FROM bandit.linucb_state(c.name, e->>'arm') l
+                                           WHERE c.algorithm IN ('linucb', 'lints')), '{}')
+                              ORDER BY e->>'arm'), '[]'),
+           candidate_id, 'candidate'
+    FROM jsonb_array_elements(s.arms) e
+    RETURNING id INTO promoted_id;
+    PERFORM bandit.restore(promoted_id);
+    DELETE FROM bandit.canary t WHERE t.policy = p.name;
+    INSERT INTO bandit.audit (policy, action, detail)
+    VALUES (p.name, 'canary_promoted',
+            jsonb_build_object('candidate', c.name, 'share', k.share, 'started_at', k.started_at,
+                               'snapshot_before', before_id, 'candidate_snapshot', candidate_id, 'snapshot_id', promoted_id));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION bandit.export_policy(policy text, snapshots boolean) RETURNS jsonb
+LANGUAGE plpgsql STABLE PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET extra_float_digits = 1
+SET TimeZone = 'UTC'
+AS $$
+DECLARE
+    p bandit.policy := bandit.policy_row(policy);
+BEGIN
+    PERFORM bandit.require('policy', policy, 'read');
+    IF snapshots IS NULL THEN
+        RAISE EXCEPTION 'snapshots must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    RETURN jsonb_build_object(
+        'format_version', 1, 'name', p.name, 'algorithm', p.algorithm, 'params', p.params, 'mode', p.mode,
+        'default_arm', p.default_arm, 'decisions', p.decisions,
+        'arms', (SELECT jsonb_agg(jsonb_build_object(
+                     'arm', a.arm, 'alpha', bandit.export_float(a.alpha), 'beta', bandit.export_float(a.beta),
+                     'pulls', a.pulls, 'weight', bandit.export_float(a.weight),
+                     'mean_reward', bandit.export_float(a.mean_reward), 'm2', bandit.export_float(a.m2),
+                     'cost', bandit.export_float(a.cost), 'latency_ms', bandit.export_float(a.latency_ms),
+                     'retired', a.retired, 'added_at', a.added_at, 'last_update', a.last_update)
+                     -- LinUCB: the state choose uses, its pending rewards applied
+                     || CASE WHEN p.algorithm IN ('linucb', 'lints') THEN jsonb_build_object(
+                            'a_inv', bandit.export_floats(CASE WHEN l.pending THEN (SELECT s.a_inv FROM bandit.linucb_state(p.name, a.arm) s)
+                                                               ELSE a.a_inv END),
+                            'b', bandit.export_floats(CASE WHEN l.pending THEN (SELECT s.b FROM bandit.linucb_state(p.name, a.arm) s)
+                                                           ELSE a.b END))
+                        ELSE '{}' END
+                     ORDER BY a.arm COLLATE "C")
+                 FROM bandit.arm a
+                 CROSS JOIN LATERAL (SELECT EXISTS (SELECT FROM bandit.linucb_pending q
+                                                    WHERE q.stamp = a.state_stamp AND q.policy = a.policy AND q.arm = a.arm)
+                                     AS pending) l
+                 WHERE a.policy = p.name))
+        -- snapshots in the order they were taken; parent is a position in this list
+        || CASE WHEN snapshots THEN jsonb_build_object('snapshots', (
+               WITH s AS (SELECT t.*, row_number() OVER (ORDER BY t.taken_at, t.id) n
+                          FROM bandit.snapshot t WHERE t.policy = p.name)
+               SELECT coalesce(jsonb_agg(jsonb_build_object(
+                          'parent', up.n, 'status', s.status, 'label', s.label, 'taken_at', s.taken_at,
+                          'policy_row', s.policy_row, 'arms', s.arms) ORDER BY s.n), '[]')
+               FROM s LEFT JOIN s up ON up.id = s.parent))
+           ELSE '{}' END;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION bandit.import_policy(doc jsonb, name text DEFAULT NULL, replace boolean DEFAULT false) RETURNS text
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    top_keys constant text[] := '{format_version,name,algorithm,params,mode,default_arm,decisions,arms,snapshots}';
+    arm_keys constant text[] := '{arm,alpha,beta,pulls,weight,mean_reward,m2,cost,latency_ms,retired,added_at,last_update,a_inv,b}';
+    snapshot_keys constant text[] := '{parent,status,label,taken_at,policy_row,arms}';
+    target text;
+    version numeric;
+    full_params jsonb;
+    arm_names text[];
+    dim integer;
+    problem text;
+    unknown text;
+    existed boolean;
+    n_snapshots integer := 0;
+    snapshot_ids bigint[];
+BEGIN
+    IF doc IS NULL OR replace IS NULL THEN
+        RAISE EXCEPTION 'doc and replace must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    IF jsonb_typeof(doc) <> 'object' THEN
+        RAISE EXCEPTION 'doc must be a JSON object, as bandit.export_policy writes, got %', jsonb_typeof(doc)
+            USING ERRCODE = '22023';
+    END IF;
+    IF jsonb_typeof(doc->'format_version') IS DISTINCT FROM 'number'
+       OR (doc->>'format_version')::numeric <> trunc((doc->>'format_version')::numeric)
+       OR (doc->>'format_version')::numeric < 1 THEN
+        RAISE EXCEPTION 'doc must have a "format_version", a whole number from 1, got %', coalesce((doc->'format_version')::text, 'none')
+            USING ERRCODE = '22023';
+    END IF;
+    version := (doc->>'format_version')::numeric;
+    IF version > 1 THEN
+        RAISE EXCEPTION 'doc has format_version %, newer than this version of bandit reads (1)', version
+            USING ERRCODE = '22023', HINT = 'Import it with the bandit version that exported it, or a newer one.';
+    END IF;
+    -- the shape of everything, before anything is written
+    SELECT string_agg(format('"%s" must be %s, got %s', k, what, coalesce((doc->k)::text, 'none')), '; ' ORDER BY o) INTO problem
+    FROM (VALUES (1, 'name', 'string', 'a string'), (2, 'algorithm', 'string', 'a string'),
+                 (3, 'params', 'object', 'an object'), (4, 'mode', 'string', 'a string'),
+                 (5, 'default_arm', 'string', 'a string'), (6, 'decisions', 'number', 'a whole number from 0'),
+                 (7, 'arms', 'array', 'a non-empty array of objects')) c(o, k, t, what)
+    WHERE CASE WHEN jsonb_typeof(doc->k) IS DISTINCT FROM t THEN true
+               WHEN k = 'decisions' THEN (doc->>k)::numeric < 0 OR (doc->>k)::numeric <> trunc((doc->>k)::numeric)
+                                         OR (doc->>k)::numeric > 9223372036854775807
+               WHEN k = 'arms' THEN jsonb_array_length(doc->k) = 0
+                                    OR EXISTS (SELECT FROM jsonb_array_elements(doc->k) e WHERE jsonb_typeof(e) <> 'object')
+               ELSE false END;
+    IF problem IS NOT NULL THEN
+        RAISE EXCEPTION 'doc is not a policy as bandit.export_policy writes it: %', problem USING ERRCODE = '22023';
+    END IF;
+    IF doc ? 'snapshots' AND jsonb_typeof(doc->'snapshots') IS DISTINCT FROM 'array' THEN
+        RAISE EXCEPTION '"snapshots" must be an array, got %', doc->'snapshots' USING ERRCODE = '22023';
+    END IF;
+    target := coalesce(name, doc->>'name');
+    IF NOT doc->>'algorithm' = ANY ('{thompson,ucb1,epsilon_greedy,softmax,linucb,lints}') THEN
+        RAISE EXCEPTION 'unknown algorithm "%"', doc->>'algorithm'
+            USING ERRCODE = '22023', HINT = 'Use thompson, ucb1, epsilon_greedy, softmax, linucb or lints.';
+    END IF;
+    IF jsonb_array_length(doc->'arms') > 100000 THEN
+        RAISE EXCEPTION 'a policy has at most 100000 arms, got %', jsonb_array_length(doc->'arms') USING ERRCODE = '54000';
+    END IF;
+    SELECT format('arm %s: "arm" must be a string, got %s', n, coalesce((e->'arm')::text, 'none')) INTO problem
+    FROM jsonb_array_elements(doc->'arms') WITH ORDINALITY x(e, n)
+    WHERE jsonb_typeof(e->'arm') IS DISTINCT FROM 'string' ORDER BY n LIMIT 1;
+    IF problem IS NOT NULL THEN
+        RAISE EXCEPTION 'doc is not a policy as bandit.export_policy writes it: %', problem USING ERRCODE = '22023';
+    END IF;
+    SELECT array_agg(e->>'arm') INTO arm_names FROM jsonb_array_elements(doc->'arms') e;
+    IF (SELECT count(DISTINCT a) FROM unnest(arm_names) a) <> cardinality(arm_names) THEN
+        RAISE EXCEPTION 'arms must be distinct, got "%" twice',
+            (SELECT a FROM unnest(arm_names) a GROUP BY a HAVING count(*) > 1 ORDER BY a LIMIT 1) USING ERRCODE = '23505';
+    END IF;
+    -- the checks and defaults of create_policy; mode and default_arm are parameters there
+    full_params := bandit.policy_params(doc->>'algorithm', arm_names,
+                                        (doc->'params') || jsonb_build_object('mode', doc->'mode', 'default_arm', doc->'default_arm'));
+    dim := (full_params->>'dim')::integer;
+    IF cardinality(arm_names)::float8 * dim * dim > 268435456 THEN
+        RAISE EXCEPTION 'LinUCB state of % arms at dim % exceeds 268435456 numbers (2 GiB)', cardinality(arm_names), dim
+            USING ERRCODE = '54000';
+    END IF;
+    -- every arm: the first problem, named
+    SELECT format('arm "%s": %s', e->>'arm', m) INTO problem
+    FROM jsonb_array_elements(doc->'arms') WITH ORDINALITY x(e, n)
+    CROSS JOIN LATERAL (SELECT CASE
+        WHEN NOT (e ?& '{alpha,beta,pulls,weight,mean_reward,m2,cost,latency_ms,retired,added_at,last_update}') THEN
+            format('missing %s', (SELECT string_agg(format('"%s"', k), ', ' ORDER BY k)
+                                  FROM unnest('{alpha,beta,pulls,weight,mean_reward,m2,cost,latency_ms,retired,added_at,last_update}'::text[]) k
+                                  WHERE NOT e ? k))
+        WHEN (SELECT bool_or(NOT bandit.import_is_float(e->k)) FROM unnest('{alpha,beta,weight,mean_reward,m2}'::text[]) k) THEN
+            (SELECT format('"%s" must be a number, got %s', k, e->k)
+             FROM unnest('{alpha,beta,weight,mean_reward,m2}'::text[]) k WHERE NOT bandit.import_is_float(e->k) LIMIT 1)
+        WHEN (e->>'alpha')::numeric <= 0 OR (e->>'beta')::numeric <= 0 THEN
+            format('"alpha" and "beta" must be positive, got %s and %s', e->'alpha', e->'beta')
+        WHEN (e->>'weight')::numeric < 0 THEN format('"weight" must not be negative, got %s', e->'weight')
+        WHEN jsonb_typeof(e->'pulls') <> 'number' OR (e->>'pulls')::numeric < 0
+             OR (e->>'pulls')::numeric <> trunc((e->>'pulls')::numeric) OR (e->>'pulls')::numeric > 9223372036854775807 THEN
+            format('"pulls" must be a whole number from 0, got %s', e->'pulls')
+        WHEN (e->'cost' <> 'null' AND NOT (bandit.import_is_float(e->'cost') AND (e->>'cost')::numeric >= 0))
+             OR (e->'latency_ms' <> 'null' AND NOT (bandit.import_is_float(e->'latency_ms') AND (e->>'latency_ms')::numeric >= 0)) THEN
+            format('"cost" and "latency_ms" must be null or numbers from 0, got %s and %s', e->'cost', e->'latency_ms')
+        WHEN jsonb_typeof(e->'retired') <> 'boolean' THEN format('"retired" must be true or false, got %s', e->'retired')
+        WHEN jsonb_typeof(e->'added_at') <> 'string' OR jsonb_typeof(e->'last_update') NOT IN ('string', 'null') THEN
+            format('"added_at" must be a timestamp string, "last_update" one or null, got %s and %s', e->'added_at', e->'last_update')
+        WHEN dim IS NULL AND (coalesce(e->'a_inv', 'null') <> 'null' OR coalesce(e->'b', 'null') <> 'null') THEN
+            format('"a_inv" and "b" belong to linucb and lints arms, not %s ones', doc->>'algorithm')
+        WHEN dim IS NOT NULL AND (jsonb_typeof(e->'a_inv') IS DISTINCT FROM 'array' OR jsonb_array_length(e->'a_inv') <> dim * dim
+                                  OR jsonb_typeof(e->'b') IS DISTINCT FROM 'array' OR jsonb_array_length(e->'b') <> dim) THEN
+            format('"a_inv" must be an array of dim^2 = %s numbers and "b" one of dim = %s numbers, got %s and %s numbers',
+                   dim * dim, dim, coalesce(jsonb_array_length(CASE WHEN jsonb_typeof(e->'a_inv') = 'array' THEN e->'a_inv' END)::text, 'no array'),
+                   coalesce(jsonb_array_length(CASE WHEN jsonb_typeof(e->'b') = 'array' THEN e->'b' END)::text, 'no array'))
+        WHEN dim IS NOT NULL AND EXISTS (SELECT FROM jsonb_array_elements(e->'a_inv') v WHERE NOT bandit.import_is_float(v)
+                                         UNION ALL
+                                         SELECT FROM jsonb_array_elements(e->'b') v WHERE NOT bandit.import_is_float(v)) THEN
+            '"a_inv" and "b" must hold numbers only'
+        END) c(m)
+    WHERE m IS NOT NULL ORDER BY n LIMIT 1;
+    IF problem IS NOT NULL THEN
+        RAISE EXCEPTION 'doc is not a policy as bandit.export_policy writes it: %', problem USING ERRCODE = '22023';
+    END IF;
+    -- the values as the arm's columns read them (float8in reads a number's digits and "-0" exactly)
+    BEGIN
+        PERFORM count(*) FROM jsonb_populate_recordset(NULL::bandit.arm, doc->'arms');
+    EXCEPTION WHEN numeric_value_out_of_range OR invalid_datetime_format OR datetime_field_overflow
+                   OR invalid_text_representation THEN
+        RAISE EXCEPTION 'doc is not a policy as bandit.export_policy writes it: %', SQLERRM USING ERRCODE = SQLSTATE;
+    END;
+    -- snapshots: their shape, and that restore can read their state
+    IF doc ? 'snapshots' THEN
+        n_snapshots := jsonb_array_length(doc->'snapshots');
+        SELECT format('snapshot %s: %s', n, m) INTO problem
+        FROM jsonb_array_elements(doc->'snapshots') WITH ORDINALITY x(e, n)
+        CROSS JOIN LATERAL (SELECT CASE
+            WHEN jsonb_typeof(e) <> 'object' THEN format('must be an object, got %s', e)
+            WHEN jsonb_typeof(e->'policy_row') IS DISTINCT FROM 'object' OR jsonb_typeof(e->'arms') IS DISTINCT FROM 'array'
+                 OR EXISTS (SELECT FROM jsonb_array_elements(e->'arms') a WHERE jsonb_typeof(a) <> 'object') THEN
+                '"policy_row" must be an object and "arms" an array of objects'
+            WHEN NOT coalesce(e->>'status', '') = ANY ('{active,candidate,archived}') THEN
+                format('"status" must be active, candidate or archived, got %s', coalesce((e->'status')::text, 'none'))
+            WHEN jsonb_typeof(e->'taken_at') IS DISTINCT FROM 'string' THEN
+                format('"taken_at" must be a timestamp string, got %s', coalesce((e->'taken_at')::text, 'none'))
+            WHEN jsonb_typeof(coalesce(e->'label', 'null')) NOT IN ('string', 'null') THEN
+                format('"label" must be a string or null, got %s', e->'label')
+            WHEN coalesce(e->'parent', 'null') <> 'null'
+                 AND (jsonb_typeof(e->'parent') <> 'number' OR (e->>'parent')::numeric NOT BETWEEN 1 AND n_snapshots
+                      OR (e->>'parent')::numeric <> trunc((e->>'parent')::numeric) OR (e->>'parent')::numeric = n) THEN
+                format('"parent" must be null or the position of another snapshot in the list (1 to %s), got %s', n_snapshots, e->'parent')
+            END) c(m)
+        WHERE m IS NOT NULL ORDER BY n LIMIT 1;
+        IF problem IS NOT NULL THEN
+            RAISE EXCEPTION 'doc is not a policy as bandit.export_policy writes it: %', problem USING ERRCODE = '22023';
+        END IF;
+        BEGIN
+            PERFORM count(*) FROM jsonb_array_elements(doc->'snapshots') e,
+                LATERAL (SELECT (e->>'taken_at')::timestamptz) t,
+                LATERAL jsonb_populate_record(NULL::bandit.policy, e->'policy_row') p,
+                LATERAL (SELECT count(*) FROM jsonb_populate_recordset(NULL::bandit.arm, e->'arms')) a;
+        EXCEPTION WHEN OTHERS THEN
+            RAISE EXCEPTION 'doc is not a policy as bandit.export_policy writes it: a snapshot''s state does not read as a policy''s: %', SQLERRM
+                USING ERRCODE = '22023';
+        END;
+    END IF;
+    -- keys this format does not know are ignored, and named
+    SELECT string_agg(k, ', ' ORDER BY o, k) INTO unknown FROM (
+        SELECT DISTINCT 1 o, k FROM jsonb_object_keys(doc) k WHERE NOT k = ANY (top_keys)
+        UNION
+        SELECT DISTINCT 2, 'arms[].' || k FROM jsonb_array_elements(doc->'arms') e, jsonb_object_keys(e) k WHERE NOT k = ANY (arm_keys)
+        UNION
+        SELECT DISTINCT 3, 'snapshots[].' || k FROM jsonb_array_elements(coalesce(doc->'snapshots', '[]')) e, jsonb_object_keys(e) k
+        WHERE NOT k = ANY (snapshot_keys)) u;
+    IF unknown IS NOT NULL THEN
+        RAISE NOTICE 'import_policy ignores unknown keys: %', unknown;
+    END IF;
+
+    -- the target
+    IF target IS NULL THEN
+        RAISE EXCEPTION 'name must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    existed := EXISTS (SELECT FROM bandit.policy t WHERE t.name = target);
+    IF existed AND NOT replace THEN
+        RAISE EXCEPTION 'policy "%" already exists', target
+            USING ERRCODE = '23505', HINT = 'Pass replace => true to replace it, or name => to import it under another name.';
+    END IF;
+    IF existed THEN
+        PERFORM bandit.require('policy', target, 'manage');
+        -- as restore: concurrent rewards wait for the import, not the other way round
+        PERFORM 1 FROM bandit.policy t WHERE t.name = target FOR UPDATE;
+        existed := FOUND;
+    END IF;
+    IF existed THEN
+        -- what it replaces stays restorable, no longer the version in service
+        -- (the document's active snapshot, if any, is: bandit.policy_versions)
+        PERFORM bandit.snapshot(target, 'before import_policy');
+        UPDATE bandit.snapshot t SET status = 'archived' WHERE t.policy = target AND t.status = 'active';
+        UPDATE bandit.policy t SET algorithm = doc->>'algorithm', params = jsonb_strip_nulls(full_params - 'mode' - 'default_arm'),
+               mode = full_params->>'mode', default_arm = full_params->>'default_arm', decisions = (doc->>'decisions')::bigint,
+               updated_at = now()
+        WHERE t.name = target;
+        -- as restore: arms updated in place (their log counters stay), the others removed, new ones added
+        UPDATE bandit.arm a SET alpha = r.alpha, beta = r.beta, pulls = r.pulls, weight = r.weight,
+               mean_reward = r.mean_reward, m2 = r.m2, cost = r.cost, latency_ms = r.latency_ms,
+               a_inv = r.a_inv, b = r.b, retired = r.retired, added_at = r.added_at, last_update = r.last_update,
+               state_stamp = DEFAULT
+        FROM jsonb_populate_recordset(NULL::bandit.arm, doc->'arms') r
+        WHERE a.policy = target AND a.arm = r.arm;
+        DELETE FROM bandit.arm a WHERE a.policy = target AND NOT a.arm = ANY (arm_names);
+        DELETE FROM bandit.linucb_pending q WHERE q.policy = target;
+    ELSE
+        INSERT INTO bandit.policy (name, algorithm, params, mode, default_arm, decisions)
+        VALUES (target, doc->>'algorithm', jsonb_strip_nulls(full_params - 'mode' - 'default_arm'),
+                full_params->>'mode', full_params->>'default_arm', (doc->>'decisions')::bigint)
+        ON CONFLICT DO NOTHING;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'policy "%" already exists', target USING ERRCODE = '23505';
+        END IF;
+        -- an owner row without its policy is a leftover of a policy deleted by hand: its grants go with it
+        DELETE FROM bandit.object o WHERE o.kind = 'policy' AND o.name = target;
+        INSERT INTO bandit.object (kind, name, owner) VALUES ('policy', target, bandit.caller());
+    END IF;
+    INSERT INTO bandit.arm (policy, arm, alpha, beta, pulls, weight, mean_reward, m2, cost, latency_ms,
+                            a_inv, b, retired, added_at, last_update)
+    SELECT target, r.arm, r.alpha, r.beta, r.pulls, r.weight, r.mean_reward, r.m2, r.cost, r.latency_ms,
+           r.a_inv, r.b, r.retired, r.added_at, r.last_update
+    FROM jsonb_populate_recordset(NULL::bandit.arm, doc->'arms') r
+    WHERE NOT EXISTS (SELECT FROM bandit.arm a WHERE a.policy = target AND a.arm = r.arm);
+    INSERT INTO bandit.arm_count (policy, arms) VALUES (target, cardinality(arm_names))
+    ON CONFLICT (policy) DO UPDATE SET arms = excluded.arms;
+    IF n_snapshots > 0 THEN
+        -- new ids; a parent is a position in the document's list
+        SELECT array_agg(bandit.new_id('bandit.snapshot_id_seq') ORDER BY i) INTO snapshot_ids FROM generate_series(1, n_snapshots) i;
+        INSERT INTO bandit.snapshot (id, policy, label, taken_at, policy_row, arms, parent, status)
+        SELECT snapshot_ids[n], target, e->>'label', (e->>'taken_at')::timestamptz,
+               (e->'policy_row') || jsonb_build_object('name', target),
+               coalesce((SELECT jsonb_agg(a || jsonb_build_object('policy', target) ORDER BY m)
+                         FROM jsonb_array_elements(e->'arms') WITH ORDINALITY y(a, m)), '[]'),
+               snapshot_ids[(e->>'parent')::integer], e->>'status'
+        FROM jsonb_array_elements(doc->'snapshots') WITH ORDINALITY x(e, n)
+        ORDER BY n;
+    END IF;
+    INSERT INTO bandit.audit (policy, action, detail)
+    VALUES (target, 'import', jsonb_build_object('source', doc->>'name', 'format_version', version,
+                                                 'arms', cardinality(arm_names), 'snapshots', n_snapshots, 'replaced', existed));
+    RETURN target;
+END
+$$;
+
+COMMENT ON FUNCTION bandit.create_policy(text, text, text[], jsonb) IS
+    'Creates a policy over arms (a one-dimensional array, at most 100000, and for LinUCB at most 268435456 numbers of state, arms x dim^2; 54000 beyond); algorithm thompson, ucb1, epsilon_greedy, softmax, linucb or lints (linear Thompson sampling on LinUCB''s state); params prior_alpha, prior_beta (1, 1; each from 1e-6 to 1e6), epsilon (0.1), epsilon_decay (1), min_epsilon (0), c (1; at most 1e100), temperature (0.1; at least 1e-300), discount (1, in (0, 1]; for linucb and lints A <- discount A + x x'' with the prior I restored at each fold, so A >= I/2), alpha (1; at most 1e100), dim (linucb and lints; at most 1024, 54000 beyond) and v (lints: theta ~ N(A^-1 b, v^2 A^-1); 1, from 0 to 1e6), mode (active), default_arm (the first arm); unknown keys are an error, out-of-range values 22003. Privilege: EXECUTE, granted by a DBA (not PUBLIC); creates a policy owned by the caller.';
+
+COMMENT ON TABLE bandit.linucb_pending IS
+    'LinUCB rewards not yet folded into bandit.arm: each the rank-one update of the arm state whose state_stamp is stamp by reward and the features of decision (its context''s, derived again as reward derived them: the decision must be kept until the arm folds), applied on read in seq order after the stored a_inv and b (bandit.linucb_state shows the result); every (2 dim)-th reward of an arm (with a discount < 1, every min(2 dim, floor(ln 2 / -ln discount)), at least 1, the fold also restoring the prior I) folds them into a_inv and b and deletes them; LinTS (lints) policies share this state';
+
+COMMENT ON FUNCTION bandit.linucb_state(text, text) IS
+    'A LinUCB or LinTS arm''s A^-1 (row-major) and b as choose and recommend use them (LinTS''s posterior: mean A^-1 b, covariance v^2 A^-1): bandit.arm''s a_inv and b with the pending rewards of bandit.linucb_pending applied in order, and how many are pending; NULL arguments are 22004, an unknown policy or arm 42704, a policy of another algorithm 22023. Privilege: read on the policy.';
+
+COMMENT ON FUNCTION bandit.choose(text, jsonb) IS
+    'Chooses an arm and logs the decision; propensity is the probability this arm had (Thompson: exact P(best) by quadrature; epsilon-greedy and softmax: exact; UCB1 and LinUCB: 1 / number of tied arms; LinTS: exact P(best) of the independent normal scores x.theta_i ~ N(x.A_i^-1 b_i, v^2 x''A_i^-1 x) by normal_prob_best''s quadrature). Context {"max_cost": x, "max_latency_ms": y} serves only arms within budget (unknown estimates fit), else the default arm; for LinUCB and LinTS context->''features'' is the feature vector, otherwise its keys are hashed into dim features; a context whose features overflow a LinUCB score is 22003. With a canary (bandit.start_canary), while the policy and its candidate are both in active mode, its share of the calls is served as choose(candidate) would, logged under the candidate with canary_of = policy. Privilege: use on the policy.';
+
+COMMENT ON FUNCTION bandit.recommend(text, integer, jsonb) IS
+    'The top k active arms within the context''s budget, ranked without logging a decision: Thompson by probability to be best, UCB1 and LinUCB by upper confidence bound, LinTS by posterior mean score x.A^-1 b (an unpulled UCB1 arm has none yet: score NULL, ranked first), epsilon-greedy by mean reward, softmax by choice probability; policy and k must not be NULL (22004). Privilege: use on the policy.';
+
+COMMENT ON FUNCTION bandit.export_policy(text, boolean) IS
+    'The policy as a JSON document for bandit.import_policy: format_version (1), name, algorithm, params, mode, default_arm, decisions (the counter epsilon_decay uses) and arms, each with every learned column (alpha, beta, pulls, weight, mean_reward, m2, cost, latency_ms, retired, added_at, last_update; LinUCB and LinTS a_inv and b with the pending rewards applied, as bandit.linucb_state shows them), floats bit for bit (-0 as the string "-0"); with snapshots = true also its snapshots (status, label, taken_at, the saved state, parent as a position in the list). Not exported: the decision log, the audit trail, the log counters rewarded and reward_sum. Changes nothing. Privilege: read on the policy.';
+
+COMMENT ON FUNCTION bandit.import_policy(jsonb, text, boolean) IS
+    'Creates the policy a bandit.export_policy document describes, under name (default: the document''s), owned by the caller, every learned value exactly (export after import gives the same document); with replace = true an existing policy of that name is replaced in one step as bandit.restore would (snapshot of the replaced state first; owner, grants, log and log counters stay), otherwise it is 23505. A newer format_version is 22023; unknown keys are ignored with a NOTICE naming them; any other problem (missing or mistyped keys, parameters create_policy refuses, arms not matching) is an error naming it, and nothing is imported. Audited as import with the source name. Privilege: EXECUTE, granted by a DBA (not PUBLIC); creates a policy owned by the caller, and replacing an existing one needs manage on the policy.';
+
+
 -- == src/access_final.sql (0.1.0's hand-made grants included): the last block, after
 -- every section that creates objects
 -- Runs after every capability's SQL.  Default privileges (ALTER DEFAULT

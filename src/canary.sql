@@ -143,11 +143,11 @@ BEGIN
     END IF;
     -- the candidate serves the policy's calls with their contexts: a LinUCB
     -- candidate needs the policy's feature vectors (else those calls fail)
-    IF c.algorithm = 'linucb' AND (p.algorithm <> 'linucb' OR (p.params->>'dim')::numeric <> (c.params->>'dim')::numeric) THEN
-        RAISE EXCEPTION 'candidate "%" is linucb with dim %, policy "%" is % %: choose(%) would fail on the candidate''s share of its calls',
-            c.name, c.params->>'dim', p.name, p.algorithm,
-            CASE WHEN p.algorithm = 'linucb' THEN 'with dim ' || (p.params->>'dim') ELSE '(no feature vector)' END, p.name
-            USING ERRCODE = '22023', HINT = 'A LinUCB candidate needs a LinUCB policy of the same dim.';
+    IF c.algorithm IN ('linucb', 'lints') AND (p.algorithm NOT IN ('linucb', 'lints') OR (p.params->>'dim')::numeric <> (c.params->>'dim')::numeric) THEN
+        RAISE EXCEPTION 'candidate "%" is % with dim %, policy "%" is % %: choose(%) would fail on the candidate''s share of its calls',
+            c.name, c.algorithm, c.params->>'dim', p.name, p.algorithm,
+            CASE WHEN p.algorithm IN ('linucb', 'lints') THEN 'with dim ' || (p.params->>'dim') ELSE '(no feature vector)' END, p.name
+            USING ERRCODE = '22023', HINT = 'A LinUCB or LinTS candidate needs a LinUCB or LinTS policy of the same dim.';
     END IF;
     -- two policies canarying each other: neither is production, and their
     -- promotions would lock the two policies in opposite orders
@@ -390,10 +390,10 @@ BEGIN
             USING ERRCODE = '22023', HINT = 'Stop the canary with bandit.stop_canary.';
     END IF;
     -- after promotion the policy's callers send the contexts they send now
-    IF c.algorithm = 'linucb' AND (p.algorithm <> 'linucb' OR (p.params->>'dim')::numeric <> (c.params->>'dim')::numeric) THEN
-        RAISE EXCEPTION 'candidate "%" is linucb with dim %, policy "%" is % %: choose(%) would fail after promotion',
-            c.name, c.params->>'dim', p.name, p.algorithm,
-            CASE WHEN p.algorithm = 'linucb' THEN 'with dim ' || (p.params->>'dim') ELSE '(no feature vector)' END, p.name
+    IF c.algorithm IN ('linucb', 'lints') AND (p.algorithm NOT IN ('linucb', 'lints') OR (p.params->>'dim')::numeric <> (c.params->>'dim')::numeric) THEN
+        RAISE EXCEPTION 'candidate "%" is % with dim %, policy "%" is % %: choose(%) would fail after promotion',
+            c.name, c.algorithm, c.params->>'dim', p.name, p.algorithm,
+            CASE WHEN p.algorithm IN ('linucb', 'lints') THEN 'with dim ' || (p.params->>'dim') ELSE '(no feature vector)' END, p.name
             USING ERRCODE = '22023', HINT = 'Stop the canary with bandit.stop_canary.';
     END IF;
     -- the production state first (archived by the restore below)
@@ -413,7 +413,7 @@ BEGIN
            coalesce(jsonb_agg(e - 'linucb_pending' || jsonb_build_object('policy', p.name)
                               || coalesce((SELECT jsonb_build_object('a_inv', l.a_inv, 'b', l.b)
                                            FROM bandit.linucb_state(c.name, e->>'arm') l
-                                           WHERE c.algorithm = 'linucb'), '{}')
+                                           WHERE c.algorithm IN ('linucb', 'lints')), '{}')
                               ORDER BY e->>'arm'), '[]'),
            candidate_id, 'candidate'
     FROM jsonb_array_elements(s.arms) e

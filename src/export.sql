@@ -65,7 +65,7 @@ BEGIN
                      'cost', bandit.export_float(a.cost), 'latency_ms', bandit.export_float(a.latency_ms),
                      'retired', a.retired, 'added_at', a.added_at, 'last_update', a.last_update)
                      -- LinUCB: the state choose uses, its pending rewards applied
-                     || CASE WHEN p.algorithm = 'linucb' THEN jsonb_build_object(
+                     || CASE WHEN p.algorithm IN ('linucb', 'lints') THEN jsonb_build_object(
                             'a_inv', bandit.export_floats(CASE WHEN l.pending THEN (SELECT s.a_inv FROM bandit.linucb_state(p.name, a.arm) s)
                                                                ELSE a.a_inv END),
                             'b', bandit.export_floats(CASE WHEN l.pending THEN (SELECT s.b FROM bandit.linucb_state(p.name, a.arm) s)
@@ -89,7 +89,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION bandit.export_policy(text, boolean) IS
-    'The policy as a JSON document for bandit.import_policy: format_version (1), name, algorithm, params, mode, default_arm, decisions (the counter epsilon_decay uses) and arms, each with every learned column (alpha, beta, pulls, weight, mean_reward, m2, cost, latency_ms, retired, added_at, last_update; LinUCB a_inv and b with the pending rewards applied, as bandit.linucb_state shows them), floats bit for bit (-0 as the string "-0"); with snapshots = true also its snapshots (status, label, taken_at, the saved state, parent as a position in the list). Not exported: the decision log, the audit trail, the log counters rewarded and reward_sum. Changes nothing. Privilege: read on the policy.';
+    'The policy as a JSON document for bandit.import_policy: format_version (1), name, algorithm, params, mode, default_arm, decisions (the counter epsilon_decay uses) and arms, each with every learned column (alpha, beta, pulls, weight, mean_reward, m2, cost, latency_ms, retired, added_at, last_update; LinUCB and LinTS a_inv and b with the pending rewards applied, as bandit.linucb_state shows them), floats bit for bit (-0 as the string "-0"); with snapshots = true also its snapshots (status, label, taken_at, the saved state, parent as a position in the list). Not exported: the decision log, the audit trail, the log counters rewarded and reward_sum. Changes nothing. Privilege: read on the policy.';
 
 CREATE FUNCTION bandit.export_policy(policy text) RETURNS jsonb
 LANGUAGE plpgsql STABLE PARALLEL UNSAFE
@@ -160,9 +160,9 @@ BEGIN
         RAISE EXCEPTION '"snapshots" must be an array, got %', doc->'snapshots' USING ERRCODE = '22023';
     END IF;
     target := coalesce(name, doc->>'name');
-    IF NOT doc->>'algorithm' = ANY ('{thompson,ucb1,epsilon_greedy,softmax,linucb}') THEN
+    IF NOT doc->>'algorithm' = ANY ('{thompson,ucb1,epsilon_greedy,softmax,linucb,lints}') THEN
         RAISE EXCEPTION 'unknown algorithm "%"', doc->>'algorithm'
-            USING ERRCODE = '22023', HINT = 'Use thompson, ucb1, epsilon_greedy, softmax or linucb.';
+            USING ERRCODE = '22023', HINT = 'Use thompson, ucb1, epsilon_greedy, softmax, linucb or lints.';
     END IF;
     IF jsonb_array_length(doc->'arms') > 100000 THEN
         RAISE EXCEPTION 'a policy has at most 100000 arms, got %', jsonb_array_length(doc->'arms') USING ERRCODE = '54000';
@@ -210,7 +210,7 @@ BEGIN
         WHEN jsonb_typeof(e->'added_at') <> 'string' OR jsonb_typeof(e->'last_update') NOT IN ('string', 'null') THEN
             format('"added_at" must be a timestamp string, "last_update" one or null, got %s and %s', e->'added_at', e->'last_update')
         WHEN dim IS NULL AND (coalesce(e->'a_inv', 'null') <> 'null' OR coalesce(e->'b', 'null') <> 'null') THEN
-            format('"a_inv" and "b" belong to linucb arms, not %s ones', doc->>'algorithm')
+            format('"a_inv" and "b" belong to linucb and lints arms, not %s ones', doc->>'algorithm')
         WHEN dim IS NOT NULL AND (jsonb_typeof(e->'a_inv') IS DISTINCT FROM 'array' OR jsonb_array_length(e->'a_inv') <> dim * dim
                                   OR jsonb_typeof(e->'b') IS DISTINCT FROM 'array' OR jsonb_array_length(e->'b') <> dim) THEN
             format('"a_inv" must be an array of dim^2 = %s numbers and "b" one of dim = %s numbers, got %s and %s numbers',
