@@ -185,7 +185,7 @@ SELECT pg_temp.err($$SELECT bandit.create_policy('x8', 'ucb1', '{x}', '{"dim": 4
 SELECT pg_temp.err($$SELECT bandit.create_policy('x9', 'ucb1', '{x}', '{"discount": 0}')$$);
 SELECT pg_temp.err($$SELECT bandit.create_policy('x10', 'ucb1', '{x}', '{"mode": "loud"}')$$);
 SELECT pg_temp.err($$SELECT bandit.create_policy('x11', 'ucb1', '{x}', '{"c": "big"}')$$);
-SELECT pg_temp.err($$SELECT bandit.create_policy('x12', 'linucb', '{x}', '{"dim": 2, "discount": 0.5}')$$);
+SELECT pg_temp.err($$SELECT bandit.create_policy('x12', 'linucb', '{x}', '{"dim": 2, "discount": 1.5}')$$);
 SELECT pg_temp.err($$SELECT bandit.create_policy(NULL, 'ucb1', '{x}')$$);
 SELECT count(*) AS policies_after FROM bandit.policy;
 SELECT pg_temp.err($$SELECT * FROM bandit.choose('nope')$$);
