@@ -2,10 +2,12 @@
  * src/linucb.c
  *
  * LinUCB's state: A^-1 (dim x dim, row-major) and b per arm, learned by
- * Sherman-Morrison.  A reward does not write A^-1 back (512 KB at dim 256):
- * it appends its rank-one update to bandit.linucb_pending as the decision it
- * rewards and the reward, and every (2 dim)-th reward of an arm folds the
- * arm's pending updates into the stored a_inv and b in one write.  Reading
+ * Sherman-Morrison; LinTS (policy.c) chooses from the same state.  A reward
+ * does not write A^-1 back (512 KB at dim 256): it appends its rank-one
+ * update to bandit.linucb_pending as the decision it rewards and the reward,
+ * and every (2 dim)-th reward of an arm (sooner with a discount, see
+ * LinUcbFoldEvery) folds the arm's pending updates into the stored a_inv
+ * and b in one write.  Reading
  * an arm's state is the stored state plus its pending updates applied in
  * order; each backend caches that (LinUcbState), so it applies each update
  * once.

@@ -244,6 +244,35 @@ def forgetting(cur):
            ed < 0.25 and en > 0.5, '%.3f vs %.3f' % (ed, en))
 
 
+def batched_and_canary(cur):
+    """A batched lints policy with discount learns in learn_pending exactly as immediately."""
+    dim, gamma = 3, 0.8
+    cur.execute("SELECT bandit.create_policy('lt_batch', 'lints', '{a,b}', %s)",
+                (json.dumps({'dim': dim, 'discount': gamma, 'learning': 'batched'}),))
+    ref = Exact(['a', 'b'], dim, gamma)
+    for _ in range(25):
+        x = rng.normal(size=dim)
+        decision, arm, _ = choose(cur, 'lt_batch', x)
+        r = float(rng.normal())
+        cur.execute('SELECT bandit.reward(%s, %s)', (decision, r))
+        ref.add(arm, x, r)
+    cur.execute("SELECT bandit.learn_pending('lt_batch')")
+    learned = cur.fetchone()[0]
+    worst = max(max(rel_err(state(cur, 'lt_batch', a, dim)[0], ref.a_inv(a)),
+                    rel_err(state(cur, 'lt_batch', a, dim)[1], ref.b[a])) for a in 'ab')
+    ok('batched lints: learn_pending learned 25 rewards as numpy (discount %s)' % gamma,
+       learned == 25 and worst < 1e-9, 'learned %s, worst %.3g' % (learned, worst))
+    # a LinTS candidate canaries a LinUCB policy of its dim, and serves its share
+    cur.execute("SELECT bandit.create_policy('lu_prod', 'linucb', '{a,b}', %s)", (json.dumps({'dim': dim}),))
+    cur.execute("SELECT bandit.create_policy('lt_cand', 'lints', '{a,b}', %s)", (json.dumps({'dim': dim}),))
+    cur.execute("SELECT bandit.start_canary('lu_prod', 'lt_cand', 0.5)")
+    for _ in range(40):
+        choose(cur, 'lu_prod', rng.normal(size=dim))
+    cur.execute("SELECT count(*) FROM bandit.decision WHERE policy = 'lt_cand' AND canary_of = 'lu_prod'")
+    served = cur.fetchone()[0]
+    ok('a lints candidate serves its share of a linucb policy (%d of 40)' % served, 5 <= served <= 35)
+
+
 def main():
     admin, conn = fresh_database(DB)
     cur = conn.cursor()
@@ -257,6 +286,7 @@ def main():
     propensity_checks(cur)
     simulation(cur)
     forgetting(cur)
+    batched_and_canary(cur)
     ok('bad v is 22003', sqlstate("SELECT bandit.create_policy('bad', 'lints', '{a}', '{\"dim\": 2, \"v\": -0.1}')")
        == '22003')
     other.close()
