@@ -1080,7 +1080,13 @@ ChooseArm(const Policy *policy, const Arm *arms, int n, const Context *context, 
 						   *beta;
 
 				ArmPosteriors(arms, n, &alpha, &beta);
-				*propensity = BetaPropensity(policy->name, alpha, beta, n, chosen);
+				/*
+				 * Any arms give the right answer from any cached comparison;
+				 * a subset has an entry of its own so as not to push out
+				 * the policy's (a repeated subset reuses its entry).
+				 */
+				*propensity = BetaPropensity(context->has_list ? psprintf("%s\x1f(eligible)", policy->name) :
+											 policy->name, alpha, beta, n, chosen);
 			}
 			break;
 		case ALG_EPSILON_GREEDY:
