@@ -49,6 +49,18 @@ SELECT bandit.set_mode('el', 'off');
 SELECT pg_temp.err($$SELECT bandit.choose('el', '{"exclude": ["a"]}')$$);
 SELECT bandit.set_mode('el', 'active');
 
+-- under a canary the names are the policy's; a candidate that would serve its default arm the
+-- context excludes leaves the call to the policy
+SELECT bandit.create_policy('ec', 'thompson', '{a,b}');
+SELECT bandit.create_policy('ec_cand', 'thompson', '{a,b}', '{"default_arm": "b"}');
+SELECT bandit.set_arm_budget('ec', 'a', 5, NULL), bandit.set_arm_budget('ec_cand', 'a', 5, NULL);
+SELECT bandit.start_canary('ec', 'ec_cand', 0.9);
+SELECT array_agg(DISTINCT c.arm) AS served, count(*)
+FROM generate_series(1, 40) g, LATERAL bandit.choose('ec', jsonb_build_object('exclude', '["b"]'::jsonb, 'max_cost', 1, 'g', g)) c;
+SELECT policy, arm, count(*) FROM bandit.decision WHERE policy IN ('ec', 'ec_cand') GROUP BY 1, 2;
+SELECT pg_temp.err($$SELECT count(*) FROM generate_series(1, 20) g, LATERAL bandit.choose('ec', jsonb_build_object('arms', '["a", "zz"]'::jsonb, 'g', g))$$);
+SELECT bandit.stop_canary('ec');
+
 -- UCB1 among the eligible: the best eligible mean once every eligible arm is pulled
 SELECT bandit.create_policy('eu', 'ucb1', '{a,b,c}', '{"c": 0}');
 SELECT bandit.reward('eu', 'a', 0.9), bandit.reward('eu', 'b', 0.5), bandit.reward('eu', 'c', 0.1);
