@@ -2005,11 +2005,10 @@ PG_FUNCTION_INFO_V1(bandit_recommend);
 
 /*
  * recommend(policy, k, context): the top k arms that the context allows and
- * that fit its budget, ranked
- * by what the policy values, without logging a decision.  Thompson ranks by
- * the probability to be best (exact, so the ranking is reproducible), UCB1
- * and LinUCB by their upper confidence bounds, epsilon-greedy by the mean,
- * softmax by its choice probability.
+ * that fit its budget, ranked by what the policy values, without logging a
+ * decision.  Thompson ranks by the probability to be best (exact, so the
+ * ranking is reproducible), UCB1 and LinUCB by their upper confidence bounds,
+ * epsilon-greedy by the mean, softmax by its choice probability.
  */
 Datum
 bandit_recommend(PG_FUNCTION_ARGS)
