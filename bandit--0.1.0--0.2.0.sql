@@ -5690,6 +5690,160 @@ COMMENT ON FUNCTION bandit.import_policy(jsonb, text, boolean) IS
     'Creates the policy a bandit.export_policy document describes, under name (default: the document''s), owned by the caller, every learned value exactly (export after import gives the same document); with replace = true an existing policy of that name is replaced in one step as bandit.restore would (snapshot of the replaced state first; owner, grants, log and log counters stay), otherwise it is 23505. A newer format_version is 22023; unknown keys are ignored with a NOTICE naming them; any other problem (missing or mistyped keys, parameters create_policy refuses, arms not matching) is an error naming it, and nothing is imported. Audited as import with the source name. Privilege: EXECUTE, granted by a DBA (not PUBLIC); creates a policy owned by the caller, and replacing an existing one needs manage on the policy.';
 
 
+-- == issue 14: eligible arms and best-arm identification (src/policy.sql, src/policy.c): policy
+-- params stop_at and min_pulls; arm_stats gains the column converged at the end.  A new result
+-- type needs DROP and CREATE (no view or other object depends on arm_stats: plpgsql callers are
+-- not dependencies); its EXECUTE stays PUBLIC's as in a fresh install.
+CREATE OR REPLACE FUNCTION bandit.policy_params(algorithm text, arms text[], params jsonb) RETURNS jsonb
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    defaults constant jsonb := '{"prior_alpha": 1, "prior_beta": 1, "epsilon": 0.1, "epsilon_decay": 1.0,
+        "min_epsilon": 0, "c": 1, "temperature": 0.1, "discount": 1.0, "alpha": 1.0, "dim": null, "v": null,
+        "mode": "active", "default_arm": null, "budget_smoothing": 0.1, "reward_wait": null,
+        "default_reward": null, "learning": "immediate"}';
+    result jsonb;
+    k text;
+    v jsonb;
+BEGIN
+    IF algorithm IS NULL OR arms IS NULL OR params IS NULL THEN
+        RAISE EXCEPTION 'algorithm, arms and params must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    -- stop_at and min_pulls (arm_stats's converged) are kept only when given: arm_stats has their defaults
+    PERFORM bandit.check_param_keys(params, defaults || '{"stop_at": null, "min_pulls": null}');
+    result := defaults || jsonb_build_object('default_arm', arms[1]) || jsonb_strip_nulls(params);
+    FOR k, v IN SELECT * FROM jsonb_each(result) LOOP
+        CONTINUE WHEN k IN ('mode', 'default_arm', 'learning', 'reward_wait') OR v = 'null';
+        IF jsonb_typeof(v) <> 'number' THEN
+            RAISE EXCEPTION 'parameter "%" must be a number, got %', k, v USING ERRCODE = '22023';
+        END IF;
+    END LOOP;
+    -- limits that keep every later choose computable (Beta quadrature, scores, softmax weights)
+    IF (result->>'prior_alpha')::float8 NOT BETWEEN 1e-6 AND 1e6 OR (result->>'prior_beta')::float8 NOT BETWEEN 1e-6 AND 1e6 THEN
+        RAISE EXCEPTION 'prior_alpha and prior_beta must be between 1e-06 and 1000000, got % and %',
+            (result->>'prior_alpha')::float8, (result->>'prior_beta')::float8 USING ERRCODE = '22003';
+    END IF;
+    IF (result->>'epsilon')::float8 NOT BETWEEN 0 AND 1 OR (result->>'min_epsilon')::float8 NOT BETWEEN 0 AND 1 THEN
+        RAISE EXCEPTION 'epsilon and min_epsilon must be between 0 and 1, got % and %',
+            (result->>'epsilon')::float8, (result->>'min_epsilon')::float8 USING ERRCODE = '22003';
+    END IF;
+    IF (result->>'epsilon_decay')::float8 <= 0 OR (result->>'epsilon_decay')::float8 > 1 THEN
+        RAISE EXCEPTION 'epsilon_decay must be in (0, 1], got %', (result->>'epsilon_decay')::float8 USING ERRCODE = '22003';
+    END IF;
+    IF (result->>'discount')::float8 <= 0 OR (result->>'discount')::float8 > 1 THEN
+        RAISE EXCEPTION 'discount must be in (0, 1], got %', (result->>'discount')::float8 USING ERRCODE = '22003';
+    END IF;
+    IF (result->>'c')::float8 NOT BETWEEN 0 AND 1e100 OR (result->>'alpha')::float8 NOT BETWEEN 0 AND 1e100 THEN
+        RAISE EXCEPTION 'c and alpha must be between 0 and 1e+100, got % and %',
+            (result->>'c')::float8, (result->>'alpha')::float8 USING ERRCODE = '22003';
+    END IF;
+    IF (result->>'temperature')::float8 < 1e-300 THEN
+        RAISE EXCEPTION 'temperature must be at least 1e-300, got %', (result->>'temperature')::float8 USING ERRCODE = '22003';
+    END IF;
+    IF (result->>'budget_smoothing')::float8 <= 0 OR (result->>'budget_smoothing')::float8 > 1 THEN
+        RAISE EXCEPTION 'budget_smoothing must be in (0, 1], got %', (result->>'budget_smoothing')::float8
+            USING ERRCODE = '22003';
+    END IF;
+    IF (result->>'stop_at')::float8 NOT BETWEEN 0.5 AND 1 THEN
+        RAISE EXCEPTION 'stop_at must be between 0.5 and 1, got %', (result->>'stop_at')::float8 USING ERRCODE = '22003';
+    END IF;
+    IF (result->>'min_pulls')::float8 NOT BETWEEN 0 AND 1e15
+       OR (result->>'min_pulls')::float8 <> trunc((result->>'min_pulls')::float8) THEN
+        RAISE EXCEPTION 'min_pulls must be an integer from 0 to 1e+15, got %', (result->>'min_pulls')::float8
+            USING ERRCODE = '22003';
+    END IF;
+    IF NOT result->>'learning' = ANY ('{immediate,batched}') THEN
+        RAISE EXCEPTION 'learning must be immediate or batched, got %', result->'learning' USING ERRCODE = '22023';
+    END IF;
+    -- a decision that never hears back is credited default_reward after reward_wait: both or neither
+    IF (result->'reward_wait' = 'null') <> (result->'default_reward' = 'null') THEN
+        RAISE EXCEPTION 'reward_wait and default_reward go together, got % and %', result->'reward_wait', result->'default_reward'
+            USING ERRCODE = '22023', HINT = 'A decision not rewarded within reward_wait is credited default_reward.';
+    END IF;
+    IF result->'reward_wait' <> 'null' THEN
+        PERFORM bandit.reward_wait(result->'reward_wait');
+        IF (result->>'default_reward')::float8 NOT BETWEEN (CASE WHEN algorithm = 'thompson' THEN 0 ELSE -1e100 END)
+                                                       AND (CASE WHEN algorithm = 'thompson' THEN 1 ELSE 1e100 END) THEN
+            RAISE EXCEPTION 'default_reward must be a reward the policy takes (thompson: from 0 to 1; others: from -1e+100 to 1e+100), got %',
+                (result->>'default_reward')::float8 USING ERRCODE = '22003';
+        END IF;
+    END IF;
+    IF NOT result->>'mode' = ANY ('{active,shadow,off}') THEN
+        RAISE EXCEPTION 'mode must be active, shadow or off, got %', result->>'mode' USING ERRCODE = '22023';
+    END IF;
+    IF NOT result->>'default_arm' = ANY (arms) THEN
+        RAISE EXCEPTION 'default_arm "%" is not one of the arms', result->>'default_arm' USING ERRCODE = '22023';
+    END IF;
+    IF algorithm IN ('linucb', 'lints') THEN
+        IF result->'dim' = 'null' THEN
+            RAISE EXCEPTION '% needs the parameter "dim"', algorithm USING ERRCODE = '22023';
+        END IF;
+        IF (result->>'dim')::float8 <> trunc((result->>'dim')::float8) OR (result->>'dim')::float8 < 1 THEN
+            RAISE EXCEPTION 'dim must be a positive integer, got %', (result->>'dim')::float8 USING ERRCODE = '22003';
+        END IF;
+        IF (result->>'dim')::float8 > 1024 THEN
+            RAISE EXCEPTION 'dim must be at most 1024, got %', (result->>'dim')::float8 USING ERRCODE = '54000';
+        END IF;
+    ELSIF result->'dim' <> 'null' THEN
+        RAISE EXCEPTION 'dim applies to linucb and lints only' USING ERRCODE = '22023';
+    END IF;
+    -- LinTS draws theta ~ N(A^-1 b, v^2 A^-1)
+    IF algorithm = 'lints' THEN
+        result := result || jsonb_build_object('v', coalesce((result->>'v')::float8, 1));
+        IF (result->>'v')::float8 NOT BETWEEN 0 AND 1e6 THEN
+            RAISE EXCEPTION 'v must be between 0 and 1000000, got %', (result->>'v')::float8 USING ERRCODE = '22003';
+        END IF;
+    ELSIF result->'v' <> 'null' THEN
+        RAISE EXCEPTION 'v applies to lints only' USING ERRCODE = '22023';
+    END IF;
+    RETURN result;
+END
+$$;
+COMMENT ON FUNCTION bandit.policy_params(text, text[], jsonb) IS
+    'Checks a policy''s parameters and fills in the defaults (not those of stop_at and min_pulls, kept only when given: bandit.arm_stats has them); used by bandit.create_policy';
+
+DROP FUNCTION bandit.arm_stats(text);
+CREATE FUNCTION bandit.arm_stats(policy text)
+RETURNS TABLE (arm text, pulls bigint, mean_reward float8, alpha float8, beta float8, prob_best float8,
+               variance float8, weight float8, cost float8, latency_ms float8, retired boolean,
+               last_update timestamptz, converged boolean)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    p bandit.policy := bandit.policy_row(policy);
+    stop_at constant float8 := coalesce((p.params->>'stop_at')::float8, 0.95);
+    min_pulls constant float8 := coalesce((p.params->>'min_pulls')::float8, 10);
+BEGIN
+    PERFORM bandit.require('policy', policy, 'read');
+    RETURN QUERY
+    -- prob_best takes the arms in any order: unsorted aggregates of one scan
+    -- see the rows in the same order (three ORDER BYs sorted the arms three times)
+    WITH active AS (
+        SELECT array_agg(a.arm) arms, array_agg(a.alpha) alphas, array_agg(a.beta) betas,
+               bool_and(a.pulls >= min_pulls) pulled
+        FROM bandit.arm a WHERE a.policy = p.name AND NOT a.retired),
+    best AS (
+        SELECT x.arm, x.p FROM active,
+        LATERAL unnest(active.arms, bandit.prob_best(active.alphas, active.betas)) x(arm, p)),
+    -- one leader, even should rounding tie two arms at stop_at 0.5
+    leader AS (
+        SELECT best.arm, best.p >= stop_at AND active.pulled AS converged
+        FROM best, active ORDER BY best.p DESC, best.arm COLLATE "C" LIMIT 1)
+    SELECT a.arm, a.pulls, CASE WHEN a.weight > 0 THEN a.mean_reward END, a.alpha, a.beta, best.p,
+           CASE WHEN a.weight > 1 THEN a.m2 / (a.weight - 1) END, a.weight, a.cost, a.latency_ms,
+           a.retired, a.last_update,
+           CASE WHEN NOT a.retired THEN coalesce(a.arm = leader.arm AND leader.converged, false) END
+    FROM bandit.arm a LEFT JOIN best ON best.arm = a.arm LEFT JOIN leader ON true
+    WHERE a.policy = p.name
+    ORDER BY a.arm;
+END
+$$;
+COMMENT ON FUNCTION bandit.arm_stats(text) IS
+    'One row per arm: rewards credited (pulls), mean reward, Beta posterior, probability to be the best active arm under it (exact quadrature; NULL for retired arms), reward variance, discounted weight, budget estimates, retired, last update, and converged (best-arm identification): true for the one active arm with the largest prob_best when that is at least the policy''s parameter stop_at (default 0.95) and every active arm has at least min_pulls (default 10) pulls, false for the other active arms, NULL for retired ones. Privilege: read on the policy.';
+
 -- == src/access_final.sql (0.1.0's hand-made grants included): the last block, after
 -- every section that creates objects
 -- Runs after every capability's SQL.  Default privileges (ALTER DEFAULT

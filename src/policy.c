@@ -94,6 +94,14 @@ typedef struct Context
 	double		max_cost,
 				max_latency;
 	double	   *features;		/* LinUCB only */
+	/*
+	 * Context key "arms" (only these are eligible) or "exclude" (these are
+	 * not): has_list, and the names, sorted and distinct.
+	 */
+	bool		has_list,
+				list_excludes;
+	int			nlisted;
+	char	  **listed;
 } Context;
 
 static SPIPlanPtr plan_policy,
@@ -550,6 +558,38 @@ OverBudget(const Context *context, double cost, double latency)
 		(context->has_max_latency && !isnan(latency) && latency > context->max_latency);
 }
 
+static int
+CompareNames(const void *left, const void *right)
+{
+	return strcmp(*(char *const *) left, *(char *const *) right);
+}
+
+/* Whether the context's "arms" or "exclude" allow the arm (retired or not). */
+static bool
+Allowed(const Context *context, const char *name)
+{
+	return !context->has_list ||
+		(bsearch(&name, context->listed, context->nlisted, sizeof(char *), CompareNames) != NULL) !=
+		context->list_excludes;
+}
+
+/* 42704 for a name in the context's "arms" or "exclude" that is no arm of the cached policy. */
+static void
+CheckListed(const Policy *policy, const Context *context, const ArmCache *cache)
+{
+	for (int i = 0; i < context->nlisted; i++)
+	{
+		CachedArm	key;
+
+		key.name = context->listed[i];
+		if (bsearch(&key, cache->arms, cache->narms, sizeof(CachedArm), CompareCachedArms) == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("arm \"%s\" in context key \"%s\" is not an arm of policy \"%s\"",
+							key.name, context->list_excludes ? "exclude" : "arms", policy->name)));
+	}
+}
+
 /* An arm as choose sees it, from its row (LinUCB state apart). */
 static void
 ArmOfRow(Arm *arm, const CachedArm *row)
@@ -563,9 +603,13 @@ ArmOfRow(Arm *arm, const CachedArm *row)
 	arm->a_inv = arm->theta = NULL;
 }
 
-/* The active arms that fit the context's budget (inside SPI). */
+/*
+ * The active arms that the context allows and that fit its budget (inside
+ * SPI); with check_names, a name in its "arms" or "exclude" that is not an
+ * arm of the policy is 42704 (a canary's candidate leaves that to the policy).
+ */
 static Arm *
-LoadArms(const Policy *policy, const Context *context, int *count)
+LoadArms(const Policy *policy, const Context *context, int *count, bool check_names)
 {
 	Datum		arg = CStringGetTextDatum(policy->name);
 	Arm		   *arms;
@@ -575,14 +619,35 @@ LoadArms(const Policy *policy, const Context *context, int *count)
 	{
 		const ArmCache *cache = ArmCacheRefresh(policy);
 
+		if (check_names)
+			CheckListed(policy, context, cache);
 		/* read-only: the names stay in the cache until the next refresh */
+		if (context->has_list && !context->list_excludes)
+		{
+			/* only the listed arms: a few of many are found, not scanned for */
+			arms = palloc(sizeof(Arm) * Max(context->nlisted, 1));
+			for (int i = 0; i < context->nlisted; i++)
+			{
+				CachedArm	key;
+				const CachedArm *cached;
+
+				key.name = context->listed[i];
+				cached = bsearch(&key, cache->arms, cache->narms, sizeof(CachedArm), CompareCachedArms);
+				if (cached == NULL || cached->retired || OverBudget(context, cached->cost, cached->latency))
+					continue;
+				ArmOfRow(&arms[n++], cached);
+			}
+			*count = n;
+			return arms;
+		}
 		arms = palloc(sizeof(Arm) * Max(cache->narms, 1));
 		for (int i = 0; i < cache->narms; i++)
 		{
 			const CachedArm *cached = &cache->arms[i];
 			Arm		   *arm = &arms[n];
 
-			if (cached->retired || OverBudget(context, cached->cost, cached->latency))
+			if (cached->retired || OverBudget(context, cached->cost, cached->latency) ||
+				(context->has_list && !Allowed(context, cached->name)))
 				continue;
 			ArmOfRow(arm, cached);
 			n++;
@@ -590,6 +655,9 @@ LoadArms(const Policy *policy, const Context *context, int *count)
 		*count = n;
 		return arms;
 	}
+	/* LinUCB reads its active arms; the cache knows them all, retired ones too */
+	if (check_names && context->has_list)
+		CheckListed(policy, context, ArmCacheRefresh(policy));
 again:
 	LinUcbBeginLoad(policy->name, policy->dim, policy->discount);
 	if (SPI_execute_plan(LinUcbArmsPlan(), &arg, NULL, false, 0) != SPI_OK_SELECT)
@@ -606,7 +674,7 @@ again:
 			CHECK_FOR_INTERRUPTS();
 		row.name = TupleText(tuple, desc, 1);
 		TupleArm(tuple, desc, &row);
-		if (OverBudget(context, row.cost, row.latency))
+		if (OverBudget(context, row.cost, row.latency) || !Allowed(context, row.name))
 			continue;
 		ArmOfRow(arm, &row);
 		LinUcbLoadRow(tuple, desc, LINUCB_STATE_COLUMN, arm->name, &arm->a_inv, &arm->theta);
@@ -661,6 +729,9 @@ HashFeatures(Jsonb *object, int dim, const char *const *skip, int nskip)
 			continue;
 		for (int i = 0; i < nskip; i++)
 			skipped |= strcmp(key, skip[i]) == 0;
+		/* eligible arms are no feature (choose takes them as arrays only) */
+		if (skip != NULL && v.type == jbvBinary && (strcmp(key, "arms") == 0 || strcmp(key, "exclude") == 0))
+			skipped = true;
 		if (skipped || v.type == jbvNull)
 			continue;
 		resetStringInfo(&name);
@@ -749,6 +820,79 @@ bandit_hash_features(PG_FUNCTION_ARGS)
 
 /* Context keys that set a budget rather than describe the request. */
 static const char *const budget_keys[] = {"max_cost", "max_latency_ms"};
+
+/* A JSON value as the user wrote it, for a message. */
+static char *
+ShowJsonbValue(JsonbValue *v)
+{
+	if (v->type == jbvBinary)
+		return JsonbToCString(NULL, v->val.binary.data, v->val.binary.len);
+	return JsonbToCString(NULL, &JsonbValueToJsonb(v)->root, 0);
+}
+
+/*
+ * The eligible arms of a choose or recommend context: key "arms" (only
+ * these) or "exclude" (all but these), an array of arm names; null is no
+ * key.  Whether the names are the policy's arms is LoadArms's to check.
+ */
+static void
+ParseEligible(Jsonb *json, Context *context)
+{
+	JsonbValue	k;
+	JsonbValue *arms,
+			   *exclude,
+			   *list;
+	const char *key;
+	int			n;
+
+	if (json == NULL || !JB_ROOT_IS_OBJECT(json))
+		return;
+	k.type = jbvString;
+	k.val.string.val = "arms";
+	k.val.string.len = 4;
+	arms = findJsonbValueFromContainer(&json->root, JB_FOBJECT, &k);
+	k.val.string.val = "exclude";
+	k.val.string.len = 7;
+	exclude = findJsonbValueFromContainer(&json->root, JB_FOBJECT, &k);
+	if (arms != NULL && arms->type == jbvNull)
+		arms = NULL;
+	if (exclude != NULL && exclude->type == jbvNull)
+		exclude = NULL;
+	if (arms == NULL && exclude == NULL)
+		return;
+	if (arms != NULL && exclude != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("context keys \"arms\" and \"exclude\" cannot both be given"),
+				 errhint("\"arms\" lists the only eligible arms, \"exclude\" the arms that are not.")));
+	list = arms ? arms : exclude;
+	key = arms ? "arms" : "exclude";
+	if (list->type != jbvBinary || !JsonContainerIsArray(list->val.binary.data))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("context key \"%s\" must be an array of arm names, got %s", key, ShowJsonbValue(list))));
+	n = JsonContainerSize(list->val.binary.data);
+	context->has_list = true;
+	context->list_excludes = exclude != NULL;
+	context->listed = palloc(sizeof(char *) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		JsonbValue *e = getIthJsonbValueFromContainer(list->val.binary.data, i);
+
+		if ((i & 0x3FF) == 0x3FF)
+			CHECK_FOR_INTERRUPTS();
+		if (e->type != jbvString)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("context key \"%s\" must hold arm names (strings), got %s", key, ShowJsonbValue(e))));
+		context->listed[i] = pnstrdup(e->val.string.val, e->val.string.len);
+	}
+	qsort(context->listed, n, sizeof(char *), CompareNames);
+	context->nlisted = 0;
+	for (int i = 0; i < n; i++)
+		if (context->nlisted == 0 || strcmp(context->listed[i], context->listed[context->nlisted - 1]) != 0)
+			context->listed[context->nlisted++] = context->listed[i];
+}
 
 /* Budget and, for LinUCB, the feature vector of a context (NULL: none). */
 static void
@@ -948,7 +1092,13 @@ ChooseArm(const Policy *policy, const Arm *arms, int n, const Context *context, 
 						   *beta;
 
 				ArmPosteriors(arms, n, &alpha, &beta);
-				*propensity = BetaPropensity(policy->name, alpha, beta, n, chosen);
+				/*
+				 * Any arms give the right answer from any cached comparison;
+				 * a subset has an entry of its own so as not to push out
+				 * the policy's (a repeated subset reuses its entry).
+				 */
+				*propensity = BetaPropensity(context->has_list ? psprintf("%s\x1f(eligible)", policy->name) :
+											 policy->name, alpha, beta, n, chosen);
 			}
 			break;
 		case ALG_EPSILON_GREEDY:
@@ -1120,12 +1270,20 @@ bandit_choose(PG_FUNCTION_ARGS)
 		if (SPI_processed > 0 &&
 			gsl_rng_uniform(BanditRng()) < TupleFloat8(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, 0))
 		{
+			char	   *candidate = TupleText(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+			/* the names are the policy's, whoever serves the call */
+			memset(&context, 0, sizeof(Context));
+			ParseEligible(json, &context);
+			if (context.has_list)
+				CheckListed(&policy, &context, ArmCacheRefresh(&policy));
 			canary_of = policy.name;
-			LoadPolicyAs(TupleText(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), name, &policy);
+			LoadPolicyAs(candidate, name, &policy);
 		}
 	}
 choose:
 	ParseContext(json, &policy, &context);
+	ParseEligible(json, &context);
 	served = policy.default_arm;
 	policy_arm = NULL;
 	propensity = 1;
@@ -1133,9 +1291,9 @@ choose:
 	if (policy.mode != MODE_OFF)
 	{
 		int			n;
-		Arm		   *arms = LoadArms(&policy, &context, &n);
+		Arm		   *arms = LoadArms(&policy, &context, &n, canary_of == NULL);
 
-		/* when no arm fits the budget, the default arm is served */
+		/* when no eligible arm fits the budget, the default arm is served */
 		if (n > 0)
 		{
 			int			chosen;
@@ -1151,6 +1309,29 @@ choose:
 				propensity = policy_propensity;
 			}
 		}
+	}
+
+	/*
+	 * The default arm is served only if the context allows it (retired it
+	 * never is: retire_arm refuses it); a canary's candidate that would
+	 * serve its own leaves the call to the policy.
+	 */
+	if (policy_arm != served && !Allowed(&context, served))
+	{
+		if (canary_of)
+		{
+			canary_of = NULL;
+			LoadPolicy(name, &policy);
+			goto choose;
+		}
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("policy \"%s\" would serve its default arm \"%s\", which the context does not allow",
+						policy.name, served),
+				 policy.mode == MODE_ACTIVE ?
+				 errdetail("No arm the context allows is active and fits its budget.") :
+				 errdetail("Policy \"%s\" is in %s mode: it serves its default arm.", policy.name,
+						   policy.mode == MODE_SHADOW ? "shadow" : "off")));
 	}
 
 	/*
@@ -1870,11 +2051,11 @@ CompareRanked(const void *a, const void *b)
 PG_FUNCTION_INFO_V1(bandit_recommend);
 
 /*
- * recommend(policy, k, context): the top k arms that fit the budget, ranked
- * by what the policy values, without logging a decision.  Thompson ranks by
- * the probability to be best (exact, so the ranking is reproducible), UCB1
- * and LinUCB by their upper confidence bounds, epsilon-greedy by the mean,
- * softmax by its choice probability.
+ * recommend(policy, k, context): the top k arms that the context allows and
+ * that fit its budget, ranked by what the policy values, without logging a
+ * decision.  Thompson ranks by the probability to be best (exact, so the
+ * ranking is reproducible), UCB1 and LinUCB by their upper confidence bounds,
+ * epsilon-greedy by the mean, softmax by its choice probability.
  */
 Datum
 bandit_recommend(PG_FUNCTION_ARGS)
@@ -1908,7 +2089,8 @@ bandit_recommend(PG_FUNCTION_ARGS)
 	PreparePlans();
 	LoadPolicy(name, &policy);
 	ParseContext(json, &policy, &context);
-	arms = LoadArms(&policy, &context, &n);
+	ParseEligible(json, &context);
+	arms = LoadArms(&policy, &context, &n, true);
 	if (policy.algorithm == ALG_THOMPSON)
 		score = n > 0 ? ArmsProbBest(arms, n) : NULL;
 	else

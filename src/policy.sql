@@ -271,7 +271,8 @@ BEGIN
     IF algorithm IS NULL OR arms IS NULL OR params IS NULL THEN
         RAISE EXCEPTION 'algorithm, arms and params must not be NULL' USING ERRCODE = '22004';
     END IF;
-    PERFORM bandit.check_param_keys(params, defaults);
+    -- stop_at and min_pulls (arm_stats's converged) are kept only when given: arm_stats has their defaults
+    PERFORM bandit.check_param_keys(params, defaults || '{"stop_at": null, "min_pulls": null}');
     result := defaults || jsonb_build_object('default_arm', arms[1]) || jsonb_strip_nulls(params);
     FOR k, v IN SELECT * FROM jsonb_each(result) LOOP
         CONTINUE WHEN k IN ('mode', 'default_arm', 'learning', 'reward_wait') OR v = 'null';
@@ -303,6 +304,14 @@ BEGIN
     END IF;
     IF (result->>'budget_smoothing')::float8 <= 0 OR (result->>'budget_smoothing')::float8 > 1 THEN
         RAISE EXCEPTION 'budget_smoothing must be in (0, 1], got %', (result->>'budget_smoothing')::float8
+            USING ERRCODE = '22003';
+    END IF;
+    IF (result->>'stop_at')::float8 NOT BETWEEN 0.5 AND 1 THEN
+        RAISE EXCEPTION 'stop_at must be between 0.5 and 1, got %', (result->>'stop_at')::float8 USING ERRCODE = '22003';
+    END IF;
+    IF (result->>'min_pulls')::float8 NOT BETWEEN 0 AND 1e15
+       OR (result->>'min_pulls')::float8 <> trunc((result->>'min_pulls')::float8) THEN
+        RAISE EXCEPTION 'min_pulls must be an integer from 0 to 1e+15, got %', (result->>'min_pulls')::float8
             USING ERRCODE = '22003';
     END IF;
     IF NOT result->>'learning' = ANY ('{immediate,batched}') THEN
@@ -353,7 +362,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION bandit.policy_params(text, text[], jsonb) IS
-    'Checks a policy''s parameters and fills in the defaults; used by bandit.create_policy';
+    'Checks a policy''s parameters and fills in the defaults (not those of stop_at and min_pulls, kept only when given: bandit.arm_stats has them); used by bandit.create_policy';
 
 -- LinUCB starts from A = I: A^-1 = I, b = 0.
 CREATE FUNCTION bandit.identity_matrix(dim integer) RETURNS float8[]
@@ -703,34 +712,42 @@ COMMENT ON FUNCTION bandit.restore(bigint) IS
 CREATE FUNCTION bandit.arm_stats(policy text)
 RETURNS TABLE (arm text, pulls bigint, mean_reward float8, alpha float8, beta float8, prob_best float8,
                variance float8, weight float8, cost float8, latency_ms float8, retired boolean,
-               last_update timestamptz)
+               last_update timestamptz, converged boolean)
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     p bandit.policy := bandit.policy_row(policy);
+    stop_at constant float8 := coalesce((p.params->>'stop_at')::float8, 0.95);
+    min_pulls constant float8 := coalesce((p.params->>'min_pulls')::float8, 10);
 BEGIN
     PERFORM bandit.require('policy', policy, 'read');
     RETURN QUERY
     -- prob_best takes the arms in any order: unsorted aggregates of one scan
     -- see the rows in the same order (three ORDER BYs sorted the arms three times)
     WITH active AS (
-        SELECT array_agg(a.arm) arms, array_agg(a.alpha) alphas, array_agg(a.beta) betas
+        SELECT array_agg(a.arm) arms, array_agg(a.alpha) alphas, array_agg(a.beta) betas,
+               bool_and(a.pulls >= min_pulls) pulled
         FROM bandit.arm a WHERE a.policy = p.name AND NOT a.retired),
     best AS (
         SELECT x.arm, x.p FROM active,
-        LATERAL unnest(active.arms, bandit.prob_best(active.alphas, active.betas)) x(arm, p))
+        LATERAL unnest(active.arms, bandit.prob_best(active.alphas, active.betas)) x(arm, p)),
+    -- one leader, even should rounding tie two arms at stop_at 0.5
+    leader AS (
+        SELECT best.arm, best.p >= stop_at AND active.pulled AS converged
+        FROM best, active ORDER BY best.p DESC, best.arm COLLATE "C" LIMIT 1)
     SELECT a.arm, a.pulls, CASE WHEN a.weight > 0 THEN a.mean_reward END, a.alpha, a.beta, best.p,
            CASE WHEN a.weight > 1 THEN a.m2 / (a.weight - 1) END, a.weight, a.cost, a.latency_ms,
-           a.retired, a.last_update
-    FROM bandit.arm a LEFT JOIN best ON best.arm = a.arm
+           a.retired, a.last_update,
+           CASE WHEN NOT a.retired THEN coalesce(a.arm = leader.arm AND leader.converged, false) END
+    FROM bandit.arm a LEFT JOIN best ON best.arm = a.arm LEFT JOIN leader ON true
     WHERE a.policy = p.name
     ORDER BY a.arm;
 END
 $$;
 COMMENT ON FUNCTION bandit.arm_stats(text) IS
-    'One row per arm: rewards credited (pulls), mean reward, Beta posterior, probability to be the best active arm under it (exact quadrature; NULL for retired arms), reward variance, discounted weight, budget estimates, retired, last update. Privilege: read on the policy.';
+    'One row per arm: rewards credited (pulls), mean reward, Beta posterior, probability to be the best active arm under it (exact quadrature; NULL for retired arms), reward variance, discounted weight, budget estimates, retired, last update, and converged (best-arm identification): true for the one active arm with the largest prob_best when that is at least the policy''s parameter stop_at (default 0.95) and every active arm has at least min_pulls (default 10) pulls, false for the other active arms, NULL for retired ones. Privilege: read on the policy.';
 
 CREATE FUNCTION bandit.linucb_state(policy text, arm text, OUT a_inv float8[], OUT b float8[], OUT pending integer)
 AS 'MODULE_PATHNAME', 'bandit_linucb_state' LANGUAGE C STABLE PARALLEL UNSAFE

@@ -101,7 +101,10 @@ EXPERIMENTS = ["'fz_exp'", "'fz_seq'", "'fz_draft'", "'fz_longexp'"]
 ARMS = ["'a'", "'b'", "'c'"]
 F_SMALL = ['0.5', '1', '2', '0.1', '3', '10']
 FEATURES = ["'{\"features\": [1, 0, 0.5]}'", "'{\"a\": 1, \"b\": \"x\"}'", "'{}'", "NULL",
-            "'{\"user\": \"u1\", \"hour\": 3, \"vip\": true}'", "'{\"features\": [0.2, -1, 3]}'"]
+            "'{\"user\": \"u1\", \"hour\": 3, \"vip\": true}'", "'{\"features\": [0.2, -1, 3]}'",
+            # eligible arms (issue 14): a list, an unknown name, both keys, a non-string element
+            "'{\"arms\": [\"a\", \"b\"], \"x\": 1}'", "'{\"exclude\": [\"zz\"]}'",
+            "'{\"arms\": [], \"exclude\": []}'", "'{\"exclude\": [1, null]}'"]
 SIGNAL = ('{"aggregation_round": %d, "cluster_hash": "fz", "participant_count": 3, "reward_signals": '
           '{"fz_key": {"success_rate": 0.5, "avg_latency": 120, "quality_score": 0.9, "total_samples": 5}, '
           '"fz_k2": {"success_rate": 0.25, "avg_latency": 80, "quality_score": 0.7, "total_samples": 4}}}')
